@@ -1,0 +1,64 @@
+# qflow: `make train export synth` runs the main job on CONFIG; `make test` runs the tests.
+CONFIG ?= configs/digits_w1a1.yaml
+NAME   ?= $(basename $(notdir $(CONFIG)))
+BUILD  ?= build/$(NAME)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+QFLOW  := $(VENV)/bin/qflow
+STAMP  := $(VENV)/.qflow-setup
+JOBS   ?= 2
+PORT   ?=
+
+.PHONY: setup train export verify sim synth hls firmware flash report sweep bench test test-all lint clean
+
+setup: $(STAMP)
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $@
+
+train: $(STAMP)
+	$(QFLOW) train $(CONFIG) --out $(BUILD)
+
+export: $(STAMP)
+	$(QFLOW) export $(BUILD)
+
+verify: $(STAMP)
+	$(QFLOW) verify $(BUILD)
+
+sim: $(STAMP)
+	$(QFLOW) sim $(BUILD)
+
+synth: $(STAMP)
+	$(QFLOW) synth $(BUILD)
+	$(QFLOW) report $(BUILD)
+
+hls: $(STAMP)
+	$(QFLOW) hls $(BUILD)
+
+firmware: $(STAMP)
+	$(QFLOW) firmware $(BUILD)
+
+flash: $(STAMP)
+	$(QFLOW) flash $(BUILD) --port "$(PORT)"
+
+report: $(STAMP)
+	$(QFLOW) report $(BUILD)
+
+sweep: $(STAMP)
+	$(QFLOW) sweep $(CONFIG) --out $(BUILD)
+
+bench: $(STAMP)
+	$(PY) -m bench --out build/bench
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m ""
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check flow tests bench
+	bash scripts/lint_hw.sh
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,62 @@
+"""Write files so that a reader never sees half of one: temporary name, then rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_with(path: Path, writer: Callable[[Path], None]) -> Path:
+    """Call writer(tmp) on a temporary path beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return write_with(path, lambda t: t.write_text(text))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return write_with(path, lambda t: t.write_bytes(data))
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def replace_dir(path: Path, builder: Callable[[Path], None]) -> Path:
+    """Build a whole folder under a temporary name, then swap it in for `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = path.with_name(f".{path.name}.old")
+    try:
+        builder(tmp)
+        if path.exists():
+            _rmtree(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _rmtree(old)
+    except BaseException:
+        _rmtree(tmp)
+        raise
+    return path
+
+
+def _rmtree(p: Path) -> None:
+    import shutil
+
+    shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,14 @@
+"""The golden model as a backend, so `qflow run --backend golden` shares one path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flow import golden
+from flow.ir import Model
+
+
+def run(model: Model, build_dir: Path, codes: np.ndarray, **_: str) -> np.ndarray:
+    return golden.run_codes(model, codes)

@@ -1,0 +1,150 @@
+"""The `qflow` command: train, export, compile, run, verify, and each backend's commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from flow.atomic import write_with
+
+log = logging.getLogger("qflow")
+
+# modules that add their own subcommands with register_cli(subparsers), when present
+PLUGINS = ("flow.backends.rtl", "flow.synth", "flow.backends.hls", "flow.backends.firmware",
+           "flow.report")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from flow import config
+    from flow.train import train
+
+    out = Path(a.out) if a.out else Path("build") / config.load(Path(a.config))["name"]
+    r = train(Path(a.config), out, resume=a.resume)
+    log.info("train: test accuracy %.4f -> %s", r["test_accuracy"], out / "train.json")
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from flow.export import export_build
+
+    export_build(Path(a.build_dir))
+
+
+def cmd_compile(a: argparse.Namespace) -> None:
+    from flow.export import compile_onnx
+
+    hardware: dict[str, object] = {}
+    if a.target_cycles:
+        hardware["target_cycles"] = a.target_cycles
+    if a.target_fps:
+        hardware.update(target_fps=a.target_fps, clock_mhz=a.clock_mhz)
+    data = {"name": a.dataset, **({"path": a.data_path} if a.data_path else {})} \
+        if a.dataset else None
+    compile_onnx(Path(a.model), Path(a.out), hardware, data)
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    from flow import backends, golden
+    from flow.ir import load
+
+    model = load(Path(a.build_dir))
+    try:
+        x = np.load(a.inputs)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{a.inputs}: cannot read a .npy array ({e})") from e
+    codes = golden.quantize_input(model.input, x)
+    acc = np.asarray(backends.run(a.backend, model, Path(a.build_dir), codes))
+    y = golden.dequantize_output(model.output, acc)
+
+    def save(path: Path) -> None:
+        with open(path, "wb") as f:  # a file object: np.save would append .npy to a name
+            np.save(f, y)
+
+    write_with(Path(a.outputs), save)
+    log.info("run: %s backend, %d samples -> %s", a.backend, len(x), a.outputs)
+
+
+def cmd_verify(a: argparse.Namespace) -> None:
+    from flow.verify import verify
+
+    names = [b for b in (a.backends or "").split(",") if b]
+    r = verify(Path(a.build_dir), a.limit, names)
+    if a.strict and not r["all_equal"]:
+        raise SystemExit(1)
+
+
+def parser() -> argparse.ArgumentParser:
+    from flow.backends import BACKENDS
+
+    p = argparse.ArgumentParser(prog="qflow", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("train", help="quantization-aware training of a config")
+    s.add_argument("config")
+    s.add_argument("--out", help="build folder (default build/<name>)")
+    s.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("export", help="checkpoint -> QONNX -> integer IR -> backends")
+    s.add_argument("build_dir")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("compile", help="any QONNX file -> integer IR -> backends")
+    s.add_argument("model")
+    s.add_argument("--out", required=True)
+    s.add_argument("--target-cycles", type=int, help="fold for at most this many cycles/frame")
+    s.add_argument("--target-fps", type=float, help="fold for this many frames per second")
+    s.add_argument("--clock-mhz", type=float, default=100.0)
+    s.add_argument("--dataset", choices=["digits", "fashion-mnist", "idx"],
+                   help="dataset whose test split verify/sim use")
+    s.add_argument("--data-path", help="IDX folder for --dataset idx / fashion-mnist")
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("run", help="run a backend on float inputs (.npy) -> outputs (.npy)")
+    s.add_argument("build_dir")
+    s.add_argument("--backend", default="golden", choices=list(BACKENDS))
+    s.add_argument("--inputs", required=True)
+    s.add_argument("--outputs", required=True)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("verify", help="golden vs qonnx executor, Brevitas and backends")
+    s.add_argument("build_dir")
+    s.add_argument("--limit", type=int)
+    s.add_argument("--backends", help="comma-separated backends to check too, e.g. hls,firmware")
+    s.add_argument("--strict", action="store_true", help="exit 1 unless every sample agrees")
+    s.set_defaults(func=cmd_verify)
+
+    for mod in PLUGINS:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        m.register_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(name)s: %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        # the flow's errors name the file, node or key; a traceback adds nothing for a user
+        if args.verbose:
+            raise
+        print(f"qflow: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The quantizer options of the course material, as Brevitas quantizers chosen by config.
+
+Weight options (config `model.weight.quant`):
+  binary             sign(w) with the clipped straight-through estimator (hard-tanh STE:
+                     the gradient passes where |w| <= 1 and is zero outside), scale 1
+  binary_ste         sign(w) with the plain identity STE (no clipping of the gradient)
+  binary_stochastic  stochastic binarization while training: +1 with probability
+                     hard_sigmoid(w) = clip((w + 1) / 2, 0, 1), i.e. sign(w + U(-1, 1));
+                     deterministic sign at evaluation and export
+  binary_xnor        XNOR-Net: sign(w) times a per-output-channel scale alpha = mean |w|
+  ternary            {-1, 0, +1} x scale (INT2 narrow), scale from mean |w| (TWN-like)
+  int                INTn symmetric (narrow range), scale from max |w|
+  int_asym           UINTn with a zero point (affine), scale from min/max
+  lsq                INTn symmetric with a learned step size (Brevitas PARAMETER scaling,
+                     initialised from statistics), as in LSQ
+Activation options (config `model.act.quant`):
+  binary             sign(x) with hard-tanh STE, scale 1
+  binary_stochastic  stochastic sign while training, deterministic at evaluation
+  int                INTn symmetric in [-max, max] (hard-tanh like), learned or const scale
+  uint               UINTn in [0, max] (quantized ReLU)
+  int_asym           UINTn with a zero point over [min, max] (affine)
+  lsq                UINTn ReLU with a learned step size
+Common keys: bits (1..8), per_channel (weights), po2 (scales restricted to powers of two,
+so the float graph is exact and the integer pipeline matches it bit for bit; default on,
+except where the option is a float scale by definition: binary_xnor, lsq).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from brevitas.core.function_wrapper import TensorClamp
+from brevitas.core.quant import ClampedBinaryQuant
+from brevitas.core.quant.binary import BinaryQuant
+from brevitas.core.restrict_val import RestrictValueType
+from brevitas.core.scaling import ScalingImplType
+from brevitas.core.stats import StatsOp
+from brevitas.core.zero_point import ZeroZeroPoint
+from brevitas.function.ops_ste import binary_sign_ste
+from brevitas.quant import (
+    Int8ActPerTensorFloat,
+    Int8WeightPerTensorFloat,
+    ShiftedUint8ActPerTensorFloat,
+    ShiftedUint8WeightPerTensorFloat,
+    SignedBinaryActPerTensorConst,
+    SignedBinaryWeightPerTensorConst,
+    Uint8ActPerTensorFloat,
+)
+from torch import Tensor
+
+WEIGHT_OPTIONS = ("binary", "binary_ste", "binary_stochastic", "binary_xnor", "ternary",
+                  "int", "int_asym", "lsq")
+ACT_OPTIONS = ("binary", "binary_stochastic", "int", "uint", "int_asym", "lsq")
+
+
+class QuantConfigError(ValueError):
+    """An unknown or inconsistent quantizer option; names the config key."""
+
+
+class StochasticBinaryQuant(ClampedBinaryQuant):
+    """Clamped binary quantizer whose sign is stochastic while training.
+
+    sign(clamp(x) + U(-scale, scale)) is +scale with probability (x/scale + 1) / 2, the
+    hard sigmoid of the course material; gradients pass straight through the clamp window.
+    Evaluation (and so export) is the deterministic sign.
+    """
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if not self.training:
+            return super().forward(x)
+        scale = self.scaling_impl(x)
+        y = self.tensor_clamp_impl(x, -scale, scale)
+        noise = (torch.rand_like(y) * 2 - 1) * scale
+        y = binary_sign_ste(y + noise.detach()) * scale
+        return y, scale, self.zero_point(), self.bit_width()
+
+
+def _po2(enabled: bool) -> dict[str, Any]:
+    return {"restrict_scaling_type": RestrictValueType.POWER_OF_TWO if enabled
+            else RestrictValueType.FP}
+
+
+def weight_quant(spec: dict[str, Any], where: str = "model.weight") -> type:
+    """A Brevitas weight quantizer for a config section."""
+    kind = spec.get("quant", "binary")
+    bits = int(spec.get("bits", 1 if kind.startswith("binary") else 2 if kind == "ternary" else 4))
+    per_channel = bool(spec.get("per_channel", False))
+    po2 = bool(spec.get("po2", kind not in ("binary_xnor", "lsq")))
+    if kind not in WEIGHT_OPTIONS:
+        raise QuantConfigError(f"{where}.quant: {kind!r} is not one of {', '.join(WEIGHT_OPTIONS)}")
+    if not 1 <= bits <= 8:
+        raise QuantConfigError(f"{where}.bits: {bits} is outside 1..8")
+    binary = {"scaling_const": 1.0}
+    if kind == "binary":
+        return SignedBinaryWeightPerTensorConst.let(**binary, tensor_clamp_impl=TensorClamp)
+    if kind == "binary_ste":
+        return SignedBinaryWeightPerTensorConst.let(**binary, tensor_quant=BinaryQuant)
+    if kind == "binary_stochastic":
+        return SignedBinaryWeightPerTensorConst.let(**binary, tensor_clamp_impl=TensorClamp,
+                                                    tensor_quant=StochasticBinaryQuant)
+    if kind == "binary_xnor":
+        return SignedBinaryWeightPerTensorConst.let(
+            tensor_clamp_impl=TensorClamp, scaling_impl_type=ScalingImplType.STATS,
+            scaling_stats_op=StatsOp.AVE, scaling_per_output_channel=True, **_po2(po2))
+    if bits < 2:
+        raise QuantConfigError(f"{where}.bits: {kind} needs at least 2 bits")
+    common = {"bit_width": bits, "scaling_per_output_channel": per_channel, **_po2(po2)}
+    if kind == "ternary":
+        return Int8WeightPerTensorFloat.let(**{**common, "bit_width": 2},
+                                            scaling_stats_op=StatsOp.AVE)
+    if kind == "int":
+        return Int8WeightPerTensorFloat.let(**common)
+    if kind == "lsq":
+        return Int8WeightPerTensorFloat.let(
+            **common, scaling_impl_type=ScalingImplType.PARAMETER_FROM_STATS)
+    return ShiftedUint8WeightPerTensorFloat.let(**common)  # int_asym
+
+
+def act_quant(spec: dict[str, Any], where: str = "model.act", calibrate: bool = False) -> type:
+    """A Brevitas activation quantizer for a config section; `calibrate` gives multi-bit
+    quantizers a scale learned from statistics (post-training calibration)."""
+    kind = spec.get("quant", "binary")
+    bits = int(spec.get("bits", 1 if kind.startswith("binary") else 4))
+    po2 = bool(spec.get("po2", kind != "lsq"))
+    max_val = float(spec.get("max_val", 1.0 if kind in ("binary", "int") else 4.0))
+    if kind not in ACT_OPTIONS:
+        raise QuantConfigError(f"{where}.quant: {kind!r} is not one of {', '.join(ACT_OPTIONS)}")
+    if not 1 <= bits <= 8:
+        raise QuantConfigError(f"{where}.bits: {bits} is outside 1..8")
+    if kind == "binary":
+        return SignedBinaryActPerTensorConst.let(scaling_const=1.0)
+    if kind == "binary_stochastic":
+        return SignedBinaryActPerTensorConst.let(scaling_const=1.0,
+                                                 tensor_quant=StochasticBinaryQuant)
+    if bits < 2 and kind != "uint":
+        raise QuantConfigError(f"{where}.bits: {kind} needs at least 2 bits")
+    common = {"bit_width": bits, **_po2(po2)}
+    if calibrate and kind in ("int", "uint"):
+        base = Int8ActPerTensorFloat if kind == "int" else Uint8ActPerTensorFloat
+        return base.let(**common)  # percentile statistics, collected in calibration mode
+    if kind == "int":
+        # constant range [-max, max]: with po2 the step is a power of two
+        return Int8ActPerTensorFloat.let(**common, min_val=-max_val, max_val=max_val,
+                                         scaling_impl_type=ScalingImplType.CONST,
+                                         scaling_const=max_val, narrow_range=True)
+    if kind == "uint":
+        return Uint8ActPerTensorFloat.let(**common, max_val=max_val,
+                                          scaling_impl_type=ScalingImplType.CONST,
+                                          scaling_const=max_val)
+    if kind == "lsq":
+        return Uint8ActPerTensorFloat.let(**common, max_val=max_val,
+                                          scaling_impl_type=ScalingImplType.PARAMETER,
+                                          zero_point_impl=ZeroZeroPoint)
+    return ShiftedUint8ActPerTensorFloat.let(**common)  # int_asym

@@ -1,0 +1,166 @@
+"""`qflow train CONFIG`: seeded quantization-aware training (or PTQ with calibration).
+
+Writes into the build folder: config.yaml (the config as used), checkpoint.pt (every
+epoch, so `--resume` continues), train.json (per-epoch loss/accuracy, test accuracy, and
+the float baseline when asked).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from flow import data as datasets
+from flow import models
+from flow.atomic import write_json, write_text, write_with
+
+log = logging.getLogger("qflow.train")
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = model(torch.from_numpy(x[i:i + batch]))
+            correct += int((out.argmax(1).numpy() == y[i:i + batch]).sum())
+    return correct / max(len(x), 1)
+
+
+def fit(model: models.QuantMLP, ds: datasets.Dataset, cfg: dict[str, Any], epochs: int,
+        desc: str, checkpoint: Path | None = None, resume: bool = False) -> list[dict[str, float]]:
+    """Train `model` for `epochs`; checkpoint each epoch when `checkpoint` is given."""
+    t = cfg["train"]
+    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(t["optimizer"])
+    if opt_cls is None:
+        raise ValueError(f"train.optimizer: {t['optimizer']!r} is not 'adam' or 'sgd'")
+    opt = opt_cls(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume and checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history, start = state["history"], state["epoch"]
+        log.info("resuming %s from epoch %d (%s)", desc, start, checkpoint)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    bar = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
+               disable=None)
+    for epoch in bar:
+        model.train()
+        perm = torch.randperm(len(xt))
+        total, correct, n = 0.0, 0, 0
+        for i in range(0, len(xt), t["batch_size"]):
+            idx = perm[i:i + t["batch_size"]]
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            out = model(xt[idx])
+            loss = loss_fn(out, yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            model.clip_weights()
+            total += loss.item() * len(idx)
+            correct += int((out.argmax(1) == yt[idx]).sum())
+            n += len(idx)
+        sched.step()
+        rec = {"epoch": epoch + 1, "loss": total / max(n, 1), "train_accuracy": correct / max(n, 1),
+               "val_accuracy": evaluate(model, ds.x_val, ds.y_val)}
+        history.append(rec)
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", val=f"{rec['val_accuracy']:.3f}")
+        if checkpoint is not None:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                     "history": history, "epoch": epoch + 1}
+            write_with(checkpoint, lambda p, s=state: torch.save(s, p))
+    return history
+
+
+def calibrate(model: models.QuantMLP, ds: datasets.Dataset, batches: int, batch_size: int) -> None:
+    """Post-training calibration: collect activation statistics on training batches."""
+    from brevitas.graph.calibrate import calibration_mode
+
+    model.eval()
+    with torch.no_grad(), calibration_mode(model):
+        for i in range(batches):
+            chunk = ds.x_train[i * batch_size:(i + 1) * batch_size]
+            if len(chunk) == 0:
+                break
+            model(torch.from_numpy(chunk))
+
+
+def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str, Any]:
+    from flow import config as configs
+
+    cfg = configs.load(config_path)
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    write_text(build_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    seed_all(cfg["seed"])
+    ds = datasets.load(cfg["data"], cfg["seed"])
+    log.info("data: %s, %d train / %d val / %d test, input %s", ds.name, len(ds.x_train),
+             len(ds.x_val), len(ds.x_test), ds.input_shape)
+    t = cfg["train"]
+    ckpt = build_dir / "checkpoint.pt"
+    result: dict[str, Any] = {"name": cfg["name"], "mode": t["mode"], "dataset": ds.name}
+    float_model = None
+    if t["mode"] == "ptq" or t["float_baseline"]:
+        seed_all(cfg["seed"])
+        float_model = models.build(cfg["model"], ds.input_shape, ds.classes, quantized=False)
+        hist = fit(float_model, ds, cfg, t["float_epochs"] or t["epochs"], "float",
+                   build_dir / "float_checkpoint.pt", resume)
+        result["float_epochs"] = hist
+        result["float_test_accuracy"] = evaluate(float_model, ds.x_test, ds.y_test)
+        log.info("float baseline: test accuracy %.4f", result["float_test_accuracy"])
+    seed_all(cfg["seed"])
+    if t["mode"] == "ptq":
+        model = models.build(cfg["model"], ds.input_shape, ds.classes, calibrate=True)
+        missing = model.load_state_dict(float_model.state_dict(), strict=False)
+        log.info("ptq: float weights loaded (%d quantizer parameters left at their init)",
+                 len(missing.missing_keys))
+        calibrate(model, ds, t["calibration_batches"], t["batch_size"])
+        torch.save({"model": model.state_dict(), "epoch": 0, "history": []}, ckpt)
+        result["epochs"] = []
+    else:
+        model = models.build(cfg["model"], ds.input_shape, ds.classes)
+        result["epochs"] = fit(model, ds, cfg, t["epochs"], "qat", ckpt, resume)
+    result["test_accuracy"] = evaluate(model, ds.x_test, ds.y_test)
+    log.info("test accuracy %.4f; checkpoint %s", result["test_accuracy"], ckpt)
+    write_json(build_dir / "train.json", result)
+    return result
+
+
+def load_trained(build_dir: Path) -> tuple[models.QuantMLP, dict[str, Any], datasets.Dataset]:
+    """The trained model of a build folder (eval mode), its config and dataset."""
+    from flow import config as configs
+
+    build_dir = Path(build_dir)
+    for f in ("config.yaml", "checkpoint.pt"):
+        if not (build_dir / f).is_file():
+            raise FileNotFoundError(f"{build_dir / f}: missing (run `qflow train` first)")
+    cfg = configs.load(build_dir / "config.yaml")
+    ds = datasets.load(cfg["data"], cfg["seed"])
+    calibrated = cfg["train"]["mode"] == "ptq"
+    model = models.build(cfg["model"], ds.input_shape, ds.classes, calibrate=calibrated)
+    state = torch.load(build_dir / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, cfg, ds

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine: a venv with qflow and its tools, and (as
+# root) the Debian packages the firmware flow needs. Without root it says what is missing.
+set -euo pipefail
+VENV=${1:-.venv}
+PY=${PYTHON:-python3}
+
+DEBS=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc dataset-fashion-mnist)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: not root: cannot install ${missing[*]}."
+    echo "setup: still works: train, export, compile, golden/verify, RTL sim, synth, HLS, host firmware."
+    echo "setup: needs them: firmware-rv32 (gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf,"
+    echo "       qemu-system-misc) and the Fashion-MNIST configs (dataset-fashion-mnist)."
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch first, pinned: the CPU build lies on disk; a looser request would fetch a CUDA build
+"$VENV/bin/python" -m pip install -q torch==2.13.0
+"$VENV/bin/python" -m pip install -q -e '.[dev]'
+"$VENV/bin/python" - <<'PY'
+import onnx, torch
+assert torch.__version__.startswith("2.13.0") and "+cpu" in torch.__version__, torch.__version__
+# onnxruntime (qonnx's executor) rejects IR version 14, written by onnx >= 1.21
+assert onnx.IR_VERSION <= 13, f"onnx {onnx.__version__} writes IR {onnx.IR_VERSION}"
+print(f"setup: ok (torch {torch.__version__}, onnx {onnx.__version__}, IR {onnx.IR_VERSION})")
+PY

@@ -1,0 +1,71 @@
+"""Shared fixtures: real models lowered to the IR, with input codes to run them on.
+
+`tfc_w1a1`: Brevitas' BNN-PYNQ TFC-w1a1 (random weights, randomized batch norm) at
+finn-examples' folding, 256 random 28x28 images. `digits_default`: the default config
+trained briefly, with its whole test split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import golden
+from flow.ir import Model
+
+TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def export_bnn_pynq(name: str, folder: Path, seed: int = 0) -> Path:
+    import torch
+
+    from flow.examples import bnn_pynq
+    from flow.export import export_qonnx
+
+    return export_qonnx(bnn_pynq(name, seed), torch.rand(1, 1, 28, 28), folder / f"{name}.onnx")
+
+
+@pytest.fixture(scope="session")
+def tfc_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_bnn_pynq("tfc-w1a1", tmp_path_factory.mktemp("tfc"))
+
+
+@pytest.fixture(scope="session")
+def tfc_w1a1(tfc_onnx: Path) -> tuple[Model, np.ndarray]:
+    from flow.folding import apply_folding
+
+    from flow.lower import lower
+
+    model = lower(tfc_onnx, name="tfc_w1a1")
+    apply_folding(model, TFC_FOLDING)
+    x = np.random.default_rng(0).random((256, 1, 28, 28), dtype=np.float32)
+    return model, golden.quantize_input(model.input, x)
+
+
+@pytest.fixture(scope="session")
+def digits_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default config, trained for a few epochs and exported (all generators run)."""
+    import yaml
+
+    from flow.export import export_build
+    from flow.train import train
+
+    cfg = yaml.safe_load((ROOT / "configs" / "digits_w1a1.yaml").read_text())
+    cfg["train"].update(epochs=3, float_baseline=False)
+    folder = tmp_path_factory.mktemp("digits")
+    path = folder / "digits_w1a1.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    train(path, folder / "build")
+    export_build(folder / "build")
+    return folder / "build"
+
+
+@pytest.fixture(scope="session")
+def digits_default(digits_build: Path) -> tuple[Model, np.ndarray]:
+    from flow.data import test_codes
+    from flow.ir import load
+
+    return load(digits_build), test_codes(digits_build)

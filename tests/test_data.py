@@ -1,0 +1,78 @@
+"""Dataset loaders: the digits split and the IDX reader, including malformed files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow.data import FASHION_MNIST_DIR, DataError, load, load_digits, load_idx, read_idx
+
+
+def write_idx(folder: Path, split: str, n: int, gz: bool, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(0, 256, size=(n, 5, 7), dtype=np.uint8)
+    labels = rng.integers(0, 4, size=n, dtype=np.uint8)
+    for stem, header, arr in ((f"{split}-images-idx3-ubyte", struct.pack(">IIII", 0x803, n, 5, 7),
+                               imgs),
+                              (f"{split}-labels-idx1-ubyte", struct.pack(">II", 0x801, n), labels)):
+        raw = header + arr.tobytes()
+        (folder / (stem + (".gz" if gz else ""))).write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def test_digits_split_is_seeded_and_disjoint() -> None:
+    a, b = load_digits(0), load_digits(0)
+    assert np.array_equal(a.x_test, b.x_test)
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
+    assert a.input_shape == (1, 8, 8) and a.x_train.max() <= 1.0
+    assert not np.array_equal(load_digits(1).y_test, a.y_test)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_folder(tmp_path: Path, gz: bool) -> None:
+    write_idx(tmp_path, "train", 50, gz)
+    write_idx(tmp_path, "t10k", 20, gz, seed=1)
+    ds = load_idx(tmp_path)
+    assert ds.input_shape == (1, 5, 7)
+    assert len(ds.x_train) + len(ds.x_val) == 50 and len(ds.x_test) == 20
+    assert ds.classes == 4 and ds.x_test.dtype == np.float32
+
+
+def test_idx_missing_folder_names_path(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="nowhere"):
+        load({"name": "idx", "path": str(tmp_path / "nowhere")})
+
+
+def test_idx_missing_file_says_what_is_expected(tmp_path: Path) -> None:
+    write_idx(tmp_path, "train", 10, False)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
+        load_idx(tmp_path)
+
+
+def test_idx_bad_magic_and_truncation(tmp_path: Path) -> None:
+    p = tmp_path / "x"
+    p.write_bytes(struct.pack(">II", 0x801, 3) + b"\x00\x01\x02")
+    with pytest.raises(DataError, match="not an IDX images"):
+        read_idx(p, 0x803)
+    p.write_bytes(struct.pack(">II", 0x801, 5) + b"\x00\x01")
+    with pytest.raises(DataError, match="holds 2 bytes"):
+        read_idx(p, 0x801)
+    p.write_bytes(b"\x1f\x8b garbage")
+    q = tmp_path / "y.gz"
+    q.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DataError, match="gzip"):
+        read_idx(q, 0x801)
+
+
+def test_unknown_dataset() -> None:
+    with pytest.raises(DataError, match="unknown dataset"):
+        load({"name": "cifar"})
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="dataset-fashion-mnist not installed")
+def test_fashion_mnist_found_by_default() -> None:
+    ds = load({"name": "fashion-mnist"})
+    assert ds.input_shape == (1, 28, 28) and len(ds.x_test) == 10000 and ds.classes == 10

@@ -1,0 +1,62 @@
+"""End to end on the default config: `make train export verify` (the main job, in CI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import ROOT
+
+
+def test_make_train_export_verify(tmp_path: Path) -> None:
+    build = tmp_path / "digits"
+    r = subprocess.run(["make", "-C", str(ROOT), "train", "export", "verify", f"BUILD={build}"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    train = json.loads((build / "train.json").read_text())
+    assert train["test_accuracy"] > 0.85 and len(train["epochs"]) == 30
+    assert train["float_test_accuracy"] > train["test_accuracy"] - 0.1
+    verify = json.loads((build / "verify.json").read_text())
+    assert verify["samples"] == 360 and verify["all_equal"], verify["agreement"]
+    assert verify["accuracy"]["golden"] == train["test_accuracy"]
+    for f in ("checkpoint.pt", "model.qonnx.onnx", "ir.json", "ir.npz", "config.yaml"):
+        assert (build / f).is_file(), f
+
+
+def test_resume_continues_from_checkpoint(digits_build: Path, tmp_path: Path) -> None:
+    from flow.train import train
+
+    hist = json.loads((digits_build / "train.json").read_text())["epochs"]
+    cfg = (digits_build / "config.yaml").read_text().replace("epochs: 3", "epochs: 4")
+    (tmp_path / "c.yaml").write_text(cfg)
+    for f in ("checkpoint.pt",):
+        (tmp_path / f).write_bytes((digits_build / f).read_bytes())
+    r = train(tmp_path / "c.yaml", tmp_path, resume=True)
+    assert [e["epoch"] for e in r["epochs"]] == [1, 2, 3, 4]
+    assert r["epochs"][:3] == hist
+    assert np.isfinite(r["epochs"][3]["loss"])
+
+
+def test_ptq_build_agrees_on_integers(tmp_path: Path) -> None:
+    """Post-training quantization (float twin + calibration) through export and verify."""
+    import yaml
+
+    from flow.export import export_build
+    from flow.train import train
+    from flow.verify import verify
+
+    cfg = {"name": "ptq_w4a4", "data": {"name": "digits"},
+           "model": {"hidden": [32], "input": {"quant": "uint", "bits": 8, "max_val": 1.0},
+                     "weight": {"quant": "int", "bits": 4, "per_channel": True},
+                     "act": {"quant": "uint", "bits": 4}},
+           "train": {"epochs": 4, "mode": "ptq"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = train(tmp_path / "c.yaml", tmp_path / "b")
+    assert r["test_accuracy"] > 0.8 and r["float_test_accuracy"] > 0.8
+    export_build(tmp_path / "b")
+    v = verify(tmp_path / "b", limit=100)
+    assert v["all_equal"], v["agreement"]
+    assert set(v["agreement"]) >= {"qonnx_executor", "brevitas_forward"}
