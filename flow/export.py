@@ -19,6 +19,7 @@ from flow.ir import Model
 from flow.lower import lower
 
 log = logging.getLogger("qflow.export")
+DEFAULT_TARGET_CYCLES = 4096
 
 
 def export_qonnx(model: Any, sample: Any, path: Path) -> Path:
@@ -48,6 +49,9 @@ def configure(model: Model, hardware: dict[str, Any]) -> None:
     if per_layer is not None and len(per_layer) != len(model.layers):
         raise ValueError(f"hardware.folding has {len(per_layer)} entries, the model has "
                          f"{len(model.layers)} layers")
+    if per_layer is None and not target:
+        target = DEFAULT_TARGET_CYCLES
+        log.info("folding: no folding or target given; folding for %d cycles per frame", target)
     folding.apply_folding(model, [tuple(f) for f in per_layer] if per_layer else None,
                           int(target) if target else None)
 

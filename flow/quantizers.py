@@ -8,6 +8,7 @@ Weight options (config `model.weight.quant`):
                      hard_sigmoid(w) = clip((w + 1) / 2, 0, 1), i.e. sign(w + U(-1, 1));
                      deterministic sign at evaluation and export
   binary_xnor        XNOR-Net: sign(w) times a per-output-channel scale alpha = mean |w|
+                     (per tensor with per_channel: false)
   ternary            {-1, 0, +1} x scale (INT2 narrow), scale from mean |w| (TWN-like)
   int                INTn symmetric (narrow range), scale from max |w|
   int_asym           UINTn with a zero point (affine), scale from min/max
@@ -85,7 +86,7 @@ def weight_quant(spec: dict[str, Any], where: str = "model.weight") -> type:
     """A Brevitas weight quantizer for a config section."""
     kind = spec.get("quant", "binary")
     bits = int(spec.get("bits", 1 if kind.startswith("binary") else 2 if kind == "ternary" else 4))
-    per_channel = bool(spec.get("per_channel", False))
+    per_channel = bool(spec.get("per_channel", kind == "binary_xnor"))
     po2 = bool(spec.get("po2", kind not in ("binary_xnor", "lsq")))
     if kind not in WEIGHT_OPTIONS:
         raise QuantConfigError(f"{where}.quant: {kind!r} is not one of {', '.join(WEIGHT_OPTIONS)}")
@@ -102,7 +103,7 @@ def weight_quant(spec: dict[str, Any], where: str = "model.weight") -> type:
     if kind == "binary_xnor":
         return SignedBinaryWeightPerTensorConst.let(
             tensor_clamp_impl=TensorClamp, scaling_impl_type=ScalingImplType.STATS,
-            scaling_stats_op=StatsOp.AVE, scaling_per_output_channel=True, **_po2(po2))
+            scaling_stats_op=StatsOp.AVE, scaling_per_output_channel=per_channel, **_po2(po2))
     if bits < 2:
         raise QuantConfigError(f"{where}.bits: {kind} needs at least 2 bits")
     common = {"bit_width": bits, "scaling_per_output_channel": per_channel, **_po2(po2)}

@@ -86,6 +86,9 @@ def fit(model: models.QuantMLP, ds: datasets.Dataset, cfg: dict[str, Any], epoch
                "val_accuracy": evaluate(model, ds.x_val, ds.y_val)}
         history.append(rec)
         bar.set_postfix(loss=f"{rec['loss']:.3f}", val=f"{rec['val_accuracy']:.3f}")
+        if bar.disable:  # no terminal: a log line per epoch instead of the bar
+            log.info("%s epoch %d/%d: loss %.4f, val accuracy %.4f", desc, epoch + 1, epochs,
+                     rec["loss"], rec["val_accuracy"])
         if checkpoint is not None:
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),

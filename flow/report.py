@@ -1,0 +1,374 @@
+"""`qflow report DIR`: DIR/report.md with its plots (DIR/figures/*.png) and analysis.json.
+
+Every figure is read or computed from the build folder: train.json (accuracy), sweep.json
+(bit-width sweep), checkpoint.pt + config.yaml (SQNR per layer), ir.json (cost model and
+energy), and whatever verify.json, sim.json, synth.json, hls.json, firmware.json hold,
+rendered generically (every scalar field shown, unknown keys included). A section whose
+files are missing is listed with the command that fills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from flow.atomic import write_json, write_text, write_with
+
+log = logging.getLogger("qflow.report")
+
+FIGURES = "figures"
+LIST_INLINE = 20  # list items shown inline in a table cell before eliding
+# result files of the other stages: (file, section title, command that writes it)
+STAGE_FILES = (
+    ("verify.json", "Verification: agreement with the golden model", "qflow verify {dir}"),
+    ("sim.json", "RTL simulation", "qflow sim {dir}"),
+    ("synth.json", "Synthesis", "qflow synth {dir}"),
+    ("hls.json", "HLS C++", "qflow hls {dir}"),
+    ("firmware.json", "Firmware", "qflow firmware {dir}"),
+)
+
+
+# ---- figures ------------------------------------------------------------------------------
+
+def figure(ncols: int = 1, width: float = 6.4) -> tuple[Any, list[Any]]:
+    """A matplotlib figure (Agg backend: no display needed) and its row of axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 4.2), squeeze=False)
+    return fig, list(axes[0])
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    write_with(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+    return Path(path)
+
+
+# ---- markdown helpers ---------------------------------------------------------------------
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        shown = ", ".join(fmt(x) for x in v[:LIST_INLINE])
+        return f"[{shown}{', …' if len(v) > LIST_INLINE else ''}] ({len(v)})" \
+            if len(v) > LIST_INLINE else f"[{shown}]"
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> dotted keys; lists of scalars stay values."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def _records(items: list[dict[str, Any]], label: str | None = None,
+             names: list[str] | None = None) -> list[str]:
+    flat = [flatten(x) for x in items]
+    cols = list(dict.fromkeys(k for f in flat for k in f))
+    header = ([label] if label else []) + cols
+    rows = [([names[i]] if names else []) + [f.get(c) for c in cols] for i, f in enumerate(flat)]
+    return table(header, rows)
+
+
+def render_json(doc: Any, title: str, level: int = 3) -> list[str]:
+    """Any JSON document as markdown: a key/value table of its scalars, a matrix for a dict
+    of dicts (rows = keys), a table for a list of records, subsections for the rest."""
+    h = "#" * min(level, 6)
+    if not isinstance(doc, dict):
+        return [f"{h} {title}", ""] + table(["value"], [[doc]])
+    lines: list[str] = []
+    scalars = [[k, v] for k, v in doc.items()
+               if not isinstance(v, (dict, list)) or (isinstance(v, list)
+                                                      and not any(isinstance(x, dict) for x in v))]
+    if scalars:
+        lines += table(["field", "value"], scalars)
+    for k, v in doc.items():
+        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            lines += [f"{h} {title}: {k}", ""] + _records(list(v.values()), k, list(v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            lines += [f"{h} {title}: {k}", ""] + _records(v)
+        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):  # mixed list
+            lines += [f"{h} {title}: {k}", ""] + table(["item"], [[x] for x in v])
+        elif isinstance(v, dict) and v:
+            lines += [f"{h} {title}: {k}", ""] + render_json(v, f"{title}: {k}", level + 1)
+    return lines
+
+
+def read_json(path: Path, want_object: bool = False) -> tuple[Any, str | None]:
+    """(document, None), or (None, why it is unusable)."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return None, f"unreadable ({e})"
+    if want_object and not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, None
+
+
+# ---- sections -----------------------------------------------------------------------------
+
+class Report:
+    def __init__(self, build_dir: Path) -> None:
+        self.dir = Path(build_dir)
+        self.lines: list[str] = []
+        self.missing: list[list[str]] = []
+        self.analysis: dict[str, Any] = {}
+
+    def fig(self, name: str) -> Path:
+        return self.dir / FIGURES / name
+
+    def image(self, path: Path, alt: str) -> None:
+        self.lines += [f"![{alt}]({path.relative_to(self.dir).as_posix()})", ""]
+
+    def lack(self, section: str, needs: str, command: str) -> None:
+        self.missing.append([section, needs, f"`{command.format(dir=self.dir)}`"])
+        self.lines += [f"*Not available: needs {needs}; run `{command.format(dir=self.dir)}`.*",
+                       ""]
+
+    def accuracy(self) -> None:
+        self.lines += ["## Accuracy: float vs quantized", ""]
+        doc, why = read_json(self.dir / "train.json", want_object=True)
+        if doc is None:
+            self.lack("Accuracy", f"train.json ({why})", "qflow train CONFIG --out {dir}")
+            return
+        rows = [[k, doc.get(k)] for k in ("name", "dataset", "mode", "float_test_accuracy",
+                                          "test_accuracy") if k in doc]
+        f, q = doc.get("float_test_accuracy"), doc.get("test_accuracy")
+        if isinstance(f, (int, float)) and isinstance(q, (int, float)):
+            rows.append(["accuracy drop (float - quantized)", f - q])
+        self.lines += table(["field", "value"], rows)
+        curves = {k: doc[k] for k in ("float_epochs", "epochs")
+                  if isinstance(doc.get(k), list) and doc[k]}
+        fig, (bar_ax, curve_ax) = figure(2, 5.0)
+        bars = [(n, v) for n, v in (("float32", f), ("quantized", q))
+                if isinstance(v, (int, float))]
+        bar_ax.bar([n for n, _ in bars], [v for _, v in bars],
+                   color=["grey" if n == "float32" else "tab:blue" for n, _ in bars])
+        for i, (_, v) in enumerate(bars):
+            bar_ax.text(i, v, f"{v:.4f}", ha="center", va="bottom")
+        bar_ax.set_ylim(0, 1.05)
+        bar_ax.set_ylabel("test accuracy")
+        for name, hist in curves.items():
+            label = "float32" if name == "float_epochs" else doc.get("mode", "quantized")
+            curve_ax.plot([r.get("epoch") for r in hist], [r.get("val_accuracy") for r in hist],
+                          label=f"{label} validation")
+        curve_ax.set_xlabel("epoch")
+        curve_ax.set_ylabel("validation accuracy")
+        curve_ax.grid(alpha=0.3)
+        if curves:
+            curve_ax.legend()
+        self.image(save_figure(fig, self.fig("accuracy.png")), "accuracy")
+        for name, hist in curves.items():
+            self.lines += [f"### Per epoch: {name}", ""] + _records(hist)
+
+    def sweep(self) -> None:
+        self.lines += ["## Post-training bit-width sweep", ""]
+        doc, why = read_json(self.dir / "sweep.json", want_object=True)
+        if doc is None:
+            self.lack("Bit-width sweep", f"sweep.json ({why})",
+                      "qflow sweep CONFIG --out {dir}")
+            return
+        from flow.sweep import plot_sweep
+
+        self.image(plot_sweep(doc, self.fig("sweep.png")), "sweep")
+        fl = doc.get("float") or {}
+        self.lines += [f"Float model: test accuracy {fmt(fl.get('test_accuracy'))} after "
+                       f"{fmt(fl.get('epochs'))} epochs; {fmt(doc.get('test_samples'))} test "
+                       f"samples, {fmt(doc.get('calibration_batches'))} calibration batches"
+                       f"{' (quick)' if doc.get('quick') else ''}.", ""]
+        self.lines += ["### Brevitas PTQ", ""] + _records(doc.get("ptq") or [])
+        if doc.get("qat"):
+            self.lines += ["### QAT (train.json)", ""] + _records([doc["qat"]])
+        tq = doc.get("torch_int8") or {}
+        if tq:
+            variants = {k: v for k, v in tq.items() if isinstance(v, dict)}
+            self.lines += ["### PyTorch int8 (torch.ao.quantization) of the same float model", ""]
+            self.lines += table(["field", "value"],
+                                [[k, v] for k, v in tq.items() if k not in variants])
+            self.lines += _records(list(variants.values()), "model", list(variants))
+        rest = {k: v for k, v in doc.items()
+                if k not in ("float", "ptq", "qat", "torch_int8", "test_samples",
+                             "calibration_batches", "quick")}
+        self.lines += render_json(rest, "sweep")
+
+    def sqnr(self) -> None:
+        self.lines += ["## SQNR per layer", "",
+                       "SQNR = 10 log10(signal power / quantization-error power): weights are "
+                       "the latent float weights against their quantized values; activations "
+                       "the float input of each quantizer against its output, on the test "
+                       "split. Exact quantization shows as — with `exact` yes.", ""]
+        if not (self.dir / "checkpoint.pt").is_file():
+            self.lack("SQNR", "checkpoint.pt and config.yaml", "qflow train CONFIG --out {dir}")
+            return
+        from flow import analysis
+
+        try:
+            res = analysis.sqnr(self.dir)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            self.lack("SQNR", f"a loadable checkpoint ({type(e).__name__}: {e})",
+                      "qflow train CONFIG --out {dir}")
+            return
+        self.analysis["sqnr"] = res
+        rows = res["tensors"]
+        cols = ("per_tensor_db", "exact", "per_channel_min_db", "per_channel_median_db",
+                "per_channel_max_db", "channels", "channels_exact", "channels_no_signal")
+        self.lines += table(["layer", "tensor", *cols],
+                            [[r["layer"], r["tensor"], *(r[c] for c in cols)] for r in rows])
+        fig, (ax,) = figure(width=7.5)
+        labels = [f"{r['layer']}\n{r['tensor']}" for r in rows]
+        vals = [r["per_tensor_db"] if r["per_tensor_db"] is not None else 0.0 for r in rows]
+        colors = ["tab:blue" if r["tensor"] == "weight" else "tab:orange" for r in rows]
+        ax.bar(range(len(rows)), vals, color=colors)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:blue", label="weights"),
+                           Patch(color="tab:orange", label="activations")], fontsize=8)
+        for i, r in enumerate(rows):
+            lo, hi = r["per_channel_min_db"], r["per_channel_max_db"]
+            if lo is not None and hi is not None:
+                ax.plot([i, i], [lo, hi], color="k", lw=1)
+            if r["exact"]:
+                ax.text(i, 0, "exact", ha="center", va="bottom")
+        ax.set_xticks(range(len(rows)), labels, fontsize=8)
+        ax.set_ylabel("SQNR (dB): bar per tensor, line per-channel range")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_title(f"SQNR per layer ({res['dataset']}, {res['samples']} test samples)")
+        self.image(save_figure(fig, self.fig("sqnr.png")), "SQNR per layer")
+
+    def cost(self) -> None:
+        self.lines += ["## Cost model: operations, memory and energy (45 nm)", ""]
+        from flow.ir import IRError
+        from flow.ir import load as load_ir
+
+        try:
+            model = load_ir(self.dir)
+        except IRError as e:
+            self.lack("Cost model", f"a valid ir.json ({e})", "qflow export {dir}")
+            return
+        from flow import analysis
+
+        c = analysis.cost_model(model)
+        self.analysis["cost"] = c
+        cols = ["layer", "datapath", "macs", "weight_bits", "act_bits", "acc_bits",
+                "weight_bytes", "aux_bytes", "act_in_bytes", "act_out_bytes", "compute_pj",
+                "memory_pj", "total_pj", "dram_weights_pj"]
+        for kind in ("quantized", "float32"):
+            part = c[kind]
+            self.lines += [f"### {kind}", ""]
+            self.lines += table(cols, [[r[k] for k in cols] for r in part["layers"]]
+                                + [["total"] + [part["total"].get(k, "") for k in cols[1:]]])
+            self.lines += table(["total", "value"], list(map(list, part["total"].items())))
+        self.lines += ["### float32 / quantized", ""]
+        self.lines += table(["quantity", "ratio"],
+                            list(map(list, c["ratio_float32_over_quantized"].items())))
+        self.lines += ["### Energy terms of the quantized layers", ""]
+        self.lines += _records([{"layer": r["layer"], **t} for r in c["quantized"]["layers"]
+                                for t in r["terms"]])
+        self.lines += [f"### Operation energies ({c['source']})", ""]
+        self.lines += table(["operation", "bits", "pJ"],
+                            [[t["op"], t["bits"], t["pj"]] for t in c["table_pj"]])
+        self.lines += ["Model:", ""] + [f"- {m}" for m in c["model"]] + [""]
+        fig, (ax,) = figure(width=7.5)
+        names = [r["layer"] for r in c["quantized"]["layers"]] + ["total"]
+        width = 0.2
+        for j, (kind, part) in enumerate((("quantized", "compute_pj"), ("quantized", "memory_pj"),
+                                          ("float32", "compute_pj"), ("float32", "memory_pj"))):
+            vals = [r[part] for r in c[kind]["layers"]] + [c[kind]["total"][part]]
+            ax.bar([i + (j - 1.5) * width for i in range(len(names))], vals, width,
+                   label=f"{kind} {part.removesuffix('_pj')}")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yscale("log")
+        ax.set_ylabel("energy per inference (pJ)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"energy, 45 nm: float32 / quantized = "
+                     f"{c['ratio_float32_over_quantized']['total_pj']:.3g}x")
+        self.image(save_figure(fig, self.fig("energy.png")), "energy per layer")
+
+    def stage(self, file: str, title: str, command: str) -> None:
+        self.lines += [f"## {title}", ""]
+        doc, why = read_json(self.dir / file)
+        if doc is None:
+            self.lack(title, f"{file} ({why})", command)
+            return
+        self.lines += [f"From `{file}`.", ""] + render_json(doc, file.removesuffix(".json"))
+
+
+def report(build_dir: Path) -> Path:
+    """Write build_dir/report.md (and figures/, analysis.json) from what the build holds."""
+    build_dir = Path(build_dir)
+    if not build_dir.is_dir():
+        raise FileNotFoundError(f"{build_dir}: not a build folder")
+    r = Report(build_dir)
+    r.accuracy()
+    r.sweep()
+    r.sqnr()
+    r.cost()
+    for stage in STAGE_FILES:
+        r.stage(*stage)
+    present = sorted(p.name for p in build_dir.iterdir() if p.is_file()
+                     and not p.name.startswith("."))
+    head = [f"# qflow report: {build_dir.name}", "",
+            f"Build folder `{build_dir}`; files: {', '.join(f'`{p}`' for p in present)}.", ""]
+    if r.missing:
+        head += ["Missing sections:", ""] + table(["section", "needs", "run"], r.missing)
+    if r.analysis:
+        write_json(build_dir / "analysis.json", r.analysis)
+    out = write_text(build_dir / "report.md", "\n".join(head + r.lines).rstrip() + "\n")
+    log.info("report: wrote %s (%d sections missing)", out, len(r.missing))
+    return out
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    report(Path(a.build_dir))
+
+
+def register_cli(sub: Any) -> None:
+    """Add `report BUILD_DIR` and `sweep CONFIG` to the qflow command's subparsers."""
+    s = sub.add_parser("report", help="report.md with plots from what a build folder holds")
+    s.add_argument("build_dir")
+    s.set_defaults(func=cmd_report)
+
+    def cmd_sweep(a: argparse.Namespace) -> None:
+        from flow.sweep import cmd_sweep as run  # torch-heavy: imported only when used
+
+        run(a)
+
+    s = sub.add_parser("sweep", help="post-training bit-width sweep of a config's float model")
+    s.add_argument("config")
+    s.add_argument("--out", help="build folder (default build/<name>)")
+    s.add_argument("--bits", default="1..8", help="bit widths: a range 1..8 or a list 2,4,8")
+    s.add_argument("--quick", action="store_true",
+                   help="few float epochs and calibration batches (smoke test)")
+    s.set_defaults(func=cmd_sweep)

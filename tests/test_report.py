@@ -1,0 +1,117 @@
+"""`qflow report` from partial and full builds, and a `qflow sweep` smoke test on digits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flow.report import register_cli, report
+from flow.sweep import parse_bits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(config, build folder): the default config, 1 float + 1 QAT epoch, lowered to the IR."""
+    import torch
+
+    from flow.export import export_qonnx
+    from flow.lower import lower
+    from flow.train import load_trained, train
+
+    cfg = yaml.safe_load((ROOT / "configs" / "digits_w1a1.yaml").read_text())
+    cfg["train"].update(epochs=1, float_epochs=1, float_baseline=True)
+    folder = tmp_path_factory.mktemp("report")
+    config = folder / "digits_w1a1.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    build = folder / "build"
+    train(config, build)
+    model, _, ds = load_trained(build)
+    onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]), build / "model.qonnx.onnx")
+    lower(onnx_path, name="digits_w1a1").save(build)
+    return config, build
+
+
+def partial(src: Path, dst: Path, files: tuple[str, ...]) -> Path:
+    dst.mkdir()
+    for f in files:
+        shutil.copy(src / f, dst / f)
+    return dst
+
+
+def test_report_from_ir_only(small_build: tuple[Path, Path], tmp_path: Path) -> None:
+    d = partial(small_build[1], tmp_path / "b", ("ir.json", "ir.npz"))
+    text = report(d).read_text()
+    assert "### quantized" in text and "xnor-popcount" in text
+    assert (d / "figures" / "energy.png").stat().st_size > 0
+    for needed in ("train.json (missing)", "sweep.json (missing)", "checkpoint.pt",
+                   "verify.json (missing)", "synth.json (missing)"):
+        assert needed in text
+    assert "qflow train CONFIG" in text and "qflow verify" in text
+    cost = json.loads((d / "analysis.json").read_text())["cost"]
+    assert f"{cost['quantized']['total']['total_pj']:.6g}" in text  # read, not typed
+
+
+def test_report_from_train_json_only(small_build: tuple[Path, Path], tmp_path: Path) -> None:
+    d = partial(small_build[1], tmp_path / "b", ("train.json",))
+    text = report(d).read_text()
+    acc = json.loads((d / "train.json").read_text())
+    assert f"{acc['test_accuracy']:.6g}" in text and f"{acc['float_test_accuracy']:.6g}" in text
+    assert "ir.json" in text and "qflow export" in text
+    assert (d / "figures" / "accuracy.png").is_file()
+    assert not (d / "figures" / "energy.png").exists()
+
+
+def test_sweep_smoke_and_full_report(small_build: tuple[Path, Path]) -> None:
+    config, build = small_build
+    p = argparse.ArgumentParser()
+    register_cli(p.add_subparsers(dest="command"))
+    a = p.parse_args(["sweep", str(config), "--out", str(build), "--bits", "1,4", "--quick"])
+    a.func(a)
+    sw = json.loads((build / "sweep.json").read_text())
+    assert [(q["bits"], q["granularity"]) for q in sw["ptq"]] == [
+        (1, "per_tensor"), (1, "per_channel"), (4, "per_tensor"), (4, "per_channel")]
+    assert all(0.0 <= q["test_accuracy"] <= 1.0 for q in sw["ptq"])
+    assert sw["float"]["reused_checkpoint"]  # `train` left a finished float baseline
+    assert sw["qat"]["weight_bits"] == 1 and sw["qat"]["act_bits"] == 1
+    t8 = sw["torch_int8"]
+    assert t8["engine"] in ("fbgemm", "qnnpack")
+    assert t8["static_int8"]["state_dict_bytes"] < t8["float32"]["state_dict_bytes"]
+    assert (build / "sweep.png").stat().st_size > 0
+
+    # other stages' results, with keys the report has never seen
+    (build / "verify.json").write_text(json.dumps({
+        "samples": 360, "all_equal": True, "accuracy": {"golden": 0.9125},
+        "agreement": {"qonnx_executor": {"equal": 360, "total": 360, "differing_samples": []},
+                      "rtl": {"equal": 359, "total": 360, "new_metric": 7.25}}}))
+    (build / "synth.json").write_text(json.dumps({
+        "targets": [{"arch": "xilinx", "LUT": 123457, "FF": 98765},
+                    {"arch": "ice40", "fmax_mhz": 87.125, "extra": {"carry": 4242}}],
+        "nested": {"deeper": {"cells": 31337}}, "tool": "yosys"}))
+    (build / "firmware.json").write_text("{not json")
+    a = p.parse_args(["report", str(build)])
+    a.func(a)
+    text = (build / "report.md").read_text()
+    for number in ("0.9125", "359", "7.25", "123457", "98765", "87.125", "4242", "31337"):
+        assert number in text
+    assert "firmware.json (unreadable" in text and "sim.json (missing)" in text
+    assert "SQNR per layer" in text and "Brevitas PTQ" in text and "torch.ao" in text
+    for fig in ("accuracy", "sweep", "sqnr", "energy"):
+        assert f"figures/{fig}.png" in text and (build / "figures" / f"{fig}.png").is_file()
+    sqnr = json.loads((build / "analysis.json").read_text())["sqnr"]["tensors"]
+    assert [(r["layer"], r["tensor"]) for r in sqnr][:3] == [
+        ("input", "input"), ("dense0", "weight"), ("dense0", "activation")]
+
+
+def test_parse_bits() -> None:
+    assert parse_bits("1..8") == list(range(1, 9))
+    assert parse_bits("8,2,4") == [2, 4, 8]
+    for bad in ("0..3", "9", "a,b"):
+        with pytest.raises(ValueError):
+            parse_bits(bad)
