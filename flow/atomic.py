@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ def replace_dir(path: Path, builder: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a build folder is for everyone to read
     old = path.with_name(f".{path.name}.old")
     try:
         builder(tmp)
@@ -57,6 +59,4 @@ def replace_dir(path: Path, builder: Callable[[Path], None]) -> Path:
 
 
 def _rmtree(p: Path) -> None:
-    import shutil
-
     shutil.rmtree(p, ignore_errors=True)

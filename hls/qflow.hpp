@@ -1,0 +1,9 @@
+// The qflow HLS library: everything a generated top includes.
+#ifndef QFLOW_HPP
+#define QFLOW_HPP
+
+#include "qflow_types.hpp"
+#include "qflow_mvau.hpp"
+#include "qflow_dwc.hpp"
+
+#endif  // QFLOW_HPP

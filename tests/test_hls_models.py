@@ -1,0 +1,187 @@
+"""Whole models through the HLS backend: generated top + C simulation == golden, exactly."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import backends, golden, synthetic
+from flow.backends import hls
+from flow.ir import Model
+
+# (widths, weight types, activation types, input type, folding (PE, SIMD) per layer)
+MODELS = {
+    "w1a1": ([64, 32, 32, 10], ["BIPOLAR"] * 3, ["BIPOLAR"] * 2, "BIPOLAR",
+             [(8, 16), (4, 8), (10, 4)]),
+    "w2a2_u8in": ([49, 28, 14, 7], ["TERNARY", "INT2", "INT2"], ["UINT2", "INT2"], "UINT8",
+                  [(4, 7), (7, 4), (7, 2)]),
+    "mixed": ([36, 24, 18, 6], ["INT4", "BIPOLAR", "UINT3"], ["BIPOLAR", "UINT4"], "INT6",
+              [(3, 4), (6, 6), (2, 9)]),
+    "unfolded": ([20, 12, 5], ["INT8", "INT8"], ["INT8"], "UINT8", [(12, 20), (5, 12)]),
+    "serial": ([12, 6, 4], ["INT3", "TERNARY"], ["UINT3"], "INT4", [(1, 1), (1, 1)]),
+}
+
+
+def assert_equal_golden(model: Model, build_dir: Path, codes: np.ndarray, **options: object) -> None:
+    out = hls.run(model, build_dir, codes, **options)
+    ref = golden.run_codes(model, codes)
+    bad = np.flatnonzero(np.any(out != ref, axis=1))
+    assert not len(bad), f"{len(bad)} of {len(codes)} samples differ, first {bad[:10].tolist()}"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_random_model_equals_golden(tmp_path: Path, name: str) -> None:
+    model = synthetic.random_model(*MODELS[name], seed=11, name=name)
+    codes = synthetic.random_codes(model, 200)
+    # through the backend registry, as `qflow run` and `qflow verify` call it
+    assert np.array_equal(backends.run("hls", model, tmp_path, codes),
+                          golden.run_codes(model, codes))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(24))
+def test_random_model_sweep(tmp_path: Path, seed: int) -> None:
+    """Random depths, widths, datatypes and foldings."""
+    rng = np.random.default_rng(seed)
+    types = ["BIPOLAR", "TERNARY", "INT2", "INT3", "UINT2", "UINT4", "INT8"]
+    widths = [int(w) for w in rng.integers(2, 70, size=int(rng.integers(2, 5)))]
+    n = len(widths) - 1
+    folding = []
+    for i in range(n):
+        pes = [d for d in range(1, widths[i + 1] + 1) if widths[i + 1] % d == 0]
+        simds = [d for d in range(1, widths[i] + 1) if widths[i] % d == 0]
+        folding.append((int(rng.choice(pes)), int(rng.choice(simds))))
+    model = synthetic.random_model(
+        widths, [str(rng.choice(types)) for _ in range(n)],
+        [str(rng.choice(types)) for _ in range(n - 1)], str(rng.choice(types)), folding, seed)
+    assert_equal_golden(model, tmp_path, synthetic.random_codes(model, 300, seed))
+
+
+def test_sanitizers(tmp_path: Path) -> None:
+    model = synthetic.random_model(*MODELS["mixed"], seed=4, name="mixed")
+    assert_equal_golden(model, tmp_path, synthetic.random_codes(model, 100), sanitize=True)
+
+
+def test_generated_folder_is_complete(tmp_path: Path) -> None:
+    model = synthetic.random_model(*MODELS["w2a2_u8in"], seed=1, name="my-net")
+    out = hls.generate(model, tmp_path, part="xcu50-fsvh2104-2-e", clock_ns=4)
+    assert out == tmp_path / "hls"
+    names = {p.name for p in out.iterdir()}
+    templates = {p.name for p in hls.TEMPLATES.glob("*.hpp")}
+    assert templates | {"my_net_top.cpp", "my_net_top.hpp", "my_net_tb.cpp", "run_hls.tcl",
+                        "layer0_params.hpp", "layer1_params.hpp", "layer2_params.hpp",
+                        "tb_input.bin", "tb_expected.bin"} <= names
+    tcl = (out / "run_hls.tcl").read_text()
+    for line in ("set_top my_net_top", 'add_files $here/my_net_top.cpp -cflags "-std=c++14 -I$here"',
+                 "add_files -tb $here/my_net_tb.cpp", "set_part {xcu50-fsvh2104-2-e}",
+                 "create_clock -period 4 ", "csim_design -argv", "csynth_design",
+                 "export_design -format ip_catalog"):
+        assert line in tcl
+    top = (out / "my_net_top.cpp").read_text()
+    for pragma in ("INTERFACE axis port=in0", "INTERFACE axis port=out0", "DATAFLOW",
+                   "ARRAY_PARTITION variable=layer0_weights complete dim=1",
+                   "ARRAY_PARTITION variable=layer1_act.t complete dim=3"):
+        assert f"QFLOW_HLS({pragma})" in top
+    # PE 4 feeds SIMD 4 directly; PE 7 -> SIMD 2 needs a width converter before layer2
+    assert top.count("qflow::dwc<") == 1 and "qflow::dwc<7, 2, qflow::int_t<2>::bits, 14>" in top
+    assert "PIPELINE II=1" in (out / "qflow_mvau.hpp").read_text()
+
+
+def test_wide_words_raise_the_vendor_width_limit(tmp_path: Path) -> None:
+    """SIMD 512 x UINT4 = 2048-bit input words: past ap_uint's default 1024, within 4096."""
+    model = synthetic.random_model([512, 8, 4], ["INT2", "INT2"], ["UINT2"], "UINT4",
+                                   [(8, 512), (4, 8)], seed=8, name="wide")
+    assert_equal_golden(model, tmp_path, synthetic.random_codes(model, 20))
+    assert "#define AP_INT_MAX_W 2048\n" in (tmp_path / "hls" / "wide_top.hpp").read_text()
+    too_wide = synthetic.random_model([1100, 4], ["INT4"], [], "UINT4", [(1, 1100)], name="w")
+    with pytest.raises(ValueError, match="at most 4096"):
+        hls.generate(too_wide, tmp_path / "too_wide")
+
+
+def test_testbench_checks_itself(tmp_path: Path) -> None:
+    """The csim run_hls.tcl starts compares with golden outputs written beside it."""
+    model = synthetic.random_model(*MODELS["serial"], seed=2, name="serial")
+    exe, _ = hls.build(model, tmp_path, hls.cxx_flags())
+    folder = tmp_path / "hls"
+    args = [str(exe), str(folder / "tb_input.bin"), str(tmp_path / "o.bin")]
+    r = subprocess.run([*args, str(folder / "tb_expected.bin")], capture_output=True, text=True)
+    assert r.returncode == 0 and " 0 of " in r.stdout, r.stdout + r.stderr
+    wrong = np.fromfile(folder / "tb_expected.bin", dtype="<i8")
+    wrong[5] += 1
+    wrong.tofile(tmp_path / "wrong.bin")
+    r = subprocess.run([*args, str(tmp_path / "wrong.bin")], capture_output=True, text=True)
+    assert r.returncode == 1 and " 1 of " in r.stdout
+
+
+def test_regenerates_when_the_model_changes(tmp_path: Path) -> None:
+    model = synthetic.random_model(*MODELS["serial"], seed=3, name="serial")
+    codes = synthetic.random_codes(model, 50)
+    assert_equal_golden(model, tmp_path, codes)
+    layer = model.layers[-1]
+    changed = dataclasses.replace(model, layers=[
+        model.layers[0], dataclasses.replace(layer, weights=-layer.weights)])
+    assert_equal_golden(changed, tmp_path, codes)
+
+
+def test_rejects_codes_outside_the_input_type(tmp_path: Path) -> None:
+    model = synthetic.random_model(*MODELS["w1a1"], seed=0)
+    codes = synthetic.random_codes(model, 4)
+    codes[2, 3] = 0  # BIPOLAR has no 0
+    with pytest.raises(ValueError, match="outside BIPOLAR"):
+        hls.run(model, tmp_path, codes)
+
+
+def test_cli_writes_report(tmp_path: Path) -> None:
+    model = synthetic.random_model(*MODELS["mixed"], seed=6, name="mixed")
+    model.save(tmp_path)
+    codes = synthetic.random_codes(model, 30)
+    # the synthetic input stage is the identity: float inputs are the codes
+    np.save(tmp_path / "x.npy", codes.astype(np.float32))
+    p = argparse.ArgumentParser()
+    hls.register_cli(p.add_subparsers(dest="command"))
+    a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20"])
+    a.func(a)
+    r = json.loads((tmp_path / "hls.json").read_text())
+    assert (r["samples"], r["agree"], r["all_equal"]) == (20, 20, True)
+    assert r["compile_seconds"] > 0 and r["run_seconds"] >= 0
+    assert [lay["pe"] for lay in r["layers"]] == [3, 6, 2]
+
+
+def vendor_include() -> Path | None:
+    """Vitis' headers: $XILINX_HLS/include, else the open-source copy in hls4ml's package."""
+    folders = [Path(os.environ["XILINX_HLS"]) / "include"] if "XILINX_HLS" in os.environ else []
+    spec = importlib.util.find_spec("hls4ml")
+    if spec and spec.origin:
+        folders.append(Path(spec.origin).parent / "templates" / "vivado" / "ap_types")
+    return next((f for f in folders if (f / "ap_int.h").is_file()), None)
+
+
+@pytest.mark.parametrize("name", ["w1a1", "mixed", "w2a2_u8in"])
+def test_vendor_types_equal_golden(tmp_path: Path, name: str) -> None:
+    """The same sources on Vitis' own ap_int / hls::stream (what csim in Vitis runs)."""
+    include = vendor_include()
+    if include is None:
+        pytest.skip("no Vitis HLS headers (set XILINX_HLS or install hls4ml)")
+    model = synthetic.random_model(*MODELS[name], seed=12, name=name)
+    codes = synthetic.random_codes(model, 100)
+    assert_equal_golden(model, tmp_path, codes, vendor_include=include)
+    r = hls.hls_report(model, tmp_path, codes, vendor_include=include)
+    assert r["types"] == "vendor" and r["all_equal"]
+
+
+@pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])
+def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest,
+                                  fixture: str) -> None:
+    """BNN-PYNQ's TFC-w1a1 at finn-examples' folding, and the default config trained here."""
+    pytest.importorskip("flow.folding")  # the fixtures fold with it
+    model, codes = request.getfixturevalue(fixture)
+    r = hls.hls_report(model, tmp_path, codes)
+    assert r["samples"] == len(codes) and r["all_equal"], r["differing_samples"]
