@@ -1,0 +1,142 @@
+"""Firmware kernels on RV32IMC under QEMU (-icount, instret per layer): instructions per
+binary MAC over a TFC-w1a1-like model (784-64-64-64-10, all BIPOLAR; target <= 0.6),
+instructions per int8 MAC of an int8 dense layer (target <= 3), TFC's arena (target
+<= 2 KB), and that no weight byte sits in RAM (all constants in flash)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flow.atomic import write_json
+from flow.backends import firmware as fw
+from flow.synthetic import random_codes, random_model
+
+TARGETS = {"binary_instr_per_mac": 0.6, "int8_instr_per_mac": 3.0, "tfc_arena_bytes": 2048}
+
+
+def measure(model: Any, folder: Path, samples: int) -> dict[str, Any]:
+    codes = random_codes(model, samples)
+    r = fw.build_report(model, folder, codes)
+    if not r["all_equal"]:  # build_report compares both targets with flow.golden
+        raise SystemExit(f"bench_firmware: {model.name} differs from the golden model")
+    return r
+
+
+THRESHOLD_HARNESS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "qnn.h"
+#include "qnn_instret.h"
+#include "cases.h"
+
+int main(void)
+{
+    unsigned k, i;
+    for (k = 0; k < CASES; k++) {
+        uint32_t t0, t1, t2, check = 0;
+        volatile uint32_t sink;
+        t0 = qnn_instret();
+        for (i = 0; i < ACCS; i++)
+            check += qnn_threshold_count_binary(thr[k], counts[k], accs[i]);
+        t1 = qnn_instret();
+        for (i = 0; i < ACCS; i++)
+            check -= qnn_threshold_count_linear(thr[k], counts[k], accs[i]);
+        t2 = qnn_instret();
+        sink = check;
+        printf("thresholds %lu binary %lu linear %lu check %lu\n", (unsigned long)counts[k],
+               (unsigned long)(t1 - t0), (unsigned long)(t2 - t1), (unsigned long)sink);
+    }
+    exit(0);
+}
+"""
+
+
+def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
+    """Instructions per channel (call included) of the binary search against the linear
+    scan, which decide QNN_LINEAR_THRESHOLDS: for 1 to 255 thresholds (1- to 8-bit
+    activations), on accumulators spread over the thresholds' range."""
+    rng = np.random.default_rng(0)
+    counts = [1, 3, 7, 15, 31, 255]
+    thr = np.zeros((len(counts), 255), np.int64)
+    for k, n in enumerate(counts):
+        thr[k, :n] = np.sort(rng.integers(-1000, 1000, size=n))
+    acc = rng.integers(-1100, 1100, size=accs)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cases.h").write_text(
+        f"#define CASES {len(counts)}\n#define ACCS {accs}\n"
+        + fw.c_array("int32_t", "thr_flat", thr).replace("const", "static const")
+        + "#define thr ((const int32_t (*)[255])thr_flat)\n"
+        + fw.c_array("uint32_t", "counts", counts).replace("const", "static const")
+        + fw.c_array("int32_t", "accs", acc).replace("const", "static const"))
+    (folder / "bench.c").write_text(THRESHOLD_HARNESS)
+    exe = fw.compile_program([folder / "bench.c", fw.RUNTIME_DIR / "qnn_threshold.c"],
+                             folder / "bench.elf", "rv32", [f"-I{fw.RUNTIME_DIR}", f"-I{folder}"])
+    rows = []
+    for line in fw.run_program(exe, "rv32", folder).splitlines():
+        f = line.split()
+        if f[:1] == ["thresholds"]:
+            if f[7] != "0":
+                raise SystemExit("bench_firmware: binary and linear threshold counts differ")
+            rows.append({"thresholds": int(f[1]), "binary_instr_per_channel": int(f[3]) / accs,
+                         "linear_instr_per_channel": int(f[5]) / accs})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="build/bench/firmware.json")
+    p.add_argument("--samples", type=int, default=20)
+    a = p.parse_args()
+    tfc = random_model([784, 64, 64, 64, 10], ["BIPOLAR"] * 4, ["BIPOLAR"] * 3, "BIPOLAR",
+                       seed=0, name="tfc_w1a1_like")
+    dense8 = random_model([512, 128], ["INT8"], [], "INT8", seed=1, name="int8_dense")
+    # binary weights on 8-bit pixels: the first layer of the default (digits) config
+    u8bin = random_model([784, 64, 10], ["BIPOLAR"] * 2, ["BIPOLAR"], "UINT8", seed=2,
+                         name="uint8_input_binary_weights")
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = measure(tfc, Path(tmp) / "tfc", a.samples)
+        r8 = measure(dense8, Path(tmp) / "int8", a.samples)
+        ru = measure(u8bin, Path(tmp) / "u8bin", a.samples)
+        thresholds = threshold_search(Path(tmp) / "thresholds")
+    binary = rt["instructions_per_mac"]["binary"]
+    int8 = r8["instructions_per_mac"]["int8"]
+    arena = rt["sizes"]["arena_bytes"]
+    in_ram = rt["rv32_placement"]["constant_bytes_in_ram"] + \
+        r8["rv32_placement"]["constant_bytes_in_ram"]
+    result = {
+        "platform": "RV32IMC, qemu-system-riscv32 virt -icount shift=0, instret; gcc -O2",
+        "tfc_w1a1_like": {k: rt[k] for k in ("instructions_per_inference", "layers",
+                                               "input_conversion_instructions",
+                                               "estimated_latency_us_at_160mhz",
+                                               "rv32_elf_bytes", "rv32_placement")},
+        "int8_dense_512x128": {k: r8[k] for k in ("instructions_per_inference", "layers",
+                                                   "rv32_elf_bytes")},
+        "uint8_x_bipolar_784x64": {k: ru[k] for k in ("instructions_per_inference", "layers")},
+        "bipolar_weights_instr_per_mac": ru["instructions_per_mac"]["bipolar_weights"],
+        "binary_instr_per_mac": binary,
+        "int8_instr_per_mac": int8,
+        "tfc_arena_bytes": arena,
+        "tfc_weights_bytes": rt["sizes"]["weights_bytes"],
+        "tfc_threshold_bytes": rt["sizes"]["threshold_bytes"],
+        "constant_bytes_in_ram": in_ram,
+        "threshold_search": thresholds,
+        "targets": TARGETS,
+        "meets_targets": {
+            "binary_instr_per_mac": binary <= TARGETS["binary_instr_per_mac"],
+            "int8_instr_per_mac": int8 <= TARGETS["int8_instr_per_mac"],
+            "tfc_arena_bytes": arena <= TARGETS["tfc_arena_bytes"],
+            "no_weights_in_ram": in_ram == 0,
+        },
+        "notes": ["instructions per MAC count whole layers (loops, thresholds, output "
+                  "packing); the input conversion of the first layer is reported apart"],
+    }
+    write_json(Path(a.out), result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+/* Helpers shared by the dense kernels: storing one output channel, summing the inputs. */
+#ifndef QNN_INTERNAL_H
+#define QNN_INTERNAL_H
+
+#include "qnn.h"
+
+/* Store channel o's result. Channels come in order 0, 1, ...; BIPOLAR outputs collect in
+ * *word and are written a whole word at a time (tail bits 0, as the next layer needs). */
+static inline void qnn_emit(const qnn_dense_t *L, uint32_t o, int32_t acc, void *y,
+                            uint32_t *word)
+{
+    int32_t v;
+    if (L->bias)
+        acc += L->bias[o];
+    if (L->out_kind == QNN_OUT_ACC) {
+        ((int32_t *)y)[o] = acc;
+        return;
+    }
+    if (L->count == 1)
+        v = L->base + (acc >= L->thresholds[o] ? L->step : 0);
+    else
+        v = L->base + L->step * (int32_t)qnn_threshold_count(L->thresholds + o * L->count,
+                                                             L->count, acc);
+    if (L->out_kind == QNN_OUT_INT8) {
+        ((int8_t *)y)[o] = (int8_t)v;
+        return;
+    }
+    *word |= (uint32_t)(v > 0) << (o & 31u);
+    if ((o & 31u) == 31u || o + 1u == L->out) {
+        ((uint32_t *)y)[o >> 5] = *word;
+        *word = 0;
+    }
+}
+
+static inline int32_t qnn_sum_i8(const int8_t *x, uint32_t n)
+{
+    int32_t s = 0;
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+#endif /* QNN_INTERNAL_H */

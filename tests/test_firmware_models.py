@@ -1,0 +1,163 @@
+"""Whole generated models (flow.synthetic and the real fixtures) on the host with sanitizers
+and on RV32IMC under QEMU, equal to flow.golden exactly; generation, budgets and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import golden
+from flow.backends import firmware as fw
+from flow.synthetic import random_codes, random_model
+
+HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
+rv32 = pytest.mark.skipif(not HAVE_RV32, reason="riscv64-unknown-elf-gcc / QEMU missing")
+
+MODELS = {  # widths, weight types, hidden activation types, input type
+    "w1a1": ([100, 64, 33, 10], ["BIPOLAR"] * 3, ["BIPOLAR"] * 2, "BIPOLAR"),
+    "w1a1_u8in": ([70, 40, 10], ["BIPOLAR"] * 2, ["BIPOLAR"], "UINT8"),
+    "w8a8": ([50, 23, 17, 5], ["INT8", "INT8", "INT8"], ["UINT8", "INT8"], "UINT8"),
+    "w4a4": ([45, 30, 6], ["INT4", "UINT3"], ["UINT4"], "INT4"),
+    "w2a2": ([37, 29, 7], ["TERNARY", "INT2"], ["TERNARY"], "UINT2"),
+    "mixed": ([65, 33, 9, 4], ["UINT8", "BIPOLAR", "INT5"], ["BIPOLAR", "INT3"], "INT8"),
+}
+FAST_HOST = ["w1a1", "w8a8", "w2a2", "mixed"]
+FAST_RV32 = ["w1a1_u8in", "w4a4", "mixed"]
+
+
+def model_and_codes(name: str, n: int = 24, seed: int = 0):  # noqa: ANN201 - a test helper
+    widths, wt, at, it = MODELS[name]
+    m = random_model(widths, wt, at, it, seed=seed, name=name)
+    return m, random_codes(m, n, seed=seed + 1)
+
+
+@pytest.mark.parametrize("name", FAST_HOST)
+def test_host_sanitized_equals_golden(tmp_path: Path, name: str) -> None:
+    m, codes = model_and_codes(name)
+    acc = fw.run(m, tmp_path, codes, target="host", sanitize=True)
+    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
+
+
+@rv32
+@pytest.mark.parametrize("name", FAST_RV32)
+def test_rv32_equals_golden(tmp_path: Path, name: str) -> None:
+    m, codes = model_and_codes(name)
+    acc = fw.run(m, tmp_path, codes, target="rv32")
+    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_all_models_both_targets(tmp_path: Path, name: str, seed: int) -> None:
+    m, codes = model_and_codes(name, n=64, seed=seed)
+    ref = golden.run_codes(m, codes)
+    np.testing.assert_array_equal(fw.run(m, tmp_path, codes, "host", sanitize=True), ref)
+    if HAVE_RV32:
+        np.testing.assert_array_equal(fw.run(m, tmp_path, codes, "rv32"), ref)
+
+
+def test_generate_layout_and_plan(tmp_path: Path) -> None:
+    """The ESP-IDF project, the arena plan (neighbours never overlap) and the size report."""
+    m, _ = model_and_codes("mixed")
+    out = fw.generate(m, tmp_path)
+    comp = out / "components" / fw.COMPONENT
+    for rel in ("CMakeLists.txt", "sdkconfig.defaults", "partitions.csv", "main/main.c",
+                "main/CMakeLists.txt", "main/test_vectors.c"):
+        assert (out / rel).is_file(), rel
+    assert "idf_component_register" in (comp / "CMakeLists.txt").read_text()
+    assert (comp / "idf_component.yml").is_file() and (comp / "qnn_dense_xnor.c").is_file()
+    assert not (comp / fw.RUNNER).exists()
+    rep = json.loads((out / "size_report.json").read_text())
+    p = fw.plan(m)
+    assert rep["arena_bytes"] == p.arena
+    spans = [(o, o + s) for o, s in zip(p.offsets, p.buffers, strict=True)]
+    for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
+        assert a1 <= b0 or b1 <= a0  # a layer's input and output never overlap
+    assert all(a >= 0 and b <= p.arena and a % 4 == 0 for a, b in spans)
+    assert rep["weights_bytes"] == sum(lp.weights.nbytes for lp in p.layers)
+    assert rep["budgets"]["esp32"]["fits"]
+
+
+def test_budget_errors(tmp_path: Path) -> None:
+    rep = {"model": "m", "arena_bytes": 401 * 1024, "weights_bytes": 0, "threshold_bytes": 0}
+    with pytest.raises(fw.FirmwareError, match="arena needs .* more than the 400 KB SRAM"):
+        fw.check_budget(rep, "esp32c3")
+    fw.check_budget(rep, "esp32s3")
+    big = random_model([6000, 800, 4], ["INT8", "INT8"], ["INT8"], "INT8")
+    with pytest.raises(fw.FirmwareError, match="weights and thresholds need"):
+        fw.generate(big, tmp_path)
+
+
+def test_wide_accumulator_rejected() -> None:
+    m = random_model([8, 4], ["INT8"], [], "INT8")
+    m.layers[0].acc_max = 2**40
+    with pytest.raises(fw.FirmwareError, match="accumulator needs 42 bits"):
+        fw.plan_layer(0, m.layers[0], True)
+
+
+@rv32
+def test_build_report_and_cli(tmp_path: Path) -> None:
+    """`qflow firmware DIR --inputs X --limit N` writes firmware.json: both targets equal to
+    golden, weights in flash, instruction counts; `qflow flash` names what is missing."""
+    m, codes = model_and_codes("w1a1", n=12)
+    m.save(tmp_path)
+    np.save(tmp_path / "x.npy", codes.astype(np.float32))
+    p = argparse.ArgumentParser()
+    fw.register_cli(p.add_subparsers(dest="command"))
+    a = p.parse_args(["firmware", str(tmp_path), "--inputs", str(tmp_path / "x.npy"),
+                      "--limit", "10"])
+    a.func(a)
+    r = json.loads((tmp_path / "firmware.json").read_text())
+    assert r["all_equal"] and r["samples"] == 10 and r["rv32_equal_golden"] == 10
+    assert r["rv32_placement"]["constant_bytes_in_ram"] == 0
+    assert r["rv32_placement"]["constant_bytes_in_flash"] >= r["sizes"]["weights_bytes"]
+    assert r["instructions_per_inference"] > 0 and 0 < r["instructions_per_mac"]["binary"] < 2
+    assert len(r["layers"]) == 3
+    a = p.parse_args(["flash", str(tmp_path), "--port", "/dev/null"])
+    if not shutil.which("idf.py"):
+        with pytest.raises(fw.FirmwareError, match="idf.py is not on PATH"):
+            a.func(a)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])
+def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest,
+                                  fixture: str) -> None:
+    """BNN-PYNQ's TFC-w1a1 and the default config trained here, on both targets."""
+    pytest.importorskip("flow.folding")  # the fixtures fold with it
+    model, codes = request.getfixturevalue(fixture)
+    codes = codes[:200]
+    r = fw.build_report(model, tmp_path, codes, sanitize=True)
+    assert r["all_equal"] and r["host_equal_golden"] == len(codes)
+    assert r["rv32_placement"]["constant_bytes_in_ram"] == 0
+
+
+@pytest.mark.parametrize("per_channel_scale", [False, True])
+def test_example_app_on_host(tmp_path: Path, per_channel_scale: bool) -> None:
+    """The ESP-IDF example app, built on the host against a stub esp_timer.h and run:
+    every embedded test vector agrees with the golden model. Per-channel output scales
+    (of either sign) make the prediction go through the float output stage."""
+    m, _ = model_and_codes("w8a8")
+    if per_channel_scale:
+        m.output.acc_scale = np.random.default_rng(0).uniform(-2, 2, size=5)
+        assert not fw.output_is_monotonic(m)
+    out = fw.generate(m, tmp_path)
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "esp_timer.h").write_text("#include <stdint.h>\nint64_t esp_timer_get_time(void);\n")
+    (stub / "stub.c").write_text(
+        "#include <stdint.h>\n#include <time.h>\nvoid app_main(void);\n"
+        "int64_t esp_timer_get_time(void) { return (int64_t)clock(); }\n"
+        "int main(void) { app_main(); return 0; }\n")
+    comp = out / "components" / fw.COMPONENT
+    exe = fw.compile_program([*sorted(comp.glob("*.c")), *sorted((out / "main").glob("*.c")),
+                              stub / "stub.c"], tmp_path / "app", "host",
+                             [f"-I{comp}", f"-I{stub}", f"-I{out / 'main'}", *fw.SANITIZE])
+    text = fw.run_program(exe, "host", tmp_path)
+    assert "qflow: 16/16 accumulators equal, 16/16 predictions equal" in text, text
