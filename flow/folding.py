@@ -1,0 +1,68 @@
+"""Folding: how many output channels (PE) and input lanes (SIMD) each layer computes at once.
+
+A dense layer takes (out / PE) x (in / SIMD) cycles per input vector; the pipeline's
+initiation interval is the slowest layer's. `apply_folding` either takes (PE, SIMD) per
+layer or picks, for every layer, the least hardware (fewest PE x SIMD lanes) that meets a
+cycle target.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flow.ir import DenseLayer, Folding, Model
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def cheapest_folding(layer: DenseLayer, target_cycles: int) -> Folding:
+    """The (PE, SIMD) with the fewest lanes whose cycles fit target_cycles; among equals,
+    more SIMD (wider input beats, narrower output: fewer threshold units)."""
+    best: tuple[int, int, int] | None = None
+    for pe in divisors(layer.out_features):
+        for simd in divisors(layer.in_features):
+            if (layer.out_features // pe) * (layer.in_features // simd) <= target_cycles:
+                key = (pe * simd, pe, simd)
+                if best is None or key < best:
+                    best = key
+                break  # a larger SIMD only adds lanes
+    assert best is not None  # PE = out, SIMD = in always takes one cycle
+    return Folding(pe=best[1], simd=best[2])
+
+
+def apply_folding(model: Model, per_layer: list[tuple[int, int]] | None = None,
+                  target_cycles: int | None = None) -> None:
+    """Set every layer's folding: the given (PE, SIMD) per layer, or the cheapest meeting
+    target_cycles per inference. Raises ValueError naming the layer on a bad request."""
+    if (per_layer is None) == (target_cycles is None):
+        raise ValueError("folding: give either (PE, SIMD) per layer or a target in cycles")
+    if per_layer is not None:
+        if len(per_layer) != len(model.layers):
+            raise ValueError(f"folding: {len(per_layer)} (PE, SIMD) pairs for "
+                             f"{len(model.layers)} layers")
+        for i, (layer, (pe, simd)) in enumerate(zip(model.layers, per_layer, strict=True)):
+            if pe < 1 or simd < 1 or layer.out_features % pe or layer.in_features % simd:
+                raise ValueError(
+                    f"folding: layer {i} ({layer.name}): PE {pe} must divide its "
+                    f"{layer.out_features} outputs and SIMD {simd} its {layer.in_features} inputs")
+        for layer, (pe, simd) in zip(model.layers, per_layer, strict=True):
+            layer.folding = Folding(pe=pe, simd=simd)
+        return
+    assert target_cycles is not None
+    if target_cycles < 1:
+        raise ValueError(f"folding: target of {target_cycles} cycles per inference is below 1")
+    for layer in model.layers:
+        layer.folding = cheapest_folding(layer, target_cycles)
+
+
+def cycles_for_fps(fps: float, clock_mhz: float) -> int:
+    """Cycles per inference that sustain `fps` frames per second at `clock_mhz`."""
+    if fps <= 0 or clock_mhz <= 0:
+        raise ValueError(f"folding: fps ({fps}) and clock ({clock_mhz} MHz) must be positive")
+    cycles = math.floor(clock_mhz * 1e6 / fps)
+    if cycles < 1:
+        raise ValueError(f"folding: {fps} frames/s needs more than one frame per cycle at "
+                         f"{clock_mhz} MHz")
+    return cycles

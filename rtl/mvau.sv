@@ -1,0 +1,198 @@
+// Matrix-vector-activation unit: one dense layer of MH outputs over MW inputs, folded to PE
+// output rows x SIMD input lanes. An input vector arrives as SF = MW/SIMD beats; the unit
+// makes NF = MH/PE passes over it (the first straight from the stream, the others from an
+// input buffer), one SIMD-wide beat per cycle with no bubble between passes or vectors,
+// and emits one PE-wide beat per pass: thresholded codes, or with N_THRES = 0 the signed
+// ACC_BITS accumulators. tlast is set on a vector's last output beat when the vector's
+// last input beat carried it.
+//
+// Flow control is by credit: an output beat is only started when the output FIFO is sure
+// to have room for it, so the datapath never stalls and s_axis_tready depends on
+// registers only (no path from m_axis_tready to s_axis_tready).
+module mvau #(
+    parameter int MW = 8,
+    parameter int MH = 4,
+    parameter int PE = 2,
+    parameter int SIMD = 4,
+    parameter int IN_BITS = 1,
+    parameter bit IN_SIGNED = 1'b0,
+    parameter bit IN_BIPOLAR = 1'b1,
+    parameter int W_BITS = 1,
+    parameter bit W_SIGNED = 1'b0,
+    parameter bit W_BIPOLAR = 1'b1,
+    parameter int ACC_BITS = 5,
+    parameter int N_THRES = 1,  // 0: no activation, output accumulators
+    parameter int OUT_BITS = 1,
+    parameter int OUT_BASE = 0,
+    parameter int OUT_STEP = 1,
+    parameter WEIGHTS_FILE = "",  // word nf*SF+sf: W[nf*PE+p][sf*SIMD+s] at (p*SIMD+s)*W_BITS
+    parameter THRESHOLDS_FILE = "",  // word nf: T[nf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
+    localparam int Y_BITS = N_THRES > 0 ? OUT_BITS : ACC_BITS
+) (
+    input  logic                    clk,
+    input  logic                    rst_n,
+    input  logic                    s_axis_tvalid,
+    output logic                    s_axis_tready,
+    input  logic [SIMD*IN_BITS-1:0] s_axis_tdata,
+    input  logic                    s_axis_tlast,
+    output logic                    m_axis_tvalid,
+    input  logic                    m_axis_tready,
+    output logic [   PE*Y_BITS-1:0] m_axis_tdata,
+    output logic                    m_axis_tlast
+);
+  localparam int SF = MW / SIMD;
+  localparam int NF = MH / PE;
+  localparam bit XNOR = IN_BIPOLAR && W_BIPOLAR;
+  localparam int SFW = SF > 1 ? $clog2(SF) : 1;
+  localparam int NFW = NF > 1 ? $clog2(NF) : 1;
+  localparam int WAW = NF * SF > 1 ? $clog2(NF * SF) : 1;
+  localparam int THR_BITS = ACC_BITS + 1;
+  // cycles from issuing a beat to its result entering the output FIFO
+  localparam int DOT_LATENCY = XNOR ? 1 : 2;
+  localparam int PIPE = 1 + DOT_LATENCY + 1 + (N_THRES > 0 ? 2 : 0);
+  // credits cover the round trip issue -> FIFO -> pop -> credit back: one beat per cycle
+  localparam int OUT_DEPTH = PIPE + 2;
+  localparam int CRW = $clog2(OUT_DEPTH + 1);
+  localparam int TAG_BITS = 3 + NFW;  // {first, last, tlast, nf}
+
+  // ---- issue: counters, input buffer, weight ROM read --------------------------------
+  logic [SFW-1:0] sf;
+  logic [NFW-1:0] nf;
+  logic [WAW-1:0] waddr;
+  logic [CRW-1:0] credits;
+  logic vector_tlast;  // tlast of the current vector, for its later passes
+  logic out_pop;
+
+  wire from_stream = nf == '0;
+  wire pass_end = sf == SFW'(SF - 1);
+  wire credit_ok = !pass_end || credits != '0;
+  wire issue = (from_stream ? s_axis_tvalid : 1'b1) && credit_ok;
+  wire tlast_in = from_stream ? s_axis_tlast : vector_tlast;
+  assign s_axis_tready = from_stream && credit_ok;
+
+  logic [SIMD*IN_BITS-1:0] x;
+  logic [TAG_BITS-1:0] tag;
+  logic x_valid;
+
+  if (NF > 1) begin : g_ibuf
+    logic [SIMD*IN_BITS-1:0] ibuf[SF];
+    always_ff @(posedge clk) begin
+      if (issue && from_stream) ibuf[sf] <= s_axis_tdata;
+      if (issue) x <= from_stream ? s_axis_tdata : ibuf[sf];
+    end
+  end else begin : g_no_ibuf
+    always_ff @(posedge clk) begin
+      if (issue) x <= s_axis_tdata;
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (issue) begin
+      tag <= {sf == '0, pass_end, pass_end && nf == NFW'(NF - 1) && tlast_in, nf};
+      if (from_stream && pass_end) vector_tlast <= s_axis_tlast;
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      sf <= '0;
+      nf <= '0;
+      waddr <= '0;
+      credits <= CRW'(OUT_DEPTH);
+      x_valid <= 1'b0;
+    end else begin
+      x_valid <= issue;
+      if (issue) begin
+        sf <= pass_end ? '0 : sf + 1'b1;
+        if (pass_end) nf <= nf == NFW'(NF - 1) ? '0 : nf + 1'b1;
+        waddr <= waddr == WAW'(NF * SF - 1) ? '0 : waddr + 1'b1;
+      end
+      credits <= credits - CRW'(issue && pass_end) + CRW'(out_pop);
+    end
+  end
+
+  logic [PE*SIMD*W_BITS-1:0] w;
+  rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(NF * SF), .MEM_FILE(WEIGHTS_FILE)) u_weights (
+      .clk, .en(issue), .addr(waddr), .data(w));
+
+  // ---- dot products per PE ----------------------------------------------------------
+  localparam int SUM_BITS = XNOR ? 1 + $clog2(SIMD) : IN_BITS + W_BITS + 1 + $clog2(SIMD);
+  logic dot_valid;
+  logic [TAG_BITS-1:0] dot_tag;
+  logic [PE*SUM_BITS-1:0] dot;
+
+  if (XNOR) begin : g_xnor
+    mvau_xnor_dot #(.PE(PE), .SIMD(SIMD), .TAG_BITS(TAG_BITS)) u_dot (
+        .clk, .rst_n, .in_valid(x_valid), .in_tag(tag), .x, .w,
+        .out_valid(dot_valid), .out_tag(dot_tag), .sum(dot));
+  end else begin : g_mac
+    mvau_mac_dot #(
+        .PE(PE), .SIMD(SIMD), .TAG_BITS(TAG_BITS),
+        .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .X_BIPOLAR(IN_BIPOLAR),
+        .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR)
+    ) u_dot (
+        .clk, .rst_n, .in_valid(x_valid), .in_tag(tag), .x, .w,
+        .out_valid(dot_valid), .out_tag(dot_tag), .sum(dot));
+  end
+
+  // ---- accumulate over a pass (XNOR: the popcount, i.e. (acc + MW) / 2) ----------------
+  wire dot_first = dot_tag[NFW+2];
+  wire dot_last = dot_tag[NFW+1];
+  logic [PE*ACC_BITS-1:0] acc;
+  logic acc_valid, acc_tlast;
+
+  for (genvar p = 0; p < PE; p++) begin : g_acc
+    wire [ACC_BITS-1:0] part = XNOR ? ACC_BITS'(dot[p*SUM_BITS+:SUM_BITS])
+                                    : ACC_BITS'($signed(dot[p*SUM_BITS+:SUM_BITS]));
+    always_ff @(posedge clk) begin
+      if (dot_valid) acc[p*ACC_BITS+:ACC_BITS] <= (dot_first ? '0 : acc[p*ACC_BITS+:ACC_BITS]) + part;
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (dot_valid && dot_last) acc_tlast <= dot_tag[NFW];
+  end
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) acc_valid <= 1'b0;
+    else acc_valid <= dot_valid && dot_last;
+  end
+
+  // ---- activation, output FIFO --------------------------------------------------------
+  logic y_valid, y_tlast;
+  logic [PE*Y_BITS-1:0] y;
+
+  if (N_THRES > 0) begin : g_act
+    logic [PE*N_THRES*THR_BITS-1:0] thresholds;
+    rom #(.WIDTH(PE * N_THRES * THR_BITS), .DEPTH(NF), .MEM_FILE(THRESHOLDS_FILE)) u_thresholds (
+        .clk, .en(dot_valid && dot_last), .addr(dot_tag[NFW-1:0]), .data(thresholds));
+    mvau_thresholds #(
+        .PE(PE), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES),
+        .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP)
+    ) u_act (
+        .clk, .rst_n, .in_valid(acc_valid), .in_tlast(acc_tlast), .acc, .thresholds,
+        .out_valid(y_valid), .out_tlast(y_tlast), .out_data(y));
+  end else begin : g_no_act
+    for (genvar p = 0; p < PE; p++) begin : g_out
+      wire [ACC_BITS-1:0] a = acc[p*ACC_BITS+:ACC_BITS];
+      // XNOR accumulates popcounts: the dot product is 2 * popcount - MW
+      assign y[p*ACC_BITS+:ACC_BITS] = XNOR ? (a << 1) - ACC_BITS'(MW) : a;
+    end
+    assign y_valid = acc_valid;
+    assign y_tlast = acc_tlast;
+  end
+
+  logic out_ready;
+  axis_fifo #(.WIDTH(PE * Y_BITS), .DEPTH(OUT_DEPTH)) u_out (
+      .clk, .rst_n,
+      .s_axis_tvalid(y_valid), .s_axis_tready(out_ready), .s_axis_tdata(y), .s_axis_tlast(y_tlast),
+      .m_axis_tvalid, .m_axis_tready, .m_axis_tdata, .m_axis_tlast);
+  assign out_pop = m_axis_tvalid && m_axis_tready;
+
+`ifndef SYNTHESIS
+  // credits guarantee room: a full FIFO here is a bug in this module
+  always_ff @(posedge clk) begin
+    if (rst_n && y_valid && !out_ready) $error("mvau: output FIFO overflow");
+  end
+`endif
+endmodule

@@ -1,0 +1,84 @@
+// Multiply-accumulate lanes of a multi-bit MVAU: for each of PE rows, the dot product of
+// SIMD inputs with SIMD weights. A BIPOLAR operand (1 bit, 1 = +1) selects +/- the other
+// instead of multiplying. Products are registered, then the adder tree output (latency 2).
+module mvau_mac_dot #(
+    parameter int PE = 2,
+    parameter int SIMD = 4,
+    parameter int TAG_BITS = 1,
+    parameter int X_BITS = 4,
+    parameter bit X_SIGNED = 1'b0,
+    parameter bit X_BIPOLAR = 1'b0,
+    parameter int W_BITS = 4,
+    parameter bit W_SIGNED = 1'b1,
+    parameter bit W_BIPOLAR = 1'b0,
+    // every product fits: |x| <= 2**X_BITS, |w| <= 2**W_BITS, plus a sign bit
+    localparam int P_BITS = X_BITS + W_BITS + 1,
+    localparam int SUM_BITS = P_BITS + $clog2(SIMD)
+) (
+    input  logic                   clk,
+    input  logic                   rst_n,
+    input  logic                   in_valid,
+    input  logic [   TAG_BITS-1:0] in_tag,
+    input  logic [ SIMD*X_BITS-1:0] x,
+    input  logic [PE*SIMD*W_BITS-1:0] w,
+    output logic                   out_valid,
+    output logic [   TAG_BITS-1:0] out_tag,
+    output logic [PE*SUM_BITS-1:0] sum
+);
+  // an operand as a signed P_BITS value (BIPOLAR decodes to -1/+1)
+  function automatic logic signed [P_BITS-1:0] value(input logic [P_BITS-1:0] bits, input int n,
+                                                     input bit is_signed, input bit bipolar);
+    logic [P_BITS-1:0] mask;
+    mask = (P_BITS'(1) << n) - 1'b1;
+    if (bipolar) value = bits[0] ? P_BITS'(1) : -P_BITS'(1);
+    else if (is_signed && bits[n-1]) value = bits | ~mask;  // sign-extend
+    else value = bits & mask;
+  endfunction
+
+  logic [PE*SIMD*P_BITS-1:0] products;
+  logic [TAG_BITS-1:0] tag_p;
+  logic valid_p;
+
+  for (genvar p = 0; p < PE; p++) begin : g_pe
+    for (genvar s = 0; s < SIMD; s++) begin : g_lane
+      wire [W_BITS-1:0] wb = w[(p*SIMD+s)*W_BITS+:W_BITS];
+      wire [X_BITS-1:0] xb = x[s*X_BITS+:X_BITS];
+      logic signed [P_BITS-1:0] product;
+      if (W_BIPOLAR) begin : g_wsel
+        wire signed [P_BITS-1:0] xv = value(P_BITS'(xb), X_BITS, X_SIGNED, X_BIPOLAR);
+        assign product = wb[0] ? xv : -xv;
+      end else if (X_BIPOLAR) begin : g_xsel
+        wire signed [P_BITS-1:0] wv = value(P_BITS'(wb), W_BITS, W_SIGNED, 1'b0);
+        assign product = xb[0] ? wv : -wv;
+      end else begin : g_mul
+        wire signed [P_BITS-1:0] xv = value(P_BITS'(xb), X_BITS, X_SIGNED, 1'b0);
+        wire signed [P_BITS-1:0] wv = value(P_BITS'(wb), W_BITS, W_SIGNED, 1'b0);
+        assign product = xv * wv;
+      end
+      always_ff @(posedge clk) begin
+        if (in_valid) products[(p*SIMD+s)*P_BITS+:P_BITS] <= product;
+      end
+    end
+    logic [SUM_BITS-1:0] dot;
+    adder_tree #(.N(SIMD), .IN_BITS(P_BITS), .SIGNED(1'b1)) u_tree (
+        .in(products[p*SIMD*P_BITS+:SIMD*P_BITS]), .sum(dot));
+    always_ff @(posedge clk) begin
+      if (valid_p) sum[p*SUM_BITS+:SUM_BITS] <= dot;
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    if (in_valid) tag_p <= in_tag;
+    if (valid_p) out_tag <= tag_p;
+  end
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      valid_p   <= 1'b0;
+      out_valid <= 1'b0;
+    end else begin
+      valid_p   <= in_valid;
+      out_valid <= valid_p;
+    end
+  end
+endmodule

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Lint the hand-written hardware sources; exits non-zero on any warning.
+# Sections: rtl/ (Verilator -Wall), hls/ (g++ -Werror), firmware/ (gcc and riscv gcc -Werror).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+status=0
+
+# ---- rtl: verilator --lint-only -Wall, every module as its own top (default parameters)
+VROOT=$("$VENV/bin/python" -c 'import pathlib, verilator; print(pathlib.Path(verilator.__file__).parent)')
+export VERILATOR_ROOT=$VROOT PATH=$VROOT/bin:$PATH
+for f in "$ROOT"/rtl/*.sv; do
+  top=$(basename "$f" .sv)
+  if ! out=$(verilator --lint-only -Wall -y "$ROOT/rtl" --top-module "$top" "$f" 2>&1); then
+    echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1
+  elif grep -q "%Warning" <<<"$out"; then
+    echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1
+  fi
+done
+
+# ---- hls: every header compiles alone, C++14, warnings as errors
+for f in "$ROOT"/hls/*.hpp; do
+  if ! out=$(printf '#include "%s"\n' "$(basename "$f")" |
+             g++ -std=c++14 -Wall -Wextra -Werror -fsyntax-only -I "$ROOT/hls" -x c++ - 2>&1); then
+    echo "lint_hw: hls/$(basename "$f"):"; echo "$out"; status=1
+  fi
+done
+
+# ---- firmware: C99 with host gcc and, when installed, riscv64-unknown-elf-gcc for RV32IMC.
+# qnn_runner.c includes the generated model.h and is compiled with every generated model.
+RV=(riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 --specs=picolibc.specs)
+for f in "$ROOT"/firmware/*.c; do
+  [ "$(basename "$f")" = qnn_runner.c ] && continue
+  compilers=("gcc")
+  command -v riscv64-unknown-elf-gcc >/dev/null && compilers+=("${RV[*]}")
+  for cc in "${compilers[@]}"; do
+    # shellcheck disable=SC2086  # the RV32 entry is a command with its flags
+    if ! out=$($cc -std=c99 -Wall -Wextra -Werror -O2 -I "$ROOT/firmware" -c "$f" -o /dev/null 2>&1); then
+      echo "lint_hw: firmware/$(basename "$f") ($cc):"; echo "$out"; status=1
+    fi
+  done
+done
+
+exit $status

@@ -1,0 +1,115 @@
+"""Generated model tops against the golden model, under Verilator + cocotb: synthetic
+models of several datatypes and foldings (width converters of every kind), random stalls,
+and the measured initiation interval and latency against the folding arithmetic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import golden
+from flow.backends import rtl
+from flow.ir import Model
+from flow.synthetic import random_codes, random_model
+
+TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
+
+
+def tfc_like(seed: int = 0) -> Model:
+    return random_model([784, 64, 64, 64, 10], ["BIPOLAR"] * 4, ["BIPOLAR"] * 3, "BIPOLAR",
+                        TFC_FOLDING, seed=seed, name="tfc_like")
+
+
+# widths, weight types, activation types, input type, (PE, SIMD) per layer
+MIXED = {
+    # PE 4 -> SIMD 8 (up), PE 3 -> SIMD 2 (neither divides the other), MAC + ternary + XNOR
+    "int_mix": ([32, 16, 12, 6], ["INT4", "TERNARY", "INT2"], ["UINT2", "INT3"], "UINT8",
+                [(4, 8), (3, 8), (2, 2)]),
+    # 8-bit input into BIPOLAR weights (+x / -x), then XNOR layers, PE 8 -> SIMD 2 (down)
+    "bipolar_8bit_in": ([24, 16, 10, 4], ["BIPOLAR", "BIPOLAR", "BIPOLAR"],
+                        ["BIPOLAR", "BIPOLAR"], "INT8", [(8, 6), (5, 2), (2, 10)]),
+}
+
+
+def check(model: Model, codes: np.ndarray, build_dir: Path) -> dict:
+    r = rtl.simulate(model, build_dir, codes)
+    assert r["agree"] == r["total"] == len(codes)
+    assert r["initiation_interval_cycles"] == model.initiation_interval
+    assert r["latency_cycles"] == r["expected_latency"]
+    assert json.loads((build_dir / "sim.json").read_text()) == r
+    return r
+
+
+def test_tfc_like(tmp_path: Path) -> None:
+    model = tfc_like()
+    r = check(model, random_codes(model, 120), tmp_path)
+    assert r["initiation_interval_cycles"] == 64
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_mixed_models(name: str, tmp_path: Path) -> None:
+    widths, wts, acts, in_t, folding = MIXED[name]
+    model = random_model(widths, wts, acts, in_t, folding, seed=3, name=name)
+    codes = random_codes(model, 60)
+    check(model, codes, tmp_path)
+    # random stalls on the input and the output: same results
+    acc, _ = rtl.simulate_codes(model, tmp_path, codes, valid_prob=0.6, ready_prob=0.4, seed=5)
+    np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
+    assert np.array_equal(rtl.run(model, tmp_path, codes[:5]), golden.run_codes(model, codes[:5]))
+
+
+def test_manifest_and_top_lint(tmp_path: Path) -> None:
+    widths, wts, acts, in_t, folding = MIXED["int_mix"]
+    model = random_model(widths, wts, acts, in_t, folding, seed=3, name="int_mix")
+    folder = rtl.generate(model, tmp_path)
+    man = json.loads((folder / "manifest.json").read_text())
+    assert set(man) == {"top", "sources", "mem_files", "layers", "expected"}
+    assert man["top"] == "int_mix_top" and man["sources"][-1] == str(folder / "int_mix_top.sv")
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in man["sources"] + man["mem_files"])
+    assert [(la["pe"], la["simd"], la["cycles"]) for la in man["layers"]] == \
+        [(pe, simd, layer.cycles) for (pe, simd), layer in zip(folding, model.layers, strict=True)]
+    assert man["expected"]["initiation_interval"] == model.initiation_interval
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json"])
+    rtl.verilator_env()
+    lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],
+                           *man["sources"]], capture_output=True, text=True, env=os.environ)
+    assert lint.returncode == 0, lint.stderr
+
+
+def test_tfc_w1a1(tfc_w1a1: tuple[Model, np.ndarray], tmp_path: Path) -> None:
+    model, codes = tfc_w1a1
+    assert len(codes) >= 200
+    r = check(model, codes, tmp_path)
+    assert r["initiation_interval_cycles"] == 64
+
+
+@pytest.mark.slow
+def test_digits_default(digits_default: tuple[Model, np.ndarray], tmp_path: Path) -> None:
+    model, codes = digits_default
+    assert len(codes) >= 200
+    check(model, codes, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_random_foldings(seed: int, tmp_path: Path) -> None:
+    """Random widths, datatypes and foldings (any PE/SIMD mix)."""
+    rng = np.random.default_rng(seed)
+    widths = [int(w) for w in rng.choice([6, 8, 12, 16, 24], size=4)]
+    types = ["BIPOLAR", "TERNARY", "INT3", "UINT2", "INT5"]
+    wts = [str(rng.choice(types[:3])) for _ in range(3)]
+    acts = [str(rng.choice(types)) for _ in range(2)]
+    in_t = str(rng.choice(["UINT8", "INT4", "BIPOLAR"]))
+
+    def div(n: int) -> int:
+        return int(rng.choice([d for d in range(1, n + 1) if n % d == 0]))
+
+    folding = [(div(widths[i + 1]), div(widths[i])) for i in range(3)]
+    model = random_model(widths, wts, acts, in_t, folding, seed=seed, name=f"rand{seed}")
+    check(model, random_codes(model, 40, seed=seed), tmp_path)
