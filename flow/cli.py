@@ -132,9 +132,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    # our stages log at INFO; libraries (onnxscript, onnx_ir, ...) only when they warn
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(name)s: %(message)s")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    logging.getLogger("qflow").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

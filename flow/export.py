@@ -31,7 +31,7 @@ def export_qonnx(model: Any, sample: Any, path: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.onnx"
         with torch.no_grad():
-            brevitas_export(model, sample, export_path=str(out))
+            brevitas_export(model, sample, export_path=str(out), verbose=False)
         write_with(Path(path), lambda p: shutil.copyfile(out, p))
     return Path(path)
 

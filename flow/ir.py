@@ -278,7 +278,7 @@ class Model:
 def load(folder_or_json: Path) -> Model:
     """Read an IR from a build folder (or its ir.json); IRError names what is wrong."""
     p = Path(folder_or_json)
-    js = p / "ir.json" if p.is_dir() else p
+    js = p if p.suffix == ".json" else p / "ir.json"
     npz_path = js.with_name("ir.npz")
     for f in (js, npz_path):
         if not f.is_file():
