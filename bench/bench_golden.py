@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from flow import golden
 from flow.atomic import write_json
@@ -34,7 +35,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--executor-samples", type=int, default=50)
     a = p.parse_args()
-    torch.set_num_threads(1)  # one core each: a fair per-core comparison
+    torch.set_num_threads(1)  # one core each (torch and numpy's BLAS): a per-core comparison
+    threadpool_limits(1)
     model = bnn_pynq("tfc-w1a1", seed=0)
     x = np.random.default_rng(0).random((a.batch, 1, 28, 28), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,8 +46,8 @@ def main() -> None:
         t_exec = best_of(lambda: qonnx_outputs(path, x[:n_exec]), 1) / n_exec
     xt = torch.from_numpy(x)
     with torch.no_grad():
-        t_brevitas = best_of(lambda: model(xt), 5) / a.batch
-    t_golden = best_of(lambda: golden.run(ir, x), 5) / a.batch
+        t_brevitas = best_of(lambda: model(xt), 20) / a.batch
+    t_golden = best_of(lambda: golden.run(ir, x), 20) / a.batch
     same = np.array_equal(golden.run(ir, x).argmax(1), model(xt).detach().numpy().argmax(1))
     r = {
         "model": "BNN-PYNQ TFC-w1a1 (random weights)", "batch": a.batch, "threads": 1,
