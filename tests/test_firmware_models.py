@@ -125,12 +125,10 @@ def test_build_report_and_cli(tmp_path: Path) -> None:
             a.func(a)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])
 def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest,
                                   fixture: str) -> None:
     """BNN-PYNQ's TFC-w1a1 and the default config trained here, on both targets."""
-    pytest.importorskip("flow.folding")  # the fixtures fold with it
     model, codes = request.getfixturevalue(fixture)
     codes = codes[:200]
     r = fw.build_report(model, tmp_path, codes, sanitize=True)

@@ -89,7 +89,6 @@ def test_tfc_w1a1(tfc_w1a1: tuple[Model, np.ndarray], tmp_path: Path) -> None:
     assert r["initiation_interval_cycles"] == 64
 
 
-@pytest.mark.slow
 def test_digits_default(digits_default: tuple[Model, np.ndarray], tmp_path: Path) -> None:
     model, codes = digits_default
     assert len(codes) >= 200
