@@ -36,7 +36,6 @@ def tfc_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tfc_w1a1(tfc_onnx: Path) -> tuple[Model, np.ndarray]:
     from flow.folding import apply_folding
-
     from flow.lower import lower
 
     model = lower(tfc_onnx, name="tfc_w1a1")
