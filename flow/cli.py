@@ -49,14 +49,11 @@ def cmd_compile(a: argparse.Namespace) -> None:
 
 def cmd_run(a: argparse.Namespace) -> None:
     from flow import backends, golden
+    from flow.data import read_inputs
     from flow.ir import load
 
     model = load(Path(a.build_dir))
-    try:
-        x = np.load(a.inputs)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{a.inputs}: cannot read a .npy array ({e})") from e
-    codes = golden.quantize_input(model.input, x)
+    codes = golden.quantize_input(model.input, read_inputs(a.inputs))
     acc = np.asarray(backends.run(a.backend, model, Path(a.build_dir), codes))
     y = golden.dequantize_output(model.output, acc)
 
@@ -65,7 +62,7 @@ def cmd_run(a: argparse.Namespace) -> None:
             np.save(f, y)
 
     write_with(Path(a.outputs), save)
-    log.info("run: %s backend, %d samples -> %s", a.backend, len(x), a.outputs)
+    log.info("run: %s backend, %d samples -> %s", a.backend, len(codes), a.outputs)
 
 
 def cmd_verify(a: argparse.Namespace) -> None:

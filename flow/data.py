@@ -156,3 +156,23 @@ def test_codes(build_dir: Path, limit: int | None = None) -> np.ndarray:
 
     x, _ = build_test_set(build_dir)
     return quantize_input(load_ir(Path(build_dir)).input, x[:limit])
+
+
+def read_inputs(path: str | Path) -> np.ndarray:
+    """A .npy of float inputs (as the QONNX graph takes them); errors name the file."""
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read a .npy array ({e})") from e
+
+
+def command_codes(build_dir: Path, inputs: str | Path | None, limit: int | None = None
+                  ) -> np.ndarray:
+    """Input codes for a backend command: the --inputs file, quantized by the IR's input
+    stage, or else the build's test split; the first `limit` samples."""
+    if inputs is None:
+        return test_codes(build_dir, limit)
+    from flow.golden import quantize_input
+    from flow.ir import load as load_ir
+
+    return quantize_input(load_ir(Path(build_dir)).input, read_inputs(inputs)[:limit])

@@ -26,6 +26,7 @@ import numpy as np
 
 from flow import golden
 from flow.atomic import replace_dir, write_json
+from flow.data import command_codes
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
@@ -957,18 +958,7 @@ def _cmd_firmware(a: argparse.Namespace) -> None:
 
     build_dir = Path(a.build_dir)
     model = load(build_dir)
-    if a.inputs:
-        try:
-            codes = golden.quantize_input(model.input, np.load(a.inputs))
-        except (OSError, ValueError) as e:
-            raise FirmwareError(f"{a.inputs}: cannot read a .npy array ({e})") from e
-    else:
-        try:
-            from flow.data import test_codes
-        except ImportError as e:
-            raise FirmwareError("no --inputs and no flow.data.test_codes") from e
-        codes = test_codes(build_dir)
-    codes = codes[:a.limit]
+    codes = command_codes(build_dir, a.inputs, a.limit)
     generate(model, build_dir, a.chip)
     r = build_report(model, build_dir, codes)
     log.info("firmware: %d/%d host, %d/%d rv32 equal to golden; %d instructions per inference "

@@ -28,6 +28,7 @@ import numpy as np
 
 from flow import golden, synthetic
 from flow.atomic import replace_dir, write_json, write_text
+from flow.data import command_codes
 from flow.datatypes import DataType, bits_for_range
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
@@ -480,18 +481,7 @@ def cmd_hls(a: argparse.Namespace) -> None:
 
     build_dir = Path(a.build_dir)
     model = load(build_dir)
-    if a.inputs:
-        try:
-            x = np.load(a.inputs)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{a.inputs}: cannot read a .npy array ({e})") from e
-        codes = golden.quantize_input(model.input, x[:a.limit])
-    else:
-        try:
-            from flow.data import test_codes
-        except ImportError as e:
-            raise ValueError("hls: no test split in this build of qflow; give --inputs") from e
-        codes = test_codes(build_dir, a.limit)
+    codes = command_codes(build_dir, a.inputs, a.limit)
     generate(model, build_dir, a.part, a.clock_ns)
     r = hls_report(model, build_dir, codes, a.sanitize, a.vendor_include)
     log.info("hls: %d of %d samples equal the golden model (compile %.1f s, run %.2f s) -> %s",

@@ -35,6 +35,7 @@ import numpy as np
 
 from flow import golden
 from flow.atomic import replace_dir, write_json
+from flow.data import command_codes
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
@@ -506,23 +507,11 @@ def simulate(model: Model, build_dir: Path, codes: np.ndarray) -> dict[str, Any]
 # ---- CLI ----------------------------------------------------------------------------------
 
 def cmd_sim(a: argparse.Namespace) -> None:
-    from flow import data
     from flow.ir import load
 
     build_dir = Path(a.build_dir)
     model = load(build_dir)
-    if a.inputs:
-        try:
-            x = np.load(a.inputs)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{a.inputs}: cannot read a .npy array ({e})") from e
-        codes = golden.quantize_input(model.input, x)
-    elif hasattr(data, "test_codes"):
-        codes = data.test_codes(build_dir)
-    else:
-        raise ValueError("sim: pass --inputs X.npy (float inputs as `qflow run` takes them)")
-    if a.limit:
-        codes = codes[: a.limit]
+    codes = command_codes(build_dir, a.inputs, a.limit)
     r = simulate(model, build_dir, codes)
     log.info("sim: %d/%d frames agree with golden; II %s cycles (expected %d), latency %d "
              "cycles (expected %d); %.0f frames/s simulated -> %s", r["agree"], r["total"],
