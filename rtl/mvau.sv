@@ -8,7 +8,9 @@
 //
 // Flow control is by credit: an output beat is only started when the output FIFO is sure
 // to have room for it, so the datapath never stalls and s_axis_tready depends on
-// registers only (no path from m_axis_tready to s_axis_tready).
+// registers only (no path from m_axis_tready to s_axis_tready). The datapath is a fixed
+// pipeline (depths in pipeline_pkg) without enables; one shift register of valid bits and
+// tags beside it says what each stage holds.
 module mvau #(
     parameter int MW = 8,
     parameter int MH = 4,
@@ -27,6 +29,8 @@ module mvau #(
     parameter int OUT_STEP = 1,
     parameter WEIGHTS_FILE = "",  // word nf*SF+sf: W[nf*PE+p][sf*SIMD+s] at (p*SIMD+s)*W_BITS
     parameter THRESHOLDS_FILE = "",  // word nf: T[nf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
+    parameter WEIGHTS_STYLE = "block",  // rom STYLE of each memory: "block" | "logic"
+    parameter THRESHOLDS_STYLE = "logic",
     localparam int Y_BITS = N_THRES > 0 ? OUT_BITS : ACC_BITS
 ) (
     input  logic                    clk,
@@ -47,13 +51,19 @@ module mvau #(
   localparam int NFW = NF > 1 ? $clog2(NF) : 1;
   localparam int WAW = NF * SF > 1 ? $clog2(NF * SF) : 1;
   localparam int THR_BITS = ACC_BITS + 1;
-  // cycles from issuing a beat to its result entering the output FIFO
-  localparam int DOT_LATENCY = XNOR ? 1 : 2;
-  localparam int PIPE = 1 + DOT_LATENCY + 1 + (N_THRES > 0 ? 2 : 0);
+  // pipeline depths, in cycles after a beat's issue: its weights and input meet (W_AT),
+  // its dot product (DOT_AT), the accumulator with it (ACC_AT), the result entering the
+  // output FIFO (PIPE)
+  localparam int W_AT = pipeline_pkg::rom_latency();
+  localparam int DOT_AT = W_AT + (XNOR ? pipeline_pkg::xnor_dot_latency(SIMD)
+                                       : pipeline_pkg::mac_dot_latency(SIMD));
+  localparam int ACC_AT = DOT_AT + 1;
+  localparam int PIPE = ACC_AT + (N_THRES > 0 ? pipeline_pkg::thresholds_latency(N_THRES) : 0);
   // credits cover the round trip issue -> FIFO -> pop -> credit back: one beat per cycle
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
-  localparam int TAG_BITS = 3 + NFW;  // {first, last, tlast, nf}
+  localparam int TAG_BITS = 3 + NFW;  // {first, last, tlast, nf} of a pass's beat
+  localparam int FIRST = NFW + 2, LAST = NFW + 1, TLAST = NFW;
 
   // ---- issue: counters, input buffer, weight ROM read --------------------------------
   logic [SFW-1:0] sf;
@@ -70,27 +80,8 @@ module mvau #(
   wire tlast_in = from_stream ? s_axis_tlast : vector_tlast;
   assign s_axis_tready = from_stream && credit_ok;
 
-  logic [SIMD*IN_BITS-1:0] x;
-  logic [TAG_BITS-1:0] tag;
-  logic x_valid;
-
-  if (NF > 1) begin : g_ibuf
-    logic [SIMD*IN_BITS-1:0] ibuf[SF];
-    always_ff @(posedge clk) begin
-      if (issue && from_stream) ibuf[sf] <= s_axis_tdata;
-      if (issue) x <= from_stream ? s_axis_tdata : ibuf[sf];
-    end
-  end else begin : g_no_ibuf
-    always_ff @(posedge clk) begin
-      if (issue) x <= s_axis_tdata;
-    end
-  end
-
   always_ff @(posedge clk) begin
-    if (issue) begin
-      tag <= {sf == '0, pass_end, pass_end && nf == NFW'(NF - 1) && tlast_in, nf};
-      if (from_stream && pass_end) vector_tlast <= s_axis_tlast;
-    end
+    if (issue && from_stream && pass_end) vector_tlast <= s_axis_tlast;
   end
 
   always_ff @(posedge clk) begin
@@ -99,9 +90,7 @@ module mvau #(
       nf <= '0;
       waddr <= '0;
       credits <= CRW'(OUT_DEPTH);
-      x_valid <= 1'b0;
     end else begin
-      x_valid <= issue;
       if (issue) begin
         sf <= pass_end ? '0 : sf + 1'b1;
         if (pass_end) nf <= nf == NFW'(NF - 1) ? '0 : nf + 1'b1;
@@ -111,35 +100,60 @@ module mvau #(
     end
   end
 
+  // tag_q[k], valid_q[k]: the beat issued k cycles ago
+  wire [TAG_BITS-1:0] tag0 = {sf == '0, pass_end, pass_end && nf == NFW'(NF - 1) && tlast_in, nf};
+  logic [PIPE:1][TAG_BITS-1:0] tag_q;
+  logic [PIPE:1] valid_q;
+  always_ff @(posedge clk) tag_q <= {tag_q[PIPE-1:1], tag0};
+  always_ff @(posedge clk) begin
+    if (!rst_n) valid_q <= '0;
+    else valid_q <= {valid_q[PIPE-1:1], issue};
+  end
+
+  // the input beat, delayed to meet its weights: x_q[k] is the beat issued k + 1 cycles
+  // ago; the last stage, x, holds the beat issued W_AT (>= 2) cycles ago in one copy per
+  // PE. The copies are kept (Yosys would merge them): one register fanning out to every
+  // PE's tree is the slowest route of a wide layer (3 ns of TFC's first layer on ECP5).
+  logic [SIMD*IN_BITS-1:0] x_q[W_AT-1];
+  if (NF > 1) begin : g_ibuf
+    logic [SIMD*IN_BITS-1:0] ibuf[SF];
+    always_ff @(posedge clk) begin
+      if (issue && from_stream) ibuf[sf] <= s_axis_tdata;
+      x_q[0] <= from_stream ? s_axis_tdata : ibuf[sf];
+    end
+  end else begin : g_no_ibuf
+    always_ff @(posedge clk) x_q[0] <= s_axis_tdata;
+  end
+  for (genvar k = 1; k < W_AT - 1; k++) begin : g_x_delay
+    always_ff @(posedge clk) x_q[k] <= x_q[k-1];
+  end
+  logic [PE*SIMD*IN_BITS-1:0] x;
+  for (genvar p = 0; p < PE; p++) begin : g_x_copy
+    (* keep *) always_ff @(posedge clk) x[p*SIMD*IN_BITS+:SIMD*IN_BITS] <= x_q[W_AT-2];
+  end
+
   logic [PE*SIMD*W_BITS-1:0] w;
-  rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(NF * SF), .MEM_FILE(WEIGHTS_FILE)) u_weights (
-      .clk, .en(issue), .addr(waddr), .data(w));
+  rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(NF * SF), .MEM_FILE(WEIGHTS_FILE),
+        .STYLE(WEIGHTS_STYLE)) u_weights (.clk, .addr(waddr), .data(w));
 
   // ---- dot products per PE ----------------------------------------------------------
   localparam int SUM_BITS = XNOR ? 1 + $clog2(SIMD) : IN_BITS + W_BITS + 1 + $clog2(SIMD);
-  logic dot_valid;
-  logic [TAG_BITS-1:0] dot_tag;
   logic [PE*SUM_BITS-1:0] dot;
 
   if (XNOR) begin : g_xnor
-    mvau_xnor_dot #(.PE(PE), .SIMD(SIMD), .TAG_BITS(TAG_BITS)) u_dot (
-        .clk, .rst_n, .in_valid(x_valid), .in_tag(tag), .x, .w,
-        .out_valid(dot_valid), .out_tag(dot_tag), .sum(dot));
+    mvau_xnor_dot #(.PE(PE), .SIMD(SIMD)) u_dot (.clk, .x, .w, .sum(dot));
   end else begin : g_mac
     mvau_mac_dot #(
-        .PE(PE), .SIMD(SIMD), .TAG_BITS(TAG_BITS),
+        .PE(PE), .SIMD(SIMD),
         .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .X_BIPOLAR(IN_BIPOLAR),
         .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR)
-    ) u_dot (
-        .clk, .rst_n, .in_valid(x_valid), .in_tag(tag), .x, .w,
-        .out_valid(dot_valid), .out_tag(dot_tag), .sum(dot));
+    ) u_dot (.clk, .x, .w, .sum(dot));
   end
 
   // ---- accumulate over a pass (XNOR: the popcount, i.e. (acc + MW) / 2) ----------------
-  wire dot_first = dot_tag[NFW+2];
-  wire dot_last = dot_tag[NFW+1];
+  wire dot_valid = valid_q[DOT_AT];
+  wire dot_first = tag_q[DOT_AT][FIRST];
   logic [PE*ACC_BITS-1:0] acc;
-  logic acc_valid, acc_tlast;
 
   for (genvar p = 0; p < PE; p++) begin : g_acc
     wire [ACC_BITS-1:0] part = XNOR ? ACC_BITS'(dot[p*SUM_BITS+:SUM_BITS])
@@ -149,37 +163,28 @@ module mvau #(
     end
   end
 
-  always_ff @(posedge clk) begin
-    if (dot_valid && dot_last) acc_tlast <= dot_tag[NFW];
-  end
-
-  always_ff @(posedge clk) begin
-    if (!rst_n) acc_valid <= 1'b0;
-    else acc_valid <= dot_valid && dot_last;
-  end
-
   // ---- activation, output FIFO --------------------------------------------------------
-  logic y_valid, y_tlast;
+  // a pass's last beat at PIPE carries its result
+  wire y_valid = valid_q[PIPE] && tag_q[PIPE][LAST];
+  wire y_tlast = tag_q[PIPE][TLAST];
   logic [PE*Y_BITS-1:0] y;
 
   if (N_THRES > 0) begin : g_act
+    // read so that the pass's thresholds arrive with its accumulator, at ACC_AT
     logic [PE*N_THRES*THR_BITS-1:0] thresholds;
-    rom #(.WIDTH(PE * N_THRES * THR_BITS), .DEPTH(NF), .MEM_FILE(THRESHOLDS_FILE)) u_thresholds (
-        .clk, .en(dot_valid && dot_last), .addr(dot_tag[NFW-1:0]), .data(thresholds));
+    rom #(.WIDTH(PE * N_THRES * THR_BITS), .DEPTH(NF), .MEM_FILE(THRESHOLDS_FILE),
+          .STYLE(THRESHOLDS_STYLE)) u_thresholds (
+        .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][NFW-1:0]), .data(thresholds));
     mvau_thresholds #(
         .PE(PE), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES),
         .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP)
-    ) u_act (
-        .clk, .rst_n, .in_valid(acc_valid), .in_tlast(acc_tlast), .acc, .thresholds,
-        .out_valid(y_valid), .out_tlast(y_tlast), .out_data(y));
+    ) u_act (.clk, .acc, .thresholds, .out_data(y));
   end else begin : g_no_act
     for (genvar p = 0; p < PE; p++) begin : g_out
       wire [ACC_BITS-1:0] a = acc[p*ACC_BITS+:ACC_BITS];
       // XNOR accumulates popcounts: the dot product is 2 * popcount - MW
       assign y[p*ACC_BITS+:ACC_BITS] = XNOR ? (a << 1) - ACC_BITS'(MW) : a;
     end
-    assign y_valid = acc_valid;
-    assign y_tlast = acc_tlast;
   end
 
   logic out_ready;

@@ -1,10 +1,10 @@
 // Multiply-accumulate lanes of a multi-bit MVAU: for each of PE rows, the dot product of
 // SIMD inputs with SIMD weights. A BIPOLAR operand (1 bit, 1 = +1) selects +/- the other
-// instead of multiplying. Products are registered, then the adder tree output (latency 2).
+// instead of multiplying. Products are registered, then the pipelined adder tree, then
+// the sum: pipeline_pkg::mac_dot_latency(SIMD) cycles after x and w.
 module mvau_mac_dot #(
     parameter int PE = 2,
     parameter int SIMD = 4,
-    parameter int TAG_BITS = 1,
     parameter int X_BITS = 4,
     parameter bit X_SIGNED = 1'b0,
     parameter bit X_BIPOLAR = 1'b0,
@@ -16,13 +16,8 @@ module mvau_mac_dot #(
     localparam int SUM_BITS = P_BITS + $clog2(SIMD)
 ) (
     input  logic                   clk,
-    input  logic                   rst_n,
-    input  logic                   in_valid,
-    input  logic [   TAG_BITS-1:0] in_tag,
-    input  logic [ SIMD*X_BITS-1:0] x,
+    input  logic [PE*SIMD*X_BITS-1:0] x,  // each PE's own copy of the input beat
     input  logic [PE*SIMD*W_BITS-1:0] w,
-    output logic                   out_valid,
-    output logic [   TAG_BITS-1:0] out_tag,
     output logic [PE*SUM_BITS-1:0] sum
 );
   // an operand as a signed P_BITS value (BIPOLAR decodes to -1/+1)
@@ -36,13 +31,11 @@ module mvau_mac_dot #(
   endfunction
 
   logic [PE*SIMD*P_BITS-1:0] products;
-  logic [TAG_BITS-1:0] tag_p;
-  logic valid_p;
 
   for (genvar p = 0; p < PE; p++) begin : g_pe
     for (genvar s = 0; s < SIMD; s++) begin : g_lane
       wire [W_BITS-1:0] wb = w[(p*SIMD+s)*W_BITS+:W_BITS];
-      wire [X_BITS-1:0] xb = x[s*X_BITS+:X_BITS];
+      wire [X_BITS-1:0] xb = x[(p*SIMD+s)*X_BITS+:X_BITS];
       logic signed [P_BITS-1:0] product;
       if (W_BIPOLAR) begin : g_wsel
         wire signed [P_BITS-1:0] xv = value(P_BITS'(xb), X_BITS, X_SIGNED, X_BIPOLAR);
@@ -55,30 +48,14 @@ module mvau_mac_dot #(
         wire signed [P_BITS-1:0] wv = value(P_BITS'(wb), W_BITS, W_SIGNED, 1'b0);
         assign product = xv * wv;
       end
-      always_ff @(posedge clk) begin
-        if (in_valid) products[(p*SIMD+s)*P_BITS+:P_BITS] <= product;
-      end
+      always_ff @(posedge clk) products[(p*SIMD+s)*P_BITS+:P_BITS] <= product;
     end
     logic [SUM_BITS-1:0] dot;
-    adder_tree #(.N(SIMD), .IN_BITS(P_BITS), .SIGNED(1'b1)) u_tree (
-        .in(products[p*SIMD*P_BITS+:SIMD*P_BITS]), .sum(dot));
-    always_ff @(posedge clk) begin
-      if (valid_p) sum[p*SUM_BITS+:SUM_BITS] <= dot;
-    end
+    adder_tree #(
+        .N(SIMD), .IN_BITS(P_BITS), .SIGNED(1'b1), .STAGE_LEVELS(pipeline_pkg::TREE_STAGE_LEVELS)
+    ) u_tree (
+        .clk, .in(products[p*SIMD*P_BITS+:SIMD*P_BITS]), .sum(dot));
+    always_ff @(posedge clk) sum[p*SUM_BITS+:SUM_BITS] <= dot;
   end
 
-  always_ff @(posedge clk) begin
-    if (in_valid) tag_p <= in_tag;
-    if (valid_p) out_tag <= tag_p;
-  end
-
-  always_ff @(posedge clk) begin
-    if (!rst_n) begin
-      valid_p   <= 1'b0;
-      out_valid <= 1'b0;
-    end else begin
-      valid_p   <= in_valid;
-      out_valid <= valid_p;
-    end
-  end
 endmodule

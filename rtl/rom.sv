@@ -1,15 +1,22 @@
-// Read-only memory loaded from a $readmemh image, one registered read port (BRAM/LUTRAM).
+// Read-only memory loaded from a $readmemh image, one read port taking an address every
+// cycle; the word comes pipeline_pkg::rom_latency() = 2 cycles later. STYLE "block": block
+// RAM, then a register (an ECP5 DP16KD's clock-to-out alone is 5.8 ns, and Yosys leaves
+// the block's own output register unused). "logic": LUTs, for shallow memories, where one
+// LUT6 holds a 64-deep bit and a block RAM would sit mostly empty; a register of its own
+// drives their address, else Yosys reads the ROM from the address counter's next value,
+// putting the counter's carry chain before the ROM's fanout (measured on ECP5: 163 against
+// 225 MHz for TFC's 784 x 64 ROM).
 module rom #(
     parameter int WIDTH = 8,
     parameter int DEPTH = 4,
-    parameter MEM_FILE = ""  // untyped: Yosys does not accept `parameter string`
+    parameter MEM_FILE = "",  // untyped: Yosys does not accept `parameter string`
+    parameter STYLE = "block"  // Yosys' rom_style: "block" | "logic"
 ) (
     input  logic                                    clk,
-    input  logic                                    en,
     input  logic [(DEPTH > 1 ? $clog2(DEPTH) : 1)-1:0] addr,
     output logic [WIDTH-1:0]                        data
 );
-  logic [WIDTH-1:0] mem[DEPTH];
+  (* rom_style = STYLE *) logic [WIDTH-1:0] mem[DEPTH];
 
   if (MEM_FILE != "") begin : g_init
     initial $readmemh(MEM_FILE, mem);
@@ -17,7 +24,17 @@ module rom #(
     initial for (int i = 0; i < DEPTH; i++) mem[i] = '0;
   end
 
-  always_ff @(posedge clk) begin
-    if (en) data <= mem[addr];
+  if (STYLE == "block") begin : g_block
+    logic [WIDTH-1:0] q;
+    always_ff @(posedge clk) begin
+      q <= mem[addr];
+      data <= q;
+    end
+  end else begin : g_logic
+    logic [$bits(addr)-1:0] addr_q;
+    always_ff @(posedge clk) begin
+      addr_q <= addr;
+      data <= mem[addr_q];
+    end
   end
 endmodule

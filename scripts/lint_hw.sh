@@ -6,12 +6,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 status=0
 
-# ---- rtl: verilator --lint-only -Wall, every module as its own top (default parameters)
+# ---- rtl: verilator --lint-only -Wall, every module as its own top (default parameters);
+# packages (*_pkg.sv) go first on every command line: -y finds modules, not packages
 VROOT=$("$VENV/bin/python" -c 'import pathlib, verilator; print(pathlib.Path(verilator.__file__).parent)')
 export VERILATOR_ROOT=$VROOT PATH=$VROOT/bin:$PATH
+PKGS=("$ROOT"/rtl/*_pkg.sv)
 for f in "$ROOT"/rtl/*.sv; do
   top=$(basename "$f" .sv)
-  if ! out=$(verilator --lint-only -Wall -y "$ROOT/rtl" --top-module "$top" "$f" 2>&1); then
+  srcs=("${PKGS[@]}")
+  [[ $top == *_pkg ]] || srcs+=("$f")
+  if ! out=$(verilator --lint-only -Wall -y "$ROOT/rtl" --top-module "$top" "${srcs[@]}" 2>&1); then
     echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1
   elif grep -q "%Warning" <<<"$out"; then
     echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1

@@ -29,6 +29,17 @@ def test_axis_fifo(width: int, depth: int, tmp_path: Path) -> None:
     run_block("axis_fifo", params, {**params, "n": 200, "seed": width}, tmp_path)
 
 
+# (N, IN_BITS, SIGNED, STAGE_LEVELS): odd sizes, one operand, combinational, every level
+TREE_CASES = [(49, 1, 0, 2), (64, 1, 0, 2), (13, 9, 1, 2), (7, 4, 1, 1), (1, 3, 1, 2),
+              (33, 17, 1, 3), (255, 1, 0, 2), (6, 5, 0, 0)]
+
+
+@pytest.mark.parametrize("n, bits, signed, k", TREE_CASES)
+def test_adder_tree(n: int, bits: int, signed: int, k: int, tmp_path: Path) -> None:
+    params = {"N": n, "IN_BITS": bits, "SIGNED": signed, "STAGE_LEVELS": k}
+    run_block("adder_tree", params, {**params, "vectors": 200, "seed": n}, tmp_path)
+
+
 DWC_CASES = [(1, 16, 8), (2, 4, 6), (8, 6, 4), (3, 1, 7), (4, 5, 5)]
 
 
@@ -45,6 +56,7 @@ MVAU_CASES = [
     (16, 8, 2, 16, "UINT8", "BIPOLAR", "UINT2"),  # weight selects +x / -x
     (12, 6, 6, 3, "INT4", "TERNARY", "INT3"),  # MAC with ternary weights
     (20, 4, 1, 2, "UINT2", "INT3", None),  # MAC, accumulators out
+    (96, 16, 2, 4, "BIPOLAR", "BIPOLAR", "BIPOLAR"),  # 192-deep weights: block RAM, latency 2
 ]
 MVAU_SLOW = [
     (64, 16, 8, 64, "INT8", "INT8", None),  # one beat per pass: a result every cycle

@@ -31,12 +31,15 @@ def test_lint_hw_script() -> None:
     {"W_BIPOLAR": 0, "W_BITS": 3, "W_SIGNED": 1, "ACC_BITS": 7},  # input selects +w / -w
     {"IN_BIPOLAR": 0, "IN_BITS": 4, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 2,
      "W_SIGNED": 1, "ACC_BITS": 7, "N_THRES": 0, "MH": 4, "PE": 4, "SIMD": 8},  # MAC, NF = SF = 1
+    {"WEIGHTS_STYLE": '"logic"', "THRESHOLDS_STYLE": '"block"'},  # ROM latencies 1 and 2
+    {"SIMD": 64, "MW": 128, "N_THRES": 15, "OUT_BITS": 4, "ACC_BITS": 8},  # deep trees
 ])
-def test_mvau_lint_modes(params: dict[str, int]) -> None:
+def test_mvau_lint_modes(params: dict[str, int | str]) -> None:
     rtl.verilator_env()
     r = subprocess.run(["verilator", "--lint-only", "-Wall", "-y", str(ROOT / "rtl"),
                         "--top-module", "mvau", *(f"-G{k}={v}" for k, v in params.items()),
-                        str(ROOT / "rtl" / "mvau.sv")], capture_output=True, text=True,
+                        str(ROOT / "rtl" / "pipeline_pkg.sv"), str(ROOT / "rtl" / "mvau.sv")],
+                       capture_output=True, text=True,
                        env=os.environ)
     assert r.returncode == 0, r.stderr
 

@@ -42,11 +42,11 @@ from flow.ir import DenseLayer, Model, popcount_thresholds
 log = logging.getLogger("qflow.rtl")
 
 RTL_SRC = Path(__file__).resolve().parents[2] / "rtl"
-# dependency order; each top uses all of them
-BLOCKS = ("adder_tree", "rom", "axis_fifo", "axis_dwc", "mvau_xnor_dot", "mvau_mac_dot",
-          "mvau_thresholds", "mvau")
-# cycles from issuing an MVAU beat to its result entering the output FIFO (mvau.sv PIPE)
-DOT_LATENCY = {True: 1, False: 2}
+# dependency order (the package first); each top uses all of them
+BLOCKS = ("pipeline_pkg", "adder_tree", "rom", "axis_fifo", "axis_dwc", "mvau_xnor_dot",
+          "mvau_mac_dot", "mvau_thresholds", "mvau")
+# A ROM this deep or shallower is LUTs, one LUT6 a bit; a block RAM would sit mostly empty.
+LOGIC_ROM_DEPTH = 64
 BENCH_MODULE = "flow.backends.rtl_sim"
 
 
@@ -251,6 +251,7 @@ def mvau_config(layer: DenseLayer, weights_file: str, thresholds_file: str) -> M
         "W_BIPOLAR": int(wt.is_bipolar),
         "ACC_BITS": acc_bits, "N_THRES": 0, "OUT_BITS": 1, "OUT_BASE": 0, "OUT_STEP": 1,
         "WEIGHTS_FILE": weights_file, "THRESHOLDS_FILE": "",
+        "WEIGHTS_STYLE": rom_style(nf * sf), "THRESHOLDS_STYLE": rom_style(nf),
     }
     act = layer.activation
     if act is None:
@@ -279,9 +280,29 @@ def fifo_depth(next_layer: DenseLayer) -> int:
     return next_layer.in_features // next_layer.folding.simd + 2
 
 
+# ---- pipeline depths: rtl/pipeline_pkg.sv, mirrored ------------------------------------
+
+TREE_STAGE_LEVELS = 2  # pipeline_pkg::TREE_STAGE_LEVELS
+
+
+def tree_latency(n: int, stage_levels: int = TREE_STAGE_LEVELS) -> int:
+    levels = (n - 1).bit_length()
+    return 0 if levels == 0 or stage_levels == 0 else (levels - 1) // stage_levels
+
+
+def rom_style(depth: int) -> str:
+    return "logic" if depth <= LOGIC_ROM_DEPTH else "block"
+
+
+ROM_LATENCY = 2  # pipeline_pkg::rom_latency(), either style
+
+
 def pipe_latency(layer: DenseLayer) -> int:
-    """Cycles from an MVAU issuing a pass's last beat to that output beat leaving it."""
-    return 1 + DOT_LATENCY[layer.is_xnor] + 1 + (2 if layer.activation else 0) + 1
+    """Cycles from an MVAU issuing a pass's last beat to that output beat leaving it
+    (mvau.sv's PIPE, plus the output FIFO)."""
+    dot = tree_latency(layer.folding.simd) + (1 if layer.is_xnor else 2)
+    act = tree_latency(layer.activation.count) + 2 if layer.activation else 0
+    return ROM_LATENCY + dot + 1 + act + 1
 
 
 def top_name(model: Model) -> str:

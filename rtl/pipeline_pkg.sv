@@ -1,0 +1,43 @@
+// Pipeline depths of the rtl/ blocks, in one place: a block's latency in cycles follows
+// from its parameters, and the MVAU sizes its credit loop and aligns its sideband from
+// these. flow/backends/rtl.py mirrors them for the expected cycle counts (checked by the
+// simulation: measured latency == expected).
+package pipeline_pkg;
+  // adder levels between pipeline registers: two levels of the ECP5 fabric (LUT or carry
+  // chain, plus routing) fit a 6.67 ns (150 MHz) cycle with room; three do not (measured)
+  localparam int TREE_STAGE_LEVELS = 2;
+
+  function automatic int clog2(input int n);
+    int r;
+    r = 0;
+    while ((1 << r) < n) r++;
+    clog2 = r;
+  endfunction
+
+  // registers inside an adder tree of n operands, one after every k-th level below the
+  // last (the caller registers the sum); k = 0: combinational
+  function automatic int tree_latency(input int n, input int k);
+    tree_latency = (k == 0 || clog2(n) == 0) ? 0 : (clog2(n) - 1) / k;
+  endfunction
+
+  // a ROM read, either style (rom.sv): block RAM then a register, or an address register
+  // then LUTs
+  function automatic int rom_latency();
+    rom_latency = 2;
+  endfunction
+
+  // XNOR-popcount lanes: the tree (the XNOR sits in its first stage), then the sum register
+  function automatic int xnor_dot_latency(input int simd);
+    xnor_dot_latency = tree_latency(simd, TREE_STAGE_LEVELS) + 1;
+  endfunction
+
+  // multiply-accumulate lanes: the product register, the tree, the sum register
+  function automatic int mac_dot_latency(input int simd);
+    mac_dot_latency = tree_latency(simd, TREE_STAGE_LEVELS) + 2;
+  endfunction
+
+  // thresholds: the comparison register, the tree counting reached thresholds, the code
+  function automatic int thresholds_latency(input int n_thres);
+    thresholds_latency = tree_latency(n_thres, TREE_STAGE_LEVELS) + 2;
+  endfunction
+endpackage
