@@ -1,6 +1,10 @@
 /* int8 weights x int8 inputs: multiply-accumulate, eight output rows per input load. */
 #include "qnn_internal.h"
 
+#if QNN_INT8_ROWS != 8
+#error "qnn_dense_int8 is written out for 8 rows per block"
+#endif
+
 void qnn_dense_int8(const qnn_dense_t *L, const int8_t *x, void *y)
 {
     const uint32_t in = L->in;
@@ -19,14 +23,7 @@ void qnn_dense_int8(const qnn_dense_t *L, const int8_t *x, void *y)
             a0 += xi * w[0], a1 += xi * w[1], a2 += xi * w[2], a3 += xi * w[3];
             a4 += xi * w[4], a5 += xi * w[5], a6 += xi * w[6], a7 += xi * w[7];
         }
-        qnn_emit(L, o, a0, y, &word);
-        qnn_emit(L, o + 1u, a1, y, &word);
-        qnn_emit(L, o + 2u, a2, y, &word);
-        qnn_emit(L, o + 3u, a3, y, &word);
-        qnn_emit(L, o + 4u, a4, y, &word);
-        qnn_emit(L, o + 5u, a5, y, &word);
-        qnn_emit(L, o + 6u, a6, y, &word);
-        qnn_emit(L, o + 7u, a7, y, &word);
+        qnn_emit8(L, o, a0, a1, a2, a3, a4, a5, a6, a7, y, &word);
     }
     for (; o < L->out; o++) {
         int32_t acc = start;

@@ -32,6 +32,18 @@ static inline void qnn_emit(const qnn_dense_t *L, uint32_t o, int32_t acc, void 
     }
 }
 
+/* Store channels o .. o + 7, a block of eight rows kept in named accumulators (GCC keeps
+ * an array of accumulators in memory inside the loop; gathered here once per block). */
+static inline void qnn_emit8(const qnn_dense_t *L, uint32_t o, int32_t a0, int32_t a1,
+                             int32_t a2, int32_t a3, int32_t a4, int32_t a5, int32_t a6,
+                             int32_t a7, void *y, uint32_t *word)
+{
+    const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    uint32_t r;
+    for (r = 0; r < 8u; r++)
+        qnn_emit(L, o + r, acc[r], y, word);
+}
+
 static inline int32_t qnn_sum_i8(const int8_t *x, uint32_t n)
 {
     int32_t s = 0;

@@ -21,9 +21,10 @@ rv32 = pytest.mark.skipif(not HAVE_RV32, reason="riscv64-unknown-elf-gcc / QEMU 
 
 
 def make_layer(rng: np.random.Generator, n_in: int, n_out: int, x_t: str, w_t: str,
-               out_t: str | None, extreme: bool = False) -> DenseLayer:
+               out_t: str | None, extreme: bool = False,
+               weights: np.ndarray | None = None) -> DenseLayer:
     xt, wt = dtype(x_t), dtype(w_t)
-    w = random_values(rng, wt, (n_out, n_in))
+    w = random_values(rng, wt, (n_out, n_in)) if weights is None else weights
     if extreme:  # the largest accumulators: every weight at its most negative / positive
         w[: n_out // 2] = wt.min
         w[n_out // 2:] = wt.max
@@ -42,55 +43,106 @@ def make_layer(rng: np.random.Generator, n_in: int, n_out: int, x_t: str, w_t: s
                       acc_max=int(hi.max()), activation=act)
 
 
-def reference(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    """numpy: the layer's output as the kernel stores it."""
+def reference(layer: DenseLayer, x: np.ndarray, bits_out: bool = False) -> np.ndarray:
+    """numpy: the layer's output as the kernel stores it (BIPOLAR as bits with bits_out,
+    for a next XNOR layer, else as int8 -1/+1)."""
     acc = layer.weights.astype(np.int64) @ x.astype(np.int64)
     act = layer.activation
     if act is None:
         return acc.astype("<i4")
     y = act.base + act.step * (acc[:, None] >= act.values).sum(axis=1)
-    if act.out_dtype.is_bipolar:
+    if bits_out:
         return fw.pack_bits(y[None, :])[0]
     return (y - fw.storage_offset(act.out_dtype)).astype(np.int8)
 
 
 def stored_input(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    if layer.input_dtype.is_bipolar:
+    """The input as the layer's kernel reads it: bits for XNOR, int8 for every other."""
+    if layer.is_xnor:
         return fw.pack_bits(x[None, :])[0]
     return (x - fw.storage_offset(layer.input_dtype)).astype(np.int8)
 
 
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
+KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed"]  # harness's run_case
+CASE_TYPE = """typedef struct {
+    const qnn_dense_t *layer;
+    const void *x, *want;
+    unsigned kernel, bytes; /* kernel: index in KERNELS */
+} qnn_case_t;
+"""
+HARNESS_MAIN = r"""
+static int32_t y[4096];
+static uint32_t scratch[8 * 64];
+
+static void run_case(const qnn_case_t *c)
+{
+    memset(y, 0x55, sizeof y);
+    memset(scratch, 0xAA, sizeof scratch);
+    switch (c->kernel) {
+    case 0: qnn_dense_xnor(c->layer, (const uint32_t *)c->x, y); break;
+    case 1: qnn_dense_bipolar_weights(c->layer, (const int8_t *)c->x, y, scratch); break;
+    case 2: qnn_dense_int8_pairs(c->layer, (const int8_t *)c->x, y, scratch); break;
+    case 3: qnn_dense_int8(c->layer, (const int8_t *)c->x, y); break;
+    default: qnn_dense_packed(c->layer, (const int8_t *)c->x, y); break;
+    }
+}
+
+int main(void)
+{
+    unsigned k;
+    int bad = 0;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        run_case(&cases[k]);
+        if (memcmp(y, cases[k].want, cases[k].bytes)) {
+            printf("case %u (layer %s) differs\n", k, names[k]);
+            bad++;
+        }
+    }
+    printf("kernel cases failed: %d\n", bad);
+    exit(bad != 0);
+}
+"""
 
 
 def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
-    """C source running every layer on a random input (and, with two or more samples, on
-    all-min and all-max inputs) and comparing with numpy's result."""
-    body, calls = ['#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>',
-                   '#include "qnn.h"', ""], []
+    """C source running every layer on a random input and on all-min, all-max and
+    alternating min/max inputs, comparing with numpy's result. int8 weights run through
+    both qnn_dense_int8_pairs and the compact qnn_dense_int8; BIPOLAR outputs are stored
+    both as int8 -1/+1 and as bits (for a next XNOR layer). Cases are a table, so that
+    the harness's code stays small (ASan builds of long straight-line mains are slow)."""
+    body, cases, names = ['#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>',
+                          '#include "qnn.h"', "", CASE_TYPE], [], []
     for k, layer in enumerate(layers):
-        lp = fw.plan_layer(k, layer, layer.activation is None)
-        body.append(fw.layer_c(lp, f"layer{k}"))
+        last = layer.activation is None
+        storages = [False, True] if layer.out_dtype.is_bipolar else [False]
+        plans = []  # (plan, BIPOLAR outputs as bits); the index names the C arrays
+        for compact in (False, True):
+            for bits_out in storages:
+                lp = fw.plan_layer(4 * k + len(plans), layer, last, compact, bits_out)
+                if not compact or plans[0][0].kernel == "int8_pairs":
+                    plans.append((lp, bits_out))
+        for v, (lp, _) in enumerate(plans):
+            body.append(fw.layer_c(lp, f"layer{k}_{v}"))
         t = layer.input_dtype
+        lo = t.min if not t.is_bipolar else -1
         xs = [random_values(rng, t, (layer.in_features,)),
-              np.full(layer.in_features, t.min if not t.is_bipolar else -1),
-              np.full(layer.in_features, t.max)]
+              np.full(layer.in_features, lo), np.full(layer.in_features, t.max),
+              np.where(np.arange(layer.in_features) % 2, t.max, lo)]
         for s, x in enumerate(xs):
-            xin, want = stored_input(layer, x), reference(layer, x)
+            xin = stored_input(layer, x)
             body.append(fw.c_array(CTYPE[xin.dtype], f"x{k}_{s}", xin))
-            body.append(fw.c_array(CTYPE[want.dtype], f"want{k}_{s}", want))
-            cast = "const uint32_t *" if lp.kernel == "xnor" else "const int8_t *"
-            scratch = ", scratch" if lp.kernel == "bipolar_weights" else ""
-            calls.append(f"    memset(y, 0x55, sizeof y);\n"
-                         f"    qnn_dense_{lp.kernel}(&layer{k}, ({cast})x{k}_{s}, y{scratch});\n"
-                         f"    if (memcmp(y, want{k}_{s}, sizeof want{k}_{s})) {{\n"
-                         f'        printf("case {k}.{s} ({lp.kernel}) differs\\n");\n'
-                         f"        bad++;\n    }}")
-    body.append("int main(void)\n{\n    static int32_t y[4096];\n"
-                "    static uint32_t scratch[8 * 64];\n    int bad = 0;")
-    body += calls
-    body.append('    printf("kernel cases failed: %d\\n", bad);\n    exit(bad != 0);\n}\n')
-    return "\n".join(body)
+            for b in storages:
+                want = reference(layer, x, b)
+                body.append(fw.c_array(CTYPE[want.dtype], f"want{k}_{s}_{int(b)}", want))
+            for v, (lp, b) in enumerate(plans):
+                want = f"want{k}_{s}_{int(b)}"
+                cases.append(f"    {{&layer{k}_{v}, x{k}_{s}, {want}, "
+                             f"{KERNELS.index(lp.kernel)}, sizeof {want}}},")
+                names.append(f'    "{k} ({lp.kernel}, {lp.out_kind}), input {s}",')
+    body += ["static const qnn_case_t cases[] = {", *cases, "};",
+             "static const char *const names[] = {", *names, "};"]
+    return "\n".join(body) + HARNESS_MAIN
 
 
 def run_harness(src: str, tmp: Path, target: str, flags: list[str]) -> None:
@@ -110,6 +162,9 @@ COMBOS = [  # input, weights, output (None: accumulators)
     ("INT4", "UINT8", "UINT8"), ("UINT8", "UINT8", None), ("INT8", "INT4", "BIPOLAR"),
     ("UINT3", "INT3", None), ("INT8", "TERNARY", "TERNARY"), ("UINT8", "INT2", None),
     ("INT2", "UINT1", "INT8"), ("TERNARY", "UINT5", None),
+    # BIPOLAR inputs to the int8 kernels read int8 -1/+1, not bits
+    ("BIPOLAR", "INT8", "BIPOLAR"), ("BIPOLAR", "UINT8", None), ("BIPOLAR", "INT4", "INT4"),
+    ("BIPOLAR", "INT2", "BIPOLAR"), ("BIPOLAR", "TERNARY", None),
 ]
 
 
@@ -150,6 +205,113 @@ def test_kernels_sweep(tmp_path: Path, seed: int) -> None:
     run_harness(src, tmp_path, "host", fw.SANITIZE + ["-DQNN_PORTABLE_POPCOUNT"])
     if HAVE_RV32:
         run_harness(src, tmp_path, "rv32", [])
+
+
+INT8_SHAPES = [(1, 1), (2, 8), (3, 7), (17, 9), (64, 16), (255, 13), (512, 17)]
+INT8_COMBOS = [("INT8", "INT8", None), ("UINT8", "INT8", "INT8"), ("INT8", "UINT8", None),
+               ("UINT8", "UINT8", "BIPOLAR")]
+
+
+def int8_weights(rng: np.random.Generator, pattern: str, lo: int, shape: tuple[int, int]
+                 ) -> np.ndarray:
+    """int8-stored weights (lo = the type's minimum, stored as -128) at their ends: all
+    -128 (every pair (-128, -128)), -127 / +127 alternating, random with (-128, -128) pairs
+    planted, or random."""
+    w = rng.integers(lo, lo + 256, size=shape)
+    if pattern == "min":
+        w[:] = lo
+    elif pattern == "pm127":
+        w = np.where((np.arange(shape[1]) + np.arange(shape[0])[:, None]) % 2, lo + 1,
+                     lo + 255)
+    elif pattern == "planted":
+        for o in range(shape[0]):
+            j = 2 * rng.integers(0, max(shape[1] // 2, 1))
+            w[o, j: j + 2] = lo
+    return w
+
+
+def int8_layers(seed: int) -> list[DenseLayer]:
+    rng = np.random.default_rng(seed)
+    layers = []
+    for x_t, w_t, out_t in INT8_COMBOS:
+        for n_in, n_out in INT8_SHAPES:
+            for pattern in ("min", "pm127", "planted", "random"):
+                w = int8_weights(rng, pattern, dtype(w_t).min, (n_out, n_in))
+                layers.append(make_layer(rng, n_in, n_out, x_t, w_t, out_t, weights=w))
+    return layers
+
+
+def test_int8_kernels_host(tmp_path: Path) -> None:
+    """qnn_dense_int8_pairs (and the compact qnn_dense_int8) at the ends of int8: every
+    weight and input -128 (D = -32768, the pair's bound), +-127, planted (-128, -128)
+    pairs, odd `in`, rows beyond the 8-row blocks; INT8 / UINT8 inputs and weights."""
+    layers = int8_layers(5)
+    assert {fw.plan_layer(0, t, t.activation is None).kernel for t in layers} == {"int8_pairs"}
+    run_harness(harness(layers, np.random.default_rng(6)), tmp_path, "host", fw.SANITIZE)
+
+
+@rv32
+def test_int8_kernels_rv32(tmp_path: Path) -> None:
+    run_harness(harness(int8_layers(7), np.random.default_rng(8)), tmp_path, "rv32", [])
+
+
+def pair_dot(words: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """numpy twin of the kernel's pair_dot: (int32)(A * X + 2^15 mod 2^32) >> 16."""
+    p = words.astype(np.uint32) * x.astype(np.uint32) + np.uint32(0x8000)
+    return p.view(np.int32) >> 16
+
+
+def test_int8_pair_algebra() -> None:
+    """Every int8 weight pair (a, b) against inputs (c, d) at the corners of int8 (D is
+    bilinear: its extremes lie there) and at random: the packed multiply gives
+    -(a*c + b*d) exactly. Without the negation, a = b = c = d = -128 does not."""
+    a, b = (v.reshape(-1) for v in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
+    w = np.stack([a, b], axis=1)  # 65536 "rows" of one pair
+    words = fw.pair_words(w)[:, 0]
+    assert fw.pairs_fit(w, -128, 127) is None
+    rng = np.random.default_rng(9)
+    corners = [-128, -127, -1, 0, 1, 126, 127]
+    cds = [(c, d) for c in corners for d in corners] + [tuple(v) for v in
+                                                       rng.integers(-128, 128, (20, 2))]
+    for c, d in cds:
+        x = np.int64(c) + np.int64(d) * 65536
+        np.testing.assert_array_equal(pair_dot(words, np.full_like(words, x & 0xFFFFFFFF)),
+                                      -(a * c + b * d), err_msg=f"c={c} d={d}")
+    plain = np.array([-128 * 65536 - 128], np.int64)  # a = b = -128, unnegated
+    x = np.array([(-128 - 128 * 65536) & 0xFFFFFFFF])  # c = d = -128
+    assert pair_dot(plain, x)[0] == -32768  # a*c + b*d = +32768 wraps
+
+
+def test_int8_kernel_choice() -> None:
+    """int8 weights get qnn_dense_int8_pairs with its layout and scratch; pairs_fit names
+    the first pair outside int16; a model whose pairs overflow the app partition goes back
+    to 1 byte per weight for its biggest layers only, and says why."""
+    rng = np.random.default_rng(10)
+    layer = make_layer(rng, 5, 11, "INT8", "INT8", None)
+    lp = fw.plan_layer(0, layer, True)
+    assert lp.kernel == "int8_pairs" and lp.weights.dtype == np.int32 and lp.weight_bits == 16
+    assert lp.scratch_bytes == 4 * 3 and "two MACs" in lp.why
+    words = fw.pair_words(layer.weights)  # [11, 3]
+    np.testing.assert_array_equal(words[:, 0], -(layer.weights[:, 0] * 65536
+                                                 + layer.weights[:, 1]))
+    np.testing.assert_array_equal(words[:, 2], -layer.weights[:, 4] * 65536)  # b = 0 pad
+    np.testing.assert_array_equal(lp.weights[:24].reshape(3, 8), words[:8].T)  # block
+    np.testing.assert_array_equal(lp.weights[24:], words[8:].reshape(-1))  # tail rows
+    lc = fw.plan_layer(0, layer, True, compact=True)
+    assert lc.kernel == "int8" and lc.weights.dtype == np.int8 and lc.scratch_bytes == 0
+    assert fw.pairs_fit(np.full((2, 4), -128), -128, 127) is None
+    why = fw.pairs_fit(np.array([[0, 0, -128, -128]]), -129, 127)
+    assert why is not None and why.startswith("row 0, inputs 2 and 3:"), why
+    assert "[-33024, 32512]" in why, why
+    from flow.synthetic import random_model
+
+    big = random_model([1500, 1400, 100], ["INT8", "INT8"], ["INT8"], "INT8")
+    p = fw.plan(big)
+    assert [lp.kernel for lp in p.layers] == ["int8", "int8_pairs"]
+    assert "app partition" in p.layers[0].why
+    assert sum(lp.weight_bytes + lp.threshold_bytes + lp.bias_bytes
+               for lp in p.layers) <= fw.APP_PARTITION
+    assert p.arena - p.scratch == 4 * 700  # the pairs layer's packed inputs
 
 
 def test_threshold_count_and_edges(tmp_path: Path) -> None:

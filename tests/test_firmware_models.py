@@ -25,9 +25,18 @@ MODELS = {  # widths, weight types, hidden activation types, input type
     "w4a4": ([45, 30, 6], ["INT4", "UINT3"], ["UINT4"], "INT4"),
     "w2a2": ([37, 29, 7], ["TERNARY", "INT2"], ["TERNARY"], "UINT2"),
     "mixed": ([65, 33, 9, 4], ["UINT8", "BIPOLAR", "INT5"], ["BIPOLAR", "INT3"], "INT8"),
+    # BIPOLAR activations read by multi-bit weights (int8 -1/+1, not bits): the model input
+    # and a hidden layer into int8 pairs / packed INT4, UINT8 (w_offset) and TERNARY / INT2
+    # weights, and XNOR -> int8 -1/+1 -> packed -> bits -> XNOR
+    "bip_w8": ([40, 20, 5], ["INT8", "INT8"], ["BIPOLAR"], "BIPOLAR"),
+    "bip_w4": ([40, 20, 5], ["INT4", "INT4"], ["BIPOLAR"], "BIPOLAR"),
+    "bip_u8_w3": ([33, 17, 4], ["UINT8", "TERNARY"], ["BIPOLAR"], "BIPOLAR"),
+    "bip_chain": ([70, 33, 20, 5], ["BIPOLAR", "INT2", "BIPOLAR"], ["BIPOLAR", "BIPOLAR"],
+                  "BIPOLAR"),
+    "bip_hidden_w2": ([45, 37, 6], ["INT8", "INT2"], ["BIPOLAR"], "INT8"),
 }
-FAST_HOST = ["w1a1", "w8a8", "w2a2", "mixed"]
-FAST_RV32 = ["w1a1_u8in", "w4a4", "mixed"]
+FAST_HOST = ["w1a1", "w8a8", "w2a2", "mixed", "bip_w4", "bip_chain"]
+FAST_RV32 = ["w1a1_u8in", "w4a4", "mixed", "bip_w8", "bip_chain"]
 
 
 def model_and_codes(name: str, n: int = 24, seed: int = 0):  # noqa: ANN201 - a test helper
@@ -82,6 +91,41 @@ def test_generate_layout_and_plan(tmp_path: Path) -> None:
     assert all(a >= 0 and b <= p.arena and a % 4 == 0 for a, b in spans)
     assert rep["weights_bytes"] == sum(lp.weights.nbytes for lp in p.layers)
     assert rep["budgets"]["esp32"]["fits"]
+    # UINT8 and INT5 weights: two MACs per multiply, the packed input pairs in the scratch
+    assert [lp.kernel for lp in p.layers] == ["int8_pairs", "xnor", "int8_pairs"]
+    assert rep["layers"][0]["kernel_choice"] == "two MACs per 32-bit multiply"
+    assert rep["arena_scratch"]["bytes"] == 4 * 33  # ceil(65 / 2) words
+    assert "qnn_dense_int8_pairs(&qflow_layer0, (const int8_t *)in, arena + " in \
+        (comp / "model.c").read_text()
+    assert '"qnn_dense_int8_pairs.c"' in (comp / "CMakeLists.txt").read_text()
+
+
+def test_bipolar_storage_follows_the_consumer(tmp_path: Path) -> None:
+    """A BIPOLAR activation is bits only where the XNOR kernel reads it, int8 -1/+1 (with
+    an int8-sized buffer) where multi-bit weights do; a BIPOLAR model input into a
+    non-XNOR layer is read as the caller's int8 -1/+1 codes, without conversion."""
+    m, _ = model_and_codes("bip_chain")  # XNOR -> packed INT2 -> XNOR
+    p = fw.plan(m)
+    assert [lp.kernel for lp in p.layers] == ["xnor", "packed", "xnor"]
+    assert [lp.out_kind for lp in p.layers] == ["INT8", "BITS", "ACC"]
+    assert (p.layers[0].base, p.layers[0].step) == (-1, 2)
+    assert [(lp.in_bits, lp.in_signed) for lp in p.layers] == [(1, False), (2, True),
+                                                                (1, False)]
+    assert p.input_kind == "bits" and p.buffers == [12, 36, 4]  # 70 bits, 33 int8, 20 bits
+    m, _ = model_and_codes("bip_w8")
+    p = fw.plan(m)
+    assert [lp.kernel for lp in p.layers] == ["int8_pairs", "int8_pairs"]
+    assert [lp.out_kind for lp in p.layers] == ["INT8", "ACC"]
+    assert p.input_kind == "direct" and p.input_buffer == 0 and p.buffers == [20]
+    out = fw.generate(m, tmp_path)
+    comp = out / "components" / fw.COMPONENT
+    src = (comp / "model.c").read_text()
+    assert "qnn_pack_bipolar" not in src
+    assert "qnn_dense_int8_pairs(&qflow_layer0, (const int8_t *)in, arena + " in src
+    assert "-1 or +1 each" in (comp / "model.h").read_text()
+    assert fw.plan_layer(0, m.layers[0], False, bits_out=True).out_kind == "BITS"
+    with pytest.raises(fw.FirmwareError, match="cannot be stored as bits"):
+        fw.plan_layer(0, model_and_codes("w8a8")[0].layers[0], False, bits_out=True)
 
 
 def test_budget_errors(tmp_path: Path) -> None:

@@ -27,6 +27,19 @@ MODELS = {
               [(3, 4), (6, 6), (2, 9)]),
     "unfolded": ([20, 12, 5], ["INT8", "INT8"], ["INT8"], "UINT8", [(12, 20), (5, 12)]),
     "serial": ([12, 6, 4], ["INT3", "TERNARY"], ["UINT3"], "INT4", [(1, 1), (1, 1)]),
+    # BIPOLAR activations into multi-bit weights (the add-sub datapath): the model input
+    # into INT8 / INT4 / UINT8 weights, hidden BIPOLAR into INT8 / INT4 / INT2 / TERNARY,
+    # and XNOR -> INT2 -> XNOR
+    "bipolar_in_int8": ([40, 20, 5], ["INT8", "INT8"], ["BIPOLAR"], "BIPOLAR",
+                        [(4, 8), (5, 4)]),
+    "bipolar_in_int4": ([40, 20, 5], ["INT4", "INT4"], ["BIPOLAR"], "BIPOLAR",
+                        [(2, 5), (1, 20)]),
+    "bipolar_in_uint8": ([33, 17, 4], ["UINT8", "TERNARY"], ["BIPOLAR"], "BIPOLAR",
+                         [(17, 3), (2, 17)]),
+    "bipolar_chain": ([64, 32, 20, 5], ["BIPOLAR", "INT2", "BIPOLAR"], ["BIPOLAR", "BIPOLAR"],
+                      "BIPOLAR", [(8, 16), (4, 8), (5, 4)]),
+    "bipolar_hidden_int2": ([40, 20, 5], ["INT8", "INT2"], ["BIPOLAR"], "INT8",
+                            [(20, 40), (1, 10)]),
 }
 
 
@@ -65,8 +78,9 @@ def test_random_model_sweep(tmp_path: Path, seed: int) -> None:
     assert_equal_golden(model, tmp_path, synthetic.random_codes(model, 300, seed))
 
 
-def test_sanitizers(tmp_path: Path) -> None:
-    model = synthetic.random_model(*MODELS["mixed"], seed=4, name="mixed")
+@pytest.mark.parametrize("name", ["mixed", "bipolar_chain"])
+def test_sanitizers(tmp_path: Path, name: str) -> None:
+    model = synthetic.random_model(*MODELS[name], seed=4, name=name)
     assert_equal_golden(model, tmp_path, synthetic.random_codes(model, 100), sanitize=True)
 
 

@@ -151,6 +151,8 @@ LAYERS = [
     (64, 10, "BIPOLAR", "BIPOLAR", None),  # XNOR, popcount mapped back to the sum
     (48, 24, "BIPOLAR", "UINT4", "UINT2"),  # add/subtract
     (48, 24, "INT3", "BIPOLAR", "INT3"),  # add/subtract on the input side
+    (40, 20, "INT8", "BIPOLAR", "BIPOLAR"),  # BIPOLAR in and out, int8 weights
+    (33, 11, "INT2", "BIPOLAR", None),
     (40, 20, "TERNARY", "INT4", "TERNARY"),
     (36, 12, "INT8", "UINT8", "UINT4"),
     (30, 15, "UINT2", "INT5", None),
@@ -184,7 +186,8 @@ def test_mvau_random_sweep(tmp_path: Path, seed: int) -> None:
 
 @pytest.mark.parametrize(("w_t", "in_t", "sign"), [
     ("BIPOLAR", "BIPOLAR", 1), ("BIPOLAR", "INT4", -1),
-    ("INT4", "BIPOLAR", 1), ("INT8", "INT8", -1), ("UINT4", "UINT8", 1),
+    ("INT4", "BIPOLAR", 1), ("INT8", "BIPOLAR", -1), ("UINT8", "BIPOLAR", 1),
+    ("INT8", "INT8", -1), ("UINT4", "UINT8", 1),
 ])
 def test_mvau_extreme_weights_and_inputs(tmp_path: Path, w_t: str, in_t: str, sign: int) -> None:
     """All-max or all-min weights on all-min / all-max inputs reach both accumulator bounds;

@@ -62,23 +62,28 @@ class FirmwareError(ValueError):
 # ---- planning ---------------------------------------------------------------------------
 
 
+# How an activation is stored: as bits (1 for +1, 32 per word) where it feeds the XNOR
+# kernel (BIPOLAR inputs x BIPOLAR weights), the only kernel that reads bits; as int8
+# everywhere else, BIPOLAR as -1/+1 and UINT8 shifted down by 128 (storage_offset).
+
+
 def storage_offset(t: DataType) -> int:
     """Value subtracted before storing an activation in int8 (only UINT8 needs it)."""
     return 128 if (not t.is_bipolar and t.max > 127) else 0
 
 
-def buffer_bytes(t: DataType, n: int) -> int:
-    """Arena bytes for n activations of type t, rounded up to whole 32-bit words."""
-    return 4 * ((n + 31) // 32) if t.is_bipolar else 4 * ((n + 3) // 4)
+def buffer_bytes(n: int, as_bits: bool) -> int:
+    """Arena bytes for n activations stored as bits or as int8, in whole 32-bit words."""
+    return 4 * ((n + 31) // 32) if as_bits else 4 * ((n + 3) // 4)
 
 
 @dataclass
 class LayerPlan:
     index: int
     layer: DenseLayer
-    kernel: str  # xnor | bipolar_weights | int8 | packed
-    weight_bits: int  # bits per stored weight (1 for bits)
-    weights: np.ndarray  # as stored: uint32 words, int8, or uint8 packed bytes
+    kernel: str  # xnor | bipolar_weights | int8_pairs | int8 | packed
+    weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
+    weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
     thresholds: np.ndarray | None  # int32 [out, count]
     bias: np.ndarray | None  # int32 [out]
     w_offset: int
@@ -87,13 +92,17 @@ class LayerPlan:
     out_kind: str  # ACC | INT8 | BITS
     in_bits: int  # bits of an input as stored
     in_signed: bool
+    why: str = ""  # why this kernel (int8 weights: pairs or not)
 
     @property
     def scratch_bytes(self) -> int:
-        """Bit planes of the inputs (qnn_dense_bipolar_weights only)."""
-        if self.kernel != "bipolar_weights":
-            return 0
-        return 4 * self.in_bits * ((self.layer.in_features + 31) // 32)
+        """Bit planes of the inputs (qnn_dense_bipolar_weights) or the packed input pairs
+        (qnn_dense_int8_pairs)."""
+        if self.kernel == "bipolar_weights":
+            return 4 * self.in_bits * ((self.layer.in_features + 31) // 32)
+        if self.kernel == "int8_pairs":
+            return 4 * ((self.layer.in_features + 1) // 2)
+        return 0
 
     @property
     def macs(self) -> int:
@@ -132,14 +141,48 @@ def pack_lowbit(w: np.ndarray, bits: int) -> np.ndarray:
 
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
+INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
 
 
-def interleave_rows(w: np.ndarray) -> np.ndarray:
-    """int8 rows in blocks of INT8_ROWS interleaved by input, the rest row-major
-    (the layout of qnn_dense_int8)."""
-    full = w.shape[0] // INT8_ROWS * INT8_ROWS
-    blocks = w[:full].reshape(-1, INT8_ROWS, w.shape[1]).transpose(0, 2, 1).reshape(-1)
-    return np.concatenate([blocks, w[full:].reshape(-1)]).astype(np.int8)
+def interleave_rows(w: np.ndarray, rows: int = INT8_ROWS) -> np.ndarray:
+    """Rows in blocks of `rows` interleaved by column, the rest row-major, flat (the layout
+    of qnn_dense_int8 over weights and of qnn_dense_int8_pairs over weight pairs)."""
+    full = w.shape[0] // rows * rows
+    blocks = w[:full].reshape(-1, rows, w.shape[1]).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([blocks, w[full:].reshape(-1)])
+
+
+def _pairs(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) = (w[:, 0::2], w[:, 1::2]) in int64, an odd row padded with a zero weight."""
+    w = np.pad(np.asarray(w, np.int64), ((0, 0), (0, w.shape[1] % 2)))
+    return w[:, 0::2], w[:, 1::2]
+
+
+def pair_words(w: np.ndarray) -> np.ndarray:
+    """Stored int8 weights [out, in] -> qnn_dense_int8_pairs' words
+    A = -(w[o][2j] * 2^16 + w[o][2j+1]), int32 [out, ceil(in/2)], before interleaving."""
+    a, b = _pairs(w)
+    return (-(a * 65536 + b)).astype(np.int32)
+
+
+def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
+    """None when qnn_dense_int8_pairs is exact for stored weights w [out, in] and stored
+    inputs in [x_lo, x_hi], else why not. Per pair (a, b) of a row and inputs (c, d) the
+    multiply yields G + D * 2^16 with G = -b*c, D = -(a*c + b*d); the kernel recovers D
+    when both lie in [-2^15, 2^15). Checked on the ranges these products reach: for any
+    int8 weights and inputs they fit (D at most 32512, at least -32768)."""
+    a, b = _pairs(w)
+    lo = {k: np.minimum(-v * x_lo, -v * x_hi) for k, v in (("a", a), ("b", b))}
+    hi = {k: np.maximum(-v * x_lo, -v * x_hi) for k, v in (("a", a), ("b", b))}
+    for name, vlo, vhi in (("a*c + b*d", lo["a"] + lo["b"], hi["a"] + hi["b"]),
+                           ("b*c", lo["b"], hi["b"])):
+        bad = (vlo < -(2**15)) | (vhi >= 2**15)
+        if bad.any():
+            o, j = (int(k) for k in np.argwhere(bad)[0])
+            return (f"row {o}, inputs {2 * j} and {2 * j + 1}: -({name}) reaches "
+                    f"[{int(vlo[o, j])}, {int(vhi[o, j])}], outside int16 for inputs in "
+                    f"[{x_lo}, {x_hi}]")
+    return None
 
 
 def weight_storage(t: DataType) -> tuple[int, int]:
@@ -152,14 +195,26 @@ def weight_storage(t: DataType) -> tuple[int, int]:
     return 8, 128  # UINT8: stored minus 128, added back as w_offset * sum(x)
 
 
-def input_storage_bits(t: DataType) -> tuple[int, bool]:
-    """(bits, signed) of an activation as stored in int8: UINT8 is shifted to signed."""
+def input_storage_bits(t: DataType, as_bits: bool = False) -> tuple[int, bool]:
+    """(bits, signed) of an activation as stored: one unsigned bit when stored as bits,
+    else its int8 value's range: UINT8 is shifted to signed, BIPOLAR's -1/+1 takes two
+    signed bits."""
+    if as_bits:
+        return 1, False
     if storage_offset(t):
         return 8, True
+    if t.is_bipolar:
+        return 2, True
     return t.bits, t.signed
 
 
-def plan_layer(i: int, layer: DenseLayer, last: bool) -> LayerPlan:
+def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
+               bits_out: bool = False) -> LayerPlan:
+    """Kernel, stored arrays and constants of one layer. int8 weights go to
+    qnn_dense_int8_pairs (2 bytes of flash per weight) unless pairs_fit says no or
+    `compact` asks for qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
+    bits when it is the XNOR kernel, as int8 otherwise; `bits_out` (the next layer is the
+    XNOR kernel) stores its BIPOLAR outputs as bits, else they are stored as int8 -1/+1."""
     at = f"layer {i} ({layer.name}, from {layer.source})"
     acc_bits = layer.acc_dtype.bits
     if acc_bits > 32:
@@ -172,12 +227,23 @@ def plan_layer(i: int, layer: DenseLayer, last: bool) -> LayerPlan:
     x_t, w = layer.input_dtype, layer.weights.astype(np.int64)
     bits, w_off = weight_storage(layer.weight_dtype)
     x_off = storage_offset(x_t)
+    in_bits, in_signed = input_storage_bits(x_t, as_bits=layer.is_xnor)
+    # the inputs' range as stored (int8 kernels; the XNOR kernel reads bits)
+    x_lo, x_hi = x_t.min - x_off, x_t.max - x_off
+    why = ""
     if layer.is_xnor:
         kernel, stored = "xnor", pack_bits(w)
     elif layer.weight_dtype.is_bipolar:
         kernel, stored = "bipolar_weights", pack_bits(w)
     elif bits == 8:
-        kernel, stored = "int8", interleave_rows(w - w_off)
+        unfit = pairs_fit(w - w_off, x_lo, x_hi)
+        if unfit is None and not compact:
+            kernel, stored = "int8_pairs", interleave_rows(pair_words(w - w_off), INT8_PAIR_ROWS)
+            bits, why = 16, "two MACs per 32-bit multiply"
+        else:
+            kernel, stored = "int8", interleave_rows(w - w_off).astype(np.int8)
+            why = (f"not pairs: {unfit}" if unfit else
+                   "not pairs: 1 byte per weight so that the constants fit the app partition")
     else:  # fields hold w + 2^(bits-1), non-negative: the kernel needs no sign extension
         w_off = -(2 ** (bits - 1))
         kernel, stored = "packed", pack_lowbit(w - w_off, bits)
@@ -185,7 +251,6 @@ def plan_layer(i: int, layer: DenseLayer, last: bool) -> LayerPlan:
     bias = None
     if x_off:
         bias = x_off * (w - w_off).sum(axis=1) + w_off * x_off * layer.in_features
-    in_bits, in_signed = input_storage_bits(x_t)
     if kernel == "bipolar_weights" and in_signed:
         # the bit-serial kernel sums u = x + 2^(b-1) over the +1 weights: take 2^(b-1) back
         # for each of them, twice as acc = 2 * plus - sum(x)
@@ -198,8 +263,10 @@ def plan_layer(i: int, layer: DenseLayer, last: bool) -> LayerPlan:
         if act is not None:
             raise FirmwareError(f"{at}: the last layer must output accumulators")
         return LayerPlan(i, layer, kernel, bits, stored, None, _int32(bias, at), w_off, 0, 0,
-                         "ACC", *input_storage_bits(x_t))
+                         "ACC", in_bits, in_signed, why)
     out_t = act.out_dtype
+    if bits_out and not out_t.is_bipolar:
+        raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
     if layer.is_xnor:
         t = popcount_thresholds(layer)
         lo, hi = 0, layer.in_features + 1
@@ -217,8 +284,8 @@ def plan_layer(i: int, layer: DenseLayer, last: bool) -> LayerPlan:
     if act.count > 0xFFFF:
         raise FirmwareError(f"{at}: {act.count} thresholds per channel")
     return LayerPlan(i, layer, kernel, bits, stored, t.astype(np.int32), _int32(bias, at),
-                     w_off, base, act.step, "BITS" if out_t.is_bipolar else "INT8",
-                     *input_storage_bits(x_t))
+                     w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
+                     in_signed, why)
 
 
 def _int32(a: np.ndarray | None, at: str) -> np.ndarray | None:
@@ -241,10 +308,12 @@ class Plan:
 
     @property
     def input_kind(self) -> str:
-        t = self.model.input.out_dtype
-        if t.is_bipolar:
+        """How qflow_model_run presents its input codes to the first layer: packed into
+        bits (an XNOR first layer), shifted to int8 (UINT8) or as they are (int8 codes,
+        BIPOLAR as -1/+1)."""
+        if self.model.layers[0].is_xnor:
             return "bits"
-        return "uint8" if storage_offset(t) else "direct"
+        return "uint8" if storage_offset(self.model.input.out_dtype) else "direct"
 
 
 def plan(model: Model) -> Plan:
@@ -255,14 +324,26 @@ def plan(model: Model) -> Plan:
     arena is the largest sum of two neighbours (the least any placement can do)."""
     model.validate(model.name)
     n = len(model.layers)
-    layers = [plan_layer(i, layer, i == n - 1) for i, layer in enumerate(model.layers)]
-    t_in = model.input.out_dtype
+    # a BIPOLAR activation is stored as bits only where the XNOR kernel reads it
+    bits_out = [i + 1 < n and model.layers[i + 1].is_xnor for i in range(n)]
+    layers = [plan_layer(i, layer, i == n - 1, bits_out=bits_out[i])
+              for i, layer in enumerate(model.layers)]
+    # int8 pairs take 2 bytes per weight: where the constants would not fit the app
+    # partition, the biggest such layers go back to 1 byte (qnn_dense_int8) until they do
+    total = sum(lp.weight_bytes + lp.threshold_bytes + lp.bias_bytes for lp in layers)
+    for lp in sorted(layers, key=lambda lp: -lp.weight_bytes):
+        if total <= APP_PARTITION:
+            break
+        if lp.kernel == "int8_pairs":
+            layers[lp.index] = plan_layer(lp.index, lp.layer, lp.index == n - 1, compact=True,
+                                          bits_out=bits_out[lp.index])
+            total -= lp.weight_bytes - layers[lp.index].weight_bytes
     sizes = []
     input_buffer = 0
-    if t_in.is_bipolar or storage_offset(t_in):
-        input_buffer = buffer_bytes(t_in, model.input.features)
+    if model.layers[0].is_xnor or storage_offset(model.input.out_dtype):
+        input_buffer = buffer_bytes(model.input.features, model.layers[0].is_xnor)
         sizes.append(input_buffer)
-    sizes += [buffer_bytes(p.layer.out_dtype, p.layer.out_features) for p in layers[:-1]]
+    sizes += [buffer_bytes(lp.layer.out_features, lp.out_kind == "BITS") for lp in layers[:-1]]
     chain = max([a + b for a, b in zip(sizes, sizes[1:], strict=False)] + sizes + [0])
     offsets = [0 if k % 2 == 0 else chain - s for k, s in enumerate(sizes)]
     scratch = max(lp.scratch_bytes for lp in layers)
@@ -289,7 +370,8 @@ def c_array(ctype: str, name: str, a: np.ndarray, per_line: int = 16) -> str:
 
 
 WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "int8": "int8_t",
-                "packed": "uint8_t"}
+                "int8_pairs": "int32_t", "packed": "uint8_t"}
+SCRATCH_KERNELS = ("bipolar_weights", "int8_pairs")  # take a scratch argument
 
 
 def layer_c(lp: LayerPlan, name: str) -> str:
@@ -372,6 +454,7 @@ def model_c(p: Plan) -> tuple[str, str]:
     m = p.model
     in_t = m.input.out_dtype
     in_ctype = "uint8_t" if not in_t.signed and not in_t.is_bipolar else "int8_t"
+    bip = ", -1 or +1 each" if in_t.is_bipolar else ""
     stages = len(p.layers) + (1 if p.input_buffer else 0)
     heap = p.arena > BUDGETS["esp32"]["static_dram"]
     h = f"""/* Generated by qflow: {m.name}, {m.input.features} {in_t} inputs ->
@@ -387,7 +470,7 @@ def model_c(p: Plan) -> tuple[str, str]:
 #define QFLOW_ARENA_ON_HEAP {int(heap)}
 #define QFLOW_STAGES {stages}
 
-/* input codes of the IR's input type ({in_t}) */
+/* input codes of the IR's input type ({in_t}){bip} */
 typedef {in_ctype} qflow_input_t;
 
 /* allocates the arena when it is too big for static DRAM; 0 on success */
@@ -428,7 +511,7 @@ void qflow_profile_mark(unsigned stage);
         last = lp.index == len(p.layers) - 1
         dst = "out" if last else f"arena + {p.offsets[buf]}"
         cast = kind_in.get(lp.kernel, "const int8_t *")
-        scratch = (f", (uint32_t *)(arena + {p.scratch})" if lp.kernel == "bipolar_weights"
+        scratch = (f", (uint32_t *)(arena + {p.scratch})" if lp.kernel in SCRATCH_KERNELS
                    else "")
         src.append(f"    qnn_dense_{lp.kernel}(&qflow_layer{lp.index}, ({cast}){prev}, {dst}"
                    f"{scratch});")
@@ -539,6 +622,7 @@ def size_report(p: Plan, chip: str) -> dict[str, Any]:
         "app_partition_bytes": APP_PARTITION,
         "layers": [{
             "name": lp.layer.name, "kernel": f"qnn_dense_{lp.kernel}",
+            **({"kernel_choice": lp.why} if lp.why else {}),
             "in": lp.layer.in_features, "out": lp.layer.out_features,
             "input": str(lp.layer.input_dtype), "weight": str(lp.layer.weight_dtype),
             "output": str(lp.layer.out_dtype), "macs": lp.macs,
@@ -554,6 +638,9 @@ def size_report(p: Plan, chip: str) -> dict[str, Any]:
             "4 MB flash (ESP-IDF's default single-app table gives 1 MB)",
             "on the ESP32 a static array above 160 KB does not fit DRAM: such an arena is "
             "allocated from the heap by qflow_model_init()",
+            "int8 weights take 2 bytes each as pairs (qnn_dense_int8_pairs, two MACs per "
+            "multiply), 1 byte (qnn_dense_int8) in the biggest layers when the pairs would "
+            "not fit the app partition; see each layer's kernel_choice",
         ],
     }
 
@@ -729,6 +816,10 @@ def generate(model: Model, build_dir: Path, chip: str = "esp32") -> Path:
         write_json(tmp / "size_report.json", report)
 
     out = replace_dir(build_dir / "firmware", build)
+    for lp in p.layers:
+        if lp.why:
+            log.info("firmware: layer %d (%s): qnn_dense_%s, %s", lp.index, lp.layer.name,
+                     lp.kernel, lp.why)
     log.info("firmware: %s: weights %d B, thresholds %d B, arena %d B -> %s", model.name,
              report["weights_bytes"], report["threshold_bytes"], report["arena_bytes"], out)
     return out
@@ -922,7 +1013,7 @@ def build_report(model: Model, build_dir: Path, codes: np.ndarray,
         layers.append({"name": lp.layer.name, "kernel": f"qnn_dense_{lp.kernel}",
                        "macs": lp.macs, "instructions": instr,
                        "instructions_per_mac": instr / lp.macs})
-        kind = "binary" if lp.kernel == "xnor" else lp.kernel
+        kind = {"xnor": "binary", "int8_pairs": "int8"}.get(lp.kernel, lp.kernel)
         acc = by_kind.setdefault(kind, [0, 0])
         acc[0] += instr
         acc[1] += lp.macs
