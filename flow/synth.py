@@ -622,8 +622,9 @@ def summary_text(r: dict[str, Any]) -> str:
         cp = p.get("critical_path")
         if cp:
             lines += [f"  critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels, "
-                      f"routing {cp['routing_ns']} ns): {cp['start_cell']} -> {cp['end_cell']}",
-                      f"    RTL: {', '.join(cp['rtl_sources'][:6])}"]
+                      f"routing {cp['routing_ns']} ns): {cp['start_cell']} -> {cp['end_cell']}"]
+            if cp["rtl_sources"]:  # none when the path runs through Yosys' cells only
+                lines.append(f"    RTL: {', '.join(cp['rtl_sources'][:6])}")
     if r.get("throughput_fps_at_fmax"):
         lines.append(f"  throughput at Fmax: {r['throughput_fps_at_fmax']:g} frames/s "
                      f"(II {r['expected'].get('initiation_interval')} cycles)")

@@ -117,8 +117,11 @@ module mvau #(
   logic [SIMD*IN_BITS-1:0] x_q[W_AT-1];
   if (NF > 1) begin : g_ibuf
     logic [SIMD*IN_BITS-1:0] ibuf[SF];
+    // written whenever the first pass waits on the stream, not only on issue: sf moves on
+    // with issue only, so the issued beat is the last word written at sf, and the write
+    // enable does not hang on `issue` (the slowest route of a wide multi-bit layer)
     always_ff @(posedge clk) begin
-      if (issue && from_stream) ibuf[sf] <= s_axis_tdata;
+      if (from_stream) ibuf[sf] <= s_axis_tdata;
       x_q[0] <= from_stream ? s_axis_tdata : ibuf[sf];
     end
   end else begin : g_no_ibuf

@@ -1,4 +1,4 @@
-"""End to end on the default config: `make train export verify` (the main job, in CI)."""
+"""End to end on the default config: `make train export verify synth` (the main job, in CI)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 from tests.conftest import ROOT
 
 
-def test_make_train_export_verify(tmp_path: Path) -> None:
+def test_make_train_export_verify_synth(tmp_path: Path) -> None:
     build = tmp_path / "digits"
-    r = subprocess.run(["make", "-C", str(ROOT), "train", "export", "verify", f"BUILD={build}"],
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run(["make", "-C", str(ROOT), "train", "export", "verify", "synth",
+                        f"BUILD={build}"], capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     train = json.loads((build / "train.json").read_text())
     assert train["test_accuracy"] > 0.85 and len(train["epochs"]) == 30
@@ -22,8 +22,14 @@ def test_make_train_export_verify(tmp_path: Path) -> None:
     verify = json.loads((build / "verify.json").read_text())
     assert verify["samples"] == 360 and verify["all_equal"], verify["agreement"]
     assert verify["accuracy"]["golden"] == train["test_accuracy"]
-    for f in ("checkpoint.pt", "model.qonnx.onnx", "ir.json", "ir.npz", "config.yaml"):
+    for f in ("checkpoint.pt", "model.qonnx.onnx", "ir.json", "ir.npz", "config.yaml",
+              "report.md", "synth/summary.txt"):
         assert (build / f).is_file(), f
+    # synthesis: Yosys counts per layer, placed and routed on ECP5 at the default 100 MHz
+    synth = json.loads((build / "synth.json").read_text())
+    assert synth["ok"] and synth["fits"], synth["errors"]
+    assert [row["name"] for row in synth["xilinx"]["layers"]] == ["dense0", "dense1", "dense2"]
+    assert synth["xilinx"]["total"]["lut"] > 0 and synth["pnr"]["timing_met"], synth["pnr"]
 
 
 def test_resume_continues_from_checkpoint(digits_build: Path, tmp_path: Path) -> None:
