@@ -139,8 +139,8 @@ def main() -> None:
                   "packing); the input conversion of the first layer is reported apart",
                   "int8: qnn_dense_int8_pairs packs the inputs in pairs (arena scratch, 2 "
                   "bytes per input) and stores each weight pair as one int32 (2 bytes of "
-                  "flash per weight); its inner loop is 44 instructions per 16 MACs (lw x, "
-                  "then 8 x lw w, mul, add, srai, sub, and 3 of loop)"],
+                  "flash per weight); per input pair: lw x, then for each of 8 rows lw w, "
+                  "mul, add, srai, sub"],
     }
     write_json(Path(a.out), result)
 

@@ -8,8 +8,8 @@
  * on the weights and the inputs' stored range (flow/backends/firmware.py, pairs_fit); the
  * negation is what makes every int8 pair fit: for a, b in [-128, 127] and c, d in
  * [-128, 127], D lies in [-32768, 32512] (unnegated, a = b = c = d = -128 gives 32768).
- * On RV32IMC a pair costs one load of X per block and per row a load, mul, add, srai and sub:
- * 5 instructions per 2 MACs (bench/bench_firmware.py). */
+ * On RV32IMC a pair costs one load of X per block and per row a load, mul, add, srai and
+ * sub: two MACs (bench/bench_firmware.py measures whole layers). */
 #include "qnn_internal.h"
 
 /* C99 leaves both implementation-defined; GCC and Clang (and so ESP-IDF) convert an
@@ -44,10 +44,8 @@ void qnn_dense_int8_pairs(const qnn_dense_t *L, const int8_t *x, void *y, uint32
     if (in & 1u)
         *s = (uint32_t)x[0]; /* d = 0 (its weight b is 0 too) */
     /* one input pair feeds 8 rows, in named accumulators (GCC keeps an array of them in
-     * memory). More rows measured worse: GCC -O2 hoists every row's load to the top of the
-     * loop and spills from 9 rows on (on the bench's 512x128 layer: 44 instructions per 16
-     * MACs in the loop at 8 rows; whole layers measured 2 %, 5 % and 16 % more per MAC at
-     * 10, 12 and 16 rows). */
+     * memory). More rows measured worse on the bench's layer: GCC -O2 hoists every row's
+     * load to the top of the loop and spills registers from 9 rows on. */
     for (; o + QNN_INT8_PAIR_ROWS <= L->out; o += QNN_INT8_PAIR_ROWS) {
         int32_t acc0 = start, acc1 = start, acc2 = start, acc3 = start;
         int32_t acc4 = start, acc5 = start, acc6 = start, acc7 = start;

@@ -110,11 +110,13 @@ module mvau #(
     else valid_q <= {valid_q[PIPE-1:1], issue};
   end
 
-  // the input beat, delayed to meet its weights: x_q[k] is the beat issued k + 1 cycles
-  // ago; the last stage, x, holds the beat issued W_AT (>= 2) cycles ago in one copy per
-  // PE. The copies are kept (Yosys would merge them): one register fanning out to every
-  // PE's tree is the slowest route of a wide layer (3 ns of TFC's first layer on ECP5).
-  logic [SIMD*IN_BITS-1:0] x_q[W_AT-1];
+  // the input beat meets its weights W_AT = 2 cycles after issue: x_q, then x in one copy
+  // per PE. The copies are kept (Yosys would merge them): one register fanning out to every
+  // PE's tree is the slowest route of a wide layer.
+  if (W_AT != 2) begin : g_check
+    $error("mvau: the input path is written for a ROM latency of 2");
+  end
+  logic [SIMD*IN_BITS-1:0] x_q;
   if (NF > 1) begin : g_ibuf
     logic [SIMD*IN_BITS-1:0] ibuf[SF];
     // written whenever the first pass waits on the stream, not only on issue: sf moves on
@@ -122,17 +124,14 @@ module mvau #(
     // enable does not hang on `issue` (the slowest route of a wide multi-bit layer)
     always_ff @(posedge clk) begin
       if (from_stream) ibuf[sf] <= s_axis_tdata;
-      x_q[0] <= from_stream ? s_axis_tdata : ibuf[sf];
+      x_q <= from_stream ? s_axis_tdata : ibuf[sf];
     end
   end else begin : g_no_ibuf
-    always_ff @(posedge clk) x_q[0] <= s_axis_tdata;
-  end
-  for (genvar k = 1; k < W_AT - 1; k++) begin : g_x_delay
-    always_ff @(posedge clk) x_q[k] <= x_q[k-1];
+    always_ff @(posedge clk) x_q <= s_axis_tdata;
   end
   logic [PE*SIMD*IN_BITS-1:0] x;
   for (genvar p = 0; p < PE; p++) begin : g_x_copy
-    (* keep *) always_ff @(posedge clk) x[p*SIMD*IN_BITS+:SIMD*IN_BITS] <= x_q[W_AT-2];
+    (* keep *) always_ff @(posedge clk) x[p*SIMD*IN_BITS+:SIMD*IN_BITS] <= x_q;
   end
 
   logic [PE*SIMD*W_BITS-1:0] w;

@@ -3,21 +3,14 @@
 // these. flow/backends/rtl.py mirrors them for the expected cycle counts (checked by the
 // simulation: measured latency == expected).
 package pipeline_pkg;
-  // adder levels between pipeline registers: two levels of the ECP5 fabric (LUT or carry
-  // chain, plus routing) fit a 6.67 ns (150 MHz) cycle with room; three do not (measured)
+  // adder levels between pipeline registers: with two, TFC-w1a1's layers meet 150 MHz on
+  // an ECP5-85F (python -m bench.bench_synth --only tfc)
   localparam int TREE_STAGE_LEVELS = 2;
-
-  function automatic int clog2(input int n);
-    int r;
-    r = 0;
-    while ((1 << r) < n) r++;
-    clog2 = r;
-  endfunction
 
   // registers inside an adder tree of n operands, one after every k-th level below the
   // last (the caller registers the sum); k = 0: combinational
   function automatic int tree_latency(input int n, input int k);
-    tree_latency = (k == 0 || clog2(n) == 0) ? 0 : (clog2(n) - 1) / k;
+    tree_latency = (k == 0 || $clog2(n) == 0) ? 0 : ($clog2(n) - 1) / k;
   endfunction
 
   // a ROM read, either style (rom.sv): block RAM then a register, or an address register

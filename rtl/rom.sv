@@ -4,8 +4,7 @@
 // the block's own output register unused). "logic": LUTs, for shallow memories, where one
 // LUT6 holds a 64-deep bit and a block RAM would sit mostly empty; a register of its own
 // drives their address, else Yosys reads the ROM from the address counter's next value,
-// putting the counter's carry chain before the ROM's fanout (measured on ECP5: 163 against
-// 225 MHz for TFC's 784 x 64 ROM).
+// putting the counter's carry chain before the ROM's fanout.
 module rom #(
     parameter int WIDTH = 8,
     parameter int DEPTH = 4,

@@ -171,11 +171,12 @@ def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
     multiply yields G + D * 2^16 with G = -b*c, D = -(a*c + b*d); the kernel recovers D
     when both lie in [-2^15, 2^15). Checked on the ranges these products reach: for any
     int8 weights and inputs they fit (D at most 32512, at least -32768)."""
-    a, b = _pairs(w)
-    lo = {k: np.minimum(-v * x_lo, -v * x_hi) for k, v in (("a", a), ("b", b))}
-    hi = {k: np.maximum(-v * x_lo, -v * x_hi) for k, v in (("a", a), ("b", b))}
-    for name, vlo, vhi in (("a*c + b*d", lo["a"] + lo["b"], hi["a"] + hi["b"]),
-                           ("b*c", lo["b"], hi["b"])):
+
+    def span(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # of -v * x, x in [x_lo, x_hi]
+        return np.minimum(-v * x_lo, -v * x_hi), np.maximum(-v * x_lo, -v * x_hi)
+
+    (a_lo, a_hi), (b_lo, b_hi) = (span(v) for v in _pairs(w))
+    for name, vlo, vhi in (("a*c + b*d", a_lo + b_lo, a_hi + b_hi), ("b*c", b_lo, b_hi)):
         bad = (vlo < -(2**15)) | (vhi >= 2**15)
         if bad.any():
             o, j = (int(k) for k in np.argwhere(bad)[0])
@@ -211,8 +212,8 @@ def input_storage_bits(t: DataType, as_bits: bool = False) -> tuple[int, bool]:
 def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
                bits_out: bool = False) -> LayerPlan:
     """Kernel, stored arrays and constants of one layer. int8 weights go to
-    qnn_dense_int8_pairs (2 bytes of flash per weight) unless pairs_fit says no or
-    `compact` asks for qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
+    qnn_dense_int8_pairs (2 bytes of flash per weight) unless `compact` asks for
+    qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
     bits when it is the XNOR kernel, as int8 otherwise; `bits_out` (the next layer is the
     XNOR kernel) stores its BIPOLAR outputs as bits, else they are stored as int8 -1/+1."""
     at = f"layer {i} ({layer.name}, from {layer.source})"
@@ -236,14 +237,16 @@ def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
     elif layer.weight_dtype.is_bipolar:
         kernel, stored = "bipolar_weights", pack_bits(w)
     elif bits == 8:
+        # int8 storage keeps every pair inside the kernel's bound: asserted, not assumed
         unfit = pairs_fit(w - w_off, x_lo, x_hi)
-        if unfit is None and not compact:
+        if unfit is not None:
+            raise FirmwareError(f"{at}: int8 pairs: {unfit}")
+        if not compact:
             kernel, stored = "int8_pairs", interleave_rows(pair_words(w - w_off), INT8_PAIR_ROWS)
             bits, why = 16, "two MACs per 32-bit multiply"
         else:
             kernel, stored = "int8", interleave_rows(w - w_off).astype(np.int8)
-            why = (f"not pairs: {unfit}" if unfit else
-                   "not pairs: 1 byte per weight so that the constants fit the app partition")
+            why = "not pairs: 1 byte per weight so that the constants fit the app partition"
     else:  # fields hold w + 2^(bits-1), non-negative: the kernel needs no sign extension
         w_off = -(2 ** (bits - 1))
         kernel, stored = "packed", pack_lowbit(w - w_off, bits)
@@ -308,12 +311,16 @@ class Plan:
 
     @property
     def input_kind(self) -> str:
-        """How qflow_model_run presents its input codes to the first layer: packed into
-        bits (an XNOR first layer), shifted to int8 (UINT8) or as they are (int8 codes,
-        BIPOLAR as -1/+1)."""
-        if self.model.layers[0].is_xnor:
-            return "bits"
-        return "uint8" if storage_offset(self.model.input.out_dtype) else "direct"
+        return input_kind(self.model)
+
+
+def input_kind(model: Model) -> str:
+    """How qflow_model_run presents its input codes to the first layer: packed into bits
+    (an XNOR first layer), shifted to int8 (UINT8) or as they are (int8 codes, BIPOLAR as
+    -1/+1); the first two take an arena buffer."""
+    if model.layers[0].is_xnor:
+        return "bits"
+    return "uint8" if storage_offset(model.input.out_dtype) else "direct"
 
 
 def plan(model: Model) -> Plan:
@@ -340,8 +347,8 @@ def plan(model: Model) -> Plan:
             total -= lp.weight_bytes - layers[lp.index].weight_bytes
     sizes = []
     input_buffer = 0
-    if model.layers[0].is_xnor or storage_offset(model.input.out_dtype):
-        input_buffer = buffer_bytes(model.input.features, model.layers[0].is_xnor)
+    if input_kind(model) != "direct":
+        input_buffer = buffer_bytes(model.input.features, input_kind(model) == "bits")
         sizes.append(input_buffer)
     sizes += [buffer_bytes(lp.layer.out_features, lp.out_kind == "BITS") for lp in layers[:-1]]
     chain = max([a + b for a, b in zip(sizes, sizes[1:], strict=False)] + sizes + [0])
