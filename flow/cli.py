@@ -49,7 +49,7 @@ def cmd_compile(a: argparse.Namespace) -> None:
 
 def cmd_run(a: argparse.Namespace) -> None:
     from flow import backends, golden
-    from flow.data import read_inputs
+    from flow.inputs import read_inputs
     from flow.ir import load
 
     model = load(Path(a.build_dir))

@@ -210,9 +210,8 @@ class Model:
 
     # ---- serialization ----------------------------------------------------------------
 
-    def save(self, folder: Path) -> tuple[Path, Path]:
-        """Write ir.json and ir.npz into `folder` (each atomically)."""
-        folder = Path(folder)
+    def serialize(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The IR as ir.json's document and ir.npz's arrays (by key)."""
         arrays: dict[str, np.ndarray] = {}
 
         def put(key: str, a: np.ndarray) -> str:
@@ -263,6 +262,12 @@ class Model:
                 "folding": {"pe": layer.folding.pe, "simd": layer.folding.simd},
                 "cycles": layer.cycles,
             })
+        return doc, arrays
+
+    def save(self, folder: Path) -> tuple[Path, Path]:
+        """Write ir.json and ir.npz into `folder` (each atomically)."""
+        folder = Path(folder)
+        doc, arrays = self.serialize()
         folder.mkdir(parents=True, exist_ok=True)
 
         def write_npz(tmp: Path) -> None:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from flow import backends, golden
 from flow.atomic import write_json
-from flow.data import build_test_set
+from flow.inputs import build_test_set
 from flow.ir import Model
 from flow.ir import load as load_ir
 

@@ -64,7 +64,7 @@ def digits_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_default(digits_build: Path) -> tuple[Model, np.ndarray]:
-    from flow.data import test_codes
+    from flow.inputs import test_codes
     from flow.ir import load
 
     return load(digits_build), test_codes(digits_build)

@@ -12,7 +12,12 @@ Backends read the IR only; none imports torch.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
+
+import numpy as np
+
+from flow.ir import Model
 
 # name -> (module, run options); "golden" runs in-process, the others build generated files.
 BACKENDS: dict[str, tuple[str, dict[str, str]]] = {
@@ -50,6 +55,10 @@ def available_generators() -> list[str]:
     return out
 
 
-def run(name: str, model, build_dir, codes):  # noqa: ANN001 - typed in the docstring above
-    """Run backend `name` on integer codes; returns the last layer's accumulators."""
-    return get(name).run(model, build_dir, codes, **BACKENDS[name][1])
+def run(name: str, model: Model, build_dir: Path, codes: np.ndarray) -> np.ndarray:
+    """Run backend `name` on integer codes (checked against the input contract first);
+    returns the last layer's accumulators."""
+    from flow.inputs import check_codes
+
+    backend = get(name)
+    return backend.run(model, build_dir, check_codes(model, codes), **BACKENDS[name][1])

@@ -26,7 +26,7 @@ import numpy as np
 
 from flow import golden
 from flow.atomic import replace_dir, write_json
-from flow.data import command_codes
+from flow.inputs import command_codes
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
@@ -669,7 +669,7 @@ def check_budget(report: dict[str, Any], chip: str) -> None:
 def example_vectors(model: Model, build_dir: Path, n: int = 16) -> np.ndarray:
     """Test inputs for the example app: the build's test split when it names one."""
     try:
-        from flow.data import test_codes
+        from flow.inputs import test_codes
 
         return test_codes(build_dir, n)
     except (ValueError, FileNotFoundError, ImportError):

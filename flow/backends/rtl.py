@@ -35,7 +35,7 @@ import numpy as np
 
 from flow import golden
 from flow.atomic import replace_dir, write_json
-from flow.data import command_codes
+from flow.inputs import command_codes
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Model, popcount_thresholds
 

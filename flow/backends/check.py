@@ -1,0 +1,62 @@
+"""The skeleton of every backend check command (`qflow sim`, `qflow hls`, `qflow firmware`):
+load the IR, take the input codes (the build's test split or --inputs), check them against
+the input contract, run the backend, compare each of its outputs with the golden model,
+write build_dir/<name>.json and fail when any sample differs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flow import golden
+from flow.atomic import write_json
+from flow.inputs import check_codes, command_codes
+from flow.ir import Model, load
+
+log = logging.getLogger("qflow")
+
+# runs the backend on checked codes: ({output name: int64 accumulators [N, C]}, details)
+Execute = Callable[[Model, Path, np.ndarray], tuple[dict[str, np.ndarray], dict[str, Any]]]
+
+DIFFERING_LISTED = 100  # sample indices listed per output in the report
+
+
+def agreement(outputs: dict[str, np.ndarray], reference: np.ndarray) -> dict[str, Any]:
+    """Per output: how many samples equal the reference exactly, and which do not."""
+    out: dict[str, Any] = {}
+    for name, acc in outputs.items():
+        equal = np.all(np.asarray(acc) == reference, axis=1) if len(reference) else np.ones(0, bool)
+        out[name] = {"equal": int(equal.sum()),
+                     "differing_samples": np.flatnonzero(~equal)[:DIFFERING_LISTED].tolist()}
+    return out
+
+
+def run_check(name: str, build_dir: Path, inputs: str | Path | None, limit: int | None,
+              execute: Execute) -> dict[str, Any]:
+    """The whole check; returns the report written to build_dir/<name>.json."""
+    build_dir = Path(build_dir)
+    model = load(build_dir)
+    codes = check_codes(model, command_codes(build_dir, inputs, limit),
+                        str(inputs) if inputs else f"{build_dir}: test split")
+    log.info("%s: %s on %d samples", name, model.name, len(codes))
+    outputs, details = execute(model, build_dir, codes)
+    agree = agreement(outputs, golden.run_codes(model, codes))
+    report: dict[str, Any] = {
+        "model": model.name, "samples": len(codes),
+        "all_equal": all(a["equal"] == len(codes) for a in agree.values()),
+        "agreement": agree, **details,
+    }
+    path = write_json(build_dir / f"{name}.json", report)
+    for out_name, a in agree.items():
+        log.info("%s: %s: %d/%d samples equal the golden model", name, out_name, a["equal"],
+                 len(codes))
+    log.info("%s: report -> %s", name, path)
+    if not report["all_equal"]:
+        bad = {k: a["differing_samples"][:10] for k, a in agree.items() if a["equal"] != len(codes)}
+        raise RuntimeError(f"{name}: outputs differ from the golden model, e.g. samples {bad} "
+                           f"(see {path})")
+    return report

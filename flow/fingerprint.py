@@ -1,0 +1,66 @@
+"""Fingerprints: which IR (and which hand-written sources) a generated artifact came from.
+
+Every generator stamps its output folder with `fingerprint.json`; every consumer compares
+the stamp with the IR it is asked to run and regenerates (or refuses) on a mismatch, so a
+stale artifact never answers for a new model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flow.atomic import write_json
+
+if TYPE_CHECKING:
+    from flow.ir import Model
+
+STAMP = "fingerprint.json"
+
+
+def model_fingerprint(model: Model) -> str:
+    """sha256 of the whole IR: ir.json's document and every array (dtype, shape, bytes)."""
+    doc, arrays = model.serialize()
+    h = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"\0{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def files_fingerprint(paths: Iterable[Path]) -> str:
+    """sha256 of files' names and contents (the blocks, templates or kernels a build uses)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def stamp(model: Model, sources: Iterable[Path] = ()) -> dict[str, str]:
+    return {"ir": model_fingerprint(model), "sources": files_fingerprint(sources)}
+
+
+def write_stamp(folder: Path, model: Model, sources: Iterable[Path] = ()) -> Path:
+    """Write folder/fingerprint.json (call it inside the temporary folder a generator
+    renames into place, so that a folder with a stamp is always complete)."""
+    return write_json(Path(folder) / STAMP, stamp(model, sources))
+
+
+def read_stamp(folder: Path) -> dict[str, str] | None:
+    path = Path(folder) / STAMP
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def is_current(folder: Path, model: Model, sources: Iterable[Path] = ()) -> bool:
+    """True when folder was generated from exactly this IR and these sources."""
+    return read_stamp(folder) == stamp(model, sources)

@@ -1,0 +1,76 @@
+"""What a build is run on: the test split of its dataset or a user's .npy, as input codes,
+and the one input contract that every backend relies on (checked here, once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flow import data
+from flow.ir import IRError, Model, load
+
+
+class InputError(ValueError):
+    """Inputs that the model cannot take; the message names the file or sample."""
+
+
+def build_test_set(build_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The test split (float inputs, labels) of the dataset a build was made from."""
+    model = load(Path(build_dir))
+    spec = model.meta.get("data")
+    if not spec:
+        raise data.DataError(f"{build_dir}: the IR names no dataset (compiled with no "
+                             "--dataset); pass --inputs X.npy")
+    ds = data.load(spec, int(model.meta.get("seed", 0)))
+    return ds.x_test.reshape((len(ds.x_test), *model.input.shape)), ds.y_test
+
+
+def read_inputs(path: str | Path) -> np.ndarray:
+    """A .npy of float inputs (as the QONNX graph takes them); errors name the file."""
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read a .npy array ({e})") from e
+
+
+def check_codes(model: Model, codes: np.ndarray, where: str = "inputs") -> np.ndarray:
+    """The input contract: int64 codes [N, features] of the model's input datatype
+    (BIPOLAR: -1 or +1 only). Every backend gets codes that passed this."""
+    a = np.asarray(codes)
+    t = model.input.out_dtype
+    if a.ndim != 2 or a.shape[1] != model.input.features:
+        raise InputError(f"{where}: input codes of shape {a.shape}; the model takes "
+                         f"[N, {model.input.features}]")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise InputError(f"{where}: input codes must be integers")
+    a = a.astype(np.int64)
+    bad = ((a != -1) & (a != 1)) if t.is_bipolar else ((a < t.min) | (a > t.max))
+    if bad.any():
+        n, f = np.argwhere(bad)[0]
+        raise InputError(f"{where}: sample {n}, feature {f}: code {a[n, f]} is not a {t} value"
+                         + (" (-1 or +1)" if t.is_bipolar else f" ({t.min}..{t.max})"))
+    return a
+
+
+def test_codes(build_dir: Path, limit: int | None = None) -> np.ndarray:
+    """Integer input codes of a build's test split, quantized by the IR's input stage."""
+    from flow.golden import quantize_input
+
+    x, _ = build_test_set(build_dir)
+    return quantize_input(load(Path(build_dir)).input, x[:limit])
+
+
+def command_codes(build_dir: Path, inputs: str | Path | None, limit: int | None = None
+                  ) -> np.ndarray:
+    """Input codes for a backend command: the --inputs file, quantized by the IR's input
+    stage, or else the build's test split; the first `limit` samples."""
+    if inputs is None:
+        return test_codes(build_dir, limit)
+    from flow.golden import quantize_input
+
+    try:
+        return quantize_input(load(Path(build_dir)).input, read_inputs(inputs)[:limit])
+    except IRError as e:
+        raise InputError(f"{inputs}: {e}") from e
