@@ -24,7 +24,8 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from flow.atomic import write_with
 from flow.datatypes import DataType, bits_for_range, dtype
 
 SCHEMA = "qflow.ir/1"
+T = TypeVar("T")
 ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 
@@ -335,6 +337,15 @@ def load(folder_or_json: Path) -> Model:
         raise IRError(f"{js}: malformed IR ({type(e).__name__}: {e})") from e
     model.validate(str(js))
     return model
+
+
+def op_for(registry: Mapping[str, T], layer: DenseLayer, stage: str) -> T:
+    """The stage's module (or object) for this layer's kind; an IRError naming the layer and
+    the stage when the stage does not handle that kind."""
+    if layer.kind not in registry:
+        raise IRError(f"layer {layer.name} (from {layer.source or '?'}): kind {layer.kind!r} is "
+                      f"not supported by {stage} (it handles: {', '.join(sorted(registry))})")
+    return registry[layer.kind]
 
 
 def dtype_range(t: DataType) -> tuple[int, int]:
