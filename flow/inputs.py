@@ -42,9 +42,11 @@ def check_codes(model: Model, codes: np.ndarray, where: str = "inputs") -> np.nd
     if a.ndim != 2 or a.shape[1] != model.input.features:
         raise InputError(f"{where}: input codes of shape {a.shape}; the model takes "
                          f"[N, {model.input.features}]")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise InputError(f"{where}: input codes must be integers")
+    integral = np.issubdtype(a.dtype, np.integer) or (
+        np.issubdtype(a.dtype, np.floating) and bool(np.all(np.isfinite(a)))
+        and bool(np.all(a == np.round(a))))
+    if not integral:
+        raise InputError(f"{where}: input codes must be integers (found {a.dtype})")
     a = a.astype(np.int64)
     bad = ((a != -1) & (a != 1)) if t.is_bipolar else ((a < t.min) | (a > t.max))
     if bad.any():

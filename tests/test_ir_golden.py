@@ -10,6 +10,7 @@ import pytest
 
 from flow import golden
 from flow.datatypes import bits_for_range, dtype, quant_dtype, smallest_int_type
+from flow.golden.exact import carrier
 from flow.ir import IRError, accumulator_bounds, load, popcount_thresholds
 from flow.synthetic import random_codes, random_model
 
@@ -41,13 +42,15 @@ def test_accumulator_bounds_are_tight() -> None:
 
 
 @pytest.mark.parametrize("bound", [2**24 - 1, 2**24, 2**53 - 1, 2**53])
-def test_exact_matmul_at_the_float_limits(bound: int) -> None:
+def test_carrier_is_exact_at_the_float_limits(bound: int) -> None:
     rng = np.random.default_rng(1)
     n = 4
     big = bound // n
     x = rng.integers(-big, big + 1, size=(5, n), dtype=np.int64)
     w = rng.choice([-1, 1], size=(3, n))
-    assert np.array_equal(golden.exact_matmul(x, w, bound), x @ w.T)
+    ftype = carrier(bound, 0)
+    assert ftype == {2**24 - 1: np.float32, 2**24: np.float64, 2**53 - 1: np.float64}.get(bound, np.int64)
+    assert np.array_equal((x.astype(ftype) @ w.T.astype(ftype)).astype(np.int64), x @ w.T)
 
 
 def test_golden_thresholds_by_hand() -> None:
@@ -69,7 +72,44 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     m2 = load(tmp_path)
     assert np.array_equal(golden.run_codes(m, codes), golden.run_codes(m2, codes))
     assert m2.initiation_interval == max(layer.cycles for layer in m.layers) == 20
-    assert json.loads((tmp_path / "ir.json").read_text())["schema"] == "qflow.ir/1"
+    assert json.loads((tmp_path / "ir.json").read_text())["schema"] == "qflow.ir/2"
+
+
+def test_load_refuses_schema_1_and_unknown_kinds(tmp_path: Path) -> None:
+    m = random_model([8, 4, 2], ["INT2", "INT2"], ["UINT2"], seed=0)
+    m.save(tmp_path)
+    js = tmp_path / "ir.json"
+    doc = json.loads(js.read_text())
+    js.write_text(json.dumps({**doc, "schema": "qflow.ir/1"}))
+    with pytest.raises(IRError, match=r"ir.json: schema 'qflow.ir/1'.*re-run `qflow export`"):
+        load(tmp_path)
+    doc["layers"][1]["kind"] = "conv9d"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(IRError, match=r"layer 1 \(dense1\): unknown kind 'conv9d'"):
+        load(tmp_path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d, a: a.update({"dense0.weights": a["dense0.weights"] + 0.5}), "must hold integers"),
+    (lambda d, a: a.update({"dense0.thresholds": np.full_like(a["dense0.thresholds"], np.nan,
+                                                              dtype=float)}), "must hold integers"),
+    (lambda d, a: d["layers"][0]["folding"].update(pe=0), r"layer 0 .*PE 0"),
+    (lambda d, a: d["layers"][0]["activation"].update(step=1, out_dtype="BIPOLAR"),
+     "BIPOLAR activation is one threshold"),
+    (lambda d, a: d["input"].update(scale=0.0), "input scale 0.0"),
+    (lambda d, a: d["layers"][0]["activation"].update(kind="lut"), "activation kind 'lut'"),
+])
+def test_load_validates_edited_irs(tmp_path: Path, edit, message: str) -> None:  # noqa: ANN001
+    m = random_model([8, 4, 2], ["INT2", "INT2"], ["BIPOLAR"], seed=0)
+    m.save(tmp_path)
+    doc = json.loads((tmp_path / "ir.json").read_text())
+    with np.load(tmp_path / "ir.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    edit(doc, arrays)
+    (tmp_path / "ir.json").write_text(json.dumps(doc))
+    np.savez(tmp_path / "ir.npz", **arrays)
+    with pytest.raises(IRError, match=message):
+        load(tmp_path)
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ import numpy as np
 
 from flow import golden, synthetic
 from flow.atomic import replace_dir, write_json, write_text
-from flow.inputs import command_codes
 from flow.datatypes import DataType, bits_for_range
+from flow.inputs import command_codes
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
 log = logging.getLogger("qflow.hls")

@@ -35,8 +35,8 @@ import numpy as np
 
 from flow import golden
 from flow.atomic import replace_dir, write_json
-from flow.inputs import command_codes
 from flow.datatypes import DataType
+from flow.inputs import command_codes
 from flow.ir import DenseLayer, Model, popcount_thresholds
 
 log = logging.getLogger("qflow.rtl")

@@ -1,0 +1,87 @@
+"""The golden model: executes the integer IR with integers only, vectorized over a batch.
+
+Every backend is checked against this, and this is checked against qonnx's executor and
+Brevitas' forward. Float appears only at the two ends, in the graph's own order of ops:
+the input quantizer and the output stage. In between, each layer runs through its kind's
+module (`OPS`), on integers carried exactly (see `flow.golden.exact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+
+from flow.golden import dense
+from flow.golden.exact import levels
+from flow.ir import InputStage, IRError, Layer, Model, OutputStage, op_for
+
+# kind -> module with prepare(layer) -> (codes [N, in] -> codes or accumulators [N, out])
+OPS: dict[str, ModuleType] = {"dense": dense}
+
+
+def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:
+    """Float inputs -> integer codes held in float32 (exact: |code| <= 2^8)."""
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    if x[0].size != stage.features:
+        raise IRError(f"inputs of shape {x.shape[1:]} per sample, the model takes {stage.shape}")
+    x = x.reshape(n, -1)
+    for k, op in enumerate(stage.preprocess):
+        x = op.apply(x, out=None if k == 0 else x)  # in place after the first copy
+    if stage.kind == "bipolar":
+        return levels(x >= 0, np.float32, -1, 2)
+    # qonnx's Quant: divide, add zero point, clip, then round half to even (in float32)
+    y = np.divide(x, np.float32(stage.scale), out=x if stage.preprocess else None)
+    y += np.float32(stage.zero_point)
+    lo, hi = stage.code_range
+    np.clip(y, np.float32(lo), np.float32(hi), out=y)
+    return np.round(y, out=y)
+
+
+def quantize_input(stage: InputStage, x: np.ndarray) -> np.ndarray:
+    """Float inputs [N, *shape] (as the QONNX graph takes them) -> int64 codes [N, features]."""
+    return _codes(stage, x).astype(np.int64)
+
+
+def layer(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """One layer on codes x [N, in]: its output codes, or accumulators for the last layer."""
+    return op_for(OPS, layer, "the golden model").prepare(layer)(x).astype(np.int64)
+
+
+def dequantize_output(stage: OutputStage, acc: np.ndarray) -> np.ndarray:
+    """Last accumulators [N, C] -> the QONNX graph's float32 output [N, *shape]."""
+    y = ((acc - stage.acc_offset) * stage.acc_scale).astype(np.float32)
+    for op in stage.ops:
+        y = op.apply(y)
+    return y.reshape((len(acc), *stage.shape))
+
+
+def _prepared(model: Model) -> list[Callable[[np.ndarray], np.ndarray]]:
+    # cached per model object and its arrays: runs on many batches convert weights only once
+    key = tuple(id(v) for lay in model.layers for v in vars(lay).values()
+                if isinstance(v, np.ndarray)) + tuple(
+        id(lay.activation.values) if lay.activation else 0 for lay in model.layers)
+    cache = model.__dict__.setdefault("_golden_cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = [op_for(OPS, lay, "the golden model").prepare(lay) for lay in model.layers]
+    return cache[key]
+
+
+def run_codes(model: Model, codes: np.ndarray, trace: bool = False
+              ) -> np.ndarray | list[np.ndarray]:
+    """Integer codes [N, features] -> last accumulators (or, with trace, every layer's output)."""
+    outs = []
+    x = np.asarray(codes)
+    for step in _prepared(model):
+        x = step(x)
+        if trace:
+            outs.append(x.astype(np.int64))
+    return outs if trace else x.astype(np.int64)
+
+
+def run(model: Model, x: np.ndarray) -> np.ndarray:
+    """Float inputs -> the graph's float outputs, through integers only."""
+    return dequantize_output(model.output, run_codes(model, _codes(model.input, x)))

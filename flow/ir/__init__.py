@@ -1,0 +1,44 @@
+"""The integer IR: the contract between lowering and every backend.
+
+A model is an input stage (float preprocessing + the graph's input quantizer, giving
+integer codes), an ordered list of integer layers, each of a registered `kind`
+(`LAYER_KINDS`: one module per kind, e.g. `flow/ir/dense.py`), and an output stage (the
+float ops that turn the last layer's integer accumulators into the QONNX graph's output).
+
+A layer with thresholds maps its accumulator to output codes
+
+    count   = #{ j : acc[o] >= T[o, j] }            (T: thresholds, sorted per row)
+    y[o]    = base + step * count                   (y: output codes of `out_dtype`)
+
+The last layer has no thresholds: its accumulators leave the accelerator and the output
+stage maps them to floats: y = ops(float32((acc - acc_offset) * acc_scale)).
+
+Files: `ir.json` (structure, schema `qflow.ir/2`) beside `ir.npz` (arrays, by key).
+"""
+
+from flow.ir.dense import DenseLayer, popcount_thresholds
+from flow.ir.layer import (
+    Folding,
+    IRError,
+    Layer,
+    Thresholds,
+    accumulator_bounds,
+    dtype_range,
+)
+from flow.ir.model import (
+    ELEMENTWISE_OPS,
+    LAYER_KINDS,
+    SCHEMA,
+    ElementwiseOp,
+    InputStage,
+    Model,
+    OutputStage,
+    load,
+    op_for,
+)
+
+__all__ = [
+    "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "DenseLayer", "ElementwiseOp", "Folding",
+    "IRError", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
+    "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds",
+]

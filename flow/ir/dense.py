@@ -1,0 +1,114 @@
+"""The dense layer: acc[o] = sum_i W[o, i] * x[i], then thresholds (or, last, the output).
+
+BIPOLAR values are -1/+1 (step 2, base -1); hardware stores them as one bit, 1 for +1, and
+an XNOR-popcount datapath sees popcount = (acc + in_features) / 2 (`popcount_thresholds`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.layer import (
+    Folding,
+    Get,
+    IRError,
+    Put,
+    Thresholds,
+    accumulator_bounds,
+    dtype_range,
+    thresholds_from_json,
+    thresholds_to_json,
+)
+
+
+@dataclass
+class DenseLayer:
+    kind: ClassVar[str] = "dense"
+    name: str
+    source: str  # QONNX node it was lowered from, for messages
+    in_features: int
+    out_features: int
+    input_dtype: DataType
+    weight_dtype: DataType
+    weights: np.ndarray  # int [out_features, in_features]
+    acc_min: int
+    acc_max: int
+    activation: Thresholds | None
+    folding: Folding = field(default_factory=Folding)
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_features
+
+    @property
+    def acc_dtype(self) -> DataType:
+        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
+
+    @property
+    def out_dtype(self) -> DataType:
+        return self.activation.out_dtype if self.activation else self.acc_dtype
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per input vector at this folding: (out / PE) x (in / SIMD)."""
+        return (self.out_features // self.folding.pe) * (self.in_features // self.folding.simd)
+
+    @property
+    def is_xnor(self) -> bool:
+        return self.weight_dtype.is_bipolar and self.input_dtype.is_bipolar
+
+    def check(self, at: str) -> None:
+        w = self.weights
+        if w.shape != (self.out_features, self.in_features):
+            raise IRError(f"{at}: weights {w.shape}, expected {(self.out_features, self.in_features)}")
+        if w.size and (w.min() < self.weight_dtype.min or w.max() > self.weight_dtype.max):
+            raise IRError(f"{at}: weights outside {self.weight_dtype}")
+        if self.weight_dtype.is_bipolar and np.any(w == 0):
+            raise IRError(f"{at}: BIPOLAR weights hold 0")
+        lo, hi = accumulator_bounds(w, *dtype_range(self.input_dtype))
+        if w.size and (lo.min() < self.acc_min or hi.max() > self.acc_max):
+            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] "
+                          f"is narrower than the worst case [{lo.min()}, {hi.max()}]")
+        f = self.folding
+        if f.pe < 1 or f.simd < 1 or self.out_features % f.pe or self.in_features % f.simd:
+            raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
+                          f"{self.out_features} x {self.in_features}")
+        if self.activation is not None:
+            self.activation.check(at, self.out_features)
+
+    def to_json(self, put: Put) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features, "out_features": self.out_features,
+            "input_dtype": self.input_dtype.name, "weight_dtype": self.weight_dtype.name,
+            "weights": put(f"{self.name}.weights", self.weights),
+            "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
+            "acc_dtype": self.acc_dtype.name,
+            "activation": thresholds_to_json(self.activation, self.name, put),
+            "out_dtype": self.out_dtype.name,
+            "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
+            "cycles": self.cycles,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], get: Get) -> DenseLayer:
+        return cls(name=d["name"], source=d["source"], in_features=int(d["in_features"]),
+                   out_features=int(d["out_features"]), input_dtype=dtype(d["input_dtype"]),
+                   weight_dtype=dtype(d["weight_dtype"]), weights=get(d["weights"]),
+                   acc_min=int(d["acc_min"]), acc_max=int(d["acc_max"]),
+                   activation=thresholds_from_json(d["activation"], get),
+                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+
+
+def popcount_thresholds(layer: DenseLayer) -> np.ndarray:
+    """Thresholds on popcount(XNOR) for a BIPOLAR x BIPOLAR layer.
+
+    acc = 2 * popcount - in_features, so acc >= T  <=>  popcount >= ceil((T + in) / 2).
+    """
+    if not layer.is_xnor or layer.activation is None:
+        raise IRError(f"layer {layer.name}: popcount thresholds need BIPOLAR x BIPOLAR + thresholds")
+    t = layer.activation.values + layer.in_features
+    return -((-t) // 2)  # ceil division for negative values too

@@ -1,0 +1,274 @@
+"""The model: input stage, ordered layers of registered kinds, output stage; ir.json/ir.npz."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from flow.atomic import write_with
+from flow.datatypes import DataType, dtype
+from flow.ir.dense import DenseLayer
+from flow.ir.layer import IRError, Layer
+
+SCHEMA = "qflow.ir/2"
+ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
+
+# Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).
+LAYER_KINDS: dict[str, Any] = {DenseLayer.kind: DenseLayer}
+
+T = TypeVar("T")
+
+
+def op_for(registry: Mapping[str, T], layer: Layer, stage: str) -> T:
+    """The stage's module (or object) for this layer's kind; an IRError naming the layer and
+    the stage when the stage does not handle that kind."""
+    if layer.kind not in registry:
+        raise IRError(f"layer {layer.name} (from {layer.source or '?'}): kind {layer.kind!r} is "
+                      f"not supported by {stage} (it handles: {', '.join(sorted(registry))})")
+    return registry[layer.kind]
+
+
+@dataclass
+class ElementwiseOp:
+    """One float32 op with a constant: x = x <op> value (IEEE single, in this order)."""
+
+    op: str
+    value: np.ndarray
+
+    def apply(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        fn = {"mul": np.multiply, "div": np.divide, "add": np.add, "sub": np.subtract}.get(self.op)
+        if fn is None:
+            raise IRError(f"unknown elementwise op {self.op!r}")
+        return fn(x, self.value.astype(np.float32, copy=False), out=out, dtype=np.float32)
+
+
+@dataclass
+class InputStage:
+    """Float input (as the QONNX graph takes it) -> integer codes of the first layer.
+
+    `kind` is "int" (QONNX Quant: code = round_half_even(clip(x / scale + zero_point)))
+    or "bipolar" (BipolarQuant: code = +1 if x >= 0 else -1).
+    """
+
+    shape: tuple[int, ...]
+    preprocess: list[ElementwiseOp]
+    kind: str
+    scale: float
+    zero_point: float
+    bitwidth: int
+    signed: bool
+    narrow: bool
+    out_dtype: DataType
+
+    @property
+    def features(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def code_range(self) -> tuple[int, int]:
+        if self.kind == "bipolar":
+            return -1, 1
+        if self.signed:
+            lo = -(2 ** (self.bitwidth - 1)) + (1 if self.narrow else 0)
+            return lo, 2 ** (self.bitwidth - 1) - 1
+        return 0, 2**self.bitwidth - (2 if self.narrow else 1)
+
+    def check(self, at: str) -> None:
+        if self.kind not in ("int", "bipolar"):
+            raise IRError(f"{at}: input kind {self.kind!r} (int or bipolar)")
+        if self.kind == "int" and (not np.isfinite(self.scale) or self.scale <= 0):
+            raise IRError(f"{at}: input scale {self.scale} must be positive and finite")
+        if not np.isfinite(self.zero_point) or self.zero_point != round(self.zero_point):
+            raise IRError(f"{at}: input zero point {self.zero_point} must be an integer")
+        lo, hi = self.code_range
+        if not self.out_dtype.contains(lo, hi):
+            raise IRError(f"{at}: input codes {lo}..{hi} do not fit {self.out_dtype}")
+
+
+@dataclass
+class OutputStage:
+    """Last layer's accumulators -> the graph's output: ops(f32((acc - offset) * scale))."""
+
+    acc_offset: np.ndarray  # int64 [C]
+    acc_scale: np.ndarray  # float64 [C]
+    ops: list[ElementwiseOp]
+    shape: tuple[int, ...]
+
+
+@dataclass
+class Model:
+    name: str
+    input: InputStage
+    layers: list[Layer]
+    output: OutputStage
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def initiation_interval(self) -> int:
+        """Cycles between frames in steady state: the slowest layer's."""
+        return max(layer.cycles for layer in self.layers)
+
+    def validate(self, where: str = "IR") -> None:
+        """Raise IRError naming the layer when shapes, types or bounds disagree."""
+        self.input.check(f"{where}: input")
+        if not self.layers:
+            raise IRError(f"{where}: no layers")
+        width = self.input.features
+        prev = self.input.out_dtype
+        for i, layer in enumerate(self.layers):
+            at = f"{where}: layer {i} ({layer.name}, from {layer.source})"
+            op_for(LAYER_KINDS, layer, "the IR")
+            if layer.in_features != width:
+                raise IRError(f"{at}: takes {layer.in_features} inputs, previous gives {width}")
+            if layer.input_dtype != prev:
+                raise IRError(f"{at}: input {layer.input_dtype} != previous output {prev}")
+            layer.check(at)
+            last = i == len(self.layers) - 1
+            if layer.activation is None and not last:
+                raise IRError(f"{at}: only the last layer may have no activation")
+            if last and layer.activation is not None:
+                raise IRError(f"{at}: the last layer must leave its accumulators to the output")
+            width, prev = layer.out_features, layer.out_dtype
+        channels = self.layers[-1].out_channels
+        o = self.output
+        if o.acc_scale.shape != (channels,) or o.acc_offset.shape != (channels,):
+            raise IRError(f"{where}: output stage has {o.acc_scale.shape} scales and "
+                          f"{o.acc_offset.shape} offsets, last layer {channels} channels")
+        if not np.all(np.isfinite(o.acc_scale)):
+            raise IRError(f"{where}: output scales must be finite")
+
+    # ---- serialization ----------------------------------------------------------------
+
+    def serialize(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The IR as ir.json's document and ir.npz's arrays (by key)."""
+        arrays: dict[str, np.ndarray] = {}
+
+        def put(key: str, a: np.ndarray) -> str:
+            arrays[key] = np.asarray(a)
+            return key
+
+        def ops(prefix: str, lst: list[ElementwiseOp]) -> list[dict[str, str]]:
+            return [{"op": o.op, "value": put(f"{prefix}.op{k}", o.value)} for k, o in enumerate(lst)]
+
+        inp = self.input
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "name": self.name,
+            "source": self.source,
+            "meta": self.meta,
+            "input": {
+                "shape": list(inp.shape), "features": inp.features,
+                "preprocess": ops("input", inp.preprocess),
+                "kind": inp.kind, "scale": float(inp.scale), "zero_point": float(inp.zero_point),
+                "bitwidth": inp.bitwidth, "signed": inp.signed, "narrow": inp.narrow,
+                "out_dtype": inp.out_dtype.name,
+            },
+            "layers": [{"name": layer.name, "kind": layer.kind, "source": layer.source,
+                        **layer.to_json(put)} for layer in self.layers],
+            "output": {
+                "shape": list(self.output.shape),
+                "acc_offset": put("output.acc_offset", self.output.acc_offset),
+                "acc_scale": put("output.acc_scale", self.output.acc_scale),
+                "ops": ops("output", self.output.ops),
+            },
+            "initiation_interval": self.initiation_interval,
+        }
+        return doc, arrays
+
+    def save(self, folder: Path) -> tuple[Path, Path]:
+        """Write ir.json and ir.npz into `folder` (each atomically)."""
+        folder = Path(folder)
+        doc, arrays = self.serialize()
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def write_npz(tmp: Path) -> None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            tmp.write_bytes(buf.getvalue())
+
+        npz = write_with(folder / "ir.npz", write_npz)
+        js = write_with(folder / "ir.json", lambda t: t.write_text(json.dumps(doc, indent=2) + "\n"))
+        return js, npz
+
+
+def _integer_array(a: np.ndarray, key: str, where: str) -> np.ndarray:
+    """Arrays the IR defines as integers must hold integers (no NaN, no fractions)."""
+    if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        return a
+    if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+        return a.astype(np.int64)
+    raise IRError(f"{where}: array {key!r} must hold integers (found {a.dtype} values such as "
+                  f"{a.reshape(-1)[:1]})")
+
+
+FLOAT_ARRAYS = ("acc_scale", ".op")  # keys of the output stage and float ops; the rest are integers
+
+
+def load(folder_or_json: Path) -> Model:
+    """Read an IR from a build folder (or its ir.json); IRError names what is wrong."""
+    p = Path(folder_or_json)
+    js = p if p.suffix == ".json" else p / "ir.json"
+    npz_path = js.with_name("ir.npz")
+    for f in (js, npz_path):
+        if not f.is_file():
+            raise IRError(f"{f}: missing (run `qflow export` or `qflow compile` first)")
+    try:
+        doc = json.loads(js.read_text())
+    except json.JSONDecodeError as e:
+        raise IRError(f"{js}: not valid JSON ({e})") from e
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        raise IRError(f"{js}: schema {found!r}, this qflow reads {SCHEMA!r}; re-run "
+                      "`qflow export` (or `qflow compile`) to rebuild the IR")
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # zip and pickle errors have many types
+        raise IRError(f"{npz_path}: unreadable ({e})") from e
+
+    def arr(key: str) -> np.ndarray:
+        if key not in arrays:
+            raise IRError(f"{npz_path}: array {key!r} named by {js.name} is missing")
+        a = arrays[key]
+        return a if any(f in key for f in FLOAT_ARRAYS) else _integer_array(a, key, str(npz_path))
+
+    def ops(lst: list[dict[str, str]]) -> list[ElementwiseOp]:
+        out = [ElementwiseOp(o["op"], arr(o["value"])) for o in lst]
+        for o in out:
+            if o.op not in ELEMENTWISE_OPS:
+                raise IRError(f"{js}: unknown elementwise op {o.op!r}")
+        return out
+
+    try:
+        i = doc["input"]
+        inp = InputStage(
+            shape=tuple(i["shape"]), preprocess=ops(i["preprocess"]), kind=i["kind"],
+            scale=float(i["scale"]), zero_point=float(i["zero_point"]),
+            bitwidth=int(i["bitwidth"]), signed=bool(i["signed"]), narrow=bool(i["narrow"]),
+            out_dtype=dtype(i["out_dtype"]))
+        layers = []
+        for k, d in enumerate(doc["layers"]):
+            kind = d.get("kind")
+            if kind not in LAYER_KINDS:
+                raise IRError(f"{js}: layer {k} ({d.get('name')}): unknown kind {kind!r} "
+                              f"(this qflow knows {', '.join(LAYER_KINDS)})")
+            layers.append(LAYER_KINDS[kind].from_json(d, arr))
+        o = doc["output"]
+        out = OutputStage(acc_offset=arr(o["acc_offset"]),
+                          acc_scale=arr(o["acc_scale"]).astype(np.float64),
+                          ops=ops(o["ops"]), shape=tuple(o["shape"]))
+        model = Model(name=doc["name"], input=inp, layers=layers, output=out,
+                      source=doc.get("source", ""), meta=doc.get("meta", {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        if isinstance(e, IRError):
+            raise
+        raise IRError(f"{js}: malformed IR ({type(e).__name__}: {e})") from e
+    model.validate(str(js))
+    return model
