@@ -1,0 +1,213 @@
+"""Reading a QONNX graph: producers and consumers, constants, quantizer parameters, the
+elementwise ops that a chain of layers passes through, and errors that name the node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from flow.datatypes import DataType, dtype, quant_dtype
+from flow.ir import ElementwiseOp
+
+QUANT_OPS = ("Quant", "BipolarQuant")
+ARITH = {"Mul": "mul", "Div": "div", "Add": "add", "Sub": "sub"}
+TAIL_OPS = {"Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Identity", "Clip"}
+SHAPE_OPS = {"Reshape", "Flatten", "Identity", "Dropout"}
+
+
+class LoweringError(ValueError):
+    """The model cannot be lowered; the message names the file, node and op."""
+
+
+@dataclass
+class QuantParams:
+    """A Quant/BipolarQuant node's parameters (scalar or per-channel scale)."""
+
+    bipolar: bool
+    scale: np.ndarray
+    zero_point: np.ndarray
+    bitwidth: int
+    signed: bool
+    narrow: bool
+    rounding: str
+
+    @property
+    def code_range(self) -> tuple[int, int]:
+        if self.bipolar:
+            return -1, 1
+        if self.signed:
+            return -(2 ** (self.bitwidth - 1)) + int(self.narrow), 2 ** (self.bitwidth - 1) - 1
+        return 0, 2**self.bitwidth - 1 - int(self.narrow)
+
+    @property
+    def dtype(self) -> DataType:
+        return dtype("BIPOLAR") if self.bipolar else quant_dtype(self.bitwidth, self.signed,
+                                                                   self.narrow)
+
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        """Integer codes of float inputs, in qonnx's op order (float32)."""
+        x = np.asarray(x, np.float32)
+        if self.bipolar:
+            return np.where(x >= 0, 1, -1).astype(np.int64)
+        y = x / self.scale.astype(np.float32) + self.zero_point.astype(np.float32)
+        lo, hi = self.code_range
+        y = np.clip(y, np.float32(lo), np.float32(hi))
+        rounding = {"ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil,
+                    "FLOOR": np.floor}[self.rounding]
+        return rounding(y).astype(np.int64)
+
+
+class Graph:
+    """Producer/consumer maps and constants of an ONNX graph."""
+
+    def __init__(self, model: onnx.ModelProto, path: str) -> None:
+        self.model, self.path = model, path
+        g = model.graph
+        self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i)
+                                              for i in g.initializer}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in g.node:
+            if n.op_type == "Constant":
+                self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+                continue
+            for o in n.output:
+                self.producer[o] = n
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+
+    def err(self, node: onnx.NodeProto | None, msg: str) -> LoweringError:
+        where = f"node {node.name or '(unnamed)'} ({node.op_type})" if node is not None else "graph"
+        return LoweringError(f"{self.path}: {where}: {msg}")
+
+    def attr(self, node: onnx.NodeProto, name: str, default: object = None) -> object:
+        for a in node.attribute:
+            if a.name == name:
+                v = helper.get_attribute_value(a)
+                return v.decode() if isinstance(v, bytes) else v
+        return default
+
+    def const(self, name: str, node: onnx.NodeProto) -> np.ndarray:
+        if name in self.consts:
+            return self.consts[name]
+        raise self.err(node, f"input {name!r} must be a constant")
+
+    def is_const(self, name: str) -> bool:
+        if name in self.consts or name == "":
+            return True
+        p = self.producer.get(name)
+        return p is not None and all(self.is_const(i) for i in p.input)
+
+    def quant_params(self, node: onnx.NodeProto) -> QuantParams:
+        if node.op_type == "BipolarQuant":
+            return QuantParams(True, self.const(node.input[1], node).astype(np.float32),
+                               np.zeros(1, np.float32), 1, True, False, "ROUND")
+        scale = self.const(node.input[1], node).astype(np.float32)
+        zp = self.const(node.input[2], node).astype(np.float32)
+        bits = self.const(node.input[3], node)
+        if bits.size != 1 or float(bits) != int(bits) or not 1 <= int(bits) <= 32:
+            raise self.err(node, f"bit width {bits} must be one integer in 1..32")
+        signed, narrow = bool(self.attr(node, "signed", 1)), bool(self.attr(node, "narrow", 0))
+        rounding = str(self.attr(node, "rounding_mode", "ROUND")).upper()
+        if rounding not in ("ROUND", "HALF_EVEN", "CEIL", "FLOOR"):
+            raise self.err(node, f"rounding mode {rounding} is not supported")
+        if np.any(zp != np.round(zp)):
+            raise self.err(node, "zero point must be an integer")
+        if int(bits) == 1 and signed:  # qonnx executes 1-bit signed Quant as bipolar
+            return QuantParams(True, scale, np.zeros(1, np.float32), 1, True, False, rounding)
+        return QuantParams(False, scale, zp, int(bits), signed, narrow, rounding)
+
+    def weight(self, name: str, node: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray, QuantParams]:
+        """Integer weights [in, out] as MatMul sees them, their per-output scale, and params."""
+        transposes = 0
+        p = self.producer.get(name)
+        while p is not None and p.op_type in ("Transpose", "Identity"):
+            transposes += p.op_type == "Transpose"
+            name, p = p.input[0], self.producer.get(p.input[0])
+        if p is None or p.op_type not in QUANT_OPS:
+            raise self.err(node, "weights must come from a Quant or BipolarQuant node "
+                                 "(qflow lowers quantized weights only)")
+        q = self.quant_params(p)
+        w = self.const(p.input[0], p).astype(np.float32)
+        if w.ndim != 2:
+            raise self.err(p, f"weights of rank {w.ndim}; dense layers need rank 2")
+        codes = q.codes(w) - np.broadcast_to(q.zero_point, w.shape).astype(np.int64)
+        scale = np.broadcast_to(q.scale, w.shape)
+        if transposes % 2:
+            codes, scale = codes.T, scale.T
+        return codes, scale, q
+
+
+def load_onnx(path: Path) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise LoweringError(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise LoweringError(f"{path}: not an ONNX file or truncated ({type(e).__name__}: {e})") from e
+    if not model.graph.node:
+        raise LoweringError(f"{path}: the graph has no nodes (not a QONNX model?)")
+    if not any(n.op_type in QUANT_OPS for n in model.graph.node):
+        raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
+    return model
+
+
+def input_shape(g: Graph) -> tuple[str, tuple[int, ...]]:
+    inputs = [i for i in g.model.graph.input if i.name not in g.consts]
+    if len(inputs) != 1 or len(g.model.graph.output) != 1:
+        raise g.err(None, f"{len(inputs)} inputs and {len(g.model.graph.output)} outputs; "
+                          "qflow lowers single-input, single-output models")
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape = []
+    for k, d in enumerate(dims):
+        if d.HasField("dim_value"):
+            shape.append(d.dim_value)
+        elif k == 0:
+            shape.append(1)  # a symbolic batch dimension is fine
+        else:
+            raise g.err(None, f"input {inputs[0].name!r} has dynamic dimension {k} "
+                              f"({d.dim_param or '?'}); qflow needs static shapes")
+    if not shape or shape[0] != 1:
+        raise g.err(None, f"input {inputs[0].name!r} shape {shape}: expected batch 1 first")
+    return inputs[0].name, tuple(shape[1:])
+
+
+def next_node(g: Graph, tensor: str) -> onnx.NodeProto | None:
+    users = g.consumers.get(tensor, [])
+    if len(users) > 1:
+        raise g.err(users[1], f"tensor {tensor!r} feeds {len(users)} nodes; qflow lowers chains")
+    return users[0] if users else None
+
+
+def data_input(g: Graph, node: onnx.NodeProto, tensor: str) -> None:
+    others = [i for i in node.input if i != tensor]
+    for i in others:
+        if not g.is_const(i):
+            raise g.err(node, f"second operand {i!r} is not constant")
+
+
+def elementwise(g: Graph, node: onnx.NodeProto, tensor: str) -> list[ElementwiseOp]:
+    """A tail/preprocessing node as float32 ops on the running tensor."""
+    if node.op_type in ARITH:
+        data_input(g, node, tensor)
+        other = node.input[1] if node.input[0] == tensor else node.input[0]
+        value = g.const(other, node).astype(np.float32)
+        if node.input[0] != tensor and node.op_type in ("Sub", "Div"):
+            raise g.err(node, "constant on the left of Sub/Div is not supported")
+        return [ElementwiseOp(ARITH[node.op_type], value.reshape(-1) if value.ndim > 1 else value)]
+    if node.op_type == "BatchNormalization":
+        gamma, beta, mean, var = (g.const(i, node).astype(np.float32) for i in node.input[1:5])
+        eps = np.float32(g.attr(node, "epsilon", 1e-5))
+        # onnxruntime's inference form: x * (gamma / sqrt(var + eps)) + (beta - mean * that)
+        scale = (np.float32(1) / np.sqrt(var + eps)).astype(np.float32) * gamma
+        return [ElementwiseOp("mul", scale), ElementwiseOp("add", beta - mean * scale)]
+    if node.op_type in ("Identity", "Dropout", "Reshape", "Flatten"):
+        return []
+    raise g.err(node, "not supported here as an elementwise op")
+
+
