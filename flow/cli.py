@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import numpy as np
 from flow.atomic import write_with
 
 log = logging.getLogger("qflow")
+
+# A stage module's hook that adds its subcommands to the qflow command.
+RegisterCli = Callable[[argparse._SubParsersAction], None]
 
 # modules that add their own subcommands with register_cli(subparsers), when present
 PLUGINS = ("flow.backends.rtl", "flow.synth", "flow.backends.hls", "flow.backends.firmware",
@@ -74,6 +78,12 @@ def cmd_verify(a: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_sweep(a: argparse.Namespace) -> None:
+    from flow.sweep import sweep_command  # torch-heavy: imported only when used
+
+    sweep_command(a)
+
+
 def parser() -> argparse.ArgumentParser:
     from flow.backends import BACKENDS
 
@@ -116,6 +126,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--strict", action="store_true", help="exit 1 unless every sample agrees")
     s.set_defaults(func=cmd_verify)
 
+    s = sub.add_parser("sweep", help="post-training bit-width sweep of a config's float model")
+    s.add_argument("config")
+    s.add_argument("--out", help="build folder (default build/<name>)")
+    s.add_argument("--bits", default="1..8", help="bit widths: a range 1..8 or a list 2,4,8")
+    s.add_argument("--quick", action="store_true",
+                   help="few float epochs and calibration batches (smoke test)")
+    s.set_defaults(func=cmd_sweep)
+
     for mod in PLUGINS:
         try:
             m = importlib.import_module(mod)
@@ -123,7 +141,8 @@ def parser() -> argparse.ArgumentParser:
             if e.name == mod:
                 continue
             raise
-        m.register_cli(sub)
+        register: RegisterCli = m.register_cli
+        register(sub)
     return p
 
 

@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flow.atomic import write_json, write_text, write_with
+from flow.atomic import write_json, write_text
+from flow.plots import figure, save_figure
 
 log = logging.getLogger("qflow.report")
 
@@ -29,28 +30,6 @@ STAGE_FILES = (
     ("hls.json", "HLS C++", "qflow hls {dir}"),
     ("firmware.json", "Firmware", "qflow firmware {dir}"),
 )
-
-
-# ---- figures ------------------------------------------------------------------------------
-
-def figure(ncols: int = 1, width: float = 6.4) -> tuple[Any, list[Any]]:
-    """A matplotlib figure (Agg backend: no display needed) and its row of axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 4.2), squeeze=False)
-    return fig, list(axes[0])
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    write_with(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
-    return Path(path)
 
 
 # ---- markdown helpers ---------------------------------------------------------------------
@@ -276,9 +255,9 @@ class Report:
         except IRError as e:
             self.lack("Cost model", f"a valid ir.json ({e})", "qflow export {dir}")
             return
-        from flow import analysis
+        from flow.cost import cost_model
 
-        c = analysis.cost_model(model)
+        c = cost_model(model)
         self.analysis["cost"] = c
         cols = ["layer", "datapath", "macs", "weight_bits", "act_bits", "acc_bits",
                 "weight_bytes", "aux_bytes", "act_in_bytes", "act_out_bytes", "compute_pj",
@@ -354,21 +333,8 @@ def cmd_report(a: argparse.Namespace) -> None:
     report(Path(a.build_dir))
 
 
-def register_cli(sub: Any) -> None:
-    """Add `report BUILD_DIR` and `sweep CONFIG` to the qflow command's subparsers."""
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    """Add `report BUILD_DIR` to the qflow command."""
     s = sub.add_parser("report", help="report.md with plots from what a build folder holds")
     s.add_argument("build_dir")
     s.set_defaults(func=cmd_report)
-
-    def cmd_sweep(a: argparse.Namespace) -> None:
-        from flow.sweep import cmd_sweep as run  # torch-heavy: imported only when used
-
-        run(a)
-
-    s = sub.add_parser("sweep", help="post-training bit-width sweep of a config's float model")
-    s.add_argument("config")
-    s.add_argument("--out", help="build folder (default build/<name>)")
-    s.add_argument("--bits", default="1..8", help="bit widths: a range 1..8 or a list 2,4,8")
-    s.add_argument("--quick", action="store_true",
-                   help="few float epochs and calibration batches (smoke test)")
-    s.set_defaults(func=cmd_sweep)

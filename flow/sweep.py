@@ -18,6 +18,7 @@ How a bit width b maps onto the quantizer options (flow/quantizers.py):
 
 from __future__ import annotations
 
+import argparse
 import copy
 import io
 import logging
@@ -237,7 +238,7 @@ def sweep(config_path: Path, out: Path | None = None, bits: list[int] | None = N
 
 def plot_sweep(result: dict[str, Any], path: Path) -> Path:
     """Test accuracy against bit width: PTQ per tensor / per channel, float, QAT, torch int8."""
-    from flow.report import figure, save_figure
+    from flow.plots import figure, save_figure
 
     fig, (ax,) = figure()
     for gran in GRANULARITIES:
@@ -266,6 +267,6 @@ def plot_sweep(result: dict[str, Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def cmd_sweep(a: Any) -> None:
+def sweep_command(a: argparse.Namespace) -> None:
     sweep(Path(a.config), Path(a.out) if a.out else None, parse_bits(a.bits), a.quick)
 

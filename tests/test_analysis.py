@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from flow import analysis
+from flow import analysis, cost
 from flow.datatypes import dtype
 from flow.ir import DenseLayer, Thresholds
 
@@ -67,11 +67,11 @@ def test_activation_sqnr_hooks_see_the_input_quantizer() -> None:
 
 
 def test_scaling_laws_pass_through_the_table() -> None:
-    assert analysis.int_add_pj(8) == 0.03 and analysis.int_add_pj(32) == 0.1
-    assert analysis.int_mult_pj(8, 8) == 0.2 and analysis.int_mult_pj(32, 32) == 3.1
-    assert analysis.int_add_pj(1) == pytest.approx(0.03 / 8)  # linear below 8b
-    assert analysis.int_mult_pj(4, 2) == pytest.approx(0.2 * 8 / 64)  # w*a below 8x8
-    assert analysis.int_add_pj(20) == pytest.approx(0.03 + 0.07 * 12 / 24)  # between points
+    assert cost.int_add_pj(8) == 0.03 and cost.int_add_pj(32) == 0.1
+    assert cost.int_mult_pj(8, 8) == 0.2 and cost.int_mult_pj(32, 32) == 3.1
+    assert cost.int_add_pj(1) == pytest.approx(0.03 / 8)  # linear below 8b
+    assert cost.int_mult_pj(4, 2) == pytest.approx(0.2 * 8 / 64)  # w*a below 8x8
+    assert cost.int_add_pj(20) == pytest.approx(0.03 + 0.07 * 12 / 24)  # between points
 
 
 def _layer(w_t: str, a_t: str, n_in: int, n_out: int, count: int, acc: tuple[int, int],
@@ -86,7 +86,7 @@ def test_energy_of_a_hand_counted_int4_layer() -> None:
     # 16 inputs UINT4 x INT4 weights -> 8 outputs UINT4 (15 thresholds each);
     # accumulator worst case 16 * [-8, 7] * 15 = [-1920, 1680] -> INT12
     layer = _layer("INT4", "UINT4", 16, 8, 15, (-1920, 1680), "UINT4")
-    c = analysis.quantized_layer_cost(layer, last=False)
+    c = cost.quantized_layer_cost(layer, last=False)
     mult = 0.2 * (4 * 4) / (8 * 8)  # quadratic below 8x8 from int mult 8b = 0.2 pJ
     add12 = 0.03 + (0.1 - 0.03) * (12 - 8) / (32 - 8)  # linear from 8b 0.03 to 32b 0.1 pJ
     compute = 128 * (mult + add12) + 8 * 15 * add12  # MACs + threshold comparisons
@@ -97,7 +97,7 @@ def test_energy_of_a_hand_counted_int4_layer() -> None:
     assert c["total_pj"] == pytest.approx(compute + words * 5.0)
     assert c["weight_bytes"] == 64 and c["aux_bytes"] == 8 * 15 * 12 / 8
 
-    f = analysis.float32_layer_cost(layer, last=False)
+    f = cost.float32_layer_cost(layer, last=False)
     f_compute = 128 * (3.7 + 0.9) + 8 * (3.7 + 0.9) + 8 * 0.9  # MACs, batch norm, clamp
     f_words = 128 + 8 * 2 + 16 + 8
     assert f["compute_pj"] == pytest.approx(f_compute)
@@ -106,7 +106,7 @@ def test_energy_of_a_hand_counted_int4_layer() -> None:
 
 def test_energy_of_a_hand_counted_xnor_layer() -> None:
     layer = _layer("BIPOLAR", "BIPOLAR", 64, 64, 1, (-64, 64), "BIPOLAR")
-    c = analysis.quantized_layer_cost(layer, last=False)
+    c = cost.quantized_layer_cost(layer, last=False)
     bit_add = 0.03 / 8  # a 1-bit add, linear from int add 8b
     # popcount of 64 bits: 32 1-bit + 16 2-bit + 8 3-bit + 4 4-bit + 2 5-bit + 1 6-bit adds
     tree = (32 * 1 + 16 * 2 + 8 * 3 + 4 * 4 + 2 * 5 + 1 * 6) * bit_add
@@ -115,7 +115,7 @@ def test_energy_of_a_hand_counted_xnor_layer() -> None:
     assert c["compute_pj"] == pytest.approx(64 * per_output)
     words = 64 * 64 / 32 + 64 * 7 / 32 + 64 / 32 + 64 / 32
     assert c["memory_pj"] == pytest.approx(words * 5.0)
-    assert analysis.popcount_tree(64) == [(32, 1), (16, 2), (8, 3), (4, 4), (2, 5), (1, 6)]
+    assert cost.popcount_tree(64) == [(32, 1), (16, 2), (8, 3), (4, 4), (2, 5), (1, 6)]
 
 
 def test_cost_model_totals_and_ratios() -> None:
@@ -123,7 +123,7 @@ def test_cost_model_totals_and_ratios() -> None:
 
     model = random_model([64, 32, 32, 16, 10], ["INT4", "BIPOLAR", "TERNARY", "BIPOLAR"],
                          ["BIPOLAR", "UINT2", "BIPOLAR"])
-    c = analysis.cost_model(model)
+    c = cost.cost_model(model)
     q, f = c["quantized"], c["float32"]
     assert [r["datapath"] for r in q["layers"]] == ["int-mac", "xnor-popcount", "add-sub",
                                                     "xnor-popcount"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flow.report import register_cli, report
+from flow.cli import parser
+from flow.report import report
 from flow.sweep import parse_bits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +70,7 @@ def test_report_from_train_json_only(small_build: tuple[Path, Path], tmp_path: P
 
 def test_sweep_smoke_and_full_report(small_build: tuple[Path, Path]) -> None:
     config, build = small_build
-    p = argparse.ArgumentParser()
-    register_cli(p.add_subparsers(dest="command"))
-    a = p.parse_args(["sweep", str(config), "--out", str(build), "--bits", "1,4", "--quick"])
+    a = parser().parse_args(["sweep", str(config), "--out", str(build), "--bits", "1,4", "--quick"])
     a.func(a)
     sw = json.loads((build / "sweep.json").read_text())
     assert [(q["bits"], q["granularity"]) for q in sw["ptq"]] == [
