@@ -93,7 +93,7 @@ def test_sweep_smoke_and_full_report(small_build: tuple[Path, Path]) -> None:
                     {"arch": "ice40", "fmax_mhz": 87.125, "extra": {"carry": 4242}}],
         "nested": {"deeper": {"cells": 31337}}, "tool": "yosys"}))
     (build / "firmware.json").write_text("{not json")
-    a = p.parse_args(["report", str(build)])
+    a = parser().parse_args(["report", str(build)])
     a.func(a)
     text = (build / "report.md").read_text()
     for number in ("0.9125", "359", "7.25", "123457", "98765", "87.125", "4242", "31337"):
