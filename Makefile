@@ -58,6 +58,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flow tests bench
+	$(VENV)/bin/mypy
 	bash scripts/lint_hw.sh
 
 clean:

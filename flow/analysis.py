@@ -54,7 +54,7 @@ def summarize(per_tensor: float, per_channel: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _named_quant_modules(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
+def _named_quant_modules(model: nn.Module) -> list[tuple[str, str, Any]]:  # Brevitas layers
     """(IR-style layer name, role, module) for each QuantLinear and QuantIdentity, in order:
     QuantLinear k is dense{k}; a QuantIdentity is the input quantizer before the first
     QuantLinear and dense{k}'s activation after it."""
@@ -80,7 +80,8 @@ def weight_sqnr(model: nn.Module) -> list[dict[str, Any]]:
             w = m.weight.detach().numpy()
             q = m.quant_weight().value.detach().numpy()
             rows.append({"layer": name, "tensor": "weight", "position": pos,
-                         "shape": list(w.shape), **summarize(sqnr_db(w, q), sqnr_db(w, q, axis=0))})
+                         "shape": list(w.shape),
+                         **summarize(float(sqnr_db(w, q)), np.asarray(sqnr_db(w, q, axis=0)))})
     return rows
 
 
@@ -111,7 +112,7 @@ def activation_sqnr(model: nn.Module, x: np.ndarray, batch: int = 1000) -> list[
         q = np.concatenate([b for _, b in seen[i]]).reshape(len(x), -1)
         rows.append({"layer": name, "tensor": "input" if name == "input" else "activation",
                      "position": pos, "samples": len(x),
-                     **summarize(sqnr_db(f, q), sqnr_db(f, q, axis=1))})
+                     **summarize(float(sqnr_db(f, q)), np.asarray(sqnr_db(f, q, axis=1)))})
     return rows
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 
-def write_with(path: Path, writer: Callable[[Path], None]) -> Path:
+def write_with(path: Path, writer: Callable[[Path], object]) -> Path:
     """Call writer(tmp) on a temporary path beside `path`, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ def write_json(path: Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def replace_dir(path: Path, builder: Callable[[Path], None]) -> Path:
+def replace_dir(path: Path, builder: Callable[[Path], object]) -> Path:
     """Build a whole folder under a temporary name, then swap it in for `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer, Model
+from flow.ir import DenseLayer, Layer, Model, op_for
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -197,11 +197,19 @@ def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
     return tot
 
 
+def dense_layer(layer: Layer) -> DenseLayer:
+    """The cost model counts dense layers; other kinds get an error naming the layer."""
+    op_for({DenseLayer.kind: DenseLayer}, layer, "the cost model")
+    assert isinstance(layer, DenseLayer)
+    return layer
+
+
 def cost_model(model: Model) -> dict[str, Any]:
     """Per-layer and total cost of the integer IR and of its float32 twin, with ratios."""
     last = len(model.layers) - 1
-    q = [quantized_layer_cost(layer, i == last) for i, layer in enumerate(model.layers)]
-    f = [float32_layer_cost(layer, i == last) for i, layer in enumerate(model.layers)]
+    layers = [dense_layer(layer) for layer in model.layers]
+    q = [quantized_layer_cost(layer, i == last) for i, layer in enumerate(layers)]
+    f = [float32_layer_cost(layer, i == last) for i, layer in enumerate(layers)]
     qt, ft = _totals(q), _totals(f)
     return {
         "source": ENERGY_SOURCE, "model": list(ENERGY_MODEL),

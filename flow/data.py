@@ -39,7 +39,7 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
-def _split(x: np.ndarray, y: np.ndarray, fractions: tuple[float, float], seed: int
+def _split(x: np.ndarray, y: np.ndarray, fractions: tuple[float, ...], seed: int
            ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Seeded shuffle, then cut into len(fractions) + 1 parts."""
     idx = np.random.default_rng(seed).permutation(len(x))

@@ -24,6 +24,7 @@ def bnn_pynq(name: str, seed: int = 0) -> nn.Module:
         for m in model.modules():
             if isinstance(m, nn.BatchNorm1d):
                 n = m.num_features
+                assert m.running_mean is not None and m.running_var is not None  # track_running_stats
                 m.running_mean.copy_(torch.randn(n) * 4)
                 m.running_var.copy_(torch.rand(n) * 20 + 1)
                 m.weight.copy_(torch.randn(n))  # negative gammas flip channels too

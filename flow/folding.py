@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 
-from flow.ir import DenseLayer, Folding, Model
+from flow.ir import Folding, Layer, Model
 
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def cheapest_folding(layer: DenseLayer, target_cycles: int) -> Folding:
+def cheapest_folding(layer: Layer, target_cycles: int) -> Folding:
     """The (PE, SIMD) with the fewest lanes whose cycles fit target_cycles; among equals,
     more SIMD (wider input beats, narrower output: fewer threshold units)."""
     best: tuple[int, int, int] | None = None

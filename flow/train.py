@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def fit(model: models.QuantMLP, ds: datasets.Dataset, cfg: dict[str, Any], epoch
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
                      "history": history, "epoch": epoch + 1}
-            write_with(checkpoint, lambda p, s=state: torch.save(s, p))
+            write_with(checkpoint, partial(torch.save, state))
     return history
 
 
@@ -135,6 +136,7 @@ def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str,
         log.info("float baseline: test accuracy %.4f", result["float_test_accuracy"])
     seed_all(cfg["seed"])
     if t["mode"] == "ptq":
+        assert float_model is not None  # mode ptq trains the float baseline above
         model = models.build(cfg["model"], ds.input_shape, ds.classes, calibrate=True)
         missing = model.load_state_dict(float_model.state_dict(), strict=False)
         log.info("ptq: float weights loaded (%d quantizer parameters left at their init)",

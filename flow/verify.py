@@ -102,7 +102,7 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
     if bt is not None:
         # agreement on integers: every layer's codes and the last accumulators; the logits'
         # float ops (batch norm) round differently in PyTorch, so floats are only reported
-        trace = [codes, *golden.run_codes(model, codes, trace=True)]
+        trace = [codes, *golden.trace_codes(model, codes)]
         same = np.ones(len(x), bool)
         for ours, theirs in zip(trace, bt[1], strict=True):
             same &= np.all(ours == theirs, axis=1)

@@ -59,7 +59,7 @@ def test_golden_thresholds_by_hand() -> None:
     layer.weights = np.array([[1, 1, 1, 1], [-1, 0, 1, 0], [1, -1, 1, -1]], np.int8)
     layer.activation.values = np.array([[0, 2, 4], [-1, 0, 1], [5, 5, 5]])
     x = np.array([[1, 1, 0, 0], [3, 0, 0, 0], [0, 0, 3, 3]])
-    out = golden.run_codes(m, x, trace=True)[0]
+    out = golden.trace_codes(m, x)[0]
     # acc rows: [2, -1, 0], [3, -3, 3], [6, 3, 0]; tie acc == threshold counts as reached
     assert out.tolist() == [[2, 1, 0], [2, 0, 0], [3, 3, 0]]
 

@@ -92,7 +92,7 @@ def test_ir_types_and_bounds(tfc_w1a1: tuple) -> None:
     assert model.layers[0].acc_min == -784 and model.layers[0].acc_max == 784
     assert model.layers[0].acc_dtype.bits == 11
     assert model.layers[-1].activation is None
-    traced = golden.run_codes(model, codes, trace=True)
+    traced = golden.trace_codes(model, codes)
     for layer, out in zip(model.layers[:-1], traced[:-1], strict=True):
         assert set(np.unique(out)) <= {-1, 1}, layer.name
 

@@ -70,16 +70,22 @@ def _prepared(model: Model) -> list[Callable[[np.ndarray], np.ndarray]]:
     return cache[key]
 
 
-def run_codes(model: Model, codes: np.ndarray, trace: bool = False
-              ) -> np.ndarray | list[np.ndarray]:
-    """Integer codes [N, features] -> last accumulators (or, with trace, every layer's output)."""
+def trace_codes(model: Model, codes: np.ndarray) -> list[np.ndarray]:
+    """Integer codes [N, features] -> every layer's output (int64), in order."""
     outs = []
     x = np.asarray(codes)
     for step in _prepared(model):
         x = step(x)
-        if trace:
-            outs.append(x.astype(np.int64))
-    return outs if trace else x.astype(np.int64)
+        outs.append(x.astype(np.int64))
+    return outs
+
+
+def run_codes(model: Model, codes: np.ndarray) -> np.ndarray:
+    """Integer codes [N, features] -> the last layer's int64 accumulators [N, C]."""
+    x = np.asarray(codes)
+    for step in _prepared(model):
+        x = step(x)
+    return x.astype(np.int64)
 
 
 def run(model: Model, x: np.ndarray) -> np.ndarray:

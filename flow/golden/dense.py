@@ -15,9 +15,9 @@ def prepare(layer: DenseLayer) -> Callable[[np.ndarray], np.ndarray]:
     t = layer.input_dtype
     ftype = carrier(layer.in_features * _max_abs(layer.weights) * max(abs(t.min), abs(t.max)),
                     max(abs(layer.acc_min), abs(layer.acc_max)))
-    wt = np.ascontiguousarray(layer.weights.T.astype(ftype))
+    wt: np.ndarray = np.ascontiguousarray(layer.weights.T.astype(ftype))
     act = layer.activation
-    thresholds = None if act is None else act.values.astype(ftype)
+    thresholds: np.ndarray | None = None if act is None else act.values.astype(ftype)
 
     def run(x: np.ndarray) -> np.ndarray:
         acc = x.astype(ftype, copy=False) @ wt

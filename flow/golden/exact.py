@@ -27,7 +27,7 @@ def check_bounds(layer: Layer, acc: np.ndarray) -> None:
 
 def levels(count: np.ndarray, ftype: type, base: int, step: int) -> np.ndarray:
     """base + step * count, in place and branch-free (np.where mispredicts on random signs)."""
-    out = count.astype(ftype, copy=count.dtype == bool)
+    out: np.ndarray = count.astype(ftype, copy=count.dtype == bool)
     out *= step
     out += base
     return out

@@ -190,7 +190,7 @@ class Model:
 
         def write_npz(tmp: Path) -> None:
             buf = io.BytesIO()
-            np.savez_compressed(buf, **arrays)
+            np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds typed as allow_pickle
             tmp.write_bytes(buf.getvalue())
 
         npz = write_with(folder / "ir.npz", write_npz)

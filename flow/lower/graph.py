@@ -3,8 +3,10 @@ elementwise ops that a chain of layers passes through, and errors that name the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -56,8 +58,9 @@ class QuantParams:
         y = x / self.scale.astype(np.float32) + self.zero_point.astype(np.float32)
         lo, hi = self.code_range
         y = np.clip(y, np.float32(lo), np.float32(hi))
-        rounding = {"ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil,
-                    "FLOOR": np.floor}[self.rounding]
+        roundings: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil, "FLOOR": np.floor}
+        rounding = roundings[self.rounding]
         return rounding(y).astype(np.int64)
 
 
@@ -84,7 +87,7 @@ class Graph:
         where = f"node {node.name or '(unnamed)'} ({node.op_type})" if node is not None else "graph"
         return LoweringError(f"{self.path}: {where}: {msg}")
 
-    def attr(self, node: onnx.NodeProto, name: str, default: object = None) -> object:
+    def attr(self, node: onnx.NodeProto, name: str, default: Any = None) -> Any:
         for a in node.attribute:
             if a.name == name:
                 v = helper.get_attribute_value(a)
