@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from flow.synthetic import random_codes, random_model
 
 HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
 rv32 = pytest.mark.skipif(not HAVE_RV32, reason="riscv64-unknown-elf-gcc / QEMU missing")
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = {  # widths, weight types, hidden activation types, input type
     "w1a1": ([100, 64, 33, 10], ["BIPOLAR"] * 3, ["BIPOLAR"] * 2, "BIPOLAR"),
@@ -223,6 +225,37 @@ def test_build_report_and_cli(tmp_path: Path) -> None:
     if not shutil.which("idf.py"):
         with pytest.raises(fw.FirmwareError, match="idf.py is not on PATH"):
             a.func(a)
+
+
+@pytest.mark.parametrize(("cwd", "relative"), [("repo", True), ("other", True),
+                                             ("other", False)])
+def test_build_dir_relative_or_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        cwd: str, relative: bool) -> None:
+    """#10: `qflow run --backend firmware|firmware-rv32` and `qflow firmware` take the build
+    folder relative to the working directory (the repository's or another) or absolute."""
+    from flow.cli import main
+
+    m, codes = model_and_codes("w1a1_u8in", n=6)
+    build = tmp_path / "build" / "m"
+    m.save(build)
+    x = tmp_path / "x.npy"
+    np.save(x, codes.astype(np.float32))
+    here = ROOT if cwd == "repo" else tmp_path / "elsewhere"
+    here.mkdir(exist_ok=True)
+    monkeypatch.chdir(here)
+    name = os.path.relpath(build, here) if relative else str(build)
+    assert Path(name).is_absolute() != relative
+    want = golden.dequantize_output(m.output, golden.run_codes(m, codes))
+    for backend in ["firmware", *(["firmware-rv32"] if HAVE_RV32 else [])]:
+        y = tmp_path / f"y_{backend}.npy"
+        assert main(["run", name, "--backend", backend, "--inputs", str(x),
+                     "--outputs", str(y)]) == 0, backend
+        np.testing.assert_array_equal(np.load(y), want)
+    if HAVE_RV32:
+        assert main(["firmware", name, "--inputs", str(x)]) == 0
+        r = json.loads((build / "firmware.json").read_text())
+        assert r["all_equal"] and r["agreement"]["host"]["equal"] == 6
+        assert r["agreement"]["rv32"]["equal"] == 6
 
 
 def test_fingerprint_regenerates_for_another_model(tmp_path: Path) -> None:

@@ -31,18 +31,19 @@ EXECUTABLE = {"host": "runner", "rv32": "runner.elf"}
 
 def build(model: Model, build_dir: Path, target: str = "host", sanitize: bool = False,
           profile: bool = True) -> Path:
-    """Compile the generated model + runtime + runner; returns the program's folder."""
+    """Compile the generated model + runtime + runner; returns the program's folder
+    (an absolute path, whatever the working directory and build_dir)."""
     if target not in EXECUTABLE:
         raise FirmwareError(f"unknown firmware target {target!r} (host or rv32)")
     if sanitize and target != "host":
         raise FirmwareError("sanitizers exist on the host only")
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()
     src = ensure_generated(model, build_dir) / "components" / COMPONENT
     out = build_dir / "firmware_build" / (target + ("-san" if sanitize else ""))
     out.mkdir(parents=True, exist_ok=True)
     # the runner takes its file names at compile time (semihosting passes no arguments)
-    defs = [f"-DQNN_RUNNER_INPUT={json.dumps(str((out / 'in.bin').resolve()))}",
-            f"-DQNN_RUNNER_OUTPUT={json.dumps(str((out / 'out.bin').resolve()))}",
+    defs = [f"-DQNN_RUNNER_INPUT={json.dumps(str(out / 'in.bin'))}",
+            f"-DQNN_RUNNER_OUTPUT={json.dumps(str(out / 'out.bin'))}",
             f"-DQFLOW_PROFILE={int(profile)}", f"-I{src}"]
     compile_program([*sorted(src.glob("*.c")), runtime_dir() / RUNNER], out / EXECUTABLE[target],
                     target, defs + (SANITIZE if sanitize else []))
@@ -96,7 +97,7 @@ def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = F
     constants' placement, instructions per inference, per layer and per MAC). The budget
     is checked again with the measured code (FirmwareError naming what does not fit) and
     the generated folder's size_report.json updated."""
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()
     host, _ = execute(model, build_dir, codes, "host", sanitize)
     rv32, stats = execute(model, build_dir, codes, "rv32")
     elf = build_dir / "firmware_build" / "rv32" / EXECUTABLE["rv32"]

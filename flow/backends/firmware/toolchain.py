@@ -54,6 +54,7 @@ def compile_program(sources: list[Path], exe: Path, target: str, flags: list[str
 def run_program(exe: Path, target: str, cwd: Path, timeout: float = 900) -> str:
     """Run a program built by compile_program in folder cwd; returns its output (QEMU
     prints the program's semihosting output on stderr). FirmwareError on a non-zero exit."""
+    exe = Path(exe).resolve()  # a relative path would be taken from cwd, not from here
     if target == "host":
         cmd = [str(exe)]
     else:
