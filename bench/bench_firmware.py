@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from flow import golden
 from flow.atomic import write_json
 from flow.backends import firmware as fw
 from flow.synthetic import random_codes, random_model
@@ -21,40 +22,13 @@ TARGETS = {"binary_instr_per_mac": 0.6, "int8_instr_per_mac": 3.0, "tfc_arena_by
 
 
 def measure(model: Any, folder: Path, samples: int) -> dict[str, Any]:
+    """Both targets' details (sizes, instructions), after checking both against golden."""
     codes = random_codes(model, samples)
-    r = fw.build_report(model, folder, codes)
-    if not r["all_equal"]:  # build_report compares both targets with flow.golden
+    outputs, details = fw.measure(model, folder, codes)
+    ref = golden.run_codes(model, codes)
+    if not all(np.array_equal(acc, ref) for acc in outputs.values()):
         raise SystemExit(f"bench_firmware: {model.name} differs from the golden model")
-    return r
-
-
-THRESHOLD_HARNESS = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include "qnn.h"
-#include "qnn_instret.h"
-#include "cases.h"
-
-int main(void)
-{
-    unsigned k, i;
-    for (k = 0; k < CASES; k++) {
-        uint32_t t0, t1, t2, check = 0;
-        volatile uint32_t sink;
-        t0 = qnn_instret();
-        for (i = 0; i < ACCS; i++)
-            check += qnn_threshold_count_binary(thr[k], counts[k], accs[i]);
-        t1 = qnn_instret();
-        for (i = 0; i < ACCS; i++)
-            check -= qnn_threshold_count_linear(thr[k], counts[k], accs[i]);
-        t2 = qnn_instret();
-        sink = check;
-        printf("thresholds %lu binary %lu linear %lu check %lu\n", (unsigned long)counts[k],
-               (unsigned long)(t1 - t0), (unsigned long)(t2 - t1), (unsigned long)sink);
-    }
-    exit(0);
-}
-"""
+    return details
 
 
 def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
@@ -74,9 +48,10 @@ def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
         + "#define thr ((const int32_t (*)[255])thr_flat)\n"
         + fw.c_array("uint32_t", "counts", counts).replace("const", "static const")
         + fw.c_array("int32_t", "accs", acc).replace("const", "static const"))
-    (folder / "bench.c").write_text(THRESHOLD_HARNESS)
-    exe = fw.compile_program([folder / "bench.c", fw.RUNTIME_DIR / "qnn_threshold.c"],
-                             folder / "bench.elf", "rv32", [f"-I{fw.RUNTIME_DIR}", f"-I{folder}"])
+    runtime = fw.runtime_dir()
+    harness = fw.template_dir() / "harness" / "threshold_search.c"
+    exe = fw.compile_program([harness, runtime / "qnn_threshold.c"],
+                             folder / "bench.elf", "rv32", [f"-I{runtime}", f"-I{folder}"])
     rows = []
     for line in fw.run_program(exe, "rv32", folder).splitlines():
         f = line.split()

@@ -65,54 +65,15 @@ def stored_input(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
 
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
 KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed"]  # harness's run_case
-CASE_TYPE = """typedef struct {
-    const qnn_dense_t *layer;
-    const void *x, *want;
-    unsigned kernel, bytes; /* kernel: index in KERNELS */
-} qnn_case_t;
-"""
-HARNESS_MAIN = r"""
-static int32_t y[4096];
-static uint32_t scratch[8 * 64];
-
-static void run_case(const qnn_case_t *c)
-{
-    memset(y, 0x55, sizeof y);
-    memset(scratch, 0xAA, sizeof scratch);
-    switch (c->kernel) {
-    case 0: qnn_dense_xnor(c->layer, (const uint32_t *)c->x, y); break;
-    case 1: qnn_dense_bipolar_weights(c->layer, (const int8_t *)c->x, y, scratch); break;
-    case 2: qnn_dense_int8_pairs(c->layer, (const int8_t *)c->x, y, scratch); break;
-    case 3: qnn_dense_int8(c->layer, (const int8_t *)c->x, y); break;
-    default: qnn_dense_packed(c->layer, (const int8_t *)c->x, y); break;
-    }
-}
-
-int main(void)
-{
-    unsigned k;
-    int bad = 0;
-    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        run_case(&cases[k]);
-        if (memcmp(y, cases[k].want, cases[k].bytes)) {
-            printf("case %u (layer %s) differs\n", k, names[k]);
-            bad++;
-        }
-    }
-    printf("kernel cases failed: %d\n", bad);
-    exit(bad != 0);
-}
-"""
-
-
 def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
     """C source running every layer on a random input and on all-min, all-max and
     alternating min/max inputs, comparing with numpy's result. int8 weights run through
     both qnn_dense_int8_pairs and the compact qnn_dense_int8; BIPOLAR outputs are stored
-    both as int8 -1/+1 and as bits (for a next XNOR layer). Cases are a table, so that
-    the harness's code stays small (ASan builds of long straight-line mains are slow)."""
-    body, cases, names = ['#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>',
-                          '#include "qnn.h"', "", CASE_TYPE], [], []
+    both as int8 -1/+1 and as bits (for a next XNOR layer): the cases of the template
+    firmware/templates/harness/kernel_cases.c."""
+    body: list[str] = []
+    cases: list[str] = []
+    names: list[str] = []
     for k, layer in enumerate(layers):
         last = layer.activation is None
         storages = [False, True] if layer.out_dtype.is_bipolar else [False]
@@ -123,7 +84,7 @@ def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
                 if not compact or plans[0][0].kernel == "int8_pairs":
                     plans.append((lp, bits_out))
         for v, (lp, _) in enumerate(plans):
-            body.append(fw.layer_c(lp, f"layer{k}_{v}"))
+            body.append(lp.constants_c(f"layer{k}_{v}"))
         t = layer.input_dtype
         lo = t.min if not t.is_bipolar else -1
         xs = [random_values(rng, t, (layer.in_features,)),
@@ -140,16 +101,15 @@ def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
                 cases.append(f"    {{&layer{k}_{v}, x{k}_{s}, {want}, "
                              f"{KERNELS.index(lp.kernel)}, sizeof {want}}},")
                 names.append(f'    "{k} ({lp.kernel}, {lp.out_kind}), input {s}",')
-    body += ["static const qnn_case_t cases[] = {", *cases, "};",
-             "static const char *const names[] = {", *names, "};"]
-    return "\n".join(body) + HARNESS_MAIN
+    return fw.fill_template("harness/kernel_cases.c", definitions="\n".join(body),
+                            cases="\n".join(cases), names="\n".join(names))
 
 
 def run_harness(src: str, tmp: Path, target: str, flags: list[str]) -> None:
     (tmp / "harness.c").write_text(src)
     runtime = [f for f in fw.runtime_sources() if f.suffix == ".c"]
     exe = fw.compile_program([tmp / "harness.c", *runtime], tmp / "harness.elf", target,
-                             [f"-I{fw.RUNTIME_DIR}", *flags])
+                             [f"-I{fw.runtime_dir()}", *flags])
     out = fw.run_program(exe, target, tmp, timeout=300)
     assert "kernel cases failed: 0" in out, out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,10 +14,14 @@ import pytest
 
 from flow import golden
 from flow.backends import firmware as fw
+from flow.fingerprint import STAMP, is_current
+from flow.inputs import InputError
+from flow.ir import IRError
 from flow.synthetic import random_codes, random_model
 
 HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
 rv32 = pytest.mark.skipif(not HAVE_RV32, reason="riscv64-unknown-elf-gcc / QEMU missing")
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = {  # widths, weight types, hidden activation types, input type
     "w1a1": ([100, 64, 33, 10], ["BIPOLAR"] * 3, ["BIPOLAR"] * 2, "BIPOLAR"),
@@ -129,13 +134,63 @@ def test_bipolar_storage_follows_the_consumer(tmp_path: Path) -> None:
 
 
 def test_budget_errors(tmp_path: Path) -> None:
-    rep = {"model": "m", "arena_bytes": 401 * 1024, "weights_bytes": 0, "threshold_bytes": 0}
+    """The arena and ESP-IDF's own RAM against each chip's SRAM; a failure names the
+    largest part of the arena, its size and the budget."""
+    rep = {"model": "m", "arena_bytes": 401 * 1024, "weights_bytes": 0, "threshold_bytes": 0,
+           "arena_buffers": [{"offset": 0, "bytes": 300 * 1024, "holds": "the outputs of d0"},
+                             {"offset": 300 * 1024, "bytes": 100 * 1024,
+                              "holds": "the outputs of d1"}],
+           "arena_scratch": {"offset": 400 * 1024, "bytes": 1024},
+           "code_bytes": fw.CODE_BYTES_ESTIMATE, "code_bytes_source": "estimate",
+           "esp_idf_flash_bytes": fw.ESP_IDF_FLASH_BYTES,
+           "esp_idf_ram_bytes": fw.ESP_IDF_RAM_BYTES, "layers": []}
     with pytest.raises(fw.FirmwareError, match="arena needs .* more than the 400 KB SRAM"):
+        fw.check_budget(rep, "esp32c3")
+    with pytest.raises(fw.FirmwareError, match=r"largest: buffer at 0 holding the outputs "
+                       r"of d0, 307200 bytes\) \+ ESP-IDF's own 81920 bytes of RAM"):
         fw.check_budget(rep, "esp32c3")
     fw.check_budget(rep, "esp32s3")
     big = random_model([6000, 800, 4], ["INT8", "INT8"], ["INT8"], "INT8")
     with pytest.raises(fw.FirmwareError, match="weights and thresholds need"):
         fw.generate(big, tmp_path)
+
+
+def test_flash_budget_counts_code_and_esp_idf(tmp_path: Path) -> None:
+    """#10: the app partition holds the constants, the code and ESP-IDF itself. Constants
+    of 4.01 MB fit the 4032 KB partition alone, not with the rest: the error names the
+    largest array, every size and the budget. Measured code replaces the estimate."""
+    m = random_model([4000, 1000, 4], ["INT8", "INT8"], ["BIPOLAR"], "INT8")
+    p = fw.plan(m)
+    const = p.weight_bytes + p.threshold_bytes
+    assert fw.CONSTANTS_ROOM < const <= fw.APP_PARTITION
+    assert p.layers[0].kernel == "int8"  # compacted, and still too big
+    with pytest.raises(fw.FirmwareError) as e:
+        fw.generate(m, tmp_path)
+    msg = str(e.value)
+    for part in (f"weights and thresholds need {const} bytes",
+                 "largest: the weights of dense0, 4000000 bytes",
+                 f"code {fw.CODE_BYTES_ESTIMATE} bytes (estimate",
+                 f"ESP-IDF's own {fw.ESP_IDF_FLASH_BYTES} bytes",
+                 f"= {const + fw.CODE_BYTES_ESTIMATE + fw.ESP_IDF_FLASH_BYTES} bytes of flash",
+                 "more than the 4032 KB app partition"):
+        assert part in msg, msg
+    assert not (tmp_path / "firmware").exists()
+    small, _ = model_and_codes("w1a1")
+    rep = fw.size_report(fw.plan(small), "esp32", code_bytes=12345)
+    assert rep["code_bytes"] == 12345 and rep["code_bytes_source"].startswith("measured")
+    assert rep["flash_bytes_needed"] == (rep["weights_bytes"] + rep["threshold_bytes"] + 12345
+                                         + fw.ESP_IDF_FLASH_BYTES)
+    assert rep["ram_bytes_needed"] == rep["arena_bytes"] + fw.ESP_IDF_RAM_BYTES
+
+
+def test_unknown_layer_kind_named() -> None:
+    """Model-level planning asks each layer's kind for its op: a kind without a firmware op
+    is refused with the layer's name and the stage."""
+    m, _ = model_and_codes("w1a1")
+    m.layers[1].kind = "conv2d"
+    with pytest.raises(IRError, match="layer dense1 .*'conv2d' is not supported by the "
+                       "firmware backend"):
+        fw.plan(m)
 
 
 def test_wide_accumulator_rejected() -> None:
@@ -158,15 +213,75 @@ def test_build_report_and_cli(tmp_path: Path) -> None:
                       "--limit", "10"])
     a.func(a)
     r = json.loads((tmp_path / "firmware.json").read_text())
-    assert r["all_equal"] and r["samples"] == 10 and r["rv32_equal_golden"] == 10
+    assert r["all_equal"] and r["samples"] == 10
+    assert r["agreement"]["host"]["equal"] == r["agreement"]["rv32"]["equal"] == 10
     assert r["rv32_placement"]["constant_bytes_in_ram"] == 0
     assert r["rv32_placement"]["constant_bytes_in_flash"] >= r["sizes"]["weights_bytes"]
     assert r["instructions_per_inference"] > 0 and 0 < r["instructions_per_mac"]["binary"] < 2
     assert len(r["layers"]) == 3
+    assert r["sizes"]["code_bytes"] == r["rv32_elf_bytes"]["text"]
+    assert json.loads((tmp_path / "firmware" / "size_report.json").read_text()) == r["sizes"]
     a = p.parse_args(["flash", str(tmp_path), "--port", "/dev/null"])
     if not shutil.which("idf.py"):
         with pytest.raises(fw.FirmwareError, match="idf.py is not on PATH"):
             a.func(a)
+
+
+@pytest.mark.parametrize(("cwd", "relative"), [("repo", True), ("other", True),
+                                             ("other", False)])
+def test_build_dir_relative_or_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        cwd: str, relative: bool) -> None:
+    """#10: `qflow run --backend firmware|firmware-rv32` and `qflow firmware` take the build
+    folder relative to the working directory (the repository's or another) or absolute."""
+    from flow.cli import main
+
+    m, codes = model_and_codes("w1a1_u8in", n=6)
+    build = tmp_path / "build" / "m"
+    m.save(build)
+    x = tmp_path / "x.npy"
+    np.save(x, codes.astype(np.float32))
+    here = ROOT if cwd == "repo" else tmp_path / "elsewhere"
+    here.mkdir(exist_ok=True)
+    monkeypatch.chdir(here)
+    name = os.path.relpath(build, here) if relative else str(build)
+    assert Path(name).is_absolute() != relative
+    want = golden.dequantize_output(m.output, golden.run_codes(m, codes))
+    for backend in ["firmware", *(["firmware-rv32"] if HAVE_RV32 else [])]:
+        y = tmp_path / f"y_{backend}.npy"
+        assert main(["run", name, "--backend", backend, "--inputs", str(x),
+                     "--outputs", str(y)]) == 0, backend
+        np.testing.assert_array_equal(np.load(y), want)
+    if HAVE_RV32:
+        assert main(["firmware", name, "--inputs", str(x)]) == 0
+        r = json.loads((build / "firmware.json").read_text())
+        assert r["all_equal"] and r["agreement"]["host"]["equal"] == 6
+        assert r["agreement"]["rv32"]["equal"] == 6
+
+
+def test_fingerprint_regenerates_for_another_model(tmp_path: Path) -> None:
+    """The generated folder carries flow.fingerprint's stamp: ensure_generated keeps it for
+    the same IR and sources and regenerates it for another IR."""
+    m, _ = model_and_codes("w1a1")
+    out = fw.generate(m, tmp_path)
+    assert is_current(out, m, fw.generator_sources())
+    stamp = (out / STAMP).stat().st_mtime_ns
+    assert fw.ensure_generated(m, tmp_path) == out and (out / STAMP).stat().st_mtime_ns == stamp
+    other, _ = model_and_codes("w4a4")
+    assert not is_current(out, other, fw.generator_sources())
+    fw.ensure_generated(other, tmp_path)
+    assert is_current(out, other, fw.generator_sources())
+    assert "qflow_model_run" in (out / "components" / fw.COMPONENT / "model.c").read_text()
+    assert "w4a4" in (out / "components" / fw.COMPONENT / "model.h").read_text()
+    assert "fingerprint" not in json.loads((out / "size_report.json").read_text())
+
+
+def test_input_contract(tmp_path: Path) -> None:
+    """Codes outside the input type are refused by flow.inputs.check_codes, before a build."""
+    m, codes = model_and_codes("w8a8", n=4)
+    codes[2, 5] = 256
+    with pytest.raises(InputError, match="sample 2, feature 5: code 256"):
+        fw.run(m, tmp_path, codes)
+    assert not (tmp_path / "firmware_build").exists()
 
 
 @pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])
@@ -175,9 +290,11 @@ def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest
     """BNN-PYNQ's TFC-w1a1 and the default config trained here, on both targets."""
     model, codes = request.getfixturevalue(fixture)
     codes = codes[:200]
-    r = fw.build_report(model, tmp_path, codes, sanitize=True)
-    assert r["all_equal"] and r["host_equal_golden"] == len(codes)
-    assert r["rv32_placement"]["constant_bytes_in_ram"] == 0
+    outputs, details = fw.measure(model, tmp_path, codes, sanitize=True)
+    ref = golden.run_codes(model, codes)
+    np.testing.assert_array_equal(outputs["host"], ref)
+    np.testing.assert_array_equal(outputs["rv32"], ref)
+    assert details["rv32_placement"]["constant_bytes_in_ram"] == 0
 
 
 @pytest.mark.parametrize("per_channel_scale", [False, True])
@@ -190,16 +307,10 @@ def test_example_app_on_host(tmp_path: Path, per_channel_scale: bool) -> None:
         m.output.acc_scale = np.random.default_rng(0).uniform(-2, 2, size=5)
         assert not fw.output_is_monotonic(m)
     out = fw.generate(m, tmp_path)
-    stub = tmp_path / "stub"
-    stub.mkdir()
-    (stub / "esp_timer.h").write_text("#include <stdint.h>\nint64_t esp_timer_get_time(void);\n")
-    (stub / "stub.c").write_text(
-        "#include <stdint.h>\n#include <time.h>\nvoid app_main(void);\n"
-        "int64_t esp_timer_get_time(void) { return (int64_t)clock(); }\n"
-        "int main(void) { app_main(); return 0; }\n")
+    stub = fw.template_dir() / "harness"  # esp_timer.h and esp_stub.c stand in for ESP-IDF
     comp = out / "components" / fw.COMPONENT
     exe = fw.compile_program([*sorted(comp.glob("*.c")), *sorted((out / "main").glob("*.c")),
-                              stub / "stub.c"], tmp_path / "app", "host",
+                              stub / "esp_stub.c"], tmp_path / "app", "host",
                              [f"-I{comp}", f"-I{stub}", f"-I{out / 'main'}", *fw.SANITIZE])
     text = fw.run_program(exe, "host", tmp_path)
     assert "qflow: 16/16 accumulators equal, 16/16 predictions equal" in text, text

@@ -1,0 +1,5 @@
+#include "test_vectors.h"
+
+@inputs@
+@expected@
+@classes@

@@ -1,0 +1,94 @@
+"""What every part of the firmware backend shares: its error, how activations are stored,
+C literals, and the hand-written sources (runtime kernels and templates) in the source
+tree's firmware/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from flow.datatypes import DataType
+from flow.ir import Model
+from flow.resources import source_dir
+
+KB = 1024
+RUNNER = "qnn_runner.c"  # the test runner: built with the model, never packaged
+COMPONENT = "qflow_model"  # the ESP-IDF component's name and folder
+# a template's placeholders: @name@ (C, CMake and YAML use neither @ nor this pattern)
+PLACEHOLDER = re.compile(r"@([a-z_]+)@")
+
+
+class FirmwareError(ValueError):
+    """A model the firmware cannot hold or run; the message names the layer or budget."""
+
+
+# How an activation is stored: as bits (1 for +1, 32 per word) where it feeds a kernel that
+# reads bits (the XNOR kernel); as int8 everywhere else, BIPOLAR as -1/+1 and UINT8 shifted
+# down by 128 (storage_offset).
+
+
+def storage_offset(t: DataType) -> int:
+    """Value subtracted before storing an activation in int8 (only UINT8 needs it)."""
+    return 128 if (not t.is_bipolar and t.max > 127) else 0
+
+
+def buffer_bytes(n: int, as_bits: bool) -> int:
+    """Arena bytes for n activations stored as bits or as int8, in whole 32-bit words."""
+    return 4 * ((n + 31) // 32) if as_bits else 4 * ((n + 3) // 4)
+
+
+def input_ctype(model: Model) -> str:
+    """The C type of one input code as the caller passes it (qflow_input_t)."""
+    t = model.input.out_dtype
+    return "uint8_t" if not t.signed and not t.is_bipolar else "int8_t"
+
+
+def c_literals(ctype: str, a: np.ndarray) -> list[str]:
+    vals = [str(int(v)) for v in np.asarray(a).reshape(-1)]
+    if ctype == "int32_t":  # INT32_MIN is not a literal in C
+        vals = ["(-2147483647 - 1)" if v == "-2147483648" else v for v in vals]
+    if ctype == "uint32_t":
+        vals = [v + "u" for v in vals]
+    return vals
+
+
+def c_array(ctype: str, name: str, a: np.ndarray, per_line: int = 16) -> str:
+    """`const ctype name[n] = {...};` (a one-element zero array for an empty one)."""
+    vals = c_literals(ctype, a)
+    lines = [", ".join(vals[k:k + per_line]) for k in range(0, len(vals), per_line)]
+    body = ",\n    ".join(lines) or "0"
+    return f"const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
+
+
+def runtime_dir() -> Path:
+    """The source tree's firmware/: the qnn runtime, the runner and the templates."""
+    return source_dir("firmware")
+
+
+def runtime_sources() -> list[Path]:
+    """The runtime library (kernels and headers), without the test runner."""
+    files = sorted(runtime_dir().glob("qnn*.[ch]"))
+    return [f for f in files if f.name != RUNNER]
+
+
+def template_dir() -> Path:
+    """firmware/templates/: project/ and component/ (the generated ESP-IDF project) and
+    harness/ (the C of the firmware tests and benchmarks)."""
+    return runtime_dir() / "templates"
+
+
+def template_files(folder: str) -> list[Path]:
+    return sorted(f for f in (template_dir() / folder).rglob("*") if f.is_file())
+
+
+def fill_template(rel: str, **values: object) -> str:
+    """firmware/templates/<rel> with every @name@ replaced by values[name]; the names given
+    must be exactly the template's (a missing or unused value is a generator bug)."""
+    text = (template_dir() / rel).read_text()
+    names = set(PLACEHOLDER.findall(text))
+    if names != set(values):
+        raise RuntimeError(f"template {rel}: placeholders {sorted(names)}, values for "
+                       f"{sorted(values)}")
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)

@@ -1,0 +1,325 @@
+"""Everything dense-specific in the firmware: the kernel choice and stored arrays of one
+dense layer (DensePlan, from plan_layer), its weight packing, and the C of its constants
+and of its call in qflow_model_run. The kernels are firmware/qnn_dense_*.c (see qnn.h)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
+from flow.datatypes import DataType, dtype
+from flow.ir import DenseLayer, popcount_thresholds
+from flow.packing import encode, pack_words
+
+INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
+INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
+WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "int8": "int8_t",
+                "int8_pairs": "int32_t", "packed": "uint8_t"}
+SCRATCH_KERNELS = ("bipolar_weights", "int8_pairs")  # take a scratch argument
+# kernels grouped for instructions per MAC: both int8 kernels count as int8
+MAC_KIND = {"xnor": "binary", "int8_pairs": "int8"}
+# for size_report.json's notes
+NOTES = ["int8 weights take 2 bytes each as pairs (qnn_dense_int8_pairs, two MACs per "
+         "multiply), 1 byte (qnn_dense_int8) in the biggest layers when the pairs would not "
+         "fit the app partition; see each layer's kernel_choice"]
+
+
+def reads_bits(layer: DenseLayer) -> bool:
+    """The XNOR kernel (BIPOLAR inputs x BIPOLAR weights) is the only one reading bits."""
+    return layer.is_xnor
+
+
+# ---- weight packing -----------------------------------------------------------------------
+
+
+def pack_rows(fields: np.ndarray, bits: int, word: str) -> np.ndarray:
+    """Rows of unsigned `bits`-bit fields [out, in] -> each row packed by flow.packing
+    (field k at bits [k*bits, (k+1)*bits), LSB first) and padded with zero bits to whole
+    words of numpy type `word` ("<u4": 32-bit words, "u1": bytes): [out, words]."""
+    size = np.dtype(word).itemsize
+    nbytes = size * -(-fields.shape[1] * bits // (8 * size))
+    rows = pack_words(fields, bits)
+    data = b"".join(r.to_bytes(nbytes, "little") for r in rows)
+    return np.frombuffer(data, dtype=word).reshape(len(rows), -1)
+
+
+def pack_bits(w: np.ndarray) -> np.ndarray:
+    """BIPOLAR rows -> uint32 words, LSB first, 1 for +1, tail bits 0."""
+    return pack_rows(encode(w, dtype("BIPOLAR")), 1, "<u4")
+
+
+def interleave_rows(w: np.ndarray, rows: int = INT8_ROWS) -> np.ndarray:
+    """Rows in blocks of `rows` interleaved by column, the rest row-major, flat (the layout
+    of qnn_dense_int8 over weights and of qnn_dense_int8_pairs over weight pairs)."""
+    full = w.shape[0] // rows * rows
+    blocks = w[:full].reshape(-1, rows, w.shape[1]).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([blocks, w[full:].reshape(-1)])
+
+
+def _pairs(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) = (w[:, 0::2], w[:, 1::2]) in int64, an odd row padded with a zero weight."""
+    w = np.pad(np.asarray(w, np.int64), ((0, 0), (0, w.shape[1] % 2)))
+    return w[:, 0::2], w[:, 1::2]
+
+
+def pair_words(w: np.ndarray) -> np.ndarray:
+    """Stored int8 weights [out, in] -> qnn_dense_int8_pairs' words
+    A = -(w[o][2j] * 2^16 + w[o][2j+1]), int32 [out, ceil(in/2)], before interleaving."""
+    a, b = _pairs(w)
+    return (-(a * 65536 + b)).astype(np.int32)
+
+
+def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
+    """None when qnn_dense_int8_pairs is exact for stored weights w [out, in] and stored
+    inputs in [x_lo, x_hi], else why not. Per pair (a, b) of a row and inputs (c, d) the
+    multiply yields G + D * 2^16 with G = -b*c, D = -(a*c + b*d); the kernel recovers D
+    when both lie in [-2^15, 2^15). Checked on the ranges these products reach: for any
+    int8 weights and inputs they fit (D at most 32512, at least -32768)."""
+
+    def span(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # of -v * x, x in [x_lo, x_hi]
+        return np.minimum(-v * x_lo, -v * x_hi), np.maximum(-v * x_lo, -v * x_hi)
+
+    (a_lo, a_hi), (b_lo, b_hi) = (span(v) for v in _pairs(w))
+    for name, vlo, vhi in (("a*c + b*d", a_lo + b_lo, a_hi + b_hi), ("b*c", b_lo, b_hi)):
+        bad = (vlo < -(2**15)) | (vhi >= 2**15)
+        if bad.any():
+            o, j = (int(k) for k in np.argwhere(bad)[0])
+            return (f"row {o}, inputs {2 * j} and {2 * j + 1}: -({name}) reaches "
+                    f"[{int(vlo[o, j])}, {int(vhi[o, j])}], outside int16 for inputs in "
+                    f"[{x_lo}, {x_hi}]")
+    return None
+
+
+def weight_storage(t: DataType) -> tuple[int, int]:
+    """(bits per stored weight, offset subtracted before storing) for a weight type."""
+    if t.is_bipolar:
+        return 1, 0
+    for bits in (2, 4, 8):
+        if -(2 ** (bits - 1)) <= t.min and t.max < 2 ** (bits - 1):
+            return bits, 0
+    return 8, 128  # UINT8: stored minus 128, added back as w_offset * sum(x)
+
+
+def input_storage_bits(t: DataType, as_bits: bool = False) -> tuple[int, bool]:
+    """(bits, signed) of an activation as stored: one unsigned bit when stored as bits,
+    else its int8 value's range: UINT8 is shifted to signed, BIPOLAR's -1/+1 takes two
+    signed bits."""
+    if as_bits:
+        return 1, False
+    if storage_offset(t):
+        return 8, True
+    if t.is_bipolar:
+        return 2, True
+    return t.bits, t.signed
+
+
+# ---- one layer's plan -----------------------------------------------------------------------
+
+
+@dataclass
+class DensePlan:
+    """The kernel, stored arrays and constants of one dense layer (see flow.backends.
+    firmware.ops.LayerPlan for what model-level code reads)."""
+
+    index: int
+    layer: DenseLayer
+    kernel: str  # xnor | bipolar_weights | int8_pairs | int8 | packed
+    weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
+    weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
+    thresholds: np.ndarray | None  # int32 [out, count]
+    bias: np.ndarray | None  # int32 [out]
+    w_offset: int
+    base: int
+    step: int
+    out_kind: str  # ACC | INT8 | BITS
+    in_bits: int  # bits of an input as stored
+    in_signed: bool
+    why: str = ""  # why this kernel (int8 weights: pairs or not)
+
+    @property
+    def kernel_name(self) -> str:
+        return f"qnn_dense_{self.kernel}"
+
+    @property
+    def mac_kind(self) -> str:
+        return MAC_KIND.get(self.kernel, self.kernel)
+
+    @property
+    def outputs(self) -> int:
+        return self.layer.out_features
+
+    @property
+    def output_bytes(self) -> int:
+        return buffer_bytes(self.layer.out_features, self.out_kind == "BITS")
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Bit planes of the inputs (qnn_dense_bipolar_weights) or the packed input pairs
+        (qnn_dense_int8_pairs)."""
+        if self.kernel == "bipolar_weights":
+            return 4 * self.in_bits * ((self.layer.in_features + 31) // 32)
+        if self.kernel == "int8_pairs":
+            return 4 * ((self.layer.in_features + 1) // 2)
+        return 0
+
+    @property
+    def macs(self) -> int:
+        return self.layer.in_features * self.layer.out_features
+
+    @property
+    def weight_bytes(self) -> int:
+        return int(self.weights.nbytes)
+
+    @property
+    def threshold_bytes(self) -> int:
+        return 0 if self.thresholds is None else int(self.thresholds.nbytes)
+
+    @property
+    def bias_bytes(self) -> int:
+        return 0 if self.bias is None else int(self.bias.nbytes)
+
+    def compact(self) -> DensePlan | None:
+        """int8 pairs (2 bytes per weight) as qnn_dense_int8 (1 byte), else None. Only the
+        last layer outputs accumulators, so out_kind says whether this one is last."""
+        if self.kernel != "int8_pairs":
+            return None
+        return plan_layer(self.index, self.layer, self.out_kind == "ACC", compact=True,
+                          bits_out=self.out_kind == "BITS")
+
+    def constants_c(self, name: str) -> str:
+        """C definitions of the layer's constants and of its qnn_dense_t `name`."""
+        i, layer = self.index, self.layer
+        c = [f"/* {layer.name} (from {layer.source}): {layer.out_features} x "
+             f"{layer.in_features}, {layer.weight_dtype} weights x {layer.input_dtype} inputs "
+             f"-> {layer.out_dtype}, kernel {self.kernel_name} */",
+             c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)]
+        thr = bias = "0"
+        if self.thresholds is not None:
+            c.append(c_array("int32_t", f"qflow_t{i}", self.thresholds))
+            thr = f"qflow_t{i}"
+        if self.bias is not None:
+            c.append(c_array("int32_t", f"qflow_b{i}", self.bias))
+            bias = f"qflow_b{i}"
+        count = 0 if self.thresholds is None else self.thresholds.shape[1]
+        c.append(f"const qnn_dense_t {name} = {{\n"
+                 f"    qflow_w{i}, {thr}, {bias}, {self.w_offset}, {layer.in_features}, "
+                 f"{layer.out_features}, {count},\n"
+                 f"    {self.base}, {self.step}, QNN_OUT_{self.out_kind}, {self.weight_bits}, "
+                 f"{self.in_bits}, {int(self.in_signed)}\n}};\n")
+        return "\n".join(c)
+
+    def declaration_c(self, name: str) -> str:
+        return f"extern const qnn_dense_t {name};"
+
+    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
+        """The kernel call reading C expression x, writing y (scratch: the kernels' scratch
+        in the arena)."""
+        cast = "const uint32_t *" if self.kernel == "xnor" else "const int8_t *"
+        extra = f", (uint32_t *)({scratch})" if self.kernel in SCRATCH_KERNELS else ""
+        return f"{self.kernel_name}(&{name}, ({cast}){x}, {y}{extra});"
+
+    def size_row(self) -> dict[str, Any]:
+        """The layer's entry in size_report.json."""
+        layer = self.layer
+        return {
+            "name": layer.name, "kernel": self.kernel_name,
+            **({"kernel_choice": self.why} if self.why else {}),
+            "in": layer.in_features, "out": layer.out_features,
+            "input": str(layer.input_dtype), "weight": str(layer.weight_dtype),
+            "output": str(layer.out_dtype), "macs": self.macs,
+            "weight_bits_stored": self.weight_bits, "weights_bytes": self.weight_bytes,
+            "threshold_bytes": self.threshold_bytes + self.bias_bytes,
+        }
+
+
+def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
+               bits_out: bool = False) -> DensePlan:
+    """Kernel, stored arrays and constants of one layer. int8 weights go to
+    qnn_dense_int8_pairs (2 bytes of flash per weight) unless `compact` asks for
+    qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
+    bits when it is the XNOR kernel, as int8 otherwise; `bits_out` (the next layer is the
+    XNOR kernel) stores its BIPOLAR outputs as bits, else they are stored as int8 -1/+1."""
+    at = f"layer {i} ({layer.name}, from {layer.source})"
+    acc_bits = layer.acc_dtype.bits
+    if acc_bits > 32:
+        raise FirmwareError(f"{at}: accumulator needs {acc_bits} bits, the firmware has 32")
+    if layer.in_features > 0xFFFF or layer.out_features > 0xFFFF:
+        raise FirmwareError(f"{at}: {layer.out_features} x {layer.in_features} exceeds 65535")
+    for t in (layer.input_dtype, layer.weight_dtype):
+        if not t.is_bipolar and t.bits > 8:
+            raise FirmwareError(f"{at}: {t} has more than 8 bits")
+    x_t, w = layer.input_dtype, layer.weights.astype(np.int64)
+    bits, w_off = weight_storage(layer.weight_dtype)
+    x_off = storage_offset(x_t)
+    in_bits, in_signed = input_storage_bits(x_t, as_bits=reads_bits(layer))
+    # the inputs' range as stored (int8 kernels; the XNOR kernel reads bits)
+    x_lo, x_hi = x_t.min - x_off, x_t.max - x_off
+    why = ""
+    if layer.is_xnor:
+        kernel, stored = "xnor", pack_bits(w)
+    elif layer.weight_dtype.is_bipolar:
+        kernel, stored = "bipolar_weights", pack_bits(w)
+    elif bits == 8:
+        # int8 storage keeps every pair inside the kernel's bound: asserted, not assumed
+        unfit = pairs_fit(w - w_off, x_lo, x_hi)
+        if unfit is not None:
+            raise FirmwareError(f"{at}: int8 pairs: {unfit}")
+        if not compact:
+            kernel, stored = "int8_pairs", interleave_rows(pair_words(w - w_off), INT8_PAIR_ROWS)
+            bits, why = 16, "two MACs per 32-bit multiply"
+        else:
+            kernel, stored = "int8", interleave_rows(w - w_off).astype(np.int8)
+            why = "not pairs: 1 byte per weight so that the constants fit the app partition"
+    else:  # fields hold w + 2^(bits-1), non-negative: the kernel needs no sign extension
+        w_off = -(2 ** (bits - 1))
+        kernel, stored = "packed", pack_rows(w - w_off, bits, "u1")
+    # true acc = dot(w_s, x_s) + w_off * sum(x_s) + x_off * rowsum(w_s) + w_off * x_off * in
+    bias = None
+    if x_off:
+        bias = x_off * (w - w_off).sum(axis=1) + w_off * x_off * layer.in_features
+    if kernel == "bipolar_weights" and in_signed:
+        # the bit-serial kernel sums u = x + 2^(b-1) over the +1 weights: take 2^(b-1) back
+        # for each of them, twice as acc = 2 * plus - sum(x)
+        bias = (0 if bias is None else bias) - 2**in_bits * (w > 0).sum(axis=1)
+    # every partial sum must stay in int32 too: products are at most 2^14 in magnitude
+    if 3 * layer.in_features * 2**14 >= 2**31:
+        raise FirmwareError(f"{at}: {layer.in_features} inputs may overflow int32 partial sums")
+    act = layer.activation
+    if last or act is None:
+        if act is not None:
+            raise FirmwareError(f"{at}: the last layer must output accumulators")
+        return DensePlan(i, layer, kernel, bits, stored, None, _int32(bias, at), w_off, 0, 0,
+                         "ACC", in_bits, in_signed, why)
+    out_t = act.out_dtype
+    if bits_out and not out_t.is_bipolar:
+        raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
+    if layer.is_xnor:
+        t = popcount_thresholds(layer)
+        lo, hi = 0, layer.in_features + 1
+    else:
+        t = act.values.astype(np.int64)
+        lo, hi = layer.acc_min, layer.acc_max + 1
+    if hi > 2**31 - 1:
+        raise FirmwareError(f"{at}: accumulator reaches INT32_MAX, no threshold above it")
+    # beyond the reachable range, a threshold is always or never met: clip into int32
+    t = np.clip(t, lo, hi)
+    base = act.base - storage_offset(out_t)
+    top = base + act.step * act.count
+    if not (min(base, top) >= -(2**15) and max(base, top) < 2**15 and abs(act.step) < 2**15):
+        raise FirmwareError(f"{at}: activation levels do not fit int16")
+    if act.count > 0xFFFF:
+        raise FirmwareError(f"{at}: {act.count} thresholds per channel")
+    return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32), _int32(bias, at),
+                     w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
+                     in_signed, why)
+
+
+def _int32(a: np.ndarray | None, at: str) -> np.ndarray | None:
+    if a is None:
+        return None
+    if a.min() < -(2**31) or a.max() >= 2**31:
+        raise FirmwareError(f"{at}: bias outside int32")
+    return a.astype(np.int32)

@@ -1,0 +1,72 @@
+"""The firmware's layer kinds: one module per kind (today `dense`), found by the layer's
+kind through flow.ir.op_for. Adding a kind means adding its module and one entry here.
+
+An op module provides
+    plan_layer(index, layer, last, bits_out=False) -> LayerPlan
+        the layer's kernel, stored constants and storage (FirmwareError when it cannot);
+        `last`: it outputs the model's accumulators; `bits_out`: the next layer reads
+        BIPOLAR activations as bits;
+    reads_bits(layer) -> bool
+        whether the layer reads BIPOLAR inputs as bits (else as int8 -1/+1);
+    NOTES: list[str]
+        what size_report.json's notes say about its storage.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Protocol
+
+from flow.backends.firmware import dense
+from flow.ir import DenseLayer, op_for
+
+OPS: dict[str, ModuleType] = {"dense": dense}
+STAGE = "the firmware backend"
+
+
+class LayerPlan(Protocol):
+    """What model-level code (arena, C emission, reports) reads of one layer's plan."""
+
+    index: int
+    layer: DenseLayer
+    why: str  # why this kernel, when there was a choice ("" otherwise)
+
+    @property
+    def kernel_name(self) -> str: ...  # the C function the layer calls
+    @property
+    def mac_kind(self) -> str: ...  # the group its instructions per MAC are reported in
+    @property
+    def outputs(self) -> int: ...  # output elements
+    @property
+    def output_bytes(self) -> int: ...  # arena bytes of its outputs as stored
+    @property
+    def scratch_bytes(self) -> int: ...  # arena scratch its kernel needs
+    @property
+    def macs(self) -> int: ...
+    @property
+    def weight_bytes(self) -> int: ...
+    @property
+    def threshold_bytes(self) -> int: ...
+    @property
+    def bias_bytes(self) -> int: ...
+
+    def compact(self) -> LayerPlan | None:
+        """The same layer with fewer bytes of flash (and a slower kernel), or None."""
+
+    def constants_c(self, name: str) -> str:
+        """C definitions of its constants (arrays named qflow_w<i>, qflow_t<i>,
+        qflow_b<i>: see toolchain.constants_in_flash) and of its layer object `name`."""
+
+    def declaration_c(self, name: str) -> str:
+        """The extern declaration of its layer object `name`."""
+
+    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
+        """The C statement running it: reads C expression x, writes y."""
+
+    def size_row(self) -> dict[str, Any]:
+        """Its entry in size_report.json's layers."""
+
+
+def op(layer: DenseLayer) -> ModuleType:
+    """The op module of a layer's kind; IRError naming the layer for an unknown kind."""
+    return op_for(OPS, layer, STAGE)

@@ -1,0 +1,138 @@
+"""Building the generated model with the test runner (firmware/qnn_runner.c) for the host
+or RV32IMC, running it on input codes, and measuring it: both targets' accumulators, the
+RV32 build's sizes, placement and instructions (RISC-V instret under QEMU -icount)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flow.atomic import write_json
+from flow.backends.firmware.budget import check_budget, size_report
+from flow.backends.firmware.common import COMPONENT, RUNNER, FirmwareError, runtime_dir
+from flow.backends.firmware.package import ensure_generated
+from flow.backends.firmware.plan import plan
+from flow.backends.firmware.toolchain import (
+    SANITIZE,
+    compile_program,
+    constants_in_flash,
+    elf_sizes,
+    run_program,
+)
+from flow.inputs import check_codes
+from flow.ir import Model
+
+CLOCK_MHZ = 160
+EXECUTABLE = {"host": "runner", "rv32": "runner.elf"}
+
+
+def build(model: Model, build_dir: Path, target: str = "host", sanitize: bool = False,
+          profile: bool = True) -> Path:
+    """Compile the generated model + runtime + runner; returns the program's folder
+    (an absolute path, whatever the working directory and build_dir)."""
+    if target not in EXECUTABLE:
+        raise FirmwareError(f"unknown firmware target {target!r} (host or rv32)")
+    if sanitize and target != "host":
+        raise FirmwareError("sanitizers exist on the host only")
+    build_dir = Path(build_dir).resolve()
+    src = ensure_generated(model, build_dir) / "components" / COMPONENT
+    out = build_dir / "firmware_build" / (target + ("-san" if sanitize else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    # the runner takes its file names at compile time (semihosting passes no arguments)
+    defs = [f"-DQNN_RUNNER_INPUT={json.dumps(str(out / 'in.bin'))}",
+            f"-DQNN_RUNNER_OUTPUT={json.dumps(str(out / 'out.bin'))}",
+            f"-DQFLOW_PROFILE={int(profile)}", f"-I{src}"]
+    compile_program([*sorted(src.glob("*.c")), runtime_dir() / RUNNER], out / EXECUTABLE[target],
+                    target, defs + (SANITIZE if sanitize else []))
+    return out
+
+
+def input_bytes(model: Model, codes: np.ndarray) -> bytes:
+    """Checked codes as the runner reads them: qflow_input_t, one sample after another."""
+    t = model.input.out_dtype
+    return codes.astype(np.uint8 if not t.signed and not t.is_bipolar else np.int8).tobytes()
+
+
+def parse_stats(stdout: str) -> dict[str, Any]:
+    """The runner's qnn-stats (instret per inference) and qnn-stage (per stage) lines."""
+    stats: dict[str, Any] = {"stages": []}
+    for line in stdout.splitlines():
+        f = line.split()
+        if f[:1] == ["qnn-stats"]:
+            stats.update({f[k]: int(f[k + 1]) for k in range(1, len(f) - 1, 2)})
+        elif f[:1] == ["qnn-stage"]:
+            stats["stages"].append(int(f[3]))
+    return stats
+
+
+def execute(model: Model, build_dir: Path, codes: np.ndarray, target: str = "host",
+            sanitize: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+    """Build and run on one target; returns (accumulators [N, C], runner statistics)."""
+    codes = check_codes(model, codes, f"firmware {target} inputs")
+    out = build(model, build_dir, target, sanitize)
+    (out / "in.bin").write_bytes(input_bytes(model, codes))
+    (out / "out.bin").unlink(missing_ok=True)
+    stdout = run_program(out / EXECUTABLE[target], target, out)
+    channels = model.output.acc_scale.shape[0]
+    acc = np.fromfile(out / "out.bin", dtype="<i4").reshape(-1, channels).astype(np.int64)
+    if len(acc) != len(codes):
+        raise FirmwareError(f"firmware {target}: {len(acc)} outputs for {len(codes)} inputs")
+    return acc, parse_stats(stdout)
+
+
+def run(model: Model, build_dir: Path, codes: np.ndarray, target: str = "host",
+        sanitize: bool = False) -> np.ndarray:
+    """Input codes [N, features] -> the last layer's int64 accumulators, computed by the
+    generated C on the host or on RV32IMC under QEMU."""
+    return execute(model, build_dir, codes, target, sanitize)[0]
+
+
+def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False,
+            chip: str = "esp32") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Build and run on the host and on RV32IMC (QEMU): ({"host", "rv32"}: accumulators,
+    details for firmware.json: sizes with the measured code, the RV32 ELF's sections and
+    constants' placement, instructions per inference, per layer and per MAC). The budget
+    is checked again with the measured code (FirmwareError naming what does not fit) and
+    the generated folder's size_report.json updated."""
+    build_dir = Path(build_dir).resolve()
+    host, _ = execute(model, build_dir, codes, "host", sanitize)
+    rv32, stats = execute(model, build_dir, codes, "rv32")
+    elf = build_dir / "firmware_build" / "rv32" / EXECUTABLE["rv32"]
+    p = plan(model)
+    elf_bytes = elf_sizes(elf)
+    sizes = size_report(p, chip, code_bytes=elf_bytes["text"])
+    check_budget(sizes, chip)
+    write_json(build_dir / "firmware" / "size_report.json", sizes)
+    stages = stats["stages"]
+    layer_instr = stages[1:] if p.input_buffer else stages
+    layers = []
+    by_kind: dict[str, list[int]] = {}
+    for lp, instr in zip(p.layers, layer_instr, strict=True):
+        layers.append({"name": lp.layer.name, "kernel": lp.kernel_name, "macs": lp.macs,
+                       "instructions": instr, "instructions_per_mac": instr / lp.macs})
+        kind = by_kind.setdefault(lp.mac_kind, [0, 0])
+        kind[0] += instr
+        kind[1] += lp.macs
+    per_inf = stats["instret_min"]
+    details = {
+        "sizes": sizes,
+        "rv32_elf_bytes": elf_bytes,
+        "rv32_placement": constants_in_flash(elf),
+        "instructions_per_inference": per_inf,
+        "instructions_per_inference_max": stats["instret_max"],
+        "input_conversion_instructions": stages[0] if p.input_buffer else 0,
+        "layers": layers,
+        "instructions_per_mac": {k: v[0] / v[1] for k, v in by_kind.items()},
+        "estimated_latency_us_at_160mhz": per_inf / CLOCK_MHZ,
+        "notes": [
+            "instructions counted by RV32IMC instret under qemu-system-riscv32 -icount; "
+            "runtime library and model built with -O2",
+            f"latency is an estimate: instructions / {CLOCK_MHZ} MHz at 1 instruction per "
+            "cycle, ignoring flash cache misses, multiply latency and branch penalties",
+            "per-layer counts include one profiling call (a few instructions) each",
+        ],
+    }
+    return {"host": host, "rv32": rv32}, details
