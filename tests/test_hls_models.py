@@ -15,6 +15,9 @@ import pytest
 
 from flow import backends, golden, synthetic
 from flow.backends import hls
+from flow.backends.check import agreement
+from flow.fingerprint import is_current
+from flow.inputs import InputError
 from flow.ir import Model
 
 # (widths, weight types, activation types, input type, folding (PE, SIMD) per layer)
@@ -89,10 +92,10 @@ def test_generated_folder_is_complete(tmp_path: Path) -> None:
     out = hls.generate(model, tmp_path, part="xcu50-fsvh2104-2-e", clock_ns=4)
     assert out == tmp_path / "hls"
     names = {p.name for p in out.iterdir()}
-    templates = {p.name for p in hls.TEMPLATES.glob("*.hpp")}
+    templates = {p.name for p in hls.headers()}
     assert templates | {"my_net_top.cpp", "my_net_top.hpp", "my_net_tb.cpp", "run_hls.tcl",
                         "layer0_params.hpp", "layer1_params.hpp", "layer2_params.hpp",
-                        "tb_input.bin", "tb_expected.bin"} <= names
+                        "tb_input.bin", "tb_expected.bin", "fingerprint.json"} <= names
     tcl = (out / "run_hls.tcl").read_text()
     for line in ("set_top my_net_top", 'add_files $here/my_net_top.cpp -cflags "-std=c++14 -I$here"',
                  "add_files -tb $here/my_net_tb.cpp", "set_part {xcu50-fsvh2104-2-e}",
@@ -120,6 +123,21 @@ def test_wide_words_raise_the_vendor_width_limit(tmp_path: Path) -> None:
         hls.generate(too_wide, tmp_path / "too_wide")
 
 
+def test_too_wide_word_names_the_layer_and_file(tmp_path: Path) -> None:
+    """The error names the layer, the word, its width and the generated file it is in."""
+    second = synthetic.random_model([16, 1100, 4], ["INT2", "INT4"], ["UINT4"], "UINT2",
+                                    [(1, 16), (1, 1100)], name="w")
+    with pytest.raises(ValueError, match=r"layer 1 \(dense1, from synthetic1\): input stream "
+                                         r"word \(SIMD 1100 x UINT4\) of 4400 bits in w_top.cpp"):
+        hls.generate(second, tmp_path / "second")
+    weights = synthetic.random_model([1100, 4], ["INT8"], [], "UINT2", [(1, 1100)], name="w")
+    with pytest.raises(ValueError, match=r"layer 0 \(dense0, from synthetic0\): weight word "
+                                         r"layer0_weights \(SIMD 1100 x INT8\) of 8800 bits "
+                                         r"in layer0_params.hpp"):
+        hls.generate(weights, tmp_path / "weights")
+    assert not (tmp_path / "second" / "hls").exists()  # nothing half-written
+
+
 def test_testbench_checks_itself(tmp_path: Path) -> None:
     """The csim run_hls.tcl starts compares with golden outputs written beside it."""
     model = synthetic.random_model(*MODELS["serial"], seed=2, name="serial")
@@ -138,19 +156,30 @@ def test_testbench_checks_itself(tmp_path: Path) -> None:
 def test_regenerates_when_the_model_changes(tmp_path: Path) -> None:
     model = synthetic.random_model(*MODELS["serial"], seed=3, name="serial")
     codes = synthetic.random_codes(model, 50)
+    hls.generate(model, tmp_path, part="xcu50-fsvh2104-2-e", clock_ns=4)
     assert_equal_golden(model, tmp_path, codes)
     layer = model.layers[-1]
     changed = dataclasses.replace(model, layers=[
         model.layers[0], dataclasses.replace(layer, weights=-layer.weights)])
     assert_equal_golden(changed, tmp_path, codes)
+    folder = tmp_path / "hls"
+    assert is_current(folder, changed, hls.template_sources())
+    # the regenerated folder keeps the target run_hls.tcl was written for
+    tcl = (folder / "run_hls.tcl").read_text()
+    assert "set_part {xcu50-fsvh2104-2-e}" in tcl and "create_clock -period 4 " in tcl
+    # the binary of this C++ and these flags is cached; the model's first one was replaced
+    assert hls.build(changed, tmp_path, hls.cxx_flags())[1] == 0.0
+    assert hls.build(model, tmp_path, hls.cxx_flags())[1] > 0
 
 
 def test_rejects_codes_outside_the_input_type(tmp_path: Path) -> None:
     model = synthetic.random_model(*MODELS["w1a1"], seed=0)
     codes = synthetic.random_codes(model, 4)
     codes[2, 3] = 0  # BIPOLAR has no 0
-    with pytest.raises(ValueError, match="outside BIPOLAR"):
-        hls.run(model, tmp_path, codes)
+    for run in (hls.run, lambda *a: backends.run("hls", *a)):
+        with pytest.raises(InputError, match="sample 2, feature 3: code 0 is not a BIPOLAR value"):
+            run(model, tmp_path, codes)
+    assert not (tmp_path / "hls").exists()  # refused before anything is generated
 
 
 def test_cli_writes_report(tmp_path: Path) -> None:
@@ -164,7 +193,7 @@ def test_cli_writes_report(tmp_path: Path) -> None:
     a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20"])
     a.func(a)
     r = json.loads((tmp_path / "hls.json").read_text())
-    assert (r["samples"], r["agree"], r["all_equal"]) == (20, 20, True)
+    assert (r["samples"], r["agreement"]["hls"]["equal"], r["all_equal"]) == (20, 20, True)
     assert r["compile_seconds"] > 0 and r["run_seconds"] >= 0
     assert [lay["pe"] for lay in r["layers"]] == [3, 6, 2]
 
@@ -187,8 +216,9 @@ def test_vendor_types_equal_golden(tmp_path: Path, name: str) -> None:
     model = synthetic.random_model(*MODELS[name], seed=12, name=name)
     codes = synthetic.random_codes(model, 100)
     assert_equal_golden(model, tmp_path, codes, vendor_include=include)
-    r = hls.hls_report(model, tmp_path, codes, vendor_include=include)
-    assert r["types"] == "vendor" and r["all_equal"]
+    outputs, details = hls.run_timed(model, tmp_path, codes, vendor_include=include)
+    agree = agreement(outputs, golden.run_codes(model, codes))
+    assert details["types"] == "vendor" and agree["hls"]["equal"] == len(codes)
 
 
 @pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])
@@ -197,5 +227,7 @@ def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest
     """BNN-PYNQ's TFC-w1a1 at finn-examples' folding, and the default config trained here."""
     pytest.importorskip("flow.folding")  # the fixtures fold with it
     model, codes = request.getfixturevalue(fixture)
-    r = hls.hls_report(model, tmp_path, codes)
-    assert r["samples"] == len(codes) and r["all_equal"], r["differing_samples"]
+    outputs, _ = hls.run_timed(model, tmp_path, codes)
+    agree = agreement(outputs, golden.run_codes(model, codes))["hls"]
+    assert len(outputs["hls"]) == len(codes) and agree["equal"] == len(codes), \
+        agree["differing_samples"]

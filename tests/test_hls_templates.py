@@ -16,15 +16,16 @@ import pytest
 
 from flow import golden, synthetic
 from flow.backends import hls
+from flow.backends.thresholds import hardware_thresholds
 from flow.datatypes import dtype
-from flow.ir import DenseLayer, Folding, Model, Thresholds, accumulator_bounds
+from flow.ir import DenseLayer, Folding, IRError, Model, Thresholds, accumulator_bounds
 
 
 def compile_and_run(tmp_path: Path, source: str, *flags: str) -> str:
     """g++ a harness against hls/ with the backend's flags; its stdout."""
     src, exe = tmp_path / "harness.cpp", tmp_path / "harness"
     src.write_text(source)
-    cmd = [hls.CXX, *hls.CXXFLAGS, *flags, f"-I{hls.TEMPLATES}", str(src), "-o", str(exe)]
+    cmd = [hls.CXX, *hls.CXXFLAGS, *flags, f"-I{hls.template_dir()}", str(src), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
 
@@ -63,9 +64,9 @@ def check(m: Model, tmp_path: Path, codes: np.ndarray | None = None) -> None:
     assert not len(bad), f"first differences (sample, channel): {bad[:5].tolist()}"
 
 
-@pytest.mark.parametrize("header", sorted(p.name for p in hls.TEMPLATES.glob("*.hpp")))
+@pytest.mark.parametrize("header", [p.name for p in hls.headers()])
 def test_header_compiles_alone(header: str) -> None:
-    r = subprocess.run([hls.CXX, *hls.CXXFLAGS, "-fsyntax-only", f"-I{hls.TEMPLATES}",
+    r = subprocess.run([hls.CXX, *hls.CXXFLAGS, "-fsyntax-only", f"-I{hls.template_dir()}",
                         "-x", "c++", "-"], input=f'#include "{header}"\n',
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -246,3 +247,23 @@ def test_layer_fields(tmp_path: Path) -> None:
     s = hls.stage(layer, 0)
     assert (s.acc_bits, s.datapath, s.out_type) == (6, "mac", "qflow::int_t<6>")
     assert s.act_type == "qflow::accumulator_out<6, 1, 0>"
+    with pytest.raises(IRError, match="layer d .*kind 'conv2d' is not supported by the HLS backend"):
+        hls.stage(dataclasses.replace(layer, kind="conv2d"), 0)
+
+
+def test_hardware_thresholds_clip_to_the_accumulator() -> None:
+    """Thresholds the accumulator cannot reach become one past its ends (popcount for
+    XNOR layers); the stage stores exactly these."""
+    m = one_layer(8, 2, "INT2", "UINT2", "UINT2", (1, 1))
+    layer = m.layers[0]  # sums in [acc_min, acc_max]
+    lo, hi = layer.acc_min, layer.acc_max
+    m = with_thresholds(m, np.array([[lo - 5, lo, hi + 9], [lo + 1, hi, hi + 1]]), "UINT2")
+    t = hardware_thresholds(m.layers[0])
+    assert t.tolist() == [[lo, lo, hi + 1], [lo + 1, hi, hi + 1]] and t.dtype == np.int64
+    assert np.array_equal(hls.stage(m.layers[0], 0).thresholds, t)
+    # XNOR over 8 inputs: acc = 2 * popcount - 8, acc >= T <=> popcount >= ceil((T + 8) / 2)
+    x = one_layer(8, 1, "BIPOLAR", "BIPOLAR", "UINT2", (1, 1))
+    x = with_thresholds(x, np.array([[-20, -3, 9]]), "UINT2")
+    assert hardware_thresholds(x.layers[0]).tolist() == [[0, 3, 9]]
+    with pytest.raises(IRError, match="no thresholds"):
+        hardware_thresholds(dataclasses.replace(layer, activation=None))

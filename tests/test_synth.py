@@ -85,7 +85,7 @@ def test_hierarchical_stat_of_tfc() -> None:
     manifest = {"top": "random_top", "layers": [
         {"name": f"dense{i}", "instance": f"l{i}_dense{i}", "pe": 8, "simd": 8, "cycles": 64}
         for i in range(4)]}
-    rows, other = synth._layer_rows(manifest, mods, inst, total)
+    rows, other = synth.layer_rows(manifest, mods, inst, total)
     assert [r["lut"] for r in rows] == [3102, 383, 389, 384]
     assert all(r["module"].endswith("\\mvau") for r in rows)
     assert other["lut"] == TFC_LUT - sum(r["lut"] for r in rows) == 169
