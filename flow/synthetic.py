@@ -14,6 +14,7 @@ from flow.ir import (
     ElementwiseOp,
     Folding,
     InputStage,
+    Layer,
     Model,
     OutputStage,
     Thresholds,
@@ -52,10 +53,11 @@ def random_model(
         raise ValueError("need one weight type per layer and one activation type per hidden layer")
     in_t = dtype(input_type)
     inp = InputStage(
-        shape=(widths[0],), preprocess=[ElementwiseOp("mul", np.float32(1.0))],
+        shape=(widths[0],), preprocess=[ElementwiseOp("mul", np.ones((), np.float32))],
         kind="bipolar" if in_t.is_bipolar else "int", scale=1.0, zero_point=0.0,
         bitwidth=in_t.bits, signed=in_t.signed, narrow=False, out_dtype=in_t)
-    layers, x_t = [], in_t
+    layers: list[Layer] = []
+    x_t = in_t
     for i in range(n):
         w_t = dtype(weight_types[i])
         w = random_values(rng, w_t, (widths[i + 1], widths[i]))

@@ -248,9 +248,9 @@ def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
         raise FirmwareError(f"{at}: accumulator needs {acc_bits} bits, the firmware has 32")
     if layer.in_features > 0xFFFF or layer.out_features > 0xFFFF:
         raise FirmwareError(f"{at}: {layer.out_features} x {layer.in_features} exceeds 65535")
-    for t in (layer.input_dtype, layer.weight_dtype):
-        if not t.is_bipolar and t.bits > 8:
-            raise FirmwareError(f"{at}: {t} has more than 8 bits")
+    for operand in (layer.input_dtype, layer.weight_dtype):
+        if not operand.is_bipolar and operand.bits > 8:
+            raise FirmwareError(f"{at}: {operand} has more than 8 bits")
     x_t, w = layer.input_dtype, layer.weights.astype(np.int64)
     bits, w_off = weight_storage(layer.weight_dtype)
     x_off = storage_offset(x_t)

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from flow.backends.firmware import dense
-from flow.ir import DenseLayer, op_for
+from flow.ir import DenseLayer, Layer, op_for
 
 OPS: dict[str, ModuleType] = {"dense": dense}
 STAGE = "the firmware backend"
@@ -67,6 +67,6 @@ class LayerPlan(Protocol):
         """Its entry in size_report.json's layers."""
 
 
-def op(layer: DenseLayer) -> ModuleType:
+def op(layer: Layer) -> ModuleType:
     """The op module of a layer's kind; IRError naming the layer for an unknown kind."""
     return op_for(OPS, layer, STAGE)

@@ -116,9 +116,9 @@ def stage(layer: DenseLayer, index: int) -> DenseStage:
     accumulator's reachable range, so their width never exceeds the accumulator's by more
     than a bit."""
     at = f"HLS: {layer_label(layer, index)}"
-    for what, t in (("input", layer.input_dtype), ("weight", layer.weight_dtype)):
-        if t.bits > MAX_BITS:
-            raise ValueError(f"{at}: {what} type {t} is wider than {MAX_BITS} bits")
+    for what, operand in (("input", layer.input_dtype), ("weight", layer.weight_dtype)):
+        if operand.bits > MAX_BITS:
+            raise ValueError(f"{at}: {what} type {operand} is wider than {MAX_BITS} bits")
     lo, hi = accumulator_range(layer)
     acc_bits = bits_for_range(min(lo, -1), hi)
     if acc_bits > MAX_BITS or layer.acc_dtype.bits > MAX_BITS:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from flow.backends.hls import dense
 from flow.backends.hls.cpp import ApWord
-from flow.ir import DenseLayer, Model, op_for
+from flow.ir import Layer, Model, op_for
 
 KINDS: dict[str, ModuleType] = {"dense": dense}
 
@@ -62,7 +62,7 @@ class LayerStage(Protocol):
         ...
 
 
-def stage(layer: DenseLayer, index: int) -> LayerStage:
+def stage(layer: Layer, index: int) -> LayerStage:
     """The HLS stage of layer `index`; an IRError naming the layer for a kind not handled."""
     return op_for(KINDS, layer, "the HLS backend").stage(layer, index)
 
