@@ -19,7 +19,7 @@ sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports 
 
 def run_block(block: str, params: dict[str, Any], job: dict[str, Any], work: Path) -> None:
     """Build `block` (with the blocks it instantiates) at `params`, run tests/cocotb/tb_<block>."""
-    folder = rtl.build(rtl.block_sources(), block, params)
+    folder = rtl.build_block(block, params)
     rtl.run_cocotb(folder, block, work, f"tb_{block}", {"QFLOW_TB": json.dumps(job)})
 
 
@@ -74,13 +74,11 @@ def mvau_case(tmp_path: Path, mw: int, mh: int, pe: int, simd: int, in_t: str, w
     else:  # a hidden layer: the next layer only gives it an activation
         model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, simd), (1, 1)],
                              seed=mw + mh)
-    layer = model.layers[0]
-    cfg = rtl.mvau_config(layer, "weights.mem", "thresholds.mem")
-    (tmp_path / "weights.mem").write_text(cfg.weights)
-    if cfg.thresholds is not None:
-        (tmp_path / "thresholds.mem").write_text(cfg.thresholds)
+    # memory images named relative to the folder the bench runs in: one build for every run
+    stage = rtl.dense.stage(model.layers[0], "mvau", Path())
+    stage.write_images(tmp_path)
     model.save(tmp_path)
-    run_block("mvau", cfg.params, {"ir": str(tmp_path), "vectors": 40, "seed": pe}, tmp_path)
+    run_block("mvau", stage.params, {"ir": str(tmp_path), "vectors": 40, "seed": pe}, tmp_path)
 
 
 @pytest.mark.parametrize("case", MVAU_CASES, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}")
@@ -92,3 +90,4 @@ def test_mvau(case: tuple, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", MVAU_SLOW, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}-{c[2]}x{c[3]}")
 def test_mvau_slow(case: tuple, tmp_path: Path) -> None:
     mvau_case(tmp_path, *case)
+

@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from flow import golden
 from flow.backends import rtl
+from flow.fingerprint import is_current
 from flow.ir import Model
 from flow.synthetic import random_codes, random_model
 
@@ -36,13 +38,14 @@ MIXED = {
 }
 
 
-def check(model: Model, codes: np.ndarray, build_dir: Path) -> dict:
-    r = rtl.simulate(model, build_dir, codes)
-    assert r["agree"] == r["total"] == len(codes)
-    assert r["initiation_interval_cycles"] == model.initiation_interval
-    assert r["latency_cycles"] == r["expected_latency"]
-    assert json.loads((build_dir / "sim.json").read_text()) == r
-    return r
+def check(model: Model, codes: np.ndarray, build_dir: Path) -> dict[str, Any]:
+    """Every output equals golden, the initiation interval and the latency are what the
+    folding predicts."""
+    outputs, details = rtl.simulate(model, build_dir, codes)
+    np.testing.assert_array_equal(outputs["rtl"], golden.run_codes(model, codes))
+    assert details["initiation_interval_cycles"] == model.initiation_interval
+    assert details["latency_cycles"] == details["expected_latency"]
+    return details
 
 
 def test_tfc_like(tmp_path: Path) -> None:
@@ -75,7 +78,9 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
         [(pe, simd, layer.cycles) for (pe, simd), layer in zip(folding, model.layers, strict=True)]
     assert man["expected"]["initiation_interval"] == model.initiation_interval
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json"])
+        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json",
+                                                    "fingerprint.json"])
+    assert is_current(folder, model, rtl.block_sources())
     rtl.verilator_env()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],
                            *man["sources"]], capture_output=True, text=True, env=os.environ)
@@ -90,9 +95,18 @@ def test_tfc_w1a1(tfc_w1a1: tuple[Model, np.ndarray], tmp_path: Path) -> None:
 
 
 def test_digits_default(digits_default: tuple[Model, np.ndarray], tmp_path: Path) -> None:
+    """Through `qflow sim`: the IR alone in the folder, rtl/ generated, the test split
+    simulated, sim.json written."""
     model, codes = digits_default
     assert len(codes) >= 200
-    check(model, codes, tmp_path)
+    model.save(tmp_path)
+    r = rtl.check(tmp_path)
+    assert r["all_equal"] and r["samples"] == len(codes)
+    assert r["agreement"] == {"rtl": {"equal": len(codes), "differing_samples": []}}
+    assert r["initiation_interval_cycles"] == r["expected_initiation_interval"] == \
+        model.initiation_interval
+    assert r["latency_cycles"] == r["expected_latency"]
+    assert json.loads((tmp_path / "sim.json").read_text()) == r
 
 
 @pytest.mark.slow
@@ -112,3 +126,4 @@ def test_random_foldings(seed: int, tmp_path: Path) -> None:
     folding = [(div(widths[i + 1]), div(widths[i])) for i in range(3)]
     model = random_model(widths, wts, acts, in_t, folding, seed=seed, name=f"rand{seed}")
     check(model, random_codes(model, 40, seed=seed), tmp_path)
+
