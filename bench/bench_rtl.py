@@ -11,8 +11,10 @@ import platform
 import time
 from pathlib import Path
 
+from flow import golden
 from flow.atomic import write_json
 from flow.backends import rtl
+from flow.backends.check import agreement
 from flow.synthetic import random_codes, random_model
 
 
@@ -28,15 +30,16 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     rtl.simulate(model, build_dir, random_codes(model, 2))  # Verilator build (cached)
     build_s = time.perf_counter() - t0
-    r = rtl.simulate(model, build_dir, random_codes(model, a.frames))
+    codes = random_codes(model, a.frames)
+    outputs, r = rtl.simulate(model, build_dir, codes)
     result = {
         "bench": "rtl_sim_tfc",
-        "frames": r["frames"],
+        "frames": len(codes),
         "frames_per_second_wall": r["frames_per_second_wall"],
         "cycles_per_second_wall": r["frames_per_second_wall"] * r["initiation_interval_cycles"],
         "initiation_interval_cycles": r["initiation_interval_cycles"],
         "latency_cycles": r["latency_cycles"],
-        "agree": r["agree"],
+        "agree": agreement(outputs, golden.run_codes(model, codes))["rtl"]["equal"],
         "build_and_first_run_seconds": build_s,
         "machine": platform.machine(),
         "python": platform.python_version(),

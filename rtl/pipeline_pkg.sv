@@ -1,7 +1,7 @@
 // Pipeline depths of the rtl/ blocks, in one place: a block's latency in cycles follows
 // from its parameters, and the MVAU sizes its credit loop and aligns its sideband from
-// these. flow/backends/rtl.py mirrors them for the expected cycle counts (checked by the
-// simulation: measured latency == expected).
+// these. flow/backends/rtl/pipeline.py mirrors them for the expected cycle counts
+// (checked by the simulation: measured latency == expected).
 package pipeline_pkg;
   // adder levels between pipeline registers: with two, TFC-w1a1's layers meet 150 MHz on
   // an ECP5-85F (python -m bench.bench_synth --only tfc)

@@ -1,9 +1,12 @@
-"""The rtl/ blocks, each in its own cocotb bench (tests/cocotb/tb_*.py) under Verilator:
-random parameters and data, edge values, random stalls on tvalid and tready."""
+"""The rtl/ blocks, each in its own cocotb bench (tests/cocotb/tb_<block>.py) under
+Verilator against a Python model: several parameter sets (edge cases in the fast set, the
+heavier sweeps marked slow), random data and edge values, random stalls on tvalid and
+tready where the block has a stream."""
 
 from __future__ import annotations
 
 import json
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from flow.backends import rtl
+from flow.packing import mem_image
 from flow.synthetic import random_model
 
 TB_DIR = Path(__file__).resolve().parent / "cocotb"
@@ -19,8 +23,22 @@ sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports 
 
 def run_block(block: str, params: dict[str, Any], job: dict[str, Any], work: Path) -> None:
     """Build `block` (with the blocks it instantiates) at `params`, run tests/cocotb/tb_<block>."""
-    folder = rtl.build(rtl.block_sources(), block, params)
+    folder = rtl.build_block(block, params)
     rtl.run_cocotb(folder, block, work, f"tb_{block}", {"QFLOW_TB": json.dumps(job)})
+
+
+def test_every_block_has_a_bench() -> None:
+    blocks = [p.stem for p in rtl.block_sources() if not p.stem.endswith("_pkg")]
+    assert [b for b in blocks if not (TB_DIR / f"tb_{b}.py").exists()] == []
+
+
+def test_run_bench_counts_extra_beats(tmp_path: Path) -> None:
+    """The harness's own check: output beats beyond the n_out expected are counted."""
+    folder = rtl.build_block("axis_fifo", {"WIDTH": 8, "DEPTH": 4})
+    beats = [(k, int(k % 5 == 4)) for k in range(10)]
+    r = rtl.run_bench(folder, "axis_fifo", tmp_path, beats, 8, trailing_cycles=20)
+    assert r.beats == beats[:8]
+    assert r.extra_beats == len(r.in_cycles) - 8 >= 1  # accepted while the 8th left
 
 
 @pytest.mark.parametrize("width, depth", [(8, 4), (33, 1), (1, 5)])
@@ -74,13 +92,11 @@ def mvau_case(tmp_path: Path, mw: int, mh: int, pe: int, simd: int, in_t: str, w
     else:  # a hidden layer: the next layer only gives it an activation
         model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, simd), (1, 1)],
                              seed=mw + mh)
-    layer = model.layers[0]
-    cfg = rtl.mvau_config(layer, "weights.mem", "thresholds.mem")
-    (tmp_path / "weights.mem").write_text(cfg.weights)
-    if cfg.thresholds is not None:
-        (tmp_path / "thresholds.mem").write_text(cfg.thresholds)
+    # memory images named relative to the folder the bench runs in: one build for every run
+    stage = rtl.dense.stage(model.layers[0], "mvau", Path())
+    stage.write_images(tmp_path)
     model.save(tmp_path)
-    run_block("mvau", cfg.params, {"ir": str(tmp_path), "vectors": 40, "seed": pe}, tmp_path)
+    run_block("mvau", stage.params, {"ir": str(tmp_path), "vectors": 40, "seed": pe}, tmp_path)
 
 
 @pytest.mark.parametrize("case", MVAU_CASES, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}")
@@ -92,3 +108,80 @@ def test_mvau(case: tuple, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", MVAU_SLOW, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}-{c[2]}x{c[3]}")
 def test_mvau_slow(case: tuple, tmp_path: Path) -> None:
     mvau_case(tmp_path, *case)
+
+
+def slow(*values: Any) -> Any:
+    """A parameter set of the slow run only."""
+    return pytest.param(*values, marks=pytest.mark.slow)
+
+
+# (WIDTH, DEPTH, STYLE, with an image): one word, non-power-of-two depths, words wider than
+# 64 bits, block RAM deeper than the LUT limit; no image: all zero
+ROM_CASES = [(8, 5, "logic", True), (130, 64, "block", True), (1, 1, "logic", True),
+             slow(1, 1, "block", True), slow(33, 192, "block", True),
+             slow(64, 64, "logic", True), slow(12, 7, "block", False), slow(5, 2, "logic", False)]
+
+
+@pytest.mark.parametrize("width, depth, style, image", ROM_CASES)
+def test_rom(width: int, depth: int, style: str, image: bool, tmp_path: Path) -> None:
+    rng = random.Random(width * 1000 + depth)
+    words = [rng.getrandbits(width) for _ in range(depth)]
+    words[0], words[-1] = 0, (1 << width) - 1
+    if image:
+        (tmp_path / "rom.mem").write_text(mem_image(words, width))
+    params = {"WIDTH": width, "DEPTH": depth, "MEM_FILE": "rom.mem" if image else "",
+              "STYLE": style}
+    run_block("rom", params, {"DEPTH": depth, "words": words if image else [], "reads": 200,
+                              "seed": depth}, tmp_path)
+
+
+# (PE, SIMD): one lane, odd and power-of-two trees, many rows
+XNOR_CASES = [(1, 1), (3, 49), (2, 64), slow(4, 7), slow(1, 255), slow(16, 8), slow(5, 2)]
+
+
+@pytest.mark.parametrize("pe, simd", XNOR_CASES)
+def test_mvau_xnor_dot(pe: int, simd: int, tmp_path: Path) -> None:
+    params = {"PE": pe, "SIMD": simd}
+    run_block("mvau_xnor_dot", params, {**params, "vectors": 200, "seed": pe * simd}, tmp_path)
+
+
+# (PE, SIMD, X_BITS, X_SIGNED, X_BIPOLAR, W_BITS, W_SIGNED, W_BIPOLAR)
+MAC_CASES = [
+    (2, 1, 8, 1, 0, 8, 1, 0),  # one lane, INT8 x INT8 at the extremes
+    (1, 16, 1, 0, 1, 3, 1, 0),  # BIPOLAR input selects +w / -w
+    (3, 9, 8, 0, 0, 1, 0, 1),  # UINT8 x BIPOLAR weights: +x / -x
+    slow((4, 64, 4, 1, 0, 4, 1, 0)),  # deep tree
+    slow((1, 3, 16, 1, 0, 16, 1, 0)),  # the widest products
+    slow((2, 8, 1, 0, 1, 1, 0, 1)),  # both BIPOLAR
+    slow((3, 7, 16, 0, 0, 1, 1, 0)),  # UINT16 x INT1
+    slow((1, 49, 1, 0, 0, 5, 0, 0)),  # unsigned x unsigned
+    slow((2, 5, 4, 1, 0, 2, 1, 0)),  # INT4 x INT2 (ternary weights' field)
+]
+MAC_PARAMS = ("PE", "SIMD", "X_BITS", "X_SIGNED", "X_BIPOLAR", "W_BITS", "W_SIGNED", "W_BIPOLAR")
+
+
+@pytest.mark.parametrize("case", MAC_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_mvau_mac_dot(case: tuple[int, ...], tmp_path: Path) -> None:
+    params = dict(zip(MAC_PARAMS, case, strict=True))
+    run_block("mvau_mac_dot", params, {**params, "vectors": 200, "seed": sum(case)}, tmp_path)
+
+
+# (PE, ACC_BITS, N_THRES, OUT_BITS, OUT_BASE, OUT_STEP)
+THRESHOLD_CASES = [
+    (2, 8, 3, 2, 0, 1),  # UINT2 out
+    (1, 2, 1, 1, 0, 1),  # one threshold, 2-bit accumulator: BIPOLAR out
+    (3, 16, 7, 3, -4, 1),  # INT3 out
+    slow((4, 24, 255, 8, 0, 1)),  # deep tree, UINT8 out
+    slow((1, 5, 15, 4, -8, 1)),  # INT4 out
+    slow((2, 10, 2, 2, -1, 2)),  # step 2: -1, 1, 3
+    slow((5, 1, 2, 2, 0, 1)),  # 1-bit accumulators
+    slow((16, 12, 1, 1, 0, 1)),  # many rows, one threshold
+]
+THRESHOLD_PARAMS = ("PE", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE", "OUT_STEP")
+
+
+@pytest.mark.parametrize("case", THRESHOLD_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_mvau_thresholds(case: tuple[int, ...], tmp_path: Path) -> None:
+    params = dict(zip(THRESHOLD_PARAMS, case, strict=True))
+    run_block("mvau_thresholds", params, {**params, "vectors": 200, "seed": sum(case)},
+              tmp_path)

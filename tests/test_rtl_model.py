@@ -1,6 +1,8 @@
 """Generated model tops against the golden model, under Verilator + cocotb: synthetic
-models of several datatypes and foldings (width converters of every kind), random stalls,
-and the measured initiation interval and latency against the folding arithmetic."""
+models of several datatypes and foldings (width converters of every kind), every model
+free-running (the measured initiation interval and latency against the folding arithmetic)
+and under random input and output stalls; `qflow sim`'s report; a stale rtl/ regenerated;
+the input contract."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from flow import golden
+from flow import backends, golden
 from flow.backends import rtl
-from flow.ir import Model
+from flow.fingerprint import is_current
+from flow.inputs import InputError
+from flow.ir import IRError, Model
 from flow.synthetic import random_codes, random_model
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
@@ -36,13 +41,26 @@ MIXED = {
 }
 
 
-def check(model: Model, codes: np.ndarray, build_dir: Path) -> dict:
-    r = rtl.simulate(model, build_dir, codes)
-    assert r["agree"] == r["total"] == len(codes)
-    assert r["initiation_interval_cycles"] == model.initiation_interval
-    assert r["latency_cycles"] == r["expected_latency"]
-    assert json.loads((build_dir / "sim.json").read_text()) == r
-    return r
+# random stalls on both sides of the top, the output waiting longer than the input
+STALLS = {"valid_prob": 0.6, "ready_prob": 0.4, "seed": 5}
+
+
+def check_stalled(model: Model, codes: np.ndarray, build_dir: Path) -> None:
+    """Under random input and output stalls nothing is lost or reordered: every output
+    equals golden (simulate_codes raises on a misplaced tlast or a beat too many)."""
+    acc, _ = rtl.simulate_codes(model, build_dir, codes, **STALLS)
+    np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
+
+
+def check(model: Model, codes: np.ndarray, build_dir: Path) -> dict[str, Any]:
+    """Free-running: every output equals golden, the initiation interval and the latency
+    are what the folding predicts; then the same codes under stalls."""
+    outputs, details = rtl.simulate(model, build_dir, codes)
+    np.testing.assert_array_equal(outputs["rtl"], golden.run_codes(model, codes))
+    assert details["initiation_interval_cycles"] == model.initiation_interval
+    assert details["latency_cycles"] == details["expected_latency"]
+    check_stalled(model, codes, build_dir)
+    return details
 
 
 def test_tfc_like(tmp_path: Path) -> None:
@@ -57,9 +75,6 @@ def test_mixed_models(name: str, tmp_path: Path) -> None:
     model = random_model(widths, wts, acts, in_t, folding, seed=3, name=name)
     codes = random_codes(model, 60)
     check(model, codes, tmp_path)
-    # random stalls on the input and the output: same results
-    acc, _ = rtl.simulate_codes(model, tmp_path, codes, valid_prob=0.6, ready_prob=0.4, seed=5)
-    np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
     assert np.array_equal(rtl.run(model, tmp_path, codes[:5]), golden.run_codes(model, codes[:5]))
 
 
@@ -75,7 +90,9 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
         [(pe, simd, layer.cycles) for (pe, simd), layer in zip(folding, model.layers, strict=True)]
     assert man["expected"]["initiation_interval"] == model.initiation_interval
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json"])
+        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json",
+                                                    "fingerprint.json"])
+    assert is_current(folder, model, rtl.block_sources())
     rtl.verilator_env()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],
                            *man["sources"]], capture_output=True, text=True, env=os.environ)
@@ -90,9 +107,19 @@ def test_tfc_w1a1(tfc_w1a1: tuple[Model, np.ndarray], tmp_path: Path) -> None:
 
 
 def test_digits_default(digits_default: tuple[Model, np.ndarray], tmp_path: Path) -> None:
+    """Through `qflow sim` (the IR alone in the folder: rtl/ generated, the test split
+    simulated, sim.json written), then under stalls."""
     model, codes = digits_default
     assert len(codes) >= 200
-    check(model, codes, tmp_path)
+    model.save(tmp_path)
+    r = rtl.check(tmp_path)
+    assert r["all_equal"] and r["samples"] == len(codes)
+    assert r["agreement"] == {"rtl": {"equal": len(codes), "differing_samples": []}}
+    assert r["initiation_interval_cycles"] == r["expected_initiation_interval"] == \
+        model.initiation_interval
+    assert r["latency_cycles"] == r["expected_latency"]
+    assert json.loads((tmp_path / "sim.json").read_text()) == r
+    check_stalled(model, codes, tmp_path)
 
 
 @pytest.mark.slow
@@ -112,3 +139,38 @@ def test_random_foldings(seed: int, tmp_path: Path) -> None:
     folding = [(div(widths[i + 1]), div(widths[i])) for i in range(3)]
     model = random_model(widths, wts, acts, in_t, folding, seed=seed, name=f"rand{seed}")
     check(model, random_codes(model, 40, seed=seed), tmp_path)
+
+
+def test_stale_rtl_regenerated(tmp_path: Path) -> None:
+    """#10: an rtl/ generated from other weights (same name and shapes) is regenerated before
+    it runs, not simulated in place of the model asked for."""
+    widths, wts, acts, in_t, folding = MIXED["int_mix"]
+    old = random_model(widths, wts, acts, in_t, folding, seed=3, name="int_mix")
+    new = random_model(widths, wts, acts, in_t, folding, seed=4, name="int_mix")
+    codes = random_codes(new, 8)
+    want = golden.run_codes(new, codes)
+    assert not np.array_equal(golden.run_codes(old, codes), want)
+    rtl.generate(old, tmp_path)
+    np.testing.assert_array_equal(backends.run("rtl", new, tmp_path, codes), want)  # qflow run
+    assert is_current(tmp_path / "rtl", new, rtl.block_sources())
+    rtl.generate(old, tmp_path)
+    outputs, _ = rtl.simulate(new, tmp_path, codes)
+    np.testing.assert_array_equal(outputs["rtl"], want)
+
+
+def test_bipolar_input_zero_rejected(tmp_path: Path) -> None:
+    """A BIPOLAR input code is -1 or +1: a 0 is an InputError, not silently -1."""
+    model = random_model([8, 4], ["BIPOLAR"], [], "BIPOLAR", [(2, 4)], name="bipolar_in")
+    codes = random_codes(model, 3)
+    codes[1, 2] = 0
+    for call in (rtl.run, rtl.simulate, rtl.simulate_codes):
+        with pytest.raises(InputError, match="sample 1, feature 2: code 0 is not a BIPOLAR"):
+            call(model, tmp_path, codes)
+    assert not (tmp_path / "rtl").exists()  # rejected before anything is generated
+
+
+def test_unknown_layer_kind(tmp_path: Path) -> None:
+    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="conv_like")
+    model.layers[0].kind = "conv2d"
+    with pytest.raises(IRError, match=r"layer dense0 .*'conv2d' is not supported by the rtl"):
+        rtl.generate(model, tmp_path)

@@ -8,7 +8,7 @@ from typing import Any
 import cocotb
 from tb_common import STALLS, job
 
-from flow.backends.rtl_sim import start, stream
+from flow.backends.rtl.stream_bench import start, stream
 
 
 @cocotb.test()

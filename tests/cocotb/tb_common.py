@@ -1,10 +1,18 @@
-"""Shared by the block benches: the job (JSON in $QFLOW_TB) and the stall patterns."""
+"""Shared by the block benches: the job (JSON in $QFLOW_TB), the stall patterns, fields
+packed into a port's value (flow.packing's layout), and a driver for blocks that are plain
+pipelines (no handshake: a new input every cycle, its result a fixed latency later)."""
 
 from __future__ import annotations
 
 import json
 import os
 from typing import Any
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from flow.packing import pack_words, unpack_words
 
 # (valid_prob, ready_prob): free-running first (throughput is checked there), then random
 # stalls on the input, the output and both
@@ -13,3 +21,44 @@ STALLS = ((1.0, 1.0), (0.5, 1.0), (1.0, 0.4), (0.6, 0.6))
 
 def job() -> dict[str, Any]:
     return json.loads(os.environ["QFLOW_TB"])
+
+
+def pack(values: list[int], bits: int) -> int:
+    """Integers (two's complement when negative) -> one word, value k at bits [k*bits, ...)."""
+    fields = np.asarray(values, dtype=np.int64) & ((1 << bits) - 1)
+    return pack_words(fields[None, :], bits)[0]
+
+
+def unpack(word: int, n: int, bits: int, signed: bool) -> list[int]:
+    return unpack_words([word], n, bits, signed)[0].tolist()
+
+
+def value_range(bits: int, signed: bool, bipolar: bool = False) -> tuple[int, int]:
+    """Smallest and largest value of an operand (BIPOLAR: -1 / +1 in one bit)."""
+    if bipolar:
+        return -1, 1
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+async def pipeline_outputs(dut: Any, inputs: list[dict[str, int]], output: str,
+                           latency: int) -> list[int]:
+    """Drive inputs[t] (port name -> value) in cycle t and read port `output` (unsigned)
+    `latency` cycles later, settled before the next rising edge; one value per input."""
+    Clock(dut.clk, 10, unit="ns").start()
+    got: list[int] = []
+    await FallingEdge(dut.clk)
+    for t in range(len(inputs) + latency):
+        if t < len(inputs):
+            for port, v in inputs[t].items():
+                getattr(dut, port).value = v  # getattr: `in` is a Python keyword
+        await ReadOnly()
+        if t >= latency:  # the result of the input driven `latency` cycles ago
+            got.append(getattr(dut, output).value.to_unsigned())
+        await FallingEdge(dut.clk)
+    return got
+
+
+def first_difference(got: list[Any], want: list[Any]) -> str:
+    bad = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+    return "" if not bad else (f"{len(bad)} of {len(want)} differ, first input {bad[0]}: "
+                               f"{got[bad[0]]} != {want[bad[0]]}")

@@ -12,9 +12,9 @@ import numpy as np
 from tb_common import STALLS, job
 
 from flow import golden
-from flow.backends.rtl import encode, pack_words
-from flow.backends.rtl_sim import start, stream
+from flow.backends.rtl.stream_bench import start, stream
 from flow.ir import load
+from flow.packing import encode, pack_words
 from flow.synthetic import random_codes
 
 

@@ -1,10 +1,10 @@
-"""cocotb testbench for a design with one AXI-Stream input and one AXI-Stream output.
+"""The cocotb side of the harness: a bench for a design with one AXI-Stream input and one
+AXI-Stream output (imported inside the simulator only; it needs cocotb).
 
 Ports: clk, rst_n, s_axis_{tvalid,tready,tdata,tlast}, m_axis_{tvalid,tready,tdata,tlast}
-(the rtl/ blocks and every generated model top). `stream` drives beats in and collects beats
-out with optional random stalls on both sides and records the cycle of every handshake.
-`run_job` is the cocotb test that flow.backends.rtl starts: it reads a job (JSON) named by
-the QFLOW_SIM_JOB environment variable and writes the result beside it.
+(the stream blocks of rtl/ and every generated model top). `start` and `stream` are for
+block benches (tests/cocotb/); `run_job` is the cocotb test that harness.run_bench starts:
+it reads a job (JSON) named by $QFLOW_SIM_JOB and writes the StreamResult beside it.
 
 The bench samples and drives at the falling clock edge. It relies on what AXI-Stream asks
 and the rtl/ blocks guarantee: tvalid, tdata and tready outputs do not depend
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,10 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
+from flow.backends.rtl.harness import JOB_ENV, StreamResult, result_json
+
 # cycles without any handshake after which the design is declared stuck
 STALL_LIMIT = 100_000
-
-
-@dataclass
-class StreamResult:
-    beats: list[tuple[int, int]] = field(default_factory=list)  # (tdata, tlast) received
-    in_cycles: list[int] = field(default_factory=list)  # cycle of each input handshake
-    out_cycles: list[int] = field(default_factory=list)  # cycle of each output handshake
-    cycles: int = 0
 
 
 async def start(dut: Any, reset_cycles: int = 3) -> None:
@@ -89,15 +82,26 @@ async def stream(dut: Any, beats: list[tuple[int, int]], n_out: int, valid_prob:
     return r
 
 
+async def count_extra_beats(dut: Any, cycles: int) -> int:
+    """Output beats in the next `cycles` cycles, tready held high (none are expected).
+    Called at a falling edge, like `stream` returns."""
+    extra = 0
+    dut.m_axis_tready.value = 1
+    for _ in range(cycles):  # at a falling edge: tvalid now is a handshake at the next rise
+        extra += int(dut.m_axis_tvalid.value)
+        await FallingEdge(dut.clk)
+    dut.m_axis_tready.value = 0
+    return extra
+
+
 @cocotb.test()
 async def run_job(dut: Any) -> None:
-    """The job: {"beats": [[tdata, tlast], ...], "n_out", "valid_prob", "ready_prob",
-    "seed"}; the result (StreamResult's fields) goes to the job's path with .out.json."""
-    path = Path(os.environ["QFLOW_SIM_JOB"])
+    """The job: {"beats": [[tdata, tlast], ...], "n_out", "valid_prob", "ready_prob", "seed",
+    "trailing_cycles"}; the result goes to the job's path with .out.json."""
+    path = Path(os.environ[JOB_ENV])
     job = json.loads(path.read_text())
     await start(dut)
-    r = await stream(dut, [tuple(b) for b in job["beats"]], job["n_out"],
-                     job.get("valid_prob", 1.0), job.get("ready_prob", 1.0), job.get("seed", 0))
-    out = {"beats": r.beats, "in_cycles": r.in_cycles, "out_cycles": r.out_cycles,
-           "cycles": r.cycles}
-    path.with_suffix(".out.json").write_text(json.dumps(out))
+    r = await stream(dut, [tuple(b) for b in job["beats"]], job["n_out"], job["valid_prob"],
+                     job["ready_prob"], job["seed"])
+    r.extra_beats = await count_extra_beats(dut, job["trailing_cycles"])
+    path.with_suffix(".out.json").write_text(result_json(r))

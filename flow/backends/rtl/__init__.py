@@ -1,0 +1,63 @@
+"""RTL backend: a streaming SystemVerilog accelerator from the rtl/ blocks.
+
+`generate` writes build_dir/rtl/: the model's top (top.py: one stage per layer, joined by
+`axis_dwc` width converters and `axis_fifo` buffers), the stages' memory images
+($readmemh, by absolute path), manifest.json and fingerprint.json. `run` / `simulate` build
+the top with Verilator and drive it with cocotb (harness.py), regenerating rtl/ first when
+its stamp does not match the IR.
+
+Modules: one per layer kind with everything kind-specific (dense.py), found through
+ops.OPS; top.py (the model's top), generate.py, pipeline.py (rtl/pipeline_pkg.sv's
+latencies), harness.py and stream_bench.py (Verilator + cocotb), sim.py (`qflow sim`).
+
+Stream formats: element k of a beat sits at bits [k*bits, (k+1)*bits) (flow.packing); the
+input carries the first layer's codes, the output the last layer's accumulators.
+
+Public API (tests and bench/ use these names only):
+    generate(model, build_dir) -> Path        build_dir/rtl/
+    run(model, build_dir, codes) -> ndarray   the last layer's accumulators
+    simulate(model, build_dir, codes, valid_prob, ready_prob, seed)
+        -> ({"rtl": accumulators}, timing details of sim.json)
+    simulate_codes(...) -> (accumulators, FrameTiming)
+    check(build_dir, inputs, limit) -> dict   `qflow sim`: writes build_dir/sim.json
+    register_cli(sub)
+    block_sources() and the harness: verilator_env, build, build_block, run_cocotb,
+        run_bench, StreamResult
+    the latencies of pipeline.py; dense (the dense op module: mvau parameters and images)
+"""
+
+from __future__ import annotations
+
+from flow.backends.rtl import dense
+from flow.backends.rtl.generate import generate
+from flow.backends.rtl.harness import (
+    StreamResult,
+    build,
+    build_block,
+    run_bench,
+    run_cocotb,
+    verilator_env,
+)
+from flow.backends.rtl.ops import block_sources
+from flow.backends.rtl.pipeline import (
+    ROM_LATENCY,
+    mac_dot_latency,
+    thresholds_latency,
+    tree_latency,
+    xnor_dot_latency,
+)
+from flow.backends.rtl.sim import (
+    FrameTiming,
+    check,
+    register_cli,
+    run,
+    simulate,
+    simulate_codes,
+)
+
+__all__ = [
+    "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
+    "check", "dense", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
+    "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",
+    "verilator_env", "xnor_dot_latency",
+]

@@ -1,0 +1,115 @@
+"""The dense layer in RTL: one `mvau` (rtl/mvau.sv) per layer, its parameters and memory
+images, its streams and its pipeline latency.
+
+The input stream carries SIMD codes of the layer's input type a beat, in/SIMD beats a frame;
+the output PE codes of its output type (thresholded codes, or the signed accumulators of a
+layer without activation), out/PE beats a frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flow.backends.rtl import pipeline
+from flow.backends.rtl.stage import Params, Stage, Stream
+from flow.ir import DenseLayer, popcount_thresholds
+from flow.packing import encode, mem_image, pack_words
+
+BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "mvau")
+
+
+def streams(layer: DenseLayer) -> tuple[Stream, Stream]:
+    pe, simd = layer.folding.pe, layer.folding.simd
+    return (Stream(simd, layer.input_dtype, layer.in_features // simd),
+            Stream(pe, layer.out_dtype, layer.out_features // pe))
+
+
+def weight_image(layer: DenseLayer) -> str:
+    """Word nf*SF + sf holds W[nf*PE + p, sf*SIMD + s] at element p*SIMD + s."""
+    pe, simd = layer.folding.pe, layer.folding.simd
+    nf, sf = layer.out_features // pe, layer.in_features // simd
+    wt = layer.weight_dtype
+    w = encode(layer.weights, wt).reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3)
+    return mem_image(pack_words(w.reshape(nf * sf, pe * simd), wt.bits), pe * simd * wt.bits)
+
+
+def threshold_image(layer: DenseLayer) -> str | None:
+    """Word nf holds T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each;
+    None without an activation."""
+    act = layer.activation
+    if act is None:
+        return None
+    if layer.is_xnor:  # thresholds on the popcount that the XNOR datapath accumulates
+        t = np.clip(popcount_thresholds(layer), 0, layer.in_features + 1)
+    else:  # beyond the accumulator's range a threshold is always or never reached
+        t = np.clip(act.values, layer.acc_dtype.min, layer.acc_dtype.max + 1)
+    pe, thr_bits = layer.folding.pe, layer.acc_dtype.bits + 1
+    t = (t.astype(np.int64) & ((1 << thr_bits) - 1)).reshape(layer.out_features // pe,
+                                                            pe * act.count)
+    return mem_image(pack_words(t, thr_bits), pe * act.count * thr_bits)
+
+
+def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> Params:
+    """The `mvau` parameters of one dense layer (thresholds_file: "" without activation)."""
+    pe, simd = layer.folding.pe, layer.folding.simd
+    nf, sf = layer.out_features // pe, layer.in_features // simd
+    xt, wt = layer.input_dtype, layer.weight_dtype
+    params: Params = {
+        "MW": layer.in_features, "MH": layer.out_features, "PE": pe, "SIMD": simd,
+        "IN_BITS": xt.bits, "IN_SIGNED": int(xt.signed and not xt.is_bipolar),
+        "IN_BIPOLAR": int(xt.is_bipolar),
+        "W_BITS": wt.bits, "W_SIGNED": int(wt.signed and not wt.is_bipolar),
+        "W_BIPOLAR": int(wt.is_bipolar),
+        "ACC_BITS": layer.acc_dtype.bits, "N_THRES": 0, "OUT_BITS": 1, "OUT_BASE": 0,
+        "OUT_STEP": 1, "WEIGHTS_FILE": weights_file, "THRESHOLDS_FILE": "",
+        "WEIGHTS_STYLE": pipeline.rom_style(nf * sf),
+        "THRESHOLDS_STYLE": pipeline.rom_style(nf),
+    }
+    act = layer.activation
+    if act is not None:
+        out = act.out_dtype
+        # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
+        base, step = (0, 1) if out.is_bipolar else (act.base, act.step)
+        params.update(N_THRES=act.count, OUT_BITS=out.bits, OUT_BASE=base, OUT_STEP=step,
+                      THRESHOLDS_FILE=thresholds_file)
+    return params
+
+
+def stage(layer: DenseLayer, name: str, image_dir: Path) -> Stage:
+    weights_file, thresholds_file = f"{name}_weights.mem", f"{name}_thresholds.mem"
+    images = {weights_file: weight_image(layer)}
+    thresholds = threshold_image(layer)
+    if thresholds is not None:
+        images[thresholds_file] = thresholds
+    params = mvau_params(layer, str(image_dir / weights_file),
+                         str(image_dir / thresholds_file))
+    pe, simd = layer.folding.pe, layer.folding.simd
+    inp, out = streams(layer)
+    comment = (f"{layer.name}: {layer.in_features} -> {layer.out_features}, {layer.input_dtype}"
+               f" x {layer.weight_dtype}, PE {pe} SIMD {simd}, {layer.cycles} cycles")
+    return Stage("mvau", name, params, inp, out, comment, images,
+                 {"pe": pe, "simd": simd, "cycles": layer.cycles})
+
+
+def pipe_latency(layer: DenseLayer) -> int:
+    """Cycles from an MVAU issuing a pass's last beat to that output beat leaving it
+    (mvau.sv's PIPE, plus the output FIFO)."""
+    simd = layer.folding.simd
+    dot = pipeline.xnor_dot_latency(simd) if layer.is_xnor else pipeline.mac_dot_latency(simd)
+    act = pipeline.thresholds_latency(layer.activation.count) if layer.activation else 0
+    return pipeline.ROM_LATENCY + dot + 1 + act + pipeline.FIFO_LATENCY
+
+
+def output_times(layer: DenseLayer, arrivals: list[int]) -> list[int]:
+    """The MVAU issues one beat a cycle: the first pass as input beats arrive, the other
+    NF - 1 passes from its input buffer right after; a pass's result leaves pipe_latency
+    cycles after its last beat."""
+    inp, out = streams(layer)
+    t, times = -1, []
+    for n in range(out.beats):
+        for s in range(inp.beats):
+            t = max(t + 1, arrivals[s]) if n == 0 else t + 1
+        times.append(t + pipe_latency(layer))
+    return times

@@ -1,0 +1,57 @@
+"""build_dir/rtl/: the model's top, the stages' memory images, manifest.json and the
+fingerprint stamp, written as a whole (a reader never sees half a folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flow.atomic import replace_dir, write_json
+from flow.backends.rtl import top
+from flow.backends.rtl.ops import block_sources
+from flow.fingerprint import is_current, write_stamp
+from flow.ir import Model
+
+MANIFEST = "manifest.json"
+
+
+def rtl_dir(build_dir: Path) -> Path:
+    return Path(build_dir) / "rtl"
+
+
+def generate(model: Model, build_dir: Path) -> Path:
+    """Write build_dir/rtl/ (top, memory images, manifest.json, fingerprint.json)."""
+    model.validate(model.name)
+    folder = rtl_dir(build_dir)
+    # absolute: Yosys resolves a relative $readmemh name beside rom.sv, not the top
+    image_dir = folder.resolve()
+    parts = top.stages(model, image_dir)
+    name = top.top_name(model)
+
+    def build_folder(tmp: Path) -> None:
+        for st in parts:
+            st.write_images(tmp)
+        (tmp / f"{name}.sv").write_text(top.top_source(model, parts))
+        manifest = {
+            "top": name,
+            "sources": [str(p) for p in block_sources()] + [str(image_dir / f"{name}.sv")],
+            "mem_files": [str(image_dir / f) for st in parts for f in st.images],
+            "layers": [{"name": layer.name, "instance": st.name, **st.summary}
+                       for layer, st in zip(model.layers, parts, strict=True)],
+            "expected": {"initiation_interval": model.initiation_interval,
+                         "latency": top.expected_latency(model)},
+        }
+        write_json(tmp / MANIFEST, manifest)
+        write_stamp(tmp, model, block_sources())
+
+    return replace_dir(folder, build_folder)
+
+
+def current_manifest(model: Model, build_dir: Path) -> dict[str, Any]:
+    """build_dir/rtl/'s manifest, the folder (re)generated first unless its stamp says it
+    was made from exactly this IR and these rtl/ blocks."""
+    folder = rtl_dir(build_dir)
+    if not is_current(folder, model, block_sources()):
+        generate(model, build_dir)
+    return json.loads((folder / MANIFEST).read_text())

@@ -1,0 +1,28 @@
+"""The layer kinds the RTL backend builds, each in its own module (see stage.OpModule), and
+the rtl/ sources a generated top is built from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flow.backends.rtl import dense
+from flow.backends.rtl.stage import OpModule
+from flow.ir import DenseLayer, op_for
+from flow.resources import source_dir
+
+OPS: dict[str, OpModule] = {"dense": dense}
+
+# The package first (Verilator reads it before its users), the primitives the ops share and
+# the stream plumbing between stages; each op adds its own blocks after these.
+COMMON_BLOCKS = ("pipeline_pkg", "adder_tree", "rom", "axis_fifo", "axis_dwc")
+
+
+def op(layer: DenseLayer) -> OpModule:
+    """The module of the layer's kind; an IRError naming the layer for a kind not built."""
+    return op_for(OPS, layer, "the rtl backend")
+
+
+def block_sources() -> list[Path]:
+    """Every rtl/ block, dependencies first: the sources of every top and block build."""
+    names = dict.fromkeys([*COMMON_BLOCKS, *(b for o in OPS.values() for b in o.BLOCKS)])
+    return [source_dir("rtl") / f"{name}.sv" for name in names]

@@ -1,0 +1,38 @@
+"""Pipeline depths of the rtl/ blocks, mirrored from rtl/pipeline_pkg.sv (the generator's
+expected cycle counts come from these; the simulation checks measured == expected), plus
+the fixed latencies of the stream plumbing and the ROM style rule."""
+
+from __future__ import annotations
+
+TREE_STAGE_LEVELS = 2  # pipeline_pkg::TREE_STAGE_LEVELS
+ROM_LATENCY = 2  # pipeline_pkg::rom_latency(), either style
+# A ROM this deep or shallower is LUTs, one LUT6 a bit; a block RAM would sit mostly empty.
+LOGIC_ROM_DEPTH = 64
+FIFO_LATENCY = 1  # axis_fifo: a beat written in one cycle can leave in the next
+DWC_LATENCY = 1  # axis_dwc: an output beat leaves the cycle after its last element arrives
+
+
+def tree_latency(n: int, stage_levels: int = TREE_STAGE_LEVELS) -> int:
+    """pipeline_pkg::tree_latency: registers inside an adder tree of n operands."""
+    levels = (n - 1).bit_length()
+    return 0 if levels == 0 or stage_levels == 0 else (levels - 1) // stage_levels
+
+
+def xnor_dot_latency(simd: int) -> int:
+    """pipeline_pkg::xnor_dot_latency: the popcount tree, then the sum register."""
+    return tree_latency(simd) + 1
+
+
+def mac_dot_latency(simd: int) -> int:
+    """pipeline_pkg::mac_dot_latency: the product register, the tree, the sum register."""
+    return tree_latency(simd) + 2
+
+
+def thresholds_latency(n_thres: int) -> int:
+    """pipeline_pkg::thresholds_latency: comparisons, the tree counting them, the code."""
+    return tree_latency(n_thres) + 2
+
+
+def rom_style(depth: int) -> str:
+    """rom.sv's STYLE for a memory of `depth` words."""
+    return "logic" if depth <= LOGIC_ROM_DEPTH else "block"

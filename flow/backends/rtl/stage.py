@@ -1,0 +1,77 @@
+"""What the model-level code knows of a layer's hardware: a stage, one module instance with
+an AXI-Stream input and output, described by the layer kind's op module (dense.py, ...).
+
+Every stage module has the ports clk, rst_n, s_axis_{tvalid,tready,tdata,tlast} and
+m_axis_{tvalid,tready,tdata,tlast}; tlast marks a frame's last beat. Element k of a beat
+sits at bits [k*bits, (k+1)*bits) in flow.packing's encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from flow.datatypes import DataType
+from flow.ir import DenseLayer
+
+Params = dict[str, int | str]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One side of a stage: `elems` elements of `dtype` per beat, `beats` beats a frame."""
+
+    elems: int
+    dtype: DataType
+    beats: int
+
+    @property
+    def bits(self) -> int:
+        return self.dtype.bits
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.bits
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A layer's instance in the generated top."""
+
+    module: str  # the rtl/ module instantiated
+    name: str  # its instance name
+    params: Params  # SystemVerilog parameters, in instance order
+    inp: Stream
+    out: Stream
+    comment: str  # one line above the instance in the top
+    images: dict[str, str] = field(default_factory=dict)  # memory file name -> $readmemh text
+    summary: dict[str, int] = field(default_factory=dict)  # the layer's entry in manifest.json
+
+    def write_images(self, folder: Path) -> None:
+        for name, text in self.images.items():
+            (folder / name).write_text(text)
+
+
+class OpModule(Protocol):
+    """What a layer kind's module (registered in ops.OPS) provides."""
+
+    BLOCKS: tuple[str, ...]  # the rtl/ modules it instantiates, dependencies first
+
+    def streams(self, layer: DenseLayer) -> tuple[Stream, Stream]:
+        """The layer's input and output streams."""
+        ...
+
+    def stage(self, layer: DenseLayer, name: str, image_dir: Path) -> Stage:
+        """The layer's instance; parameters name memory images in image_dir."""
+        ...
+
+    def output_times(self, layer: DenseLayer, arrivals: list[int]) -> list[int]:
+        """Cycle each output beat of one frame leaves the stage, given the cycle each input
+        beat arrives (pipeline empty, output never stalled)."""
+        ...
+
+
+def sv_value(v: int | str) -> str:
+    """A parameter value as SystemVerilog (and Verilator's -G) writes it."""
+    return f'"{v}"' if isinstance(v, str) else str(v)
