@@ -1,7 +1,7 @@
 """The HLS templates (hls/*.hpp) under g++, each block against a Python model.
 
 Single-layer MVAUs go through the generated top and testbench (a one-layer model whose
-layer may keep its thresholds), compared with `golden.dense`; the fallback integer types
+layer may keep its thresholds), compared with `golden.layer`; the fallback integer types
 and the width converter have their own small harnesses.
 """
 

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/mvau.sv against the golden model of one dense layer (golden.dense):
+"""cocotb bench of rtl/mvau.sv against the golden model of one dense layer (golden.layer):
 random vectors plus all-min / all-max ones, random stalls, and with no stall exactly
 (out / PE) x (in / SIMD) cycles per vector."""
 
@@ -26,7 +26,7 @@ async def mvau_random_stalls(dut: Any) -> None:
     pe, simd = layer.folding.pe, layer.folding.simd
     nf, sf = layer.out_features // pe, layer.in_features // simd
     x = random_codes(model, j["vectors"], seed=j["seed"])
-    y = golden.dense(layer, x)
+    y = golden.layer(layer, x)
     out_t = layer.out_dtype
     beats = [(w, int(k % sf == sf - 1)) for k, w in enumerate(
         pack_words(encode(x, layer.input_dtype).reshape(-1, simd), layer.input_dtype.bits))]

@@ -14,7 +14,8 @@ import numpy as np
 
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.stage import Params, Stage, Stream
-from flow.ir import DenseLayer, popcount_thresholds
+from flow.backends.thresholds import hardware_thresholds
+from flow.ir import DenseLayer
 from flow.packing import encode, mem_image, pack_words
 
 BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "mvau")
@@ -41,10 +42,7 @@ def threshold_image(layer: DenseLayer) -> str | None:
     act = layer.activation
     if act is None:
         return None
-    if layer.is_xnor:  # thresholds on the popcount that the XNOR datapath accumulates
-        t = np.clip(popcount_thresholds(layer), 0, layer.in_features + 1)
-    else:  # beyond the accumulator's range a threshold is always or never reached
-        t = np.clip(act.values, layer.acc_dtype.min, layer.acc_dtype.max + 1)
+    t = hardware_thresholds(layer)  # popcount domain for XNOR, clipped to the reachable range
     pe, thr_bits = layer.folding.pe, layer.acc_dtype.bits + 1
     t = (t.astype(np.int64) & ((1 << thr_bits) - 1)).reshape(layer.out_features // pe,
                                                             pe * act.count)

@@ -4,20 +4,21 @@ the rtl/ sources a generated top is built from."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from flow.backends.rtl import dense
-from flow.backends.rtl.stage import OpModule
-from flow.ir import DenseLayer, op_for
+from flow.ir import Layer, op_for
 from flow.resources import source_dir
 
-OPS: dict[str, OpModule] = {"dense": dense}
+# kind -> module with the functions of stage.OpModule
+OPS: dict[str, ModuleType] = {"dense": dense}
 
 # The package first (Verilator reads it before its users), the primitives the ops share and
 # the stream plumbing between stages; each op adds its own blocks after these.
 COMMON_BLOCKS = ("pipeline_pkg", "adder_tree", "rom", "axis_fifo", "axis_dwc")
 
 
-def op(layer: DenseLayer) -> OpModule:
+def op(layer: Layer) -> ModuleType:
     """The module of the layer's kind; an IRError naming the layer for a kind not built."""
     return op_for(OPS, layer, "the rtl backend")
 

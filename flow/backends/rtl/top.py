@@ -15,7 +15,7 @@ from pathlib import Path
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.ops import op
 from flow.backends.rtl.stage import Stage, Stream, sv_value
-from flow.ir import DenseLayer, Model
+from flow.ir import Layer, Model
 
 PORT_SIGNALS = ("tvalid", "tready", "tdata", "tlast")
 
@@ -25,7 +25,7 @@ def top_name(model: Model) -> str:
     return f"{name if name[:1].isalpha() else 'm_' + name}_top"
 
 
-def instance_name(i: int, layer: DenseLayer) -> str:
+def instance_name(i: int, layer: Layer) -> str:
     return f"l{i}_{re.sub(r'[^0-9A-Za-z_]', '_', layer.name)}"
 
 
