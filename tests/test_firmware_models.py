@@ -16,7 +16,7 @@ from flow import golden
 from flow.backends import firmware as fw
 from flow.fingerprint import STAMP, is_current
 from flow.inputs import InputError
-from flow.ir import IRError
+from flow.ir import LAYER_KINDS, DenseLayer, IRError
 from flow.synthetic import random_codes, random_model
 
 HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
@@ -183,9 +183,10 @@ def test_flash_budget_counts_code_and_esp_idf(tmp_path: Path) -> None:
     assert rep["ram_bytes_needed"] == rep["arena_bytes"] + fw.ESP_IDF_RAM_BYTES
 
 
-def test_unknown_layer_kind_named() -> None:
+def test_unknown_layer_kind_named(monkeypatch: pytest.MonkeyPatch) -> None:
     """Model-level planning asks each layer's kind for its op: a kind without a firmware op
     is refused with the layer's name and the stage."""
+    monkeypatch.setitem(LAYER_KINDS, "conv2d", DenseLayer)  # a kind the IR knows, firmware not
     m, _ = model_and_codes("w1a1")
     m.layers[1].kind = "conv2d"
     with pytest.raises(IRError, match="layer dense1 .*'conv2d' is not supported by the "

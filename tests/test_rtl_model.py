@@ -19,7 +19,7 @@ from flow import backends, golden
 from flow.backends import rtl
 from flow.fingerprint import is_current
 from flow.inputs import InputError
-from flow.ir import IRError, Model
+from flow.ir import LAYER_KINDS, DenseLayer, IRError, Model
 from flow.synthetic import random_codes, random_model
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
@@ -169,7 +169,8 @@ def test_bipolar_input_zero_rejected(tmp_path: Path) -> None:
     assert not (tmp_path / "rtl").exists()  # rejected before anything is generated
 
 
-def test_unknown_layer_kind(tmp_path: Path) -> None:
+def test_unknown_layer_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LAYER_KINDS, "conv2d", DenseLayer)  # a kind the IR knows, rtl does not
     model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="conv_like")
     model.layers[0].kind = "conv2d"
     with pytest.raises(IRError, match=r"layer dense0 .*'conv2d' is not supported by the rtl"):
