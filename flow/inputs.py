@@ -1,5 +1,5 @@
-"""What a build is run on: the test split of its dataset or a user's .npy, as input codes,
-and the one input contract that every backend relies on (checked here, once)."""
+"""What a model is run on: the test split of the dataset its IR names or a user's .npy, as
+input codes, and the one input contract that every backend relies on."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 
 from flow import data
-from flow.ir import IRError, Model, load
+from flow.golden import quantize_input
+from flow.ir import IRError, Model
 
 
 class InputError(ValueError):
     """Inputs that the model cannot take; the message names the file or sample."""
 
 
-def build_test_set(build_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The test split (float inputs, labels) of the dataset a build was made from."""
-    model = load(Path(build_dir))
+def test_split(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """The test split (float inputs, labels) of the dataset the model's IR names."""
     spec = model.meta.get("data")
     if not spec:
-        raise data.DataError(f"{build_dir}: the IR names no dataset (compiled with no "
+        raise data.DataError(f"{model.name}: the IR names no dataset (compiled with no "
                              "--dataset); pass --inputs X.npy")
     ds = data.load(spec, int(model.meta.get("seed", 0)))
     return ds.x_test.reshape((len(ds.x_test), *model.input.shape)), ds.y_test
@@ -56,23 +56,19 @@ def check_codes(model: Model, codes: np.ndarray, where: str = "inputs") -> np.nd
     return a
 
 
-def test_codes(build_dir: Path, limit: int | None = None) -> np.ndarray:
-    """Integer input codes of a build's test split, quantized by the IR's input stage."""
-    from flow.golden import quantize_input
-
-    x, _ = build_test_set(build_dir)
-    return quantize_input(load(Path(build_dir)).input, x[:limit])
+def test_codes(model: Model, limit: int | None = None) -> np.ndarray:
+    """Integer input codes of the model's test split, quantized by its input stage."""
+    x, _ = test_split(model)
+    return quantize_input(model.input, x[:limit])
 
 
-def command_codes(build_dir: Path, inputs: str | Path | None, limit: int | None = None
+def command_codes(model: Model, inputs: str | Path | None, limit: int | None = None
                   ) -> np.ndarray:
     """Input codes for a backend command: the --inputs file, quantized by the IR's input
-    stage, or else the build's test split; the first `limit` samples."""
+    stage, or else the model's test split; the first `limit` samples."""
     if inputs is None:
-        return test_codes(build_dir, limit)
-    from flow.golden import quantize_input
-
+        return test_codes(model, limit)
     try:
-        return quantize_input(load(Path(build_dir)).input, read_inputs(inputs)[:limit])
+        return quantize_input(model.input, read_inputs(inputs)[:limit])
     except IRError as e:
         raise InputError(f"{inputs}: {e}") from e

@@ -3,10 +3,13 @@ of the checkout, or the copies that an installed qflow carries as package data."
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
 SOURCE_TREES = ("rtl", "hls", "firmware")
+# a template's placeholder: @name@ (C, C++, Tcl, CMake and YAML use neither @ nor this form)
+PLACEHOLDER = re.compile(r"@([a-z_]+)@")
 
 
 def source_dir(tree: str) -> Path:
@@ -21,3 +24,14 @@ def source_dir(tree: str) -> Path:
         return installed
     raise FileNotFoundError(f"qflow's {tree}/ sources are missing: neither {checkout} nor "
                             f"{installed} exists (reinstall qflow)")
+
+
+def fill_template(tree: str, rel: str, **values: object) -> str:
+    """<tree>/templates/<rel> with every @name@ replaced by values[name]; the names given
+    must be exactly the template's (a missing or unused value is a generator bug)."""
+    path = source_dir(tree) / "templates" / rel
+    text = path.read_text()
+    names = set(PLACEHOLDER.findall(text))
+    if names != set(values):
+        raise RuntimeError(f"{path}: placeholders {sorted(names)}, values for {sorted(values)}")
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from flow import backends, golden
 from flow.atomic import write_json
-from flow.inputs import build_test_set
+from flow.inputs import test_split
 from flow.ir import Model
 from flow.ir import load as load_ir
 
@@ -87,7 +87,7 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
     build_dir = Path(build_dir)
     model: Model = load_ir(build_dir)
     if x is None:
-        x, y = build_test_set(build_dir)
+        x, y = test_split(model)
     x, y = x[:limit], (y[:limit] if y is not None else None)
     codes = golden.quantize_input(model.input, x)
     acc = golden.run_codes(model, codes)

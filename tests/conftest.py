@@ -67,4 +67,5 @@ def digits_default(digits_build: Path) -> tuple[Model, np.ndarray]:
     from flow.inputs import test_codes
     from flow.ir import load
 
-    return load(digits_build), test_codes(digits_build)
+    model = load(digits_build)
+    return model, test_codes(model)

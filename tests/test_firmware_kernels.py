@@ -14,6 +14,7 @@ import pytest
 from flow.backends import firmware as fw
 from flow.datatypes import dtype
 from flow.ir import DenseLayer, Thresholds, accumulator_bounds
+from flow.resources import fill_template
 from flow.synthetic import activation_for, random_values
 
 HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
@@ -75,12 +76,11 @@ def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
     cases: list[str] = []
     names: list[str] = []
     for k, layer in enumerate(layers):
-        last = layer.activation is None
         storages = [False, True] if layer.out_dtype.is_bipolar else [False]
         plans = []  # (plan, BIPOLAR outputs as bits); the index names the C arrays
         for compact in (False, True):
             for bits_out in storages:
-                lp = fw.plan_layer(4 * k + len(plans), layer, last, compact, bits_out)
+                lp = fw.plan_layer(4 * k + len(plans), layer, compact, bits_out)
                 if not compact or plans[0][0].kernel == "int8_pairs":
                     plans.append((lp, bits_out))
         for v, (lp, _) in enumerate(plans):
@@ -101,7 +101,7 @@ def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
                 cases.append(f"    {{&layer{k}_{v}, x{k}_{s}, {want}, "
                              f"{KERNELS.index(lp.kernel)}, sizeof {want}}},")
                 names.append(f'    "{k} ({lp.kernel}, {lp.out_kind}), input {s}",')
-    return fw.fill_template("harness/kernel_cases.c", definitions="\n".join(body),
+    return fill_template("firmware", "harness/kernel_cases.c", definitions="\n".join(body),
                             cases="\n".join(cases), names="\n".join(names))
 
 
@@ -206,7 +206,7 @@ def test_int8_kernels_host(tmp_path: Path) -> None:
     weight and input -128 (D = -32768, the pair's bound), +-127, planted (-128, -128)
     pairs, odd `in`, rows beyond the 8-row blocks; INT8 / UINT8 inputs and weights."""
     layers = int8_layers(5)
-    assert {fw.plan_layer(0, t, t.activation is None).kernel for t in layers} == {"int8_pairs"}
+    assert {fw.plan_layer(0, t).kernel for t in layers} == {"int8_pairs"}
     run_harness(harness(layers, np.random.default_rng(6)), tmp_path, "host", fw.SANITIZE)
 
 
@@ -248,7 +248,7 @@ def test_int8_kernel_choice() -> None:
     to 1 byte per weight for its biggest layers only, and says why."""
     rng = np.random.default_rng(10)
     layer = make_layer(rng, 5, 11, "INT8", "INT8", None)
-    lp = fw.plan_layer(0, layer, True)
+    lp = fw.plan_layer(0, layer)
     assert lp.kernel == "int8_pairs" and lp.weights.dtype == np.int32 and lp.weight_bits == 16
     assert lp.scratch_bytes == 4 * 3 and "two MACs" in lp.why
     words = fw.pair_words(layer.weights)  # [11, 3]
@@ -257,7 +257,7 @@ def test_int8_kernel_choice() -> None:
     np.testing.assert_array_equal(words[:, 2], -layer.weights[:, 4] * 65536)  # b = 0 pad
     np.testing.assert_array_equal(lp.weights[:24].reshape(3, 8), words[:8].T)  # block
     np.testing.assert_array_equal(lp.weights[24:], words[8:].reshape(-1))  # tail rows
-    lc = fw.plan_layer(0, layer, True, compact=True)
+    lc = fw.plan_layer(0, layer, compact=True)
     assert lc.kernel == "int8" and lc.weights.dtype == np.int8 and lc.scratch_bytes == 0
     assert fw.pairs_fit(np.full((2, 4), -128), -128, 127) is None
     why = fw.pairs_fit(np.array([[0, 0, -128, -128]]), -129, 127)

@@ -128,9 +128,9 @@ def test_bipolar_storage_follows_the_consumer(tmp_path: Path) -> None:
     assert "qnn_pack_bipolar" not in src
     assert "qnn_dense_int8_pairs(&qflow_layer0, (const int8_t *)in, arena + " in src
     assert "-1 or +1 each" in (comp / "model.h").read_text()
-    assert fw.plan_layer(0, m.layers[0], False, bits_out=True).out_kind == "BITS"
+    assert fw.plan_layer(0, m.layers[0], bits_out=True).out_kind == "BITS"
     with pytest.raises(fw.FirmwareError, match="cannot be stored as bits"):
-        fw.plan_layer(0, model_and_codes("w8a8")[0].layers[0], False, bits_out=True)
+        fw.plan_layer(0, model_and_codes("w8a8")[0].layers[0], bits_out=True)
 
 
 def test_budget_errors(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_wide_accumulator_rejected() -> None:
     m = random_model([8, 4], ["INT8"], [], "INT8")
     m.layers[0].acc_max = 2**40
     with pytest.raises(fw.FirmwareError, match="accumulator needs 42 bits"):
-        fw.plan_layer(0, m.layers[0], True)
+        fw.plan_layer(0, m.layers[0])
 
 
 @rv32

@@ -1,9 +1,10 @@
 """qflow as an installed package: the wheel carries rtl/, hls/ and firmware/ as package data,
-and an installed qflow generates and runs every backend from any directory; no module
-downstream of export imports torch."""
+and an installed qflow, from another directory, generates every backend, runs the HLS and
+firmware ones and writes the report; no module downstream of export imports torch."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,13 +62,13 @@ def run_installed(site: Path, code: str, cwd: Path) -> str:
     return r.stdout
 
 
-def test_installed_wheel_runs_every_backend_without_torch(installed: Path, tmp_path: Path) -> None:
+def test_installed_wheel_generates_and_runs_without_torch(installed: Path, tmp_path: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     out = run_installed(installed, """
 from pathlib import Path
 import numpy as np
-import flow, flow.cost, flow.report, flow.synth
+import flow, flow.report, flow.synth
 from flow import backends, golden
 from flow.cli import parser
 from flow.resources import source_dir
@@ -78,7 +79,7 @@ for tree in ("rtl", "hls", "firmware"):
 parser()  # every stage's subcommands register without torch
 m = random_model([12, 8, 4], ["INT2", "BIPOLAR"], ["BIPOLAR"], input_type="UINT4", seed=1)
 m.save(Path("b"))
-flow.cost.cost_model(m)
+flow.report.report(Path("b"))  # its cost section reads the IR only
 codes = random_codes(m, 8)
 ref = golden.run_codes(m, codes)
 for name in ("rtl", "hls", "firmware"):
@@ -89,3 +90,4 @@ print("installed:", Path(flow.__file__).parent)
 """, work)
     assert str(installed) in out
     assert {p.name for p in (work / "b").iterdir()} >= {"ir.json", "rtl", "hls", "firmware"}
+    assert "cost" in json.loads((work / "b" / "analysis.json").read_text())

@@ -182,6 +182,24 @@ def test_progress_names_the_stage(tmp_path: Path) -> None:
 
 
 
+def test_stale_rtl_regenerated_before_synthesis(tmp_path: Path) -> None:
+    """A build whose IR changed under its rtl/ (same shapes) is synthesized from new RTL."""
+    from flow.backends import rtl
+    from flow.fingerprint import is_current
+    from flow.ir import load
+    from flow.synthetic import random_model
+
+    old = random_model([8, 4, 2], ["INT2", "INT2"], ["UINT2"], seed=0)
+    new = random_model([8, 4, 2], ["INT2", "INT2"], ["UINT2"], seed=1)
+    rtl.generate(old, tmp_path)
+    new.save(tmp_path)
+    m = synth.read_manifest(tmp_path)
+    assert is_current(tmp_path / "rtl", load(tmp_path), rtl.block_sources())
+    weights = next(f for f in m["mem_files"] if f.endswith("dense0_weights.mem"))
+    assert Path(weights).read_text() == rtl.dense.weight_image(new.layers[0])
+    assert Path(weights).read_text() != rtl.dense.weight_image(old.layers[0])
+
+
 def test_yowasp_mounts() -> None:
     m = synth.yowasp_mounts(Path("/tmp/b/rtl"), [Path("/tmp/b/synth"), Path("/tmp/b/rtl/x.mem"),
                                                  Path("/work/main/rtl/rom.sv")])

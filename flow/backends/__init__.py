@@ -4,7 +4,8 @@ A backend module defines
     generate(model: flow.ir.Model, build_dir: Path) -> Path
         write its files into build_dir/<name>/ (atomically) and return that folder;
     run(model: flow.ir.Model, build_dir: Path, codes: np.ndarray, **options) -> np.ndarray
-        integer input codes [N, features] -> the last layer's int64 accumulators [N, C];
+        integer input codes [N, features] -> the last layer's int64 accumulators [N, C],
+        the codes checked first by flow.inputs.check_codes (InputError, nothing built);
         `options` come from the registry below (e.g. the firmware's target).
 Backends read the IR only; none imports torch.
 """
@@ -56,9 +57,6 @@ def available_generators() -> list[str]:
 
 
 def run(name: str, model: Model, build_dir: Path, codes: np.ndarray) -> np.ndarray:
-    """Run backend `name` on integer codes (checked against the input contract first);
-    returns the last layer's accumulators."""
-    from flow.inputs import check_codes
-
-    backend = get(name)
-    return backend.run(model, build_dir, check_codes(model, codes), **BACKENDS[name][1])
+    """Run backend `name` on integer codes (each backend's run checks them against the
+    input contract, flow.inputs.check_codes); returns the last layer's accumulators."""
+    return get(name).run(model, build_dir, codes, **BACKENDS[name][1])

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from flow import golden
+from flow.inputs import check_codes
 from flow.ir import Model
 
 
 def run(model: Model, build_dir: Path, codes: np.ndarray, **_: str) -> np.ndarray:
-    return golden.run_codes(model, codes)
+    return golden.run_codes(model, check_codes(model, codes))

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from flow.datatypes import DataType
+from flow.datatypes import DataType, dtype
 
 
 class IRError(ValueError):
@@ -114,8 +114,6 @@ def thresholds_to_json(act: Thresholds | None, name: str, put: Put) -> dict[str,
 
 
 def thresholds_from_json(d: dict[str, Any] | None, get: Get) -> Thresholds | None:
-    from flow.datatypes import dtype
-
     if d is None:
         return None
     if d.get("kind") != "thresholds":

@@ -208,9 +208,6 @@ def _integer_array(a: np.ndarray, key: str, where: str) -> np.ndarray:
                   f"{a.reshape(-1)[:1]})")
 
 
-FLOAT_ARRAYS = ("acc_scale", ".op")  # keys of the output stage and float ops; the rest are integers
-
-
 def load(folder_or_json: Path) -> Model:
     """Read an IR from a build folder (or its ir.json); IRError names what is wrong."""
     p = Path(folder_or_json)
@@ -233,14 +230,17 @@ def load(folder_or_json: Path) -> Model:
     except Exception as e:  # zip and pickle errors have many types
         raise IRError(f"{npz_path}: unreadable ({e})") from e
 
-    def arr(key: str) -> np.ndarray:
+    def raw(key: str) -> np.ndarray:
         if key not in arrays:
             raise IRError(f"{npz_path}: array {key!r} named by {js.name} is missing")
-        a = arrays[key]
-        return a if any(f in key for f in FLOAT_ARRAYS) else _integer_array(a, key, str(npz_path))
+        return arrays[key]
+
+    def arr(key: str) -> np.ndarray:
+        """Every array of the layers and the output offsets: integers by definition."""
+        return _integer_array(raw(key), key, str(npz_path))
 
     def ops(lst: list[dict[str, str]]) -> list[ElementwiseOp]:
-        out = [ElementwiseOp(o["op"], arr(o["value"])) for o in lst]
+        out = [ElementwiseOp(o["op"], raw(o["value"])) for o in lst]
         for o in out:
             if o.op not in ELEMENTWISE_OPS:
                 raise IRError(f"{js}: unknown elementwise op {o.op!r}")
@@ -262,13 +262,13 @@ def load(folder_or_json: Path) -> Model:
             layers.append(LAYER_KINDS[kind].from_json(d, arr))
         o = doc["output"]
         out = OutputStage(acc_offset=arr(o["acc_offset"]),
-                          acc_scale=arr(o["acc_scale"]).astype(np.float64),
+                          acc_scale=raw(o["acc_scale"]).astype(np.float64),
                           ops=ops(o["ops"]), shape=tuple(o["shape"]))
         model = Model(name=doc["name"], input=inp, layers=layers, output=out,
                       source=doc.get("source", ""), meta=doc.get("meta", {}))
+    except IRError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        if isinstance(e, IRError):
-            raise
         raise IRError(f"{js}: malformed IR ({type(e).__name__}: {e})") from e
     model.validate(str(js))
     return model

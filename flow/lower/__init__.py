@@ -28,7 +28,8 @@ from flow.lower.graph import (
 )
 from flow.lower.linear import lower_linear
 
-# ONNX op type -> the module whose match() turns it (and what it needs) into a layer
+# ONNX op type -> the module whose match() turns it (and what it needs) into a layer of
+# its KIND
 PATTERNS: dict[str, ModuleType] = {op: dense for op in dense.OP_TYPES}
 
 __all__ = ["PATTERNS", "LoweringError", "lower"]
@@ -75,7 +76,7 @@ def lower(path: Path, name: str | None = None) -> Model:
             raise g.err(node, f"op {node.op_type} is not supported here (qflow lowers "
                               f"{', '.join(sorted(PATTERNS))} layers)")
         pattern = PATTERNS[node.op_type]
-        lname = f"{pattern.__name__.rsplit('.', 1)[-1]}{len(layers)}"
+        lname = f"{pattern.KIND}{len(layers)}"
         done = lower_linear(g, pattern.match(g, node, tensor, lname, x_q, x_dtype), lname, x_q,
                             x_dtype)
         layers.append(done.layer)

@@ -11,6 +11,7 @@ from flow.ir import DenseLayer, Thresholds
 from flow.lower.graph import Graph, QuantParams
 from flow.lower.linear import LinearMatch
 
+KIND = DenseLayer.kind  # the IR layer kind this pattern produces
 OP_TYPES = ("MatMul", "Gemm")
 
 

@@ -6,8 +6,8 @@ tools only:
 1. Yosys `synth_xilinx` (7-series), hierarchy kept: the totals and the per-layer figures
    (the module under each manifest layer instance; "other" is the rest: FIFOs, glue). FINN
    too builds each layer as its own IP, and the layers then add up to the total. A
-   flattened run is reported beside it; neither is always smaller (measured: TFC-w1a1
-   6699 flat against 4427 kept, LFC-w1a1 17217 against 18608), so the kept one is used.
+   flattened run is reported beside it; neither is always smaller (synth.json holds both),
+   so the kept one is used.
    The figures are counted the way Vivado's utilisation report counts, so that they compare
    with FINN's / BNN-PYNQ's published numbers:
      LUT  = LUT1..LUT6 + INV (Vivado maps INV to a LUT1) + LUTs used as memory, where a
@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from flow.atomic import replace_dir, write_json, write_text
+from flow.backends.rtl.generate import current_manifest
+from flow.ir import load
 from flow.synth.nextpnr import PNR_DEVICES, critical_path, parse_nextpnr_log, place_and_route, pnr_summary
 from flow.synth.summary import finish, summary_text
 from flow.synth.tools import Session, ToolResult, progress, run_tool, tool_path, yowasp_mounts
@@ -73,6 +75,11 @@ DEFAULT_TIMEOUT = 3600.0
 
 
 def read_manifest(build_dir: Path) -> dict[str, Any]:
+    """build_dir/rtl/manifest.json with absolute paths. In a qflow build (an ir.json beside
+    it) rtl/ is first regenerated unless its stamp matches that IR, so synthesis never
+    reports on a stale design; a bare rtl/ folder is taken as it is."""
+    if (build_dir / "ir.json").is_file():
+        current_manifest(load(build_dir), build_dir)
     path = build_dir / "rtl" / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no RTL manifest; run `qflow export` (rtl backend) first")

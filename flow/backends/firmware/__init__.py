@@ -30,7 +30,6 @@ from flow.backends.firmware.common import (
     RUNNER,
     FirmwareError,
     c_array,
-    fill_template,
     runtime_dir,
     runtime_sources,
     storage_offset,
@@ -46,7 +45,7 @@ from flow.backends.firmware.toolchain import SANITIZE, compile_program, run_prog
 __all__ = [
     "APP_PARTITION", "BUDGETS", "CODE_BYTES_ESTIMATE", "COMPONENT", "CONSTANTS_ROOM",
     "ESP_IDF_FLASH_BYTES", "ESP_IDF_RAM_BYTES", "RUNNER", "SANITIZE", "FirmwareError", "Plan",
-    "c_array", "check_budget", "compile_program", "ensure_generated", "fill_template",
+    "c_array", "check_budget", "compile_program", "ensure_generated",
     "generate", "generator_sources", "measure", "output_is_monotonic", "pack_bits",
     "pair_words", "pairs_fit", "plan", "plan_layer", "register_cli", "run", "run_program",
     "runtime_dir", "runtime_sources", "size_report", "storage_offset", "template_dir",

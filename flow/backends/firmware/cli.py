@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from flow.backends.check import run_check
+from flow.backends.check import add_arguments, run_check
 from flow.backends.firmware.budget import BUDGETS
 from flow.backends.firmware.common import FirmwareError
 from flow.backends.firmware.package import generate
@@ -70,9 +70,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add `firmware` and `flash` to the qflow command line."""
     s = sub.add_parser("firmware", help="generate, build (host + RV32 in QEMU) and check the "
                        "C firmware against the golden model; writes firmware.json")
-    s.add_argument("build_dir")
-    s.add_argument("--inputs", help="float inputs (.npy); default: the build's test split")
-    s.add_argument("--limit", type=int, help="use only the first N samples")
+    add_arguments(s)
     s.add_argument("--chip", default="esp32", choices=list(BUDGETS),
                    help="memory budget to check against")
     s.set_defaults(func=_cmd_firmware)

@@ -4,7 +4,6 @@ tree's firmware/."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,6 @@ from flow.resources import source_dir
 KB = 1024
 RUNNER = "qnn_runner.c"  # the test runner: built with the model, never packaged
 COMPONENT = "qflow_model"  # the ESP-IDF component's name and folder
-# a template's placeholders: @name@ (C, CMake and YAML use neither @ nor this pattern)
-PLACEHOLDER = re.compile(r"@([a-z_]+)@")
 
 
 class FirmwareError(ValueError):
@@ -81,14 +78,3 @@ def template_dir() -> Path:
 
 def template_files(folder: str) -> list[Path]:
     return sorted(f for f in (template_dir() / folder).rglob("*") if f.is_file())
-
-
-def fill_template(rel: str, **values: object) -> str:
-    """firmware/templates/<rel> with every @name@ replaced by values[name]; the names given
-    must be exactly the template's (a missing or unused value is a generator bug)."""
-    text = (template_dir() / rel).read_text()
-    names = set(PLACEHOLDER.findall(text))
-    if names != set(values):
-        raise RuntimeError(f"template {rel}: placeholders {sorted(names)}, values for "
-                       f"{sorted(values)}")
-    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
+from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import DataType, dtype
-from flow.ir import DenseLayer, popcount_thresholds
+from flow.ir import DenseLayer
 from flow.packing import encode, pack_words
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
@@ -182,12 +183,10 @@ class DensePlan:
         return 0 if self.bias is None else int(self.bias.nbytes)
 
     def compact(self) -> DensePlan | None:
-        """int8 pairs (2 bytes per weight) as qnn_dense_int8 (1 byte), else None. Only the
-        last layer outputs accumulators, so out_kind says whether this one is last."""
+        """int8 pairs (2 bytes per weight) as qnn_dense_int8 (1 byte), else None."""
         if self.kernel != "int8_pairs":
             return None
-        return plan_layer(self.index, self.layer, self.out_kind == "ACC", compact=True,
-                          bits_out=self.out_kind == "BITS")
+        return plan_layer(self.index, self.layer, compact=True, bits_out=self.out_kind == "BITS")
 
     def constants_c(self, name: str) -> str:
         """C definitions of the layer's constants and of its qnn_dense_t `name`."""
@@ -235,8 +234,8 @@ class DensePlan:
         }
 
 
-def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
-               bits_out: bool = False) -> DensePlan:
+def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool = False
+               ) -> DensePlan:
     """Kernel, stored arrays and constants of one layer. int8 weights go to
     qnn_dense_int8_pairs (2 bytes of flash per weight) unless `compact` asks for
     qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
@@ -288,24 +287,17 @@ def plan_layer(i: int, layer: DenseLayer, last: bool, compact: bool = False,
     if 3 * layer.in_features * 2**14 >= 2**31:
         raise FirmwareError(f"{at}: {layer.in_features} inputs may overflow int32 partial sums")
     act = layer.activation
-    if last or act is None:
-        if act is not None:
-            raise FirmwareError(f"{at}: the last layer must output accumulators")
+    if act is None:  # the last layer (Model.validate): its accumulators leave the model
         return DensePlan(i, layer, kernel, bits, stored, None, _int32(bias, at), w_off, 0, 0,
                          "ACC", in_bits, in_signed, why)
     out_t = act.out_dtype
     if bits_out and not out_t.is_bipolar:
         raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
-    if layer.is_xnor:
-        t = popcount_thresholds(layer)
-        lo, hi = 0, layer.in_features + 1
-    else:
-        t = act.values.astype(np.int64)
-        lo, hi = layer.acc_min, layer.acc_max + 1
-    if hi > 2**31 - 1:
+    # beyond the reachable range a threshold is always or never met: clipped to one past it,
+    # which must still be an int32
+    if accumulator_range(layer)[1] + 1 > 2**31 - 1:
         raise FirmwareError(f"{at}: accumulator reaches INT32_MAX, no threshold above it")
-    # beyond the reachable range, a threshold is always or never met: clip into int32
-    t = np.clip(t, lo, hi)
+    t = hardware_thresholds(layer)
     base = act.base - storage_offset(out_t)
     top = base + act.step * act.count
     if not (min(base, top) >= -(2**15) and max(base, top) < 2**15 and abs(act.step) < 2**15):

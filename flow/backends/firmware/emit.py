@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from flow.backends.firmware.budget import BUDGETS
-from flow.backends.firmware.common import c_array, fill_template, input_ctype
+from flow.backends.firmware.common import c_array, input_ctype
 from flow.backends.firmware.plan import Plan
 from flow.ir import Model
+from flow.resources import fill_template
 
 SYMBOL = {"mul": "*", "div": "/", "add": "+", "sub": "-"}
 
@@ -22,9 +23,9 @@ def layer_object(index: int) -> str:
 def model_data_files(p: Plan) -> dict[str, str]:
     """model_data.h and model_data.c: every layer's constants (flash)."""
     return {
-        "model_data.h": fill_template("component/model_data.h", declarations="\n".join(
+        "model_data.h": fill_template("firmware", "component/model_data.h", declarations="\n".join(
             lp.declaration_c(layer_object(lp.index)) for lp in p.layers)),
-        "model_data.c": fill_template("component/model_data.c", layers="\n".join(
+        "model_data.c": fill_template("firmware", "component/model_data.c", layers="\n".join(
             lp.constants_c(layer_object(lp.index)) for lp in p.layers).rstrip("\n")),
     }
 
@@ -91,12 +92,12 @@ def model_files(p: Plan) -> dict[str, str]:
     shared = {"model": m.name, "arena_bytes": p.arena}
     return {
         "model.h": fill_template(
-            "component/model.h", **shared, in_features=m.input.features, in_type=in_t,
+            "firmware", "component/model.h", **shared, in_features=m.input.features, in_type=in_t,
             out_features=p.outputs, stages=stages, in_ctype=input_ctype(m),
             arena_on_heap=int(p.arena > BUDGETS["esp32"]["static_dram"]),
             bipolar_note=", -1 or +1 each" if in_t.is_bipolar else ""),
         "model.c": fill_template(
-            "component/model.c", **shared, offsets=p.offsets, buffers=p.buffers,
+            "firmware", "component/model.c", **shared, offsets=p.offsets, buffers=p.buffers,
             scratch=p.scratch, run="\n".join("    " + s for s in run_statements(p)),
             argmax_of_accumulators=int(output_is_monotonic(m)),
             output_constants=constants, output_ops=statements),

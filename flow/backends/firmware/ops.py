@@ -2,10 +2,9 @@
 kind through flow.ir.op_for. Adding a kind means adding its module and one entry here.
 
 An op module provides
-    plan_layer(index, layer, last, bits_out=False) -> LayerPlan
+    plan_layer(index, layer, bits_out=False) -> LayerPlan
         the layer's kernel, stored constants and storage (FirmwareError when it cannot);
-        `last`: it outputs the model's accumulators; `bits_out`: the next layer reads
-        BIPOLAR activations as bits;
+        `bits_out`: the next layer reads BIPOLAR activations as bits;
     reads_bits(layer) -> bool
         whether the layer reads BIPOLAR inputs as bits (else as int8 -1/+1);
     NOTES: list[str]

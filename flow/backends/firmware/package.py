@@ -17,15 +17,18 @@ from flow.backends.firmware.common import (
     COMPONENT,
     c_array,
     c_literals,
-    fill_template,
     input_ctype,
     runtime_sources,
     template_files,
 )
 from flow.backends.firmware.emit import model_data_files, model_files
 from flow.backends.firmware.plan import Plan, plan
+from flow.data import DataError
 from flow.fingerprint import is_current, write_stamp
+from flow.inputs import test_codes
 from flow.ir import Model
+from flow.resources import fill_template
+from flow.synthetic import random_codes
 
 log = logging.getLogger("qflow.firmware")
 EXAMPLE_VECTORS = 16  # test vectors embedded in the example app
@@ -36,15 +39,12 @@ def generator_sources() -> list[Path]:
     return runtime_sources() + template_files("project") + template_files("component")
 
 
-def example_vectors(model: Model, build_dir: Path, n: int = EXAMPLE_VECTORS) -> np.ndarray:
-    """Test inputs for the example app: the build's test split when it names one."""
+def example_vectors(model: Model, n: int = EXAMPLE_VECTORS) -> np.ndarray:
+    """Test inputs for the example app: the test split of the dataset the IR names, else
+    random codes (a compiled model may name none, or one this machine lacks)."""
     try:
-        from flow.inputs import test_codes
-
-        return test_codes(build_dir, n)
-    except (ValueError, FileNotFoundError, ImportError):
-        from flow.synthetic import random_codes
-
+        return test_codes(model, n)
+    except DataError:
         return random_codes(model, n)
 
 
@@ -58,9 +58,9 @@ def test_vectors_files(model: Model, codes: np.ndarray) -> dict[str, str]:
         return f"const {ctype} {decl} = {{\n{lines}\n}};\n"
 
     return {
-        "main/test_vectors.h": fill_template("project/main/test_vectors.h", count=len(codes)),
+        "main/test_vectors.h": fill_template("firmware", "project/main/test_vectors.h", count=len(codes)),
         "main/test_vectors.c": fill_template(
-            "project/main/test_vectors.c",
+            "firmware", "project/main/test_vectors.c",
             inputs=rows(input_ctype(model),
                         "qflow_test_inputs[QFLOW_TEST_VECTORS][QFLOW_IN_FEATURES]", codes),
             expected=rows("int32_t",
@@ -77,17 +77,17 @@ def package_files(p: Plan, vectors: np.ndarray) -> dict[str, str]:
     sources = sorted([f.name for f in runtime_sources() if f.suffix == ".c"]
                      + [name for name in component if name.endswith(".c")])
     component["CMakeLists.txt"] = fill_template(
-        "component/CMakeLists.txt", sources=" ".join(f'"{s}"' for s in sources))
-    component["idf_component.yml"] = fill_template("component/idf_component.yml",
+        "firmware", "component/CMakeLists.txt", sources=" ".join(f'"{s}"' for s in sources))
+    component["idf_component.yml"] = fill_template("firmware", "component/idf_component.yml",
                                                    model=p.model.name)
     return {
         **{f"components/{COMPONENT}/{name}": text for name, text in component.items()},
-        "CMakeLists.txt": fill_template("project/CMakeLists.txt"),
-        "sdkconfig.defaults": fill_template("project/sdkconfig.defaults"),
-        "partitions.csv": fill_template("project/partitions.csv",
+        "CMakeLists.txt": fill_template("firmware", "project/CMakeLists.txt"),
+        "sdkconfig.defaults": fill_template("firmware", "project/sdkconfig.defaults"),
+        "partitions.csv": fill_template("firmware", "project/partitions.csv",
                                         app_partition=f"{APP_PARTITION:#x}"),
-        "main/CMakeLists.txt": fill_template("project/main/CMakeLists.txt", component=COMPONENT),
-        "main/main.c": fill_template("project/main/main.c"),
+        "main/CMakeLists.txt": fill_template("firmware", "project/main/CMakeLists.txt", component=COMPONENT),
+        "main/main.c": fill_template("firmware", "project/main/main.c"),
         **test_vectors_files(p.model, vectors),
     }
 
@@ -99,7 +99,7 @@ def generate(model: Model, build_dir: Path, chip: str = "esp32") -> Path:
     p = plan(model)
     report = size_report(p, chip)
     check_budget(report, chip)
-    files = package_files(p, example_vectors(model, build_dir))
+    files = package_files(p, example_vectors(model))
 
     def build(tmp: Path) -> None:
         component = tmp / "components" / COMPONENT

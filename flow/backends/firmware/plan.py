@@ -69,7 +69,7 @@ def plan(model: Model) -> Plan:
     # a BIPOLAR activation is stored as bits only where the next layer reads bits
     bits_out = [i + 1 < n and op(model.layers[i + 1]).reads_bits(model.layers[i + 1])
                 for i in range(n)]
-    layers: list[LayerPlan] = [op(layer).plan_layer(i, layer, i == n - 1, bits_out=bits_out[i])
+    layers: list[LayerPlan] = [op(layer).plan_layer(i, layer, bits_out=bits_out[i])
                                for i, layer in enumerate(model.layers)]
     # where the constants would not fit the flash room (int8 pairs take 2 bytes per weight),
     # the biggest layers that have a compact form take it until they do

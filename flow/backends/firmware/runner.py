@@ -12,7 +12,7 @@ import numpy as np
 
 from flow.atomic import write_json
 from flow.backends.firmware.budget import check_budget, size_report
-from flow.backends.firmware.common import COMPONENT, RUNNER, FirmwareError, runtime_dir
+from flow.backends.firmware.common import COMPONENT, RUNNER, FirmwareError, input_ctype, runtime_dir
 from flow.backends.firmware.package import ensure_generated
 from flow.backends.firmware.plan import plan
 from flow.backends.firmware.toolchain import (
@@ -52,8 +52,7 @@ def build(model: Model, build_dir: Path, target: str = "host", sanitize: bool = 
 
 def input_bytes(model: Model, codes: np.ndarray) -> bytes:
     """Checked codes as the runner reads them: qflow_input_t, one sample after another."""
-    t = model.input.out_dtype
-    return codes.astype(np.uint8 if not t.signed and not t.is_bipolar else np.int8).tobytes()
+    return codes.astype(np.dtype(input_ctype(model).removesuffix("_t"))).tobytes()
 
 
 def parse_stats(stdout: str) -> dict[str, Any]:
@@ -70,8 +69,8 @@ def parse_stats(stdout: str) -> dict[str, Any]:
 
 def execute(model: Model, build_dir: Path, codes: np.ndarray, target: str = "host",
             sanitize: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
-    """Build and run on one target; returns (accumulators [N, C], runner statistics)."""
-    codes = check_codes(model, codes, f"firmware {target} inputs")
+    """Build and run on one target on checked codes; returns (accumulators [N, C], runner
+    statistics)."""
     out = build(model, build_dir, target, sanitize)
     (out / "in.bin").write_bytes(input_bytes(model, codes))
     (out / "out.bin").unlink(missing_ok=True)
@@ -87,7 +86,8 @@ def run(model: Model, build_dir: Path, codes: np.ndarray, target: str = "host",
         sanitize: bool = False) -> np.ndarray:
     """Input codes [N, features] -> the last layer's int64 accumulators, computed by the
     generated C on the host or on RV32IMC under QEMU."""
-    return execute(model, build_dir, codes, target, sanitize)[0]
+    return execute(model, build_dir, check_codes(model, codes, f"firmware {target} inputs"),
+                   target, sanitize)[0]
 
 
 def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False,
@@ -98,6 +98,7 @@ def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = F
     is checked again with the measured code (FirmwareError naming what does not fit) and
     the generated folder's size_report.json updated."""
     build_dir = Path(build_dir).resolve()
+    codes = check_codes(model, codes, "firmware inputs")
     host, _ = execute(model, build_dir, codes, "host", sanitize)
     rv32, stats = execute(model, build_dir, codes, "rv32")
     elf = build_dir / "firmware_build" / "rv32" / EXECUTABLE["rv32"]

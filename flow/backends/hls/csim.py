@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from flow.atomic import write_text
-from flow.backends.check import run_check
+from flow.backends.check import add_arguments, run_check
 from flow.backends.hls.cpp import c_identifier
 from flow.backends.hls.generate import DEFAULT_CLOCK_NS, DEFAULT_PART, current, generate
 from flow.backends.hls.ops import stages
@@ -153,10 +153,7 @@ def cmd_hls(a: argparse.Namespace) -> None:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("hls", help="generate the HLS C++ and check its C simulation "
                                    "against the golden model (writes hls.json)")
-    s.add_argument("build_dir")
-    s.add_argument("--inputs", help=".npy float inputs, as `qflow run` takes them "
-                                    "(default: the build's test split)")
-    s.add_argument("--limit", type=int, help="at most this many samples")
+    add_arguments(s)
     s.add_argument("--part", default=DEFAULT_PART, help="FPGA part for run_hls.tcl")
     s.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS,
                    help="clock period for run_hls.tcl")

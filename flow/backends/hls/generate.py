@@ -18,12 +18,11 @@ from flow.backends.hls.ops import stages
 from flow.backends.hls.top import top_sources
 from flow.fingerprint import is_current, write_stamp
 from flow.ir import Model
-from flow.resources import source_dir
+from flow.resources import fill_template, source_dir
 
 DEFAULT_PART = "xc7z020clg400-1"
 DEFAULT_CLOCK_NS = 10.0
 TB_SAMPLES = 16  # golden samples the generated testbench checks by itself in csim
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 def template_dir() -> Path:
@@ -40,21 +39,12 @@ def template_sources() -> list[Path]:
     return [*headers(), *sorted((template_dir() / "templates").iterdir())]
 
 
-def fill(template: str, **values: str) -> str:
-    """hls/templates/<template> with each {{key}} replaced; every key must be given."""
-    text = (template_dir() / "templates" / template).read_text()
-    missing = sorted(set(PLACEHOLDER.findall(text)) - set(values))
-    if missing:
-        raise KeyError(f"hls/templates/{template}: no value for {', '.join(missing)}")
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
-
-
 def testbench_source(name: str) -> str:
-    return fill("tb.cpp", name=name)
+    return fill_template("hls", "tb.cpp", name=name)
 
 
 def tcl_script(name: str, part: str, clock_ns: float) -> str:
-    return fill("run_hls.tcl", name=name, part=part, clock_ns=f"{clock_ns:g}")
+    return fill_template("hls", "run_hls.tcl", name=name, part=part, clock_ns=f"{clock_ns:g}")
 
 
 def tcl_target(folder: Path) -> tuple[str, float]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flow.backends.check import run_check
+from flow.backends.check import add_arguments, run_check
 from flow.backends.rtl import harness, top
 from flow.backends.rtl.generate import current_manifest
 from flow.inputs import check_codes
@@ -118,7 +118,5 @@ def cmd_sim(a: argparse.Namespace) -> None:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sim", help="simulate the generated RTL (Verilator + cocotb): "
                                    "agreement with golden, latency, initiation interval")
-    s.add_argument("build_dir")
-    s.add_argument("--inputs", help="float inputs (.npy) instead of the build's test split")
-    s.add_argument("--limit", type=int, help="simulate the first N samples only")
+    add_arguments(s)
     s.set_defaults(func=cmd_sim)
