@@ -55,7 +55,10 @@ def random_model(
     inp = InputStage(
         shape=(widths[0],), preprocess=[ElementwiseOp("mul", np.ones((), np.float32))],
         kind="bipolar" if in_t.is_bipolar else "int", scale=1.0, zero_point=0.0,
-        bitwidth=in_t.bits, signed=in_t.signed, narrow=False, out_dtype=in_t)
+        bitwidth=in_t.bits, signed=in_t.signed,
+        # TERNARY is a narrow 2-bit quantizer: its codes stop at -1, not -2
+        narrow=in_t.signed and not in_t.is_bipolar and in_t.min > -(2 ** (in_t.bits - 1)),
+        out_dtype=in_t)
     layers: list[Layer] = []
     x_t = in_t
     for i in range(n):
