@@ -64,6 +64,11 @@ def finish(model: Model, build_dir: Path, hardware: dict[str, Any]) -> Model:
     log.info("IR: %s (%d layers, initiation interval %d cycles)", js, len(model.layers),
              model.initiation_interval)
     for name in backends.available_generators():
+        missing = backends.unsupported_kinds(name, model)
+        if missing:
+            log.warning("%s: not generated: it does not build %s layers yet", name,
+                        ", ".join(missing))
+            continue
         out = backends.get(name).generate(model, build_dir)
         log.info("%s: generated %s", name, out)
     return model

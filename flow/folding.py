@@ -1,9 +1,11 @@
 """Folding: how many output channels (PE) and input lanes (SIMD) each layer computes at once.
 
-A dense layer takes (out / PE) x (in / SIMD) cycles per input vector; the pipeline's
-initiation interval is the slowest layer's. `apply_folding` either takes (PE, SIMD) per
-layer or picks, for every layer, the least hardware (fewest PE x SIMD lanes) that meets a
-cycle target.
+PE divides a layer's output channels and SIMD the input lanes of one output (`pe_dim`,
+`simd_dim`: a dense layer's outputs and inputs; a convolution's output channels and input
+channels; a pool's channels and 1). A layer's cycles per frame come from the IR
+(`layer.cycles`); the pipeline's initiation interval is the slowest layer's.
+`apply_folding` either takes (PE, SIMD) per layer or picks, for every layer, the least
+hardware (fewest PE x SIMD lanes) that meets a cycle target.
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ def cheapest_folding(layer: Layer, target_cycles: int) -> Folding:
     """The (PE, SIMD) with the fewest lanes whose cycles fit target_cycles; among equals,
     more SIMD (wider input beats, narrower output: fewer threshold units)."""
     best: tuple[int, int, int] | None = None
-    for pe in divisors(layer.out_features):
-        for simd in divisors(layer.in_features):
-            if (layer.out_features // pe) * (layer.in_features // simd) <= target_cycles:
-                key = (pe * simd, pe, simd)
-                if best is None or key < best:
-                    best = key
-                break  # a larger SIMD only adds lanes
-    assert best is not None  # PE = out, SIMD = in always takes one cycle
+    fallback = layer.folding
+    try:
+        for pe in divisors(layer.pe_dim):
+            for simd in divisors(layer.simd_dim):
+                layer.folding = Folding(pe=pe, simd=simd)
+                if layer.cycles <= target_cycles:
+                    key = (pe * simd, pe, simd)
+                    if best is None or key < best:
+                        best = key
+                    break  # a larger SIMD only adds lanes
+    finally:
+        layer.folding = fallback
+    if best is None:  # a frame's positions alone exceed the target: fold fully
+        return Folding(pe=layer.pe_dim, simd=layer.simd_dim)
     return Folding(pe=best[1], simd=best[2])
 
 
@@ -43,10 +51,11 @@ def apply_folding(model: Model, per_layer: list[tuple[int, int]] | None = None,
             raise ValueError(f"folding: {len(per_layer)} (PE, SIMD) pairs for "
                              f"{len(model.layers)} layers")
         for i, (layer, (pe, simd)) in enumerate(zip(model.layers, per_layer, strict=True)):
-            if pe < 1 or simd < 1 or layer.out_features % pe or layer.in_features % simd:
+            if pe < 1 or simd < 1 or layer.pe_dim % pe or layer.simd_dim % simd:
                 raise ValueError(
                     f"folding: layer {i} ({layer.name}): PE {pe} must divide its "
-                    f"{layer.out_features} outputs and SIMD {simd} its {layer.in_features} inputs")
+                    f"{layer.pe_dim} output channels and SIMD {simd} its {layer.simd_dim} "
+                    "input lanes")
         for layer, (pe, simd) in zip(model.layers, per_layer, strict=True):
             layer.folding = Folding(pe=pe, simd=simd)
         return

@@ -6,19 +6,24 @@ accumulator's reachable range, so that every output level occurs on random input
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flow.datatypes import DataType, dtype
 from flow.ir import (
+    Conv2dLayer,
     DenseLayer,
     ElementwiseOp,
     Folding,
     InputStage,
     Layer,
+    MaxPoolLayer,
     Model,
     OutputStage,
     Thresholds,
     accumulator_bounds,
+    window_output,
 )
 
 
@@ -34,6 +39,34 @@ def activation_for(out_t: DataType) -> tuple[int, int, int]:
     if out_t.is_bipolar:
         return -1, 2, 1
     return out_t.min, 1, out_t.max - out_t.min
+
+
+def random_thresholds(rng: np.random.Generator, channels: int, fan_in: int, w_t: DataType,
+                      x_t: DataType, out_t: DataType, lo: np.ndarray, hi: np.ndarray
+                      ) -> Thresholds:
+    """Sorted thresholds spread around the typical accumulator (the std of a random sum),
+    inside the accumulator's range [lo, hi + 1]."""
+    base, step, k = activation_for(out_t)
+    spread = np.sqrt(fan_in) * max(abs(w_t.min), w_t.max) * max(abs(x_t.min), x_t.max)
+    t = rng.normal(0.0, spread / 2, size=(channels, k))
+    t = np.clip(np.sort(np.round(t).astype(np.int64), axis=1), lo.min(), hi.max() + 1)
+    return Thresholds(values=t, base=base, step=step, out_dtype=out_t)
+
+
+def _input_stage(shape: tuple[int, ...], in_t: DataType, channels_last: bool = False
+                 ) -> InputStage:
+    return InputStage(
+        shape=shape, preprocess=[ElementwiseOp("mul", np.ones((), np.float32))],
+        kind="bipolar" if in_t.is_bipolar else "int", scale=1.0, zero_point=0.0,
+        bitwidth=in_t.bits, signed=in_t.signed,
+        # TERNARY is a narrow 2-bit quantizer: its codes stop at -1, not -2
+        narrow=in_t.signed and not in_t.is_bipolar and in_t.min > -(2 ** (in_t.bits - 1)),
+        out_dtype=in_t, channels_last=channels_last)
+
+
+def _output_stage(c: int) -> OutputStage:
+    return OutputStage(acc_offset=np.zeros(c, np.int64), acc_scale=np.full(c, 0.5),
+                       ops=[ElementwiseOp("add", np.zeros(c, np.float32))], shape=(c,))
 
 
 def random_model(
@@ -52,28 +85,15 @@ def random_model(
     if len(weight_types) != n or len(act_types) != n - 1:
         raise ValueError("need one weight type per layer and one activation type per hidden layer")
     in_t = dtype(input_type)
-    inp = InputStage(
-        shape=(widths[0],), preprocess=[ElementwiseOp("mul", np.ones((), np.float32))],
-        kind="bipolar" if in_t.is_bipolar else "int", scale=1.0, zero_point=0.0,
-        bitwidth=in_t.bits, signed=in_t.signed,
-        # TERNARY is a narrow 2-bit quantizer: its codes stop at -1, not -2
-        narrow=in_t.signed and not in_t.is_bipolar and in_t.min > -(2 ** (in_t.bits - 1)),
-        out_dtype=in_t)
+    inp = _input_stage((widths[0],), in_t)
     layers: list[Layer] = []
     x_t = in_t
     for i in range(n):
         w_t = dtype(weight_types[i])
         w = random_values(rng, w_t, (widths[i + 1], widths[i]))
         lo, hi = accumulator_bounds(w, x_t.min, x_t.max)
-        act = None
-        if i < n - 1:
-            out_t = dtype(act_types[i])
-            base, step, k = activation_for(out_t)
-            # thresholds spread around the typical accumulator (std of a random sum)
-            spread = np.sqrt(widths[i]) * max(abs(w_t.min), w_t.max) * max(abs(x_t.min), x_t.max)
-            t = rng.normal(0.0, spread / 2, size=(widths[i + 1], k))
-            t = np.clip(np.sort(np.round(t).astype(np.int64), axis=1), lo.min(), hi.max() + 1)
-            act = Thresholds(values=t, base=base, step=step, out_dtype=out_t)
+        act = None if i == n - 1 else random_thresholds(
+            rng, widths[i + 1], widths[i], w_t, x_t, dtype(act_types[i]), lo, hi)
         pe, simd = folding[i] if folding else (1, 1)
         layers.append(DenseLayer(
             name=f"dense{i}", source=f"synthetic{i}", in_features=widths[i],
@@ -81,10 +101,68 @@ def random_model(
             acc_min=int(lo.min()), acc_max=int(hi.max()), activation=act,
             folding=Folding(pe, simd)))
         x_t = layers[-1].out_dtype
-    c = widths[-1]
-    out = OutputStage(acc_offset=np.zeros(c, np.int64), acc_scale=np.full(c, 0.5),
-                      ops=[ElementwiseOp("add", np.zeros(c, np.float32))], shape=(c,))
-    model = Model(name=name, input=inp, layers=layers, output=out, source="synthetic")
+    model = Model(name=name, input=inp, layers=layers, output=_output_stage(widths[-1]),
+                  source="synthetic")
+    model.validate(name)
+    return model
+
+
+def random_cnn_model(input_shape: tuple[int, int, int], input_type: str,
+                     layers: list[dict[str, Any]], seed: int = 0, name: str = "random_cnn"
+                     ) -> Model:
+    """A CNN on a (C, H, W) input; `layers` in order, each one of
+    {"conv": C_out, "k": 3, "stride": 1, "pad": 0, "w": type, "act": type, "depthwise": bool}
+    {"pool": k, "stride": k, "pad": 0}                      (max pool)
+    {"dense": width, "w": type, "act": type}                ("act" absent on the last)
+    Folding is (1, 1) everywhere; set it after."""
+    rng = np.random.default_rng(seed)
+    in_t = dtype(input_type)
+    c, h, w = input_shape
+    shape: tuple[int, int, int] = (h, w, c)
+    features = c * h * w
+    x_t = in_t
+    out: list[Layer] = []
+    for i, spec in enumerate(layers):
+        last = i == len(layers) - 1
+        if "pool" in spec:
+            k, st, p = spec["pool"], spec.get("stride", spec["pool"]), spec.get("pad", 0)
+            o = (window_output(shape[0], k, st, p, p), window_output(shape[1], k, st, p, p), shape[2])
+            out.append(MaxPoolLayer(name=f"pool{i}", source=f"synthetic{i}", in_shape=shape,
+                                    out_shape=o, kernel=(k, k), stride=(st, st),
+                                    pads=(p, p, p, p), input_dtype=x_t))
+        else:
+            w_t = dtype(spec["w"])
+            if "conv" in spec:
+                k, st, p = spec.get("k", 3), spec.get("stride", 1), spec.get("pad", 0)
+                dw = bool(spec.get("depthwise", False))
+                co = shape[2] if dw else spec["conv"]
+                wts = random_values(rng, w_t, (co, k, k, 1 if dw else shape[2]))
+                pad_value = 0
+                lo_x, hi_x = (min(x_t.min, 0), max(x_t.max, 0)) if p else (x_t.min, x_t.max)
+                lo, hi = accumulator_bounds(wts.reshape(co, -1), lo_x, hi_x)
+                o = (window_output(shape[0], k, st, p, p), window_output(shape[1], k, st, p, p), co)
+                act = None if last else random_thresholds(
+                    rng, co, int(wts[0].size), w_t, x_t, dtype(spec["act"]), lo, hi)
+                out.append(Conv2dLayer(
+                    name=f"conv{i}", source=f"synthetic{i}", in_shape=shape, out_shape=o,
+                    kernel=(k, k), stride=(st, st), pads=(p, p, p, p), pad_value=pad_value,
+                    group=shape[2] if dw else 1, input_dtype=x_t, weight_dtype=w_t,
+                    weights=wts, acc_min=int(lo.min()), acc_max=int(hi.max()), activation=act))
+            else:
+                n_out = spec["dense"]
+                wts = random_values(rng, w_t, (n_out, features))
+                lo, hi = accumulator_bounds(wts, x_t.min, x_t.max)
+                act = None if last else random_thresholds(
+                    rng, n_out, features, w_t, x_t, dtype(spec["act"]), lo, hi)
+                out.append(DenseLayer(
+                    name=f"dense{i}", source=f"synthetic{i}", in_features=features,
+                    out_features=n_out, input_dtype=x_t, weight_dtype=w_t, weights=wts,
+                    acc_min=int(lo.min()), acc_max=int(hi.max()), activation=act))
+        lay = out[-1]
+        x_t, features = lay.out_dtype, lay.out_features
+        shape = getattr(lay, "out_shape", shape)
+    model = Model(name=name, input=_input_stage(input_shape, in_t, channels_last=True),
+                  layers=out, output=_output_stage(out[-1].out_channels), source="synthetic")
     model.validate(name)
     return model
 

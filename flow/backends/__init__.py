@@ -1,6 +1,7 @@
 """Backends: each turns the IR into files (`generate`) and runs them (`run`).
 
 A backend module defines
+    LAYER_KINDS: the layer kinds it builds (a mapping or set of kind names);
     generate(model: flow.ir.Model, build_dir: Path) -> Path
         write its files into build_dir/<name>/ (atomically) and return that folder;
     run(model: flow.ir.Model, build_dir: Path, codes: np.ndarray, **options) -> np.ndarray
@@ -54,6 +55,12 @@ def available_generators() -> list[str]:
             continue
         out.append(name)
     return out
+
+
+def unsupported_kinds(name: str, model: Model) -> list[str]:
+    """The model's layer kinds that backend `name` does not build (yet)."""
+    kinds = get(name).LAYER_KINDS
+    return sorted({layer.kind for layer in model.layers} - set(kinds))
 
 
 def run(name: str, model: Model, build_dir: Path, codes: np.ndarray) -> np.ndarray:

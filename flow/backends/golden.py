@@ -10,6 +10,8 @@ from flow import golden
 from flow.inputs import check_codes
 from flow.ir import Model
 
+LAYER_KINDS = golden.OPS
+
 
 def run(model: Model, build_dir: Path, codes: np.ndarray, **_: str) -> np.ndarray:
     return golden.run_codes(model, check_codes(model, codes))

@@ -13,12 +13,12 @@ from types import ModuleType
 
 import numpy as np
 
-from flow.golden import dense
+from flow.golden import conv, dense, pool
 from flow.golden.exact import levels
 from flow.ir import InputStage, IRError, Layer, Model, OutputStage, op_for
 
 # kind -> module with prepare(layer) -> (codes [N, in] -> codes or accumulators [N, out])
-OPS: dict[str, ModuleType] = {"dense": dense}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
 
 
 def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:
@@ -41,8 +41,12 @@ def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:
 
 
 def quantize_input(stage: InputStage, x: np.ndarray) -> np.ndarray:
-    """Float inputs [N, *shape] (as the QONNX graph takes them) -> int64 codes [N, features]."""
-    return _codes(stage, x).astype(np.int64)
+    """Float inputs [N, *shape] (as the QONNX graph takes them) -> int64 codes [N, features],
+    in (H, W, C) order for a channel-last stage."""
+    codes = _codes(stage, x).astype(np.int64)
+    if stage.channels_last:
+        codes = codes.reshape(len(codes), *stage.shape).transpose(0, 2, 3, 1).reshape(len(codes), -1)
+    return codes
 
 
 def layer(layer: Layer, x: np.ndarray) -> np.ndarray:
@@ -90,4 +94,4 @@ def run_codes(model: Model, codes: np.ndarray) -> np.ndarray:
 
 def run(model: Model, x: np.ndarray) -> np.ndarray:
     """Float inputs -> the graph's float outputs, through integers only."""
-    return dequantize_output(model.output, run_codes(model, _codes(model.input, x)))
+    return dequantize_output(model.output, run_codes(model, quantize_input(model.input, x)))

@@ -2,8 +2,8 @@
 
 A model is an input stage (float preprocessing + the graph's input quantizer, giving
 integer codes), an ordered list of integer layers, each of a registered `kind`
-(`LAYER_KINDS`: one module per kind, e.g. `flow/ir/dense.py`), and an output stage (the
-float ops that turn the last layer's integer accumulators into the QONNX graph's output).
+(`LAYER_KINDS`: one module per kind: `dense.py`, `conv.py`, `pool.py`), and an output
+stage (the float ops that turn the last layer's integer accumulators into the QONNX graph's output).
 
 A layer with thresholds maps its accumulator to output codes
 
@@ -16,6 +16,7 @@ stage maps them to floats: y = ops(float32((acc - acc_offset) * acc_scale)).
 Files: `ir.json` (structure, schema `qflow.ir/2`) beside `ir.npz` (arrays, by key).
 """
 
+from flow.ir.conv import Conv2dLayer, window_output
 from flow.ir.dense import DenseLayer, popcount_thresholds
 from flow.ir.layer import (
     Folding,
@@ -36,9 +37,10 @@ from flow.ir.model import (
     load,
     op_for,
 )
+from flow.ir.pool import MaxPoolLayer
 
 __all__ = [
-    "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "DenseLayer", "ElementwiseOp", "Folding",
-    "IRError", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
-    "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds",
+    "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "Conv2dLayer", "DenseLayer", "ElementwiseOp",
+    "Folding", "IRError", "MaxPoolLayer", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
+    "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds", "window_output",
 ]

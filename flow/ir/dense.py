@@ -28,6 +28,7 @@ from flow.ir.layer import (
 @dataclass
 class DenseLayer:
     kind: ClassVar[str] = "dense"
+    weighted: ClassVar[bool] = True
     name: str
     source: str  # QONNX node it was lowered from, for messages
     in_features: int
@@ -43,6 +44,14 @@ class DenseLayer:
     @property
     def out_channels(self) -> int:
         return self.out_features
+
+    @property
+    def pe_dim(self) -> int:
+        return self.out_features
+
+    @property
+    def simd_dim(self) -> int:
+        return self.in_features
 
     @property
     def acc_dtype(self) -> DataType:

@@ -61,13 +61,18 @@ class Layer(Protocol):
     """The interface every layer kind offers to the model and to every stage."""
 
     kind: ClassVar[str]
+    weighted: ClassVar[bool]  # a weighted layer accumulates; others (pools) pass codes on
     name: str
     source: str
     input_dtype: DataType
-    acc_min: int  # the accumulator's worst case over every input of input_dtype
-    acc_max: int
     activation: Thresholds | None
     folding: Folding
+
+    @property
+    def acc_min(self) -> int: ...  # the accumulator's worst case over every input of input_dtype
+
+    @property
+    def acc_max(self) -> int: ...
 
     @property
     def in_features(self) -> int: ...  # values per input frame (all positions, channels)
@@ -77,6 +82,12 @@ class Layer(Protocol):
 
     @property
     def out_channels(self) -> int: ...  # the output stage's and thresholds' channel axis
+
+    @property
+    def pe_dim(self) -> int: ...  # the axis PE divides (output channels)
+
+    @property
+    def simd_dim(self) -> int: ...  # the axis SIMD divides (input lanes of one output)
 
     @property
     def out_dtype(self) -> DataType: ...

@@ -13,14 +13,16 @@ import numpy as np
 
 from flow.atomic import write_with
 from flow.datatypes import DataType, dtype
+from flow.ir.conv import Conv2dLayer
 from flow.ir.dense import DenseLayer
 from flow.ir.layer import IRError, Layer
+from flow.ir.pool import MaxPoolLayer
 
 SCHEMA = "qflow.ir/2"
 ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 # Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).
-LAYER_KINDS: dict[str, Any] = {DenseLayer.kind: DenseLayer}
+LAYER_KINDS: dict[str, Any] = {k.kind: k for k in (DenseLayer, Conv2dLayer, MaxPoolLayer)}
 
 T = TypeVar("T")
 
@@ -53,7 +55,9 @@ class InputStage:
     """Float input (as the QONNX graph takes it) -> integer codes of the first layer.
 
     `kind` is "int" (QONNX Quant: code = round_half_even(clip(x / scale + zero_point)))
-    or "bipolar" (BipolarQuant: code = +1 if x >= 0 else -1).
+    or "bipolar" (BipolarQuant: code = +1 if x >= 0 else -1). With `channels_last`, the
+    graph's (C, H, W) input leaves as codes in (H, W, C) order, the order of every frame
+    between layers (see flow/ir/conv.py).
     """
 
     shape: tuple[int, ...]
@@ -65,6 +69,7 @@ class InputStage:
     signed: bool
     narrow: bool
     out_dtype: DataType
+    channels_last: bool = False
 
     @property
     def features(self) -> int:
@@ -89,6 +94,8 @@ class InputStage:
         lo, hi = self.code_range
         if not self.out_dtype.contains(lo, hi):
             raise IRError(f"{at}: input codes {lo}..{hi} do not fit {self.out_dtype}")
+        if self.channels_last and len(self.shape) != 3:
+            raise IRError(f"{at}: channel-last codes need a (C, H, W) input, not {self.shape}")
 
 
 @dataclass
@@ -122,6 +129,7 @@ class Model:
             raise IRError(f"{where}: no layers")
         width = self.input.features
         prev = self.input.out_dtype
+        shape = self.input.shape[1:] + self.input.shape[:1] if self.input.channels_last else None
         for i, layer in enumerate(self.layers):
             at = f"{where}: layer {i} ({layer.name}, from {layer.source})"
             op_for(LAYER_KINDS, layer, "the IR")
@@ -129,13 +137,21 @@ class Model:
                 raise IRError(f"{at}: takes {layer.in_features} inputs, previous gives {width}")
             if layer.input_dtype != prev:
                 raise IRError(f"{at}: input {layer.input_dtype} != previous output {prev}")
+            in_shape = getattr(layer, "in_shape", None)
+            if in_shape is not None and tuple(in_shape) != shape:
+                raise IRError(f"{at}: takes frames of (H, W, C) {tuple(in_shape)}, previous "
+                              f"gives {shape or 'a flat vector'} (channel-last input needed)")
             layer.check(at)
             last = i == len(self.layers) - 1
-            if layer.activation is None and not last:
+            if last and not (layer.weighted and layer.out_features == layer.out_channels):
+                raise IRError(f"{at}: the last layer must be weighted with one position "
+                              "(its accumulators go to the output stage)")
+            if layer.weighted and layer.activation is None and not last:
                 raise IRError(f"{at}: only the last layer may have no activation")
             if last and layer.activation is not None:
                 raise IRError(f"{at}: the last layer must leave its accumulators to the output")
             width, prev = layer.out_features, layer.out_dtype
+            shape = getattr(layer, "out_shape", None)
         channels = self.layers[-1].out_channels
         o = self.output
         if o.acc_scale.shape != (channels,) or o.acc_offset.shape != (channels,):
@@ -168,7 +184,7 @@ class Model:
                 "preprocess": ops("input", inp.preprocess),
                 "kind": inp.kind, "scale": float(inp.scale), "zero_point": float(inp.zero_point),
                 "bitwidth": inp.bitwidth, "signed": inp.signed, "narrow": inp.narrow,
-                "out_dtype": inp.out_dtype.name,
+                "out_dtype": inp.out_dtype.name, "channels_last": inp.channels_last,
             },
             "layers": [{"name": layer.name, "kind": layer.kind, "source": layer.source,
                         **layer.to_json(put)} for layer in self.layers],
@@ -252,7 +268,7 @@ def load(folder_or_json: Path) -> Model:
             shape=tuple(i["shape"]), preprocess=ops(i["preprocess"]), kind=i["kind"],
             scale=float(i["scale"]), zero_point=float(i["zero_point"]),
             bitwidth=int(i["bitwidth"]), signed=bool(i["signed"]), narrow=bool(i["narrow"]),
-            out_dtype=dtype(i["out_dtype"]))
+            out_dtype=dtype(i["out_dtype"]), channels_last=bool(i.get("channels_last", False)))
         layers = []
         for k, d in enumerate(doc["layers"]):
             kind = d.get("kind")

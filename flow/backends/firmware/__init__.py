@@ -37,12 +37,14 @@ from flow.backends.firmware.common import (
 )
 from flow.backends.firmware.dense import pack_bits, pair_words, pairs_fit, plan_layer
 from flow.backends.firmware.emit import output_is_monotonic
+from flow.backends.firmware.ops import OPS as LAYER_KINDS
 from flow.backends.firmware.package import ensure_generated, generate, generator_sources
 from flow.backends.firmware.plan import Plan, plan
 from flow.backends.firmware.runner import measure, run
 from flow.backends.firmware.toolchain import SANITIZE, compile_program, run_program
 
 __all__ = [
+    "LAYER_KINDS",
     "APP_PARTITION", "BUDGETS", "CODE_BYTES_ESTIMATE", "COMPONENT", "CONSTANTS_ROOM",
     "ESP_IDF_FLASH_BYTES", "ESP_IDF_RAM_BYTES", "RUNNER", "SANITIZE", "FirmwareError", "Plan",
     "c_array", "check_budget", "compile_program", "ensure_generated",

@@ -38,6 +38,7 @@ from flow.backends.rtl.harness import (
     run_cocotb,
     verilator_env,
 )
+from flow.backends.rtl.ops import OPS as LAYER_KINDS
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.pipeline import (
     ROM_LATENCY,
@@ -56,6 +57,7 @@ from flow.backends.rtl.sim import (
 )
 
 __all__ = [
+    "LAYER_KINDS",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
     "check", "dense", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
     "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",

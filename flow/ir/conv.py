@@ -1,0 +1,210 @@
+"""The 2-D convolution: a dense layer applied to every window of a channel-last frame.
+
+Frames between layers are flat vectors in channel-last order (H, W, C): the order a
+streaming accelerator and the firmware walk them. A window is read in (kh, kw, c) order,
+so the weights are [C_out, kh, kw, C_in / group] and a window times a weight row is one
+dot product, exactly as in a dense layer:
+
+    acc[oy, ox, o] = sum_{ky, kx, c} W[o, ky, kx, c] * xp[oy*sy + ky, ox*sx + kx, g(o)*Cg + c]
+
+where xp is the frame padded with `pad_value` (top, left, bottom, right) and g(o) the
+output channel's group. `pad_value` is the code of the float graph's padding zero: the
+input's zero point, and 0 for BIPOLAR (a padded tap contributes nothing; hardware that
+stores BIPOLAR codes as bits must mask padded taps rather than pad with -1 or +1).
+`group` is 1 or the channel count (depthwise, one output channel per input channel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.layer import (
+    Folding,
+    Get,
+    IRError,
+    Put,
+    Thresholds,
+    accumulator_bounds,
+    thresholds_from_json,
+    thresholds_to_json,
+)
+
+Pads = tuple[int, int, int, int]  # top, left, bottom, right
+
+
+def window_output(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
+    """Output positions along one axis of a sliding window (floor, as ONNX's default)."""
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def check_window(at: str, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int],
+                 kernel: tuple[int, int], stride: tuple[int, int], pads: Pads) -> None:
+    """Shared invariants of convolution and pooling windows."""
+    if min(kernel) < 1 or min(stride) < 1 or min(pads) < 0 or min(in_shape) < 1:
+        raise IRError(f"{at}: kernel {kernel}, stride {stride}, pads {pads} and input "
+                      f"{in_shape} must be positive (pads non-negative)")
+    if pads[0] >= kernel[0] or pads[2] >= kernel[0] or pads[1] >= kernel[1] \
+            or pads[3] >= kernel[1]:
+        raise IRError(f"{at}: pads {pads} must be smaller than the kernel {kernel}")
+    oh = window_output(in_shape[0], kernel[0], stride[0], pads[0], pads[2])
+    ow = window_output(in_shape[1], kernel[1], stride[1], pads[1], pads[3])
+    if oh < 1 or ow < 1 or (oh, ow) != out_shape[:2]:
+        raise IRError(f"{at}: input {in_shape[:2]} with kernel {kernel}, stride {stride}, "
+                      f"pads {pads} gives {oh}x{ow} positions, not {out_shape[:2]}")
+
+
+@dataclass
+class Conv2dLayer:
+    kind: ClassVar[str] = "conv2d"
+    weighted: ClassVar[bool] = True
+    name: str
+    source: str
+    in_shape: tuple[int, int, int]  # H, W, C_in (channel-last)
+    out_shape: tuple[int, int, int]  # OH, OW, C_out
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: Pads
+    pad_value: int
+    group: int  # 1, or C_in for depthwise
+    input_dtype: DataType
+    weight_dtype: DataType
+    weights: np.ndarray  # int [C_out, kh, kw, C_in / group]
+    acc_min: int
+    acc_max: int
+    activation: Thresholds | None
+    folding: Folding = field(default_factory=Folding)
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def out_features(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[2]
+
+    @property
+    def depthwise(self) -> bool:
+        return self.group > 1
+
+    @property
+    def window(self) -> int:
+        """Taps of one output channel's dot product: kh * kw * C_in / group."""
+        return int(np.prod(self.weights.shape[1:]))
+
+    @property
+    def pe_dim(self) -> int:
+        return self.out_channels
+
+    @property
+    def simd_dim(self) -> int:
+        """SIMD lanes run over a window's input channels (FINN's MVAU/VVAU convention)."""
+        return self.kernel[0] * self.kernel[1] if self.depthwise else self.in_shape[2]
+
+    @property
+    def acc_dtype(self) -> DataType:
+        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
+
+    @property
+    def out_dtype(self) -> DataType:
+        return self.activation.out_dtype if self.activation else self.acc_dtype
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per frame: every output position, (C_out / PE) x (window / SIMD) each."""
+        f = self.folding
+        return self.out_shape[0] * self.out_shape[1] * (self.out_channels // f.pe) * (
+            self.window // f.simd)
+
+    @property
+    def is_xnor(self) -> bool:
+        return self.weight_dtype.is_bipolar and self.input_dtype.is_bipolar
+
+    def input_bounds(self) -> tuple[int, int]:
+        """The values a window tap takes: the input type's and the pad value."""
+        t = self.input_dtype
+        if not any(self.pads):
+            return t.min, t.max
+        return min(t.min, self.pad_value), max(t.max, self.pad_value)
+
+    def check(self, at: str) -> None:
+        h, w, c = self.in_shape
+        kh, kw = self.kernel
+        co = self.out_channels
+        if self.group not in (1, c) or (self.group > 1 and co != c):
+            raise IRError(f"{at}: group {self.group} must be 1 or the channel count {c} "
+                          f"(depthwise, as many outputs as inputs)")
+        check_window(at, self.in_shape, self.out_shape, self.kernel, self.stride, self.pads)
+        expected = (co, kh, kw, c // self.group)
+        wts = self.weights
+        if wts.shape != expected:
+            raise IRError(f"{at}: weights {wts.shape}, expected {expected} "
+                          "(C_out, kh, kw, C_in / group)")
+        if wts.size and (wts.min() < self.weight_dtype.min or wts.max() > self.weight_dtype.max):
+            raise IRError(f"{at}: weights outside {self.weight_dtype}")
+        if self.weight_dtype.is_bipolar and np.any(wts == 0):
+            raise IRError(f"{at}: BIPOLAR weights hold 0")
+        t = self.input_dtype
+        zero_ok = t.is_bipolar and self.pad_value == 0
+        if any(self.pads) and not zero_ok and not t.contains(self.pad_value, self.pad_value):
+            raise IRError(f"{at}: pad value {self.pad_value} is not a {t} code")
+        lo, hi = accumulator_bounds(wts.reshape(co, -1), *self.input_bounds())
+        if wts.size and (lo.min() < self.acc_min or hi.max() > self.acc_max):
+            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] "
+                          f"is narrower than the worst case [{lo.min()}, {hi.max()}]")
+        f = self.folding
+        if f.pe < 1 or f.simd < 1 or self.pe_dim % f.pe or self.simd_dim % f.simd:
+            raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
+                          f"{self.pe_dim} output channels x {self.simd_dim} window lanes")
+        if self.activation is not None:
+            self.activation.check(at, co)
+
+    def to_json(self, put: Put) -> dict[str, Any]:
+        return {
+            "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
+            "in_features": self.in_features, "out_features": self.out_features,
+            "kernel": list(self.kernel), "stride": list(self.stride), "pads": list(self.pads),
+            "pad_value": int(self.pad_value), "group": self.group,
+            "input_dtype": self.input_dtype.name, "weight_dtype": self.weight_dtype.name,
+            "weights": put(f"{self.name}.weights", self.weights),
+            "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
+            "acc_dtype": self.acc_dtype.name,
+            "activation": thresholds_to_json(self.activation, self.name, put),
+            "out_dtype": self.out_dtype.name,
+            "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
+            "cycles": self.cycles,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], get: Get) -> Conv2dLayer:
+        return cls(name=d["name"], source=d["source"], in_shape=as_triple(d["in_shape"]),
+                   out_shape=as_triple(d["out_shape"]), kernel=as_pair(d["kernel"]),
+                   stride=as_pair(d["stride"]), pads=as_pads(d["pads"]),
+                   pad_value=int(d["pad_value"]), group=int(d["group"]),
+                   input_dtype=dtype(d["input_dtype"]), weight_dtype=dtype(d["weight_dtype"]),
+                   weights=get(d["weights"]), acc_min=int(d["acc_min"]),
+                   acc_max=int(d["acc_max"]),
+                   activation=thresholds_from_json(d["activation"], get),
+                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+
+
+def as_pair(v: list[int]) -> tuple[int, int]:
+    a, b = (int(x) for x in v)
+    return a, b
+
+
+def as_triple(v: list[int]) -> tuple[int, int, int]:
+    a, b, c = (int(x) for x in v)
+    return a, b, c
+
+
+def as_pads(v: list[int]) -> Pads:
+    a, b, c, d = (int(x) for x in v)
+    return a, b, c, d
