@@ -45,18 +45,39 @@ def replace_dir(path: Path, builder: Callable[[Path], object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a build folder is for everyone to read
-    old = path.with_name(f".{path.name}.old")
     try:
         builder(tmp)
-        if path.exists():
-            _rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        _rmtree(old)
+        swap_in(tmp, path)
     except BaseException:
         _rmtree(tmp)
         raise
     return path
+
+
+def swap_in(src: Path, path: Path) -> Path:
+    """Rename the finished folder `src` to `path`, replacing what was there (two renames:
+    a reader sees the old folder or the new one, never a mix)."""
+    old = path.with_name(f".{path.name}.old")
+    _rmtree(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(src, path)
+    _rmtree(old)
+    return path
+
+
+# files that mark a folder as a qflow build (made by train, export or compile)
+BUILD_MARKERS = ("config.yaml", "checkpoint.pt", "ir.json", "model.qonnx.onnx")
+
+
+def check_build_folder(path: Path) -> None:
+    """Refuse to replace a folder that is neither new, empty nor a qflow build: `--out .`
+    must not wipe a user's files."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not any(
+            (path / m).exists() for m in BUILD_MARKERS))):
+        raise ValueError(f"{path}: exists and is not a qflow build (none of "
+                              f"{', '.join(BUILD_MARKERS)}); choose a new or empty folder")
 
 
 def _rmtree(p: Path) -> None:

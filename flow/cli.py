@@ -53,11 +53,13 @@ def cmd_compile(a: argparse.Namespace) -> None:
 
 def cmd_run(a: argparse.Namespace) -> None:
     from flow import backends, golden
-    from flow.inputs import read_inputs
+    from flow.inputs import command_codes
     from flow.ir import load
 
+    if Path(a.outputs).is_dir():
+        raise ValueError(f"--outputs {a.outputs}: is a folder; give a file name (.npy)")
     model = load(Path(a.build_dir))
-    codes = golden.quantize_input(model.input, read_inputs(a.inputs))
+    codes = command_codes(model, a.inputs)
     acc = np.asarray(backends.run(a.backend, model, Path(a.build_dir), codes))
     y = golden.dequantize_output(model.output, acc)
 
@@ -154,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("qflow").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         args.func(args)
+    except KeyboardInterrupt:
+        hint = " (`qflow train --resume` continues from the last epoch)" \
+            if args.command == "train" else ""
+        print(f"qflow: interrupted{hint}", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         # the flow's errors name the file, node or key; a traceback adds nothing for a user
         if args.verbose:

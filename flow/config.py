@@ -1,47 +1,202 @@
-"""Build configs (YAML): what to train, on what data, and how to fold it into hardware."""
+"""Build configs (YAML): what to train, on what data, and how to fold it into hardware.
+
+The schema below is the whole config language: every key, its type and range, and its
+default. Unknown keys are errors, and every error names the file, the key and its line.
+`load` returns the config as a plain dict with the defaults filled in (what `qflow train`
+writes to the build's config.yaml).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SECTIONS = {"name", "seed", "data", "model", "train", "hardware", "firmware"}
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 20, "batch_size": 64, "lr": 0.01, "weight_decay": 0.0, "optimizer": "adam",
-    "mode": "qat", "float_baseline": False, "calibration_batches": 20, "float_epochs": None,
-}
+from flow.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS
+
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+Bits = Annotated[int, Field(strict=True, ge=1, le=8)]
 
 
 class ConfigError(ValueError):
     """A config the flow cannot use; the message names the file and the key."""
 
 
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class QuantSpec(Section):
+    """One quantizer: its method (see flow/quantizers.py), bits and scale options."""
+
+    quant: str = "binary"
+    bits: Bits | None = None
+    per_channel: bool | None = None
+    po2: bool | None = None
+    max_val: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _bits_fit_method(self) -> QuantSpec:
+        if self.quant.startswith("binary") and self.bits not in (None, 1):
+            raise ValueError(f"bits: {self.quant} is a 1-bit quantizer; remove bits "
+                             f"or choose a multi-bit method (int, uint, ...)")
+        return self
+
+
+class WeightQuantSpec(QuantSpec):
+    @model_validator(mode="after")
+    def _known(self) -> WeightQuantSpec:
+        if self.quant not in WEIGHT_OPTIONS:
+            raise ValueError(f"quant: {self.quant!r} is not one of {', '.join(WEIGHT_OPTIONS)}")
+        if self.quant == "ternary" and self.bits not in (None, 2):
+            raise ValueError("bits: ternary weights are 2-bit; remove bits")
+        return self
+
+
+class ActQuantSpec(QuantSpec):
+    @model_validator(mode="after")
+    def _known(self) -> ActQuantSpec:
+        if self.quant not in ACT_OPTIONS:
+            raise ValueError(f"quant: {self.quant!r} is not one of {', '.join(ACT_OPTIONS)}")
+        return self
+
+
+class DataSpec(Section):
+    name: Literal["digits", "fashion-mnist", "idx"] = "digits"
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _path(self) -> DataSpec:
+        if self.name == "idx" and self.path is None:
+            raise ValueError("path: dataset 'idx' needs the path of an MNIST-format IDX folder")
+        if self.name == "digits" and self.path is not None:
+            raise ValueError("path: the digits dataset ships with scikit-learn; remove path")
+        return self
+
+
+class ModelSpec(Section):
+    arch: Literal["mlp", "cnn"] = "mlp"
+    topology: Literal["tfc", "sfc", "lfc", "cnv"] | None = None
+    hidden: list[PositiveInt] | None = None  # dense widths (after the convolutions for cnn)
+    convs: list[PositiveInt | Literal["pool"]] | None = None  # cnn: channels, or a 2x2 max pool
+    kernel: PositiveInt = 3
+    padding: Annotated[int, Field(strict=True, ge=0)] = 1
+    input: ActQuantSpec = Field(default_factory=lambda: ActQuantSpec(quant="uint", bits=8,
+                                                                     max_val=1.0))
+    weight: WeightQuantSpec = Field(default_factory=WeightQuantSpec)
+    act: ActQuantSpec = Field(default_factory=ActQuantSpec)
+    last_weight: WeightQuantSpec | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+    @model_validator(mode="after")
+    def _arch(self) -> ModelSpec:
+        cnn_topology = self.topology == "cnv"
+        if self.arch == "mlp" and (self.convs is not None or cnn_topology):
+            raise ValueError("convs: an mlp has no convolutions; set arch: cnn")
+        if self.arch == "cnn" and self.topology in ("tfc", "sfc", "lfc"):
+            raise ValueError(f"topology: {self.topology} is an mlp topology; set arch: mlp")
+        if self.topology is not None and (self.hidden is not None or self.convs is not None):
+            raise ValueError("topology: give a topology or hidden/convs, not both")
+        if self.hidden == []:
+            raise ValueError("hidden: expected at least one width")
+        return self
+
+
+class TrainSpec(Section):
+    epochs: PositiveInt = 20
+    batch_size: Annotated[int, Field(strict=True, ge=2)] = 64  # batch norm needs two samples
+    lr: Annotated[float, Field(gt=0)] = 0.01
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    optimizer: Literal["adam", "sgd"] = "adam"
+    mode: Literal["qat", "ptq"] = "qat"
+    float_baseline: bool = False
+    calibration_batches: PositiveInt = 20
+    float_epochs: PositiveInt | None = None
+
+
+class HardwareSpec(Section):
+    folding: list[Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]] | None = None
+    # ^ [PE, SIMD] per layer
+    target_cycles: PositiveInt | None = None
+    target_fps: Annotated[float, Field(gt=0)] | None = None
+    clock_mhz: Annotated[float, Field(gt=0)] = 100.0
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HardwareSpec:
+        given = [k for k in ("folding", "target_cycles", "target_fps") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)}: give one way of folding, not several")
+        return self
+
+
+class FirmwareSpec(Section):
+    chip: Literal["esp32", "esp32c3", "esp32s3"] = "esp32"
+
+
+class Config(Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    seed: Annotated[int, Field(strict=True, ge=0)] = 0
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    hardware: HardwareSpec = Field(default_factory=HardwareSpec)
+    firmware: FirmwareSpec = Field(default_factory=FirmwareSpec)
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Every key path of a YAML document -> its 1-based line."""
+    out = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out[(*path, k.value)] = k.start_mark.line + 1
+            out.update({p: n for p, n in _lines(v, (*path, k.value)).items() if p != (*path, k.value)})
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out.update(_lines(v, (*path, i)))
+    return out
+
+
+def _message(path: Path, e: ValidationError, lines: dict[tuple[Any, ...], int]) -> str:
+    problems = []
+    for err in e.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x[:1].isupper()))
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)"
+        elif err["type"] == "missing":
+            msg = "required key missing"
+        where = f"{path}:{line}" if line else str(path)
+        problems.append(f"{where}: {key}: {msg}")
+    return "\n".join(problems)
+
+
+def validate(doc: Any, path: Path, lines: dict[tuple[Any, ...], int] | None = None
+             ) -> dict[str, Any]:
+    """A parsed config document -> the config with defaults (ConfigError naming the key)."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections "
+                          f"({', '.join(Config.model_fields)})")
+    doc = {"name": path.stem, **doc}
+    try:
+        cfg = Config.model_validate(doc)
+    except ValidationError as e:
+        raise ConfigError(_message(path, e, lines or {})) from None
+    return cfg.model_dump(exclude_none=True)
+
+
 def load(path: Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        doc = yaml.safe_load(text)
+        node = yaml.compose(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(sorted(SECTIONS))})")
-    unknown = set(doc) - SECTIONS
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          f"expected {', '.join(sorted(SECTIONS))}")
-    doc.setdefault("name", path.stem)
-    doc.setdefault("seed", 0)
-    doc.setdefault("data", {"name": "digits"})
-    doc.setdefault("model", {})
-    train = {**TRAIN_DEFAULTS, **(doc.get("train") or {})}
-    unknown = set(train) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"{path}: train: unknown key(s) {', '.join(sorted(unknown))}")
-    if train["mode"] not in ("qat", "ptq"):
-        raise ConfigError(f"{path}: train.mode must be 'qat' or 'ptq', not {train['mode']!r}")
-    doc["train"] = train
-    doc.setdefault("hardware", {})
-    return doc
+    return validate(doc, path, _lines(node) if node is not None else {})

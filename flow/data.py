@@ -100,20 +100,42 @@ def _find(folder: Path, stem: str) -> Path:
                     "t10k-labels-idx1-ubyte, optionally gzipped)")
 
 
+def _check_labels(train: np.ndarray, test: np.ndarray, files: dict[str, Path]) -> int:
+    """Class labels run 0..K-1, every class present in training (a stray label such as
+    200 would otherwise make a 201-class model); the test labels are among them."""
+    present = np.unique(train)
+    classes = len(present)
+    if present[-1] != classes - 1:
+        gap = int(np.setdiff1d(np.arange(present[-1] + 1), present)[0])
+        stray = int(present[-1])
+        i = int(np.flatnonzero(train == stray)[0])
+        raise DataError(f"{files['train']}: labels must be 0..K-1 with every class present; "
+                        f"class {gap} has no sample while sample {i} has label {stray}")
+    bad = np.flatnonzero(test >= classes)
+    if len(bad):
+        raise DataError(f"{files['t10k']}: sample {bad[0]} has label {test[bad[0]]}, outside "
+                        f"the training labels 0..{classes - 1}")
+    return classes
+
+
 def load_idx(folder: Path, name: str = "idx", seed: int = 0, val_fraction: float = 0.1) -> Dataset:
     """An MNIST-format folder: train split into train/validation (seeded), t10k as test."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (expected an MNIST-format IDX folder)")
     parts = {}
+    label_files = {}
     for split in ("train", "t10k"):
         imgs = read_idx(_find(folder, f"{split}-images-idx3-ubyte"), IDX_IMAGES)
-        labels = read_idx(_find(folder, f"{split}-labels-idx1-ubyte"), IDX_LABELS)
+        label_files[split] = _find(folder, f"{split}-labels-idx1-ubyte")
+        labels = read_idx(label_files[split], IDX_LABELS)
         if len(imgs) != len(labels):
             raise DataError(f"{folder}: {split} has {len(imgs)} images but {len(labels)} labels")
+        if len(imgs) == 0:
+            raise DataError(f"{label_files[split]}: no samples")
         parts[split] = (imgs.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64))
+    classes = _check_labels(parts["train"][1], parts["t10k"][1], label_files)
     (xtr, ytr), (xva, yva) = _split(*parts["train"], (1 - val_fraction,), seed)
-    classes = int(max(parts["train"][1].max(), parts["t10k"][1].max())) + 1
     return Dataset(name, xtr, ytr, xva, yva, *parts["t10k"], classes=classes)
 
 

@@ -1,8 +1,10 @@
 """`qflow export BUILD_DIR` and `qflow compile MODEL.onnx --out DIR`.
 
 export: trained checkpoint -> Brevitas QONNX (model.qonnx.onnx) -> integer IR -> backends.
-compile: any QONNX file -> integer IR -> backends. Nothing is written before lowering
-succeeds, and every file is written under a temporary name, then renamed.
+compile: any QONNX file -> integer IR -> backends. Either builds the whole folder under a
+temporary name beside it (export copies the training files in first) and swaps it in only
+when every stage succeeded: a failed or killed command leaves the previous complete build,
+and nothing of the old model's outputs (rtl/, sim.json, synth/, ...) survives a new one.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flow import backends
-from flow.atomic import write_with
+from flow.atomic import check_build_folder, replace_dir, write_with
 from flow.ir import Model
 from flow.lower import lower
 
@@ -57,11 +61,11 @@ def configure(model: Model, hardware: dict[str, Any]) -> None:
 
 
 def finish(model: Model, build_dir: Path, hardware: dict[str, Any]) -> Model:
-    """Fold, write the IR, then generate every available backend."""
+    """Fold, write the IR, then generate every available backend that builds its kinds."""
     configure(model, hardware)
-    model.validate(str(build_dir))
-    js, _ = model.save(build_dir)
-    log.info("IR: %s (%d layers, initiation interval %d cycles)", js, len(model.layers),
+    model.validate(model.name)
+    model.save(build_dir)
+    log.info("IR: ir.json (%d layers, initiation interval %d cycles)", len(model.layers),
              model.initiation_interval)
     for name in backends.available_generators():
         missing = backends.unsupported_kinds(name, model)
@@ -70,7 +74,7 @@ def finish(model: Model, build_dir: Path, hardware: dict[str, Any]) -> Model:
                         ", ".join(missing))
             continue
         out = backends.get(name).generate(model, build_dir)
-        log.info("%s: generated %s", name, out)
+        log.info("%s: generated %s/", name, out.name)
     return model
 
 
@@ -78,26 +82,57 @@ def export_build(build_dir: Path) -> Model:
     """The trained model of `build_dir` through export, lowering and generation."""
     import torch
 
-    from flow.train import load_trained
+    from flow.train import TRAIN_FILES, load_trained
 
     build_dir = Path(build_dir)
     model, cfg, ds = load_trained(build_dir)
-    onnx_path = build_dir / "model.qonnx.onnx"
-    export_qonnx(model, torch.from_numpy(ds.x_test[:1]), onnx_path)
-    log.info("QONNX: %s", onnx_path)
-    ir = lower(onnx_path, name=cfg["name"])
-    ir.meta["data"] = cfg["data"]
-    ir.meta["seed"] = cfg["seed"]
-    return finish(ir, build_dir, cfg.get("hardware", {}))
+    result: list[Model] = []
+
+    def build(stage: Path) -> None:
+        for f in TRAIN_FILES:
+            if (build_dir / f).is_file():
+                shutil.copy2(build_dir / f, stage / f)
+        onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]), stage / "model.qonnx.onnx")
+        log.info("QONNX: model.qonnx.onnx")
+        ir = lower(onnx_path, name=cfg["name"])
+        ir.meta["data"] = cfg["data"]
+        ir.meta["seed"] = cfg["seed"]
+        result.append(finish(ir, stage, cfg.get("hardware", {})))
+
+    replace_dir(build_dir, build)
+    log.info("export: build %s complete", build_dir)
+    return result[0]
+
+
+def check_dataset(model: Model, data: dict[str, Any]) -> None:
+    """The dataset a build names must fit the model: its samples' shape and its labels."""
+    from flow import data as datasets
+
+    ds = datasets.load(data, int(model.meta.get("seed", 0)))
+    shape = tuple(ds.x_test.shape[1:])
+    if int(np.prod(shape)) != model.input.features:
+        raise ValueError(f"--dataset {data['name']}: samples of shape {shape}; the model "
+                         f"takes {model.input.shape}")
+    classes = model.layers[-1].out_channels
+    if ds.classes > classes:
+        raise ValueError(f"--dataset {data['name']}: labels 0..{ds.classes - 1}; the model "
+                         f"has {classes} outputs")
 
 
 def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
                  data: dict[str, Any] | None = None) -> Model:
     """A QONNX file made anywhere through lowering and generation into `out_dir`."""
+    out_dir = Path(out_dir)
+    check_build_folder(out_dir)
     ir = lower(Path(onnx_path))
     if data:
         ir.meta["data"] = data
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_with(out_dir / "model.qonnx.onnx", lambda p: shutil.copyfile(onnx_path, p))
-    return finish(ir, out_dir, hardware)
+        check_dataset(ir, data)
+
+    def build(stage: Path) -> None:
+        write_with(stage / "model.qonnx.onnx", lambda p: shutil.copyfile(onnx_path, p))
+        finish(ir, stage, hardware)
+
+    replace_dir(out_dir, build)
+    log.info("compile: build %s complete", out_dir)
+    return ir

@@ -42,14 +42,21 @@ def files_fingerprint(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-def stamp(model: Model, sources: Iterable[Path] = ()) -> dict[str, str]:
-    return {"ir": model_fingerprint(model), "sources": files_fingerprint(sources)}
+def stamp(model: Model, sources: Iterable[Path] = (), location: Path | None = None
+          ) -> dict[str, str]:
+    """The IR's and the sources' hashes; with `location`, also the absolute folder that
+    generated files name (a folder moved or renamed since is then stale)."""
+    out = {"ir": model_fingerprint(model), "sources": files_fingerprint(sources)}
+    if location is not None:
+        out["location"] = str(Path(location).resolve())
+    return out
 
 
-def write_stamp(folder: Path, model: Model, sources: Iterable[Path] = ()) -> Path:
+def write_stamp(folder: Path, model: Model, sources: Iterable[Path] = (),
+                location: Path | None = None) -> Path:
     """Write folder/fingerprint.json (call it inside the temporary folder a generator
     renames into place, so that a folder with a stamp is always complete)."""
-    return write_json(Path(folder) / STAMP, stamp(model, sources))
+    return write_json(Path(folder) / STAMP, stamp(model, sources, location))
 
 
 def read_stamp(folder: Path) -> dict[str, str] | None:
@@ -61,6 +68,8 @@ def read_stamp(folder: Path) -> dict[str, str] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def is_current(folder: Path, model: Model, sources: Iterable[Path] = ()) -> bool:
-    """True when folder was generated from exactly this IR and these sources."""
-    return read_stamp(folder) == stamp(model, sources)
+def is_current(folder: Path, model: Model, sources: Iterable[Path] = (),
+               location: Path | None = None) -> bool:
+    """True when folder was generated from exactly this IR and these sources (and for
+    `location`, into that folder)."""
+    return read_stamp(folder) == stamp(model, sources, location)

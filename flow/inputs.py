@@ -27,11 +27,27 @@ def test_split(model: Model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_inputs(path: str | Path) -> np.ndarray:
-    """A .npy of float inputs (as the QONNX graph takes them); errors name the file."""
+    """A .npy of float inputs [N, ...] (as the QONNX graph takes them): real, finite, at
+    least one sample; errors name the file and the first bad sample."""
     try:
-        return np.load(path)
+        x = np.load(path)
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read a .npy array ({e})") from e
+    if not isinstance(x, np.ndarray) or x.ndim == 0:
+        raise InputError(f"{path}: a single value; expected a batch [N, ...] of inputs")
+    if len(x) == 0:
+        raise InputError(f"{path}: an empty batch (0 samples)")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+            or x.dtype == bool):
+        raise InputError(f"{path}: {x.dtype} values; expected real numbers"
+                         + (" (complex inputs have no meaning here)"
+                            if np.issubdtype(x.dtype, np.complexfloating) else ""))
+    bad = ~np.isfinite(x.reshape(len(x), -1).astype(np.float64))
+    if bad.any():
+        n, f = np.argwhere(bad)[0]
+        raise InputError(f"{path}: sample {n}, value {f} is {x.reshape(len(x), -1)[n, f]}; "
+                         "inputs must be finite")
+    return x
 
 
 def check_codes(model: Model, codes: np.ndarray, where: str = "inputs") -> np.ndarray:

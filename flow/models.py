@@ -1,8 +1,12 @@
-"""The model zoo: Brevitas MLPs of any depth, width and bit width, FINN's TFC/SFC/LFC among them.
+"""The model zoo: Brevitas MLPs and CNNs of any depth, width and bit width, FINN's
+TFC/SFC/LFC and CNV among them.
 
-Layer pattern (FINN's BNN-PYNQ FC): input quantizer, then per hidden layer
-QuantLinear (no bias) -> BatchNorm1d -> activation quantizer -> dropout, then a last
-QuantLinear and a per-class affine BatchNorm1d that scales the logits for the loss.
+Layer pattern (FINN's BNN-PYNQ): input quantizer; for a CNN, per convolution
+QuantConv2d (no bias) -> BatchNorm2d -> activation quantizer, with 2x2 max pools after
+the activation quantizers where `convs` says "pool" (max commutes with the quantizer, so
+pooling codes is exact), then a flatten; per hidden layer QuantLinear (no bias) ->
+BatchNorm1d -> activation quantizer -> dropout; then a last QuantLinear and a per-class
+affine BatchNorm1d that scales the logits for the loss.
 """
 
 from __future__ import annotations
@@ -10,28 +14,37 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from brevitas.nn import QuantIdentity, QuantLinear
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
 from flow.quantizers import act_quant, weight_quant
 
-# FINN's MLP topologies (BNN-PYNQ / finn-examples): hidden widths
-TOPOLOGIES = {"tfc": [64, 64, 64], "sfc": [256, 256, 256], "lfc": [1024, 1024, 1024]}
+# FINN's topologies (BNN-PYNQ / finn-examples): hidden widths, and CNV's convolutions
+# (3x3, unpadded, on 32x32 inputs) with its pools
+TOPOLOGIES: dict[str, dict[str, Any]] = {
+    "tfc": {"hidden": [64, 64, 64]}, "sfc": {"hidden": [256, 256, 256]},
+    "lfc": {"hidden": [1024, 1024, 1024]},
+    "cnv": {"convs": [64, 64, "pool", 128, 128, "pool", 256, 256], "padding": 0,
+            "hidden": [512, 512]},
+}
+DEFAULT_HIDDEN = [64, 64]
 
 
-def hidden_widths(spec: dict[str, Any]) -> list[int]:
+def topology(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec's layer lists (hidden, convs, padding), from its topology when it names one."""
     topo = spec.get("topology")
     if topo is not None:
         if topo not in TOPOLOGIES:
             raise ValueError(f"model.topology: {topo!r} is not one of {', '.join(TOPOLOGIES)}")
-        return list(TOPOLOGIES[topo])
-    hidden = spec.get("hidden", [64, 64])
+        return {**TOPOLOGIES[topo], "kernel": 3}
+    hidden = spec.get("hidden", DEFAULT_HIDDEN)
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise ValueError(f"model.hidden: expected a list of positive widths, got {hidden!r}")
-    return list(hidden)
+    return {"hidden": list(hidden), "convs": list(spec.get("convs") or []),
+            "padding": int(spec.get("padding", 1)), "kernel": int(spec.get("kernel", 3))}
 
 
-class QuantMLP(nn.Module):
+class QuantNet(nn.Module):
     def __init__(self, spec: dict[str, Any], input_shape: tuple[int, ...], classes: int,
                  quantized: bool = True, calibrate: bool = False) -> None:
         super().__init__()
@@ -42,7 +55,7 @@ class QuantMLP(nn.Module):
         dropout = float(spec.get("dropout", 0.0))
         # bipolar inputs are centred as in BNN-PYNQ: x in [0, 1] -> 2x - 1 in [-1, 1]
         self.center = in_spec.get("quant") in ("binary", "int")
-        features = int(torch.tensor(input_shape).prod())
+        shape = topology(spec)
 
         def act(s: dict[str, Any], where: str) -> nn.Module:
             if quantized:
@@ -53,8 +66,32 @@ class QuantMLP(nn.Module):
             wq = weight_quant(s, where) if quantized else None
             return QuantLinear(n_in, n_out, bias=False, weight_quant=wq)
 
+        def conv(c_in: int, c_out: int) -> nn.Module:
+            wq = weight_quant(w_spec, "model.weight") if quantized else None
+            return QuantConv2d(c_in, c_out, shape["kernel"], padding=shape["padding"],
+                               bias=False, weight_quant=wq)
+
         layers: list[nn.Module] = [act(in_spec, "model.input") if quantized else nn.Identity()]
-        for width in hidden_widths(spec):
+        channels, height, width_px = input_shape if len(input_shape) == 3 else (1, 0, 0)
+        for c in shape["convs"]:
+            if c == "pool":
+                layers.append(nn.MaxPool2d(2))
+                height, width_px = height // 2, width_px // 2
+                continue
+            layers += [conv(channels, c), nn.BatchNorm2d(c), act(a_spec, "model.act")]
+            channels = c
+            height = height + 2 * shape["padding"] - shape["kernel"] + 1
+            width_px = width_px + 2 * shape["padding"] - shape["kernel"] + 1
+        if shape["convs"]:
+            if min(height, width_px) < 1:
+                raise ValueError(f"model.convs: the convolutions shrink the {input_shape} "
+                                 "input to nothing (add padding or remove layers)")
+            layers.append(nn.Flatten())
+            features = channels * height * width_px
+        else:
+            features = int(torch.tensor(input_shape).prod())
+        self.spatial = bool(shape["convs"])
+        for width in shape["hidden"]:
             layers += [linear(features, width, w_spec, "model.weight"), nn.BatchNorm1d(width),
                        act(a_spec, "model.act")]
             if dropout:
@@ -66,11 +103,12 @@ class QuantMLP(nn.Module):
         self.binary_weights = quantized and str(w_spec.get("quant", "")).startswith("binary")
         if self.binary_weights:
             for m in self.modules():
-                if isinstance(m, QuantLinear):
+                if isinstance(m, QuantLinear | QuantConv2d):
                     nn.init.uniform_(m.weight, -1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(x.shape[0], -1)
+        if not self.spatial:
+            x = x.reshape(x.shape[0], -1)
         if self.center:
             x = 2.0 * x - 1.0
         return self.features(x)
@@ -80,13 +118,17 @@ class QuantMLP(nn.Module):
         if not self.binary_weights:
             return
         for m in self.modules():
-            if isinstance(m, QuantLinear):
+            if isinstance(m, QuantLinear | QuantConv2d):
                 m.weight.data.clamp_(-1.0, 1.0)
 
 
 def build(spec: dict[str, Any], input_shape: tuple[int, ...], classes: int,
-          quantized: bool = True, calibrate: bool = False) -> QuantMLP:
+          quantized: bool = True, calibrate: bool = False) -> QuantNet:
     arch = spec.get("arch", "mlp")
-    if arch != "mlp":
-        raise ValueError(f"model.arch: {arch!r} is not supported (qflow builds MLPs: 'mlp')")
-    return QuantMLP(spec, input_shape, classes, quantized, calibrate)
+    if arch not in ("mlp", "cnn"):
+        raise ValueError(f"model.arch: {arch!r} is not 'mlp' or 'cnn'")
+    if arch == "cnn" and len(input_shape) != 3:
+        raise ValueError(f"model.arch: a cnn needs (C, H, W) images, the data gives {input_shape}")
+    if arch == "mlp" and topology(spec)["convs"]:
+        raise ValueError("model.convs: an mlp has no convolutions; set arch: cnn")
+    return QuantNet(spec, input_shape, classes, quantized, calibrate)

@@ -79,11 +79,11 @@ def ptq_spec(model_spec: dict[str, Any], bits: int, per_channel: bool) -> tuple[
 
 
 def float_model(cfg: dict[str, Any], ds: datasets.Dataset, out: Path, quick: bool
-                ) -> tuple[models.QuantMLP, dict[str, Any]]:
+                ) -> tuple[models.QuantNet, dict[str, Any]]:
     """The config's float twin: a finished float_checkpoint.pt in `out` is reused (a partial
     one resumed), otherwise it is trained; --quick trains a few epochs and keeps nothing."""
     t = cfg["train"]
-    epochs = t["float_epochs"] or t["epochs"]
+    epochs = t.get("float_epochs") or t["epochs"]
     ckpt = out / "float_checkpoint.pt"
     finished = ckpt.is_file() and torch.load(ckpt, weights_only=False)["epoch"] >= epochs
     seed_all(cfg["seed"])  # as `qflow train`, so the float baseline is the same model
@@ -104,7 +104,7 @@ def _weight_count(model: nn.Module) -> int:
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
 
 
-def ptq_point(cfg: dict[str, Any], ds: datasets.Dataset, fmodel: models.QuantMLP, bits: int,
+def ptq_point(cfg: dict[str, Any], ds: datasets.Dataset, fmodel: models.QuantNet, bits: int,
               per_channel: bool, batches: int) -> dict[str, Any]:
     spec, calibrated = ptq_spec(cfg["model"], bits, per_channel)
     model = models.build(spec, ds.input_shape, ds.classes, calibrate=calibrated)
@@ -144,13 +144,13 @@ def qat_result(out: Path, ds: datasets.Dataset) -> dict[str, Any] | None:
 
 
 class _Center(nn.Module):
-    """x -> 2x - 1, the bipolar centring of QuantMLP.forward."""
+    """x -> 2x - 1, the bipolar centring of QuantNet.forward."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 2.0 * x - 1.0
 
 
-def torch_twin(fmodel: models.QuantMLP) -> nn.Sequential:
+def torch_twin(fmodel: models.QuantNet) -> nn.Sequential:
     """The float twin as plain torch modules (nn.Linear, not QuantLinear) between Quant/
     DeQuant stubs, the form torch.ao's eager quantization maps."""
     from brevitas.nn import QuantLinear
@@ -175,7 +175,7 @@ def _state_bytes(model: nn.Module) -> int:
     return len(buf.getvalue())
 
 
-def torch_baseline(fmodel: models.QuantMLP, ds: datasets.Dataset) -> dict[str, Any]:
+def torch_baseline(fmodel: models.QuantNet, ds: datasets.Dataset) -> dict[str, Any]:
     """torch.ao.quantization int8 of the float model: dynamic (weights int8, activations
     quantized on the fly) and static (Linear+BatchNorm fused, observers calibrated)."""
     import torch.ao.quantization as tq
@@ -214,6 +214,9 @@ def torch_baseline(fmodel: models.QuantMLP, ds: datasets.Dataset) -> dict[str, A
 def sweep(config_path: Path, out: Path | None = None, bits: list[int] | None = None,
           quick: bool = False) -> dict[str, Any]:
     cfg = configs.load(Path(config_path))
+    if cfg["model"]["arch"] != "mlp":
+        raise configs.ConfigError(f"{config_path}: model.arch: the bit-width sweep compares "
+                                  "against torch's eager int8 of an MLP; it takes mlp configs")
     out = Path(out) if out else Path("build") / cfg["name"]
     out.mkdir(parents=True, exist_ok=True)
     bits = bits or list(range(1, 9))

@@ -1,14 +1,18 @@
 """`qflow train CONFIG`: seeded quantization-aware training (or PTQ with calibration).
 
-Writes into the build folder: config.yaml (the config as used), checkpoint.pt (every
-epoch, so `--resume` continues), train.json (per-epoch loss/accuracy, test accuracy, and
-the float baseline when asked).
+A build folder holds: config.yaml (the config as used), checkpoint.pt, train.json
+(per-epoch loss/accuracy, test accuracy, and the float baseline when asked). Training runs
+in a partial folder beside it (`.<name>.partial`, checkpointed every epoch, so `--resume`
+continues after a failure or Ctrl-C) and replaces the build only when it has finished: a
+build never holds a config other than the one its checkpoint was trained with, nor the
+exported files of an older model.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import shutil
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from tqdm import tqdm
 
 from flow import data as datasets
 from flow import models
-from flow.atomic import write_json, write_text, write_with
+from flow.atomic import check_build_folder, swap_in, write_json, write_text, write_with
 
 log = logging.getLogger("qflow.train")
 
@@ -42,7 +46,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) 
     return correct / max(len(x), 1)
 
 
-def fit(model: models.QuantMLP, ds: datasets.Dataset, cfg: dict[str, Any], epochs: int,
+def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epochs: int,
         desc: str, checkpoint: Path | None = None, resume: bool = False) -> list[dict[str, float]]:
     """Train `model` for `epochs`; checkpoint each epoch when `checkpoint` is given."""
     t = cfg["train"]
@@ -98,7 +102,7 @@ def fit(model: models.QuantMLP, ds: datasets.Dataset, cfg: dict[str, Any], epoch
     return history
 
 
-def calibrate(model: models.QuantMLP, ds: datasets.Dataset, batches: int, batch_size: int) -> None:
+def calibrate(model: models.QuantNet, ds: datasets.Dataset, batches: int, batch_size: int) -> None:
     """Post-training calibration: collect activation statistics on training batches."""
     from brevitas.graph.calibrate import calibration_mode
 
@@ -111,13 +115,60 @@ def calibrate(model: models.QuantMLP, ds: datasets.Dataset, batches: int, batch_
             model(torch.from_numpy(chunk))
 
 
+def partial_folder(build_dir: Path) -> Path:
+    return build_dir.with_name(f".{build_dir.name}.partial")
+
+
+TRAIN_FILES = ("config.yaml", "checkpoint.pt", "float_checkpoint.pt", "train.json")
+
+
+def _resumable(cfg: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues: all but the epoch counts."""
+    t = {k: v for k, v in cfg["train"].items() if k not in ("epochs", "float_epochs")}
+    return {**cfg, "train": t}
+
+
+def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resume: bool
+                   ) -> Path:
+    """The partial folder to train in: fresh, or for --resume the interrupted run's (or the
+    finished build's training files, to train on), whose config must be this one."""
+    partial = partial_folder(build_dir)
+    if resume and not partial.is_dir() and (build_dir / "checkpoint.pt").is_file():
+        partial.mkdir()
+        for f in TRAIN_FILES:
+            if (build_dir / f).is_file():
+                shutil.copy2(build_dir / f, partial / f)
+    if resume and partial.is_dir():
+        from flow import config as configs
+
+        if (partial / "config.yaml").is_file():
+            before = configs.load(partial / "config.yaml")
+            if _resumable(before) != _resumable(cfg):
+                raise configs.ConfigError(
+                    f"{config_path}: differs from the config of the run to resume "
+                    f"({partial / 'config.yaml'}) in more than its epochs; train without "
+                    "--resume to start over")
+        return partial
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
 def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str, Any]:
     from flow import config as configs
 
     cfg = configs.load(config_path)
     build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    write_text(build_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    check_build_folder(build_dir)
+    partial = _start_partial(cfg, config_path, build_dir, resume)
+    write_text(partial / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    result = _train(cfg, partial, resume)
+    swap_in(partial, build_dir)
+    log.info("train: build %s complete (config.yaml, checkpoint.pt, train.json)", build_dir)
+    return result
+
+
+def _train(cfg: dict[str, Any], build_dir: Path, resume: bool) -> dict[str, Any]:
     seed_all(cfg["seed"])
     ds = datasets.load(cfg["data"], cfg["seed"])
     log.info("data: %s, %d train / %d val / %d test, input %s", ds.name, len(ds.x_train),
@@ -129,7 +180,7 @@ def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str,
     if t["mode"] == "ptq" or t["float_baseline"]:
         seed_all(cfg["seed"])
         float_model = models.build(cfg["model"], ds.input_shape, ds.classes, quantized=False)
-        hist = fit(float_model, ds, cfg, t["float_epochs"] or t["epochs"], "float",
+        hist = fit(float_model, ds, cfg, t.get("float_epochs") or t["epochs"], "float",
                    build_dir / "float_checkpoint.pt", resume)
         result["float_epochs"] = hist
         result["float_test_accuracy"] = evaluate(float_model, ds.x_test, ds.y_test)
@@ -153,7 +204,7 @@ def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str,
     return result
 
 
-def load_trained(build_dir: Path) -> tuple[models.QuantMLP, dict[str, Any], datasets.Dataset]:
+def load_trained(build_dir: Path) -> tuple[models.QuantNet, dict[str, Any], datasets.Dataset]:
     """The trained model of a build folder (eval mode), its config and dataset."""
     from flow import config as configs
 

@@ -30,9 +30,14 @@ def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
 
-    mw = ModelWrapper(str(onnx_path)).transform(InferShapes())
+    mw = ModelWrapper(str(onnx_path))
+    for v in (*mw.graph.input, *mw.graph.output):  # a dynamic batch runs as batch 1
+        for d in v.type.tensor_type.shape.dim:
+            if not d.dim_value:
+                d.dim_value = 1
+    mw = mw.transform(InferShapes())
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    ishape = [d.dim_value or 1 for d in mw.graph.input[0].type.tensor_type.shape.dim]
+    ishape = [d.dim_value for d in mw.graph.input[0].type.tensor_type.shape.dim]
     outs = [execute_onnx(mw, {iname: x[i:i + 1].reshape(ishape)})[oname]
             for i in tqdm(range(len(x)), desc="qonnx executor", unit="sample", disable=None)]
     return np.concatenate(outs).reshape(len(x), -1)

