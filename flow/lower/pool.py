@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 
-from flow.ir import MaxPoolLayer
+from flow.ir import MaxPoolLayer, window_output
 from flow.lower.conv import frame_shape, window_attrs
 from flow.lower.graph import Graph, Stream, frame_index
 from flow.lower.linear import Lowered
@@ -45,8 +45,8 @@ def pool_layer(g: Graph, node: onnx.NodeProto, x: Stream, name: str
         bottom = max(bottom, (oh - 1) * stride[0] + kh - h - top)
         right = max(right, (ow - 1) * stride[1] + kw - w - left)
     else:
-        oh = (h + top + bottom - kh) // stride[0] + 1
-        ow = (w + left + right - kw) // stride[1] + 1
+        oh = window_output(h, kh, stride[0], top, bottom)
+        ow = window_output(w, kw, stride[1], left, right)
     layer = MaxPoolLayer(name=name, source=node.name, in_shape=(h, w, c), out_shape=(oh, ow, c),
                          kernel=(kh, kw), stride=stride, pads=(top, left, bottom, right),
                          input_dtype=x.dtype)
