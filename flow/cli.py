@@ -72,10 +72,12 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> None:
+    from flow.inputs import read_inputs
     from flow.verify import verify
 
     names = [b for b in (a.backends or "").split(",") if b]
-    r = verify(Path(a.build_dir), a.limit, names)
+    x = read_inputs(a.inputs) if a.inputs else None
+    r = verify(Path(a.build_dir), a.limit, names, x)
     if a.strict and not r["all_equal"]:
         raise SystemExit(1)
 
@@ -124,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("verify", help="golden vs qonnx executor, Brevitas and backends")
     s.add_argument("build_dir")
     s.add_argument("--limit", type=int)
+    s.add_argument("--inputs", help="float inputs (.npy) instead of the IR's dataset")
     s.add_argument("--backends", help="comma-separated backends to check too, e.g. hls,firmware")
     s.add_argument("--strict", action="store_true", help="exit 1 unless every sample agrees")
     s.set_defaults(func=cmd_verify)

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer, Layer, Model, op_for
+from flow.ir import Conv2dLayer, DenseLayer, Layer, MaxPoolLayer, Model, op_for
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -31,23 +31,29 @@ ENERGY_MODEL = (
     "8b and above 32b, linear interpolation between), as a ripple adder has b cells.",
     "int mult of a w-bit by an a-bit operand: linear in w*a through the 8x8 and 32x32 points "
     "(same piecewise rule), as an array multiplier has w*a partial-product cells.",
-    "dense MAC: one mult at (weight bits x input bits) plus one add at the accumulator width; "
+    "MACs: a dense layer's in x out; a convolution's OH x OW x C_out x kh x kw x C_in / group "
+    "(every output value is a dot product over its window, the fan-in).",
+    "MAC: one mult at (weight bits x input bits) plus one add at the accumulator width; "
     "with BIPOLAR or TERNARY on either side there is no multiplier: the sign picks add or "
     "subtract, one add at the accumulator width.",
-    "BIPOLAR x BIPOLAR is XNOR-popcount: per output, in_features XNORs, each costed as a 1-bit "
+    "BIPOLAR x BIPOLAR is XNOR-popcount: per output value, fan-in XNORs, each costed as a 1-bit "
     "add (an upper bound: a full-adder cell holds two XOR gates and the carry), plus a popcount "
-    "adder tree over the in_features bits (level k adds pairs of k-bit values).",
-    "thresholds: one comparison (a subtraction, so an add) per threshold per output at the "
-    "accumulator (XNOR: popcount) width; the last layer's accumulators become logits with one "
-    "fp32 mult + add per class (the output stage's scale and offset).",
+    "adder tree over the fan-in bits (level k adds pairs of k-bit values).",
+    "thresholds: one comparison (a subtraction, so an add) per threshold per output value at "
+    "the accumulator (XNOR: popcount) width, stored once per channel; the last layer's "
+    "accumulators become logits with one fp32 mult + add per class (the output stage's scale "
+    "and offset).",
+    "max pool: kh x kw - 1 comparisons per output value at the code width (an add each; on "
+    "BIPOLAR bits an OR, costed as a 1-bit add); no weights.",
     "memory: every weight, threshold and activation bit moves once per inference through a "
     "32-bit port of an on-chip SRAM, one sram_read (the table's 8 KB SRAM) per started 32-bit "
     "word, writes costed as reads; 'dram_weights_pj' is the same total with the weights "
     "fetched by dram_read instead, the case when they do not fit on chip.",
     "folding (PE/SIMD) changes cycles, not the operation count, so it is not in the model.",
     "float32 twin: the same layers with an fp32 mult + fp32 add per MAC, batch norm folded to a "
-    "per-channel fp32 mult + add, a clamp activation on hidden layers (one comparison, costed "
-    "as an fp32 add), fp32 weights and activations.",
+    "per-channel fp32 mult + add per output value, a clamp activation on hidden layers (one "
+    "comparison, costed as an fp32 add), fp32 comparisons in pools, fp32 weights and "
+    "activations.",
 )
 
 
@@ -109,15 +115,15 @@ def _dram_weights(weight_bits: int) -> float:
                     - ENERGY_45NM_PJ[("sram_read", WORD_BITS)])
 
 
-def _layer_record(name: str, layer: DenseLayer, datapath: str, w_bits: int, a_bits: int,
-                  out_bits: int, acc_bits: int, aux_bits: int, t: _Terms) -> dict[str, Any]:
-    n_w = layer.in_features * layer.out_features
-    weight_total = n_w * w_bits
+def _layer_record(layer: Layer, datapath: str, macs: int, w_bits: int, a_bits: int,
+                  out_bits: int, acc_bits: int, weight_count: int, aux_bits: int, t: _Terms
+                  ) -> dict[str, Any]:
+    weight_total = weight_count * w_bits
     memory = t.total("memory")
     return {
-        "layer": name, "in_features": layer.in_features, "out_features": layer.out_features,
-        "datapath": datapath, "macs": n_w, "weight_bits": w_bits, "act_bits": a_bits,
-        "out_bits": out_bits, "acc_bits": acc_bits,
+        "layer": layer.name, "kind": layer.kind, "in_features": layer.in_features,
+        "out_features": layer.out_features, "datapath": datapath, "macs": macs,
+        "weight_bits": w_bits, "act_bits": a_bits, "out_bits": out_bits, "acc_bits": acc_bits,
         "weight_bytes": weight_total / 8, "aux_bytes": aux_bits / 8,
         "act_in_bytes": layer.in_features * a_bits / 8,
         "act_out_bytes": layer.out_features * out_bits / 8,
@@ -126,19 +132,43 @@ def _layer_record(name: str, layer: DenseLayer, datapath: str, w_bits: int, a_bi
     }
 
 
-def quantized_layer_cost(layer: DenseLayer, last: bool) -> dict[str, Any]:
+def fan_in(layer: DenseLayer | Conv2dLayer) -> int:
+    """Products summed into one output value: a dense layer's inputs, a conv's window."""
+    return layer.window if isinstance(layer, Conv2dLayer) else layer.in_features
+
+
+def _pool_cost(layer: MaxPoolLayer, fp32: bool) -> dict[str, Any]:
+    bits = 32 if fp32 else layer.input_dtype.bits
+    compares = layer.out_features * (layer.kernel[0] * layer.kernel[1] - 1)
+    t = _Terms()
+    if fp32:
+        t.add("compute", "fp_add (max compare)", 32, compares, ENERGY_45NM_PJ[("fp_add", 32)])
+    else:
+        op = "or (bipolar max)" if layer.input_dtype.is_bipolar else "int_add (max compare)"
+        t.add("compute", op, bits, compares, int_add_pj(bits))
+    _memory(t, "input activations", layer.in_features * bits)
+    _memory(t, "output activations", layer.out_features * bits)
+    return _layer_record(layer, "fp32-max" if fp32 else "max", 0, 0, bits, bits, bits, 0, 0, t)
+
+
+def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """Operation counts, bits, bytes and energy of one integer IR layer (see module doc)."""
-    n_in, n_out = layer.in_features, layer.out_features
-    macs = n_in * n_out
+    if isinstance(layer, MaxPoolLayer):
+        return _pool_cost(layer, fp32=False)
+    layer = weighted_layer(layer)
+    n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)
+    macs = n_out * k
+    channels = layer.out_channels
+    n_w = channels * k
     w_t, a_t = layer.weight_dtype, layer.input_dtype
     w_bits, a_bits, acc_bits = w_t.bits, a_t.bits, layer.acc_dtype.bits
     t = _Terms()
     if layer.is_xnor:
         datapath = "xnor-popcount"
         t.add("compute", "xnor", 1, macs, int_add_pj(1))
-        for adders, width in popcount_tree(n_in):
+        for adders, width in popcount_tree(k):
             t.add("compute", "int_add (popcount tree)", width, adders * n_out, int_add_pj(width))
-        cmp_bits = bits_for_range(0, n_in)
+        cmp_bits = bits_for_range(0, k)
     elif w_t.name in ("BIPOLAR", "TERNARY") or a_t.name in ("BIPOLAR", "TERNARY"):
         datapath = "add-sub"
         t.add("compute", "int_add (signed accumulate)", acc_bits, macs, int_add_pj(acc_bits))
@@ -154,24 +184,28 @@ def quantized_layer_cost(layer: DenseLayer, last: bool) -> dict[str, Any]:
     if act is not None:
         t.add("compute", "int_add (threshold compare)", cmp_bits, n_out * act.count,
               int_add_pj(cmp_bits))
-        aux_bits = n_out * act.count * cmp_bits
+        aux_bits = channels * act.count * cmp_bits
     elif last:
         t.add("compute", "fp_mult (output scale)", 32, n_out, ENERGY_45NM_PJ[("fp_mult", 32)])
         t.add("compute", "fp_add (output offset)", 32, n_out, ENERGY_45NM_PJ[("fp_add", 32)])
-        aux_bits = 2 * 32 * n_out
+        aux_bits = 2 * 32 * channels
     out_bits = layer.out_dtype.bits
-    _memory(t, "weights", macs * w_bits)
+    _memory(t, "weights", n_w * w_bits)
     _memory(t, "thresholds/scales", aux_bits)
     _memory(t, "input activations", n_in * a_bits)
     _memory(t, "output activations", n_out * (32 if act is None else out_bits))
-    return _layer_record(layer.name, layer, datapath, w_bits, a_bits, out_bits, cmp_bits,
+    return _layer_record(layer, datapath, macs, w_bits, a_bits, out_bits, cmp_bits, n_w,
                          aux_bits, t)
 
 
-def float32_layer_cost(layer: DenseLayer, last: bool) -> dict[str, Any]:
+def float32_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """The same layer in float32: fp32 MACs, folded batch norm, clamp activation."""
-    n_in, n_out = layer.in_features, layer.out_features
-    macs = n_in * n_out
+    if isinstance(layer, MaxPoolLayer):
+        return _pool_cost(layer, fp32=True)
+    layer = weighted_layer(layer)
+    n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)
+    macs = n_out * k
+    n_w = layer.out_channels * k
     t = _Terms()
     t.add("compute", "fp_mult", 32, macs, ENERGY_45NM_PJ[("fp_mult", 32)])
     t.add("compute", "fp_add (accumulate)", 32, macs, ENERGY_45NM_PJ[("fp_add", 32)])
@@ -179,12 +213,12 @@ def float32_layer_cost(layer: DenseLayer, last: bool) -> dict[str, Any]:
     t.add("compute", "fp_add (batch norm)", 32, n_out, ENERGY_45NM_PJ[("fp_add", 32)])
     if not last:
         t.add("compute", "fp_add (activation clamp)", 32, n_out, ENERGY_45NM_PJ[("fp_add", 32)])
-    aux_bits = 2 * 32 * n_out
-    _memory(t, "weights", macs * 32)
+    aux_bits = 2 * 32 * layer.out_channels
+    _memory(t, "weights", n_w * 32)
     _memory(t, "batch norm", aux_bits)
     _memory(t, "input activations", n_in * 32)
     _memory(t, "output activations", n_out * 32)
-    return _layer_record(layer.name, layer, "fp32-mac", 32, 32, 32, 32, aux_bits, t)
+    return _layer_record(layer, "fp32-mac", macs, 32, 32, 32, 32, n_w, aux_bits, t)
 
 
 def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,19 +231,19 @@ def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
     return tot
 
 
-def dense_layer(layer: Layer) -> DenseLayer:
-    """The cost model counts dense layers; other kinds get an error naming the layer."""
-    op_for({DenseLayer.kind: DenseLayer}, layer, "the cost model")
-    assert isinstance(layer, DenseLayer)
+def weighted_layer(layer: Layer) -> DenseLayer | Conv2dLayer:
+    """The cost model counts dense and conv layers (pools apart); other kinds get an error
+    naming the layer."""
+    op_for({k.kind: k for k in (DenseLayer, Conv2dLayer)}, layer, "the cost model")
+    assert isinstance(layer, DenseLayer | Conv2dLayer)
     return layer
 
 
 def cost_model(model: Model) -> dict[str, Any]:
     """Per-layer and total cost of the integer IR and of its float32 twin, with ratios."""
     last = len(model.layers) - 1
-    layers = [dense_layer(layer) for layer in model.layers]
-    q = [quantized_layer_cost(layer, i == last) for i, layer in enumerate(layers)]
-    f = [float32_layer_cost(layer, i == last) for i, layer in enumerate(layers)]
+    q = [quantized_layer_cost(layer, i == last) for i, layer in enumerate(model.layers)]
+    f = [float32_layer_cost(layer, i == last) for i, layer in enumerate(model.layers)]
     qt, ft = _totals(q), _totals(f)
     return {
         "source": ENERGY_SOURCE, "model": list(ENERGY_MODEL),

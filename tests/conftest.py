@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def export_bnn_pynq(name: str, folder: Path, seed: int = 0) -> Path:
     import torch
 
-    from flow.examples import bnn_pynq
+    from flow.examples import bnn_pynq, input_shape
     from flow.export import export_qonnx
 
-    return export_qonnx(bnn_pynq(name, seed), torch.rand(1, 1, 28, 28), folder / f"{name}.onnx")
+    return export_qonnx(bnn_pynq(name, seed), torch.rand(1, *input_shape(name)),
+                        folder / f"{name}.onnx")
 
 
 @pytest.fixture(scope="session")

@@ -133,3 +133,31 @@ def test_cost_model_totals_and_ratios() -> None:
     assert f["total"]["weight_bytes"] == 4 * q["total"]["macs"]
     assert c["ratio_float32_over_quantized"]["total_pj"] > 10
     assert {t["op"] for t in c["table_pj"]} >= {"int_add", "fp_mult", "sram_read", "dram_read"}
+
+
+def test_cost_model_of_a_cnn() -> None:
+    """MACs = OH x OW x C_out x kh x kw x C_in / group, weights counted once per channel,
+    pools compare kh x kw - 1 codes per output value and hold no weights."""
+    from flow.synthetic import random_cnn_model
+
+    model = random_cnn_model((3, 9, 9), "UINT8", [
+        {"conv": 8, "k": 3, "pad": 1, "w": "INT4", "act": "UINT2"},  # 9x9x8
+        {"conv": 0, "k": 3, "stride": 2, "depthwise": True, "w": "TERNARY", "act": "BIPOLAR"},
+        {"pool": 2},  # 4x4x8 -> 2x2x8
+        {"conv": 16, "k": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"dense": 10, "w": "BIPOLAR"}])
+    c = cost.cost_model(model)
+    q, f = c["quantized"]["layers"], c["float32"]["layers"]
+    assert [r["macs"] for r in q] == [81 * 8 * 27, 16 * 8 * 9, 0, 4 * 16 * 8, 64 * 10]
+    assert [r["macs"] for r in f] == [r["macs"] for r in q]
+    assert [r["datapath"] for r in q] == ["int-mac", "add-sub", "max", "xnor-popcount",
+                                         "xnor-popcount"]
+    assert [r["weight_bytes"] for r in q] == [8 * 27 * 4 / 8, 8 * 9 * 2 / 8, 0, 16 * 8 / 8,
+                                              64 * 10 / 8]
+    pool = q[2]
+    assert pool["compute_pj"] == pytest.approx(2 * 2 * 8 * 3 * cost.int_add_pj(1))
+    xnor = q[3]  # a 1x1 conv over 8 BIPOLAR channels: 4 positions x 16 outputs
+    tree = sum(a * cost.int_add_pj(w) for a, w in cost.popcount_tree(8))
+    per_output = 8 * cost.int_add_pj(1) + tree + cost.int_add_pj(4)  # XNORs, tree, compare
+    assert xnor["compute_pj"] == pytest.approx(64 * per_output)
+    assert xnor["aux_bytes"] == 16 * 1 * 4 / 8  # one 4-bit threshold per channel

@@ -2,9 +2,12 @@
 
 The graph is read as a chain: the input stage (float preprocessing up to the input
 quantizer), then layers, each matched by the pattern of its kind (`PATTERNS`: op type ->
-module with `match`), its float tail and activation quantizer collapsed into thresholds
-(`flow.lower.linear`, `flow.lower.thresholds`), and at the graph's end the output stage.
-Adding a layer kind adds one pattern module here.
+module with `lower`), a weighted layer's float tail and activation quantizer collapsed
+into thresholds (`flow.lower.linear`, `flow.lower.thresholds`), and at the graph's end the
+output stage. Between layers, layout ops (Reshape, Flatten, Transpose) only move values:
+the stream's layout index follows them (`flow.lower.graph.follow_layout`), and the layer
+that takes them reads its inputs in the IR's order. Adding a layer kind adds one pattern
+module here.
 """
 
 from __future__ import annotations
@@ -12,64 +15,89 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+import onnx
+
 from flow.ir import InputStage, Layer, Model, OutputStage
-from flow.lower import dense
+from flow.lower import conv, dense, pool
 from flow.lower.graph import (
     ARITH,
+    LAYOUT_OPS,
     QUANT_OPS,
     SHAPE_OPS,
     Graph,
     LoweringError,
-    QuantParams,
+    Stream,
     elementwise,
+    follow_layout,
+    frame_index,
     input_shape,
     load_onnx,
     next_node,
 )
-from flow.lower.linear import lower_linear
 
-# ONNX op type -> the module whose match() turns it (and what it needs) into a layer of
+# ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
-PATTERNS: dict[str, ModuleType] = {op: dense for op in dense.OP_TYPES}
+PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool) for op in m.OP_TYPES}
 
 __all__ = ["PATTERNS", "LoweringError", "lower"]
 
 
-def input_stage(g: Graph) -> tuple[InputStage, QuantParams, str]:
-    """Elementwise preprocessing up to the first quantizer, and that quantizer."""
+def skip_layout(g: Graph, tensor: str, index: np.ndarray
+                ) -> tuple[onnx.NodeProto | None, str, np.ndarray]:
+    """Past the layout ops from `tensor`: the next node, its input and the index there."""
+    node = next_node(g, tensor)
+    while node is not None and node.op_type in LAYOUT_OPS:
+        index = follow_layout(g, node, index)
+        tensor, node = node.output[0], next_node(g, node.output[0])
+    return node, tensor, index
+
+
+def input_stage(g: Graph) -> tuple[InputStage, Stream]:
+    """Elementwise preprocessing up to the first quantizer, and that quantizer. The codes
+    leave channel-last when the first layer takes frames."""
     tensor, shape = input_shape(g)
+    index = np.arange(int(np.prod(shape))).reshape(shape)
     pre = []
     node = next_node(g, tensor)
     while node is not None and node.op_type not in QUANT_OPS:
-        if node.op_type not in SHAPE_OPS | set(ARITH):
+        if node.op_type not in SHAPE_OPS | set(ARITH) | {"BatchNormalization"}:
             raise g.err(node, "op not supported before the input quantizer")
-        pre += elementwise(g, node, tensor)
+        pre += elementwise(g, node, tensor, index.shape)
+        if node.op_type in SHAPE_OPS:
+            index = follow_layout(g, node, index)
         tensor, node = node.output[0], next_node(g, node.output[0])
     if node is None:
         raise g.err(None, "no input quantizer found on the path from the input")
     q = g.quant_params(node)
     if q.scale.size != 1 or q.zero_point.size != 1:
         raise g.err(node, "the input quantizer needs one scale and zero point (per tensor)")
+    first, _, _ = skip_layout(g, node.output[0], index)
+    channels_last = first is not None and first.op_type in PATTERNS and \
+        PATTERNS[first.op_type].SPATIAL
+    if channels_last:
+        if len(shape) != 3 or index.shape != shape:
+            raise g.err(first, f"takes frames, but the input {shape} is not (C, H, W) or is "
+                               "reshaped before its quantizer")
+        index = frame_index(shape)  # type: ignore[arg-type]
     stage = InputStage(shape=shape, preprocess=pre, kind="bipolar" if q.bipolar else "int",
                        scale=float(q.scale.reshape(-1)[0]),
                        zero_point=float(q.zero_point.reshape(-1)[0]), bitwidth=q.bitwidth,
-                       signed=q.signed, narrow=q.narrow, out_dtype=q.dtype)
-    return stage, q, node.output[0]
+                       signed=q.signed, narrow=q.narrow, out_dtype=q.dtype,
+                       channels_last=channels_last)
+    return stage, Stream(node.output[0], q, q.dtype, index)
 
 
 def lower(path: Path, name: str | None = None) -> Model:
     """QONNX file -> integer IR (validated)."""
     path = Path(path)
     g = Graph(load_onnx(path), str(path))
-    inp, x_q, tensor = input_stage(g)
-    x_dtype = inp.out_dtype
+    inp, stream = input_stage(g)
     layers: list[Layer] = []
     inexact: list[str] = []
     output: OutputStage | None = None
     while output is None:
-        node = next_node(g, tensor)
-        while node is not None and node.op_type in SHAPE_OPS:
-            tensor, node = node.output[0], next_node(g, node.output[0])
+        node, tensor, index = skip_layout(g, stream.tensor, stream.index)
         if node is None:
             raise g.err(None, "the graph ends before a layer with weights")
         if node.op_type not in PATTERNS:
@@ -77,14 +105,17 @@ def lower(path: Path, name: str | None = None) -> Model:
                               f"{', '.join(sorted(PATTERNS))} layers)")
         pattern = PATTERNS[node.op_type]
         lname = f"{pattern.KIND}{len(layers)}"
-        done = lower_linear(g, pattern.match(g, node, tensor, lname, x_q, x_dtype), lname, x_q,
-                            x_dtype)
+        done = pattern.lower(g, node, Stream(tensor, stream.q, stream.dtype, index), lname)
         layers.append(done.layer)
         if not done.exact:
             inexact.append(lname)
-        tensor, output = done.tensor, done.output
-        if done.x_q is not None:
-            x_q, x_dtype = done.x_q, done.layer.out_dtype
+        if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes
+            moved, after = pool.pool_layer(g, done.pool, done.stream, f"{pool.KIND}{len(layers)}")
+            layers.append(moved)
+            done.stream = after
+        output = done.output
+        if done.stream is not None:
+            stream = done.stream
     model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=layers,
                   output=output, source=str(path), meta={"inexact_layers": inexact})
     model.validate(str(path))

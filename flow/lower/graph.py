@@ -19,6 +19,7 @@ QUANT_OPS = ("Quant", "BipolarQuant")
 ARITH = {"Mul": "mul", "Div": "div", "Add": "add", "Sub": "sub"}
 TAIL_OPS = {"Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Identity", "Clip"}
 SHAPE_OPS = {"Reshape", "Flatten", "Identity", "Dropout"}
+LAYOUT_OPS = SHAPE_OPS | {"Transpose"}  # between layers: they move values, never change them
 
 
 class LoweringError(ValueError):
@@ -62,6 +63,24 @@ class QuantParams:
             "ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil, "FLOOR": np.floor}
         rounding = roundings[self.rounding]
         return rounding(y).astype(np.int64)
+
+
+@dataclass
+class Stream:
+    """Where lowering stands between layers: the graph tensor that carries the codes, the
+    quantizer that made them, their IR type, and for each element of that tensor (batch
+    excluded) its position in the IR's flat frame (`follow_layout`)."""
+
+    tensor: str
+    q: QuantParams
+    dtype: DataType
+    index: np.ndarray
+
+
+def frame_index(shape: tuple[int, int, int]) -> np.ndarray:
+    """The layout index of a (C, H, W) graph tensor held as an IR frame in (H, W, C) order."""
+    c, h, w = shape
+    return np.arange(c * h * w).reshape(h, w, c).transpose(2, 0, 1)
 
 
 class Graph:
@@ -124,8 +143,10 @@ class Graph:
             return QuantParams(True, scale, np.zeros(1, np.float32), 1, True, False, rounding)
         return QuantParams(False, scale, zp, int(bits), signed, narrow, rounding)
 
-    def weight(self, name: str, node: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray, QuantParams]:
-        """Integer weights [in, out] as MatMul sees them, their per-output scale, and params."""
+    def weight(self, name: str, node: onnx.NodeProto, rank: int
+               ) -> tuple[np.ndarray, np.ndarray, QuantParams]:
+        """Integer weights of `rank` as the op sees them (rank 2: [in, out] after transposes),
+        zero point removed, their scale broadcast to the same shape, and the quantizer."""
         transposes = 0
         p = self.producer.get(name)
         while p is not None and p.op_type in ("Transpose", "Identity"):
@@ -136,8 +157,9 @@ class Graph:
                                  "(qflow lowers quantized weights only)")
         q = self.quant_params(p)
         w = self.const(p.input[0], p).astype(np.float32)
-        if w.ndim != 2:
-            raise self.err(p, f"weights of rank {w.ndim}; dense layers need rank 2")
+        if w.ndim != rank or (transposes and rank != 2):
+            raise self.err(p, f"weights of rank {w.ndim}{' behind a Transpose' * bool(transposes)}"
+                              f"; {node.op_type} needs rank {rank}")
         codes = q.codes(w) - np.broadcast_to(q.zero_point, w.shape).astype(np.int64)
         scale = np.broadcast_to(q.scale, w.shape)
         if transposes % 2:
@@ -194,23 +216,67 @@ def data_input(g: Graph, node: onnx.NodeProto, tensor: str) -> None:
             raise g.err(node, f"second operand {i!r} is not constant")
 
 
-def elementwise(g: Graph, node: onnx.NodeProto, tensor: str) -> list[ElementwiseOp]:
-    """A tail/preprocessing node as float32 ops on the running tensor."""
+def elementwise(g: Graph, node: onnx.NodeProto, tensor: str, shape: tuple[int, ...]
+                ) -> list[ElementwiseOp]:
+    """A tail/preprocessing node as float32 ops on the running tensor, which the IR holds
+    flat: the graph's tensor of `shape` (batch excluded), in the graph's order. Constants
+    that are not scalars become one value per element of that flat vector."""
+
+    def flat(value: np.ndarray, channel_axis: bool = False) -> np.ndarray:
+        if value.size == 1:
+            return value.reshape(-1) if value.ndim > 1 else value
+        if channel_axis:  # BatchNormalization's [C] runs along axis 1 of (N, C, ...)
+            value = value.reshape(value.shape + (1,) * (len(shape) - 1))
+        try:
+            return np.broadcast_to(value, (1, *shape)).reshape(-1)
+        except ValueError:
+            raise g.err(node, f"constant of shape {value.shape} does not broadcast to the "
+                              f"tensor's shape {(1, *shape)}") from None
+
     if node.op_type in ARITH:
         data_input(g, node, tensor)
         other = node.input[1] if node.input[0] == tensor else node.input[0]
         value = g.const(other, node).astype(np.float32)
         if node.input[0] != tensor and node.op_type in ("Sub", "Div"):
             raise g.err(node, "constant on the left of Sub/Div is not supported")
-        return [ElementwiseOp(ARITH[node.op_type], value.reshape(-1) if value.ndim > 1 else value)]
+        return [ElementwiseOp(ARITH[node.op_type], flat(value))]
     if node.op_type == "BatchNormalization":
         gamma, beta, mean, var = (g.const(i, node).astype(np.float32) for i in node.input[1:5])
         eps = np.float32(g.attr(node, "epsilon", 1e-5))
         # onnxruntime's inference form: x * (gamma / sqrt(var + eps)) + (beta - mean * that)
         scale = (np.float32(1) / np.sqrt(var + eps)).astype(np.float32) * gamma
-        return [ElementwiseOp("mul", scale), ElementwiseOp("add", beta - mean * scale)]
-    if node.op_type in ("Identity", "Dropout", "Reshape", "Flatten"):
+        return [ElementwiseOp("mul", flat(scale, True)),
+                ElementwiseOp("add", flat(beta - mean * scale, True))]
+    if node.op_type in SHAPE_OPS:
         return []
     raise g.err(node, "not supported here as an elementwise op")
 
 
+def follow_layout(g: Graph, node: onnx.NodeProto, index: np.ndarray) -> np.ndarray:
+    """`index` holds, for each element of the graph's tensor (batch excluded), its position in
+    the IR's flat frame; the same after a layout op (Reshape, Flatten, Transpose: they move
+    elements, row-major as ONNX defines them)."""
+    if node.op_type in ("Identity", "Dropout"):
+        return index
+    if node.op_type == "Transpose":
+        perm = list(g.attr(node, "perm", range(index.ndim, -1, -1)))  # default: reversed
+        if len(perm) != index.ndim + 1 or perm[0] != 0:
+            raise g.err(node, f"transpose {perm} moves the batch axis")
+        return index.transpose([p - 1 for p in perm[1:]])
+    if node.op_type == "Flatten":
+        axis = g.attr(node, "axis", 1)
+        axis = axis + index.ndim + 1 if axis < 0 else axis
+        if int(np.prod((1, *index.shape)[:axis])) != 1:
+            raise g.err(node, f"flatten at axis {axis} merges the batch axis")
+        return index.reshape(-1)
+    if node.op_type == "Reshape":
+        target = [int(d) for d in g.const(node.input[1], node)]
+        allowzero = g.attr(node, "allowzero", 0)
+        full = (1, *index.shape)
+        target = [full[k] if d == 0 and not allowzero else d for k, d in enumerate(target)]
+        shape = np.empty(full, np.int8).reshape(target).shape if -1 in target else tuple(target)
+        if int(np.prod(shape)) != index.size or not shape or shape[0] != 1:
+            raise g.err(node, f"reshape of {full} to {tuple(target)} must keep the batch of 1 "
+                              "first")
+        return index.reshape(shape[1:])
+    raise g.err(node, "not a layout op")

@@ -1,6 +1,11 @@
 """What every weighted layer kind shares in lowering: the integer weights and scales that
 its pattern matched, then the float tail that follows it, which becomes either per-channel
-thresholds (a hidden layer, ending in a quantizer) or the output stage (the graph's end)."""
+thresholds (a hidden layer, ending in a quantizer) or the output stage (the graph's end).
+
+A MaxPool inside the tail (before the quantizer) is moved after it, onto the codes, where
+that provably gives the same result: max commutes with a non-decreasing function, so the
+tail before the pool and the whole tail must both be non-decreasing in the accumulator in
+every channel (`check_pool_commutes`)."""
 
 from __future__ import annotations
 
@@ -10,11 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from onnx import helper
 
 from flow.datatypes import DataType, dtype, smallest_int_type
-from flow.ir import Layer, OutputStage, Thresholds, accumulator_bounds, dtype_range
-from flow.lower.graph import QUANT_OPS, TAIL_OPS, Graph, QuantParams, data_input, elementwise, next_node
-from flow.lower.thresholds import float_graph_is_exact, thresholds
+from flow.ir import Layer, OutputStage, Thresholds, accumulator_bounds
+from flow.lower.graph import (
+    QUANT_OPS,
+    TAIL_OPS,
+    Graph,
+    QuantParams,
+    Stream,
+    data_input,
+    elementwise,
+    next_node,
+)
+from flow.lower.thresholds import float_graph_is_exact, run_tail, thresholds
 
 log = logging.getLogger("qflow.lower")
 
@@ -34,16 +49,19 @@ class LinearMatch:
     tail: list[onnx.NodeProto]  # float ops the match adds before the graph's own tail (bias)
     start: str  # tensor the tail starts from: the op's float output before those ops
     output: str  # the op's output tensor in the graph
+    out_shape: tuple[int, ...]  # its shape, batch excluded: (C,) or (C, H, W)
+    x_bounds: tuple[int, int]  # the values an input tap takes (the type's, and a pad value)
     build: Build
+    out_index: np.ndarray  # the layout index of the op's output (see Stream)
 
 
 @dataclass
 class Lowered:
     layer: Layer
-    tensor: str  # the tensor after the layer (its activation quantizer's output)
-    x_q: QuantParams | None  # that activation's quantizer; None after the last layer
+    stream: Stream | None  # after the layer (its activation quantizer's output); None last
     output: OutputStage | None  # set after the last layer
     exact: bool  # the float graph computes this layer's product without rounding
+    pool: onnx.NodeProto | None = None  # a MaxPool of the tail, to follow on the codes
 
 
 def weight_dtype(q: QuantParams, w: np.ndarray) -> DataType:
@@ -54,11 +72,10 @@ def weight_dtype(q: QuantParams, w: np.ndarray) -> DataType:
     return smallest_int_type(int(w.min()), int(w.max()))
 
 
-def lower_linear(g: Graph, m: LinearMatch, name: str, x_q: QuantParams, x_dtype: DataType
-                 ) -> Lowered:
+def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
     """The layer with its activation (thresholds) or, at the graph's end, the output stage."""
     w = m.weights
-    x_zp = int(np.asarray(x_q.zero_point).reshape(-1)[0])
+    x_zp = int(np.asarray(x.q.zero_point).reshape(-1)[0])
     s = m.scale
     rowsum = w.sum(axis=1)
 
@@ -66,27 +83,36 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x_q: QuantParams, x_dtype:
         """The op's float output for accumulator values (the float graph's exact product)."""
         return ((acc - x_zp * rowsum) * s).astype(np.float32)
 
-    exact = float_graph_is_exact(s, w, x_q, w.shape[1])
+    exact = float_graph_is_exact(s, w, x.q, w.shape[1])
     if not exact:
         log.warning("%s: %s: float32 product of the QONNX graph is not exact (scales not "
                     "powers of two or sums past 2^24); rare samples may round differently "
                     "in the float executor", g.path, m.node.name)
-    x_lo, x_hi = dtype_range(x_dtype)
     tail = list(m.tail)
+    pool: onnx.NodeProto | None = None
     tensor = m.output
     nxt = next_node(g, tensor)
-    while nxt is not None and nxt.op_type in TAIL_OPS:
+    while nxt is not None and (nxt.op_type in TAIL_OPS or (
+            nxt.op_type == "MaxPool" and pool is None and len(m.out_shape) == 3)):
         data_input(g, nxt, tensor)
-        tail.append(nxt)
+        if nxt.op_type == "MaxPool":  # runs after the quantizer instead: here the identity
+            pool, pool_at = nxt, len(tail)
+            tail.append(helper.make_node("Identity", [tensor], list(nxt.output[:1]),
+                                         name=f"{nxt.name}_moved"))
+        else:
+            tail.append(nxt)
         tensor, nxt = nxt.output[0], next_node(g, nxt.output[0])
     w_dtype = weight_dtype(m.weight_q, w)
     if nxt is not None and nxt.op_type in QUANT_OPS:
         q = g.quant_params(nxt)
         if q.scale.size != 1 or q.zero_point.size != 1:
             raise g.err(nxt, "activation quantizers need one scale and zero point")
-        t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, (x_lo, x_hi))
+        t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, m.x_bounds,
+                             len(m.out_shape))
+        if pool is not None:
+            check_pool_commutes(g, pool, tail[:pool_at], m, real, sign)
         w = w * sign[:, None]  # channels whose tail decreases: negated rows, rising thresholds
-        lo, hi = accumulator_bounds(w, x_lo, x_hi)
+        lo, hi = accumulator_bounds(w, *m.x_bounds)
         acc_min, acc_max = int(lo.min()), int(hi.max())
         if not w_dtype.contains(int(w.min()), int(w.max())):
             w_dtype = smallest_int_type(int(w.min()), int(w.max()))
@@ -94,12 +120,32 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x_q: QuantParams, x_dtype:
         act = Thresholds(values=np.clip(t, acc_min, acc_max + 1),
                          base=-1 if q.bipolar else qmin, step=2 if q.bipolar else 1,
                          out_dtype=q.dtype)
-        return Lowered(m.build(w, w_dtype, acc_min, acc_max, act), nxt.output[0], q, None, exact)
-    if nxt is None:
-        lo, hi = accumulator_bounds(w, x_lo, x_hi)
-        ops = [op for n in tail for op in elementwise(g, n, n.input[0])]
+        layer = m.build(w, w_dtype, acc_min, acc_max, act)
+        return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, exact, pool)
+    if nxt is None and pool is None:
+        lo, hi = accumulator_bounds(w, *m.x_bounds)
+        ops = [op for n in tail for op in elementwise(g, n, n.input[0], m.out_shape)]
         output = OutputStage(acc_offset=x_zp * rowsum, acc_scale=s, ops=ops, shape=(w.shape[0],))
         layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), None)
-        return Lowered(layer, tensor, None, output, exact)
-    raise g.err(nxt, f"op not supported after a {m.node.op_type} (expected elementwise ops "
-                     "then Quant/BipolarQuant, or the graph output)")
+        return Lowered(layer, None, output, exact)
+    at = nxt if nxt is not None else pool
+    raise g.err(at, f"op not supported after a {m.node.op_type} (expected elementwise ops "
+                    "then Quant/BipolarQuant, or the graph output)")
+
+
+def check_pool_commutes(g: Graph, pool: onnx.NodeProto, before: list[onnx.NodeProto],
+                        m: LinearMatch, real: Callable[[np.ndarray], np.ndarray],
+                        sign: np.ndarray) -> None:
+    """A MaxPool between a layer and its quantizer runs on the codes only where every
+    channel's tail is non-decreasing: before the pool (so the pool takes the largest
+    accumulator's value) and as a whole (so that value gives the largest code)."""
+    lo, hi = accumulator_bounds(m.weights, *m.x_bounds)
+    ends = real(np.stack([lo, hi]))
+    if before:
+        shape = (2, len(lo), *(1,) * (len(m.out_shape) - 1))
+        ends = run_tail(g, before, m.start, ends.reshape(shape)).reshape(2, -1)
+    bad = np.flatnonzero((ends[0] > ends[1]) | (sign < 0))
+    if len(bad):
+        raise g.err(pool, f"MaxPool before the activation quantizer does not commute with it: "
+                          f"the float tail decreases in channel {bad[0]} (negative batch-norm "
+                          "scale?); move the pool after the quantizer")

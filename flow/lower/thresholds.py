@@ -21,7 +21,9 @@ ENUMERATE_LIMIT = 1 << 22  # accumulator values x channels evaluated exhaustivel
 
 
 def run_tail(g: Graph, nodes: list[onnx.NodeProto], start: str, values: np.ndarray) -> np.ndarray:
-    """The graph's own tail nodes on `values` [rows, C], run by qonnx's executor."""
+    """The graph's own tail nodes on `values` [rows, C, (1, 1)], run by qonnx's executor:
+    rows of the batch axis, one value per channel (a conv's as a 1x1 frame, so that its
+    [1, C, 1, 1] constants broadcast as in the graph)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
@@ -44,15 +46,17 @@ def run_tail(g: Graph, nodes: list[onnx.NodeProto], start: str, values: np.ndarr
 
 def thresholds(g: Graph, name: str, nodes: list[onnx.NodeProto], start: str,
                 q: QuantParams, real: Callable[[np.ndarray], np.ndarray], w: np.ndarray,
-                x_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+                x_range: tuple[int, int], rank: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds [C, K] on the accumulator, and the per-channel sign: -1 where the tail
-    decreases with the accumulator, so that the caller negates those weight rows."""
+    decreases with the accumulator, so that the caller negates those weight rows. `rank`
+    is that of the op's output without the batch axis (1 dense, 3 conv)."""
     qmin, qmax = q.code_range
     levels = np.arange(qmin + 1, qmax + 1) if not q.bipolar else np.array([1])
     channels = w.shape[0]
 
     def code(acc: np.ndarray, sign: np.ndarray) -> np.ndarray:  # acc [rows, C] on signed weights
-        return q.codes(run_tail(g, nodes, start, real(acc * sign)))
+        values = real(acc * sign).reshape(*acc.shape, *(1,) * (rank - 1))
+        return q.codes(run_tail(g, nodes, start, values)).reshape(acc.shape)
 
     lo, hi = accumulator_bounds(w, *x_range)
     ends = code(np.stack([lo, hi]), np.ones(channels, np.int64))

@@ -1,0 +1,279 @@
+"""Stage tests of CNN lowering: golden model == qonnx's executor, exactly, on every sample,
+for Brevitas CNNs built here over the variants (kernels, strides, padding, depthwise, odd
+sizes, weight and activation types) and for Brevitas' own BNN-PYNQ CNV; and the exactness
+traps: padding of BIPOLAR and zero-pointed codes, the channel order where the conv stack
+meets the dense layers, MaxPool before and after the quantizer, accumulator widths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from torch import nn
+
+from flow import golden
+from flow.cli import main
+from flow.export import export_qonnx
+from flow.ir import Conv2dLayer, DenseLayer, Model, accumulator_bounds, load
+from flow.lower import LoweringError, lower
+from flow.quantizers import act_quant, weight_quant
+from flow.verify import qonnx_outputs
+from tests.conftest import export_bnn_pynq
+
+BIN = {"quant": "binary"}
+U8 = {"quant": "uint", "bits": 8, "max_val": 1.0}
+
+
+class SmallCNN(nn.Module):
+    """QuantIdentity input, then per block QuantConv2d + BatchNorm2d + activation quantizer
+    (+ MaxPool2d after it, or before it with pool="before"; AvgPool2d after it with
+    pool="avg"), flatten (NCHW, or NHWC with
+    channels_last_flatten), QuantLinear + BatchNorm1d + quantizer, QuantLinear."""
+
+    def __init__(self, in_shape: tuple[int, int, int], blocks: list[dict[str, Any]],
+                 inp: dict[str, Any], w: dict[str, Any], act: dict[str, Any],
+                 hidden: int = 16, classes: int = 10, channels_last_flatten: bool = False
+                 ) -> None:
+        super().__init__()
+        self.center = inp["quant"] in ("binary", "int", "int_asym")  # 2x - 1, as BNN-PYNQ
+        self.channels_last_flatten = channels_last_flatten
+        layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant(inp, "input"))]
+        c = in_shape[0]
+        for b in blocks:
+            co = c if b.get("depthwise") else b["out"]
+            layers += [QuantConv2d(c, co, b.get("k", 3), stride=b.get("stride", 1),
+                                   padding=b.get("pad", 0), groups=c if b.get("depthwise") else 1,
+                                   bias=b.get("bias", False),
+                                   weight_quant=weight_quant(b.get("w", w), "conv")),
+                       nn.BatchNorm2d(co)]
+            pool = [nn.AvgPool2d(b.get("pool_k", 2)) if b.get("pool") == "avg" else
+                    nn.MaxPool2d(b.get("pool_k", 2), b.get("pool_stride"),
+                                 ceil_mode=b.get("ceil", False))] if b.get("pool") else []
+            quant = [QuantIdentity(act_quant=act_quant(b.get("act", act), "act"))]
+            layers += pool + quant if b.get("pool") == "before" else quant + pool
+            c = co
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, *in_shape)).numel()
+        self.head = nn.Sequential(
+            QuantLinear(n_flat, hidden, bias=False, weight_quant=weight_quant(w, "dense")),
+            nn.BatchNorm1d(hidden), QuantIdentity(act_quant=act_quant(act, "act")),
+            QuantLinear(hidden, classes, bias=False, weight_quant=weight_quant(w, "dense")))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.center:
+            x = 2.0 * x - 1.0
+        x = self.features(x)
+        if self.channels_last_flatten:
+            x = x.permute(0, 2, 3, 1)
+        return self.head(x.reshape(x.shape[0], -1))
+
+
+def randomized(model: SmallCNN, in_shape: tuple[int, int, int], seed: int,
+               positive_gamma: bool = False) -> SmallCNN:
+    """Statistics-based scales set by a few training batches, then random batch norms
+    (negative gammas flip channels unless positive_gamma)."""
+    torch.manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(8, *in_shape))
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                n = m.num_features
+                assert m.running_mean is not None and m.running_var is not None
+                m.running_mean.copy_(torch.randn(n) * 3)
+                m.running_var.copy_(torch.rand(n) * 10 + 0.5)
+                gamma = torch.randn(n)
+                m.weight.copy_(gamma.abs() if positive_gamma else gamma)
+                m.bias.copy_(torch.randn(n))
+    return model.eval()
+
+
+def inputs(in_shape: tuple[int, int, int], n: int, seed: int = 1) -> np.ndarray:
+    """Random images in [0, 1] (not symmetric), with the all-0 and all-1 extremes."""
+    x = np.random.default_rng(seed).random((n, *in_shape), dtype=np.float32)
+    x[0], x[1] = 0.0, 1.0
+    return x
+
+
+def check_equal(path: Path, x: np.ndarray, torch_model: nn.Module | None = None) -> Model:
+    model = lower(path)
+    ours = golden.run(model, x).reshape(len(x), -1)
+    theirs = qonnx_outputs(path, x)
+    assert np.array_equal(ours, theirs), f"{(ours != theirs).any(axis=1).sum()} samples differ"
+    if torch_model is not None:
+        with torch.no_grad():
+            bt = torch_model(torch.from_numpy(x)).numpy().reshape(len(x), -1)
+        assert np.array_equal(ours.argmax(1), bt.argmax(1))
+    for layer in model.layers:  # thresholds inside the accumulator's bound
+        if layer.activation is not None:
+            t = layer.activation.values
+            assert t.min() >= layer.acc_min and t.max() <= layer.acc_max + 1, layer.name
+    return model
+
+
+# name -> (input shape, blocks, input, weight, activation quantizer specs)
+VARIANTS: dict[str, tuple[tuple[int, int, int], list[dict[str, Any]], dict, dict, dict]] = {
+    # FINN#996: the float graph pads BIPOLAR activations with 0, neither -1 nor +1
+    "binary-pad1": ((3, 10, 10), [{"out": 16, "pad": 1, "pool": "after"},
+                                  {"out": 24, "pad": 1}], BIN, BIN, BIN),
+    # a zero point: padding is the code of float 0, not code 0
+    "asym-input-k5-pad2-stride2": (
+        (3, 11, 11), [{"out": 8, "k": 5, "pad": 2, "stride": 2},
+                      {"out": 10, "k": 3, "pad": 1}],
+        {"quant": "int_asym", "bits": 8}, {"quant": "int", "bits": 4, "per_channel": True},
+        {"quant": "uint", "bits": 4}),
+    "depthwise-ternary": (
+        (5, 9, 9), [{"out": 12, "k": 1}, {"depthwise": True, "pad": 1, "pool": "after"},
+                    {"out": 20, "k": 1}],
+        U8, {"quant": "ternary"}, {"quant": "int", "bits": 2}),
+    "odd-stride2-ceil-bias": (
+        (3, 13, 13), [{"out": 7, "stride": 2, "bias": True, "pool": "after", "ceil": True},
+                      {"out": 9, "k": 1, "pad": 0, "pool": "after", "pool_k": 3,
+                       "pool_stride": 2, "ceil": True}],
+        U8, {"quant": "int", "bits": 2}, {"quant": "uint", "bits": 2}),
+    "w8a8-pad1": ((2, 8, 8), [{"out": 6, "pad": 1}, {"out": 5, "k": 5, "pad": 2,
+                                                    "pool": "after"}],
+                  U8, {"quant": "int", "bits": 8}, {"quant": "uint", "bits": 8, "max_val": 8.0}),
+    "xnor-perchannel-int-input": (
+        (3, 8, 8), [{"out": 33, "pad": 1, "pool": "after"}, {"out": 17}],
+        {"quant": "int", "bits": 8}, {"quant": "binary_xnor", "po2": True}, BIN),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_cnn_equals_executor(variant: str, tmp_path: Path) -> None:
+    shape, blocks, inp, w, act = VARIANTS[variant]
+    net = randomized(SmallCNN(shape, blocks, inp, w, act), shape, seed=len(variant))
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    model = check_equal(path, inputs(shape, 24), net)
+    convs = [layer for layer in model.layers if isinstance(layer, Conv2dLayer)]
+    assert model.input.channels_last and len(convs) == len(blocks)
+    zp = int(model.input.zero_point)
+    assert convs[0].pad_value == zp  # the code of float 0 (0 for BIPOLAR)
+    if variant.startswith("asym"):
+        assert zp != 0 and convs[0].pads == (2, 2, 2, 2)
+    if variant.startswith("binary"):
+        assert convs[1].input_dtype.is_bipolar and convs[1].pad_value == 0
+    if variant.startswith("depthwise"):
+        assert convs[1].depthwise and convs[1].weights.shape == (12, 3, 3, 1)
+
+
+def test_channels_last_flatten(tmp_path: Path) -> None:
+    """A graph that transposes to NHWC before flattening: its order is the IR's already."""
+    shape = (3, 9, 9)
+    net = randomized(SmallCNN(shape, [{"out": 6, "pool": "after"}], U8, BIN, BIN,
+                              channels_last_flatten=True), shape, seed=3)
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    check_equal(path, inputs(shape, 16), net)
+
+
+def test_dense_columns_follow_hwc_order(tmp_path: Path) -> None:
+    """FINN#288/#298: the first dense layer's columns are the graph's NCHW flatten order
+    permuted to the IR's (H, W, C) frames; identity only where the frame is 1x1."""
+    shape = (2, 6, 6)
+    net = randomized(SmallCNN(shape, [{"out": 4, "pool": "after"}], U8, BIN, BIN),
+                     shape, seed=5)
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    model = check_equal(path, inputs(shape, 16), net)
+    dense, linear = model.layers[2], net.head[0]
+    assert isinstance(dense, DenseLayer) and isinstance(linear, QuantLinear)
+    theirs = torch.sign(linear.weight.detach()).numpy()  # [16, C*H*W] in (C, H, W)
+    ours = np.asarray(dense.weights).reshape(16, 2, 2, 4)  # (H, W, C) = (2, 2, 4)
+    sign = np.sign(ours[:, 0, 0, 0] * theirs[:, 0])  # rows the lowering negated
+    assert np.array_equal(ours.transpose(0, 3, 1, 2).reshape(16, -1) * sign[:, None], theirs)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_maxpool_before_quantizer(negative: bool, tmp_path: Path) -> None:
+    """Conv -> BatchNorm -> MaxPool -> quantizer: moved onto the codes when every channel's
+    tail is non-decreasing; a clear error naming the MaxPool otherwise."""
+    shape = (3, 8, 8)
+    blocks = [{"out": 6, "pad": 1, "pool": "before", "act": {"quant": "uint", "bits": 2}},
+              {"out": 5, "pool": "before"}]
+    net = randomized(SmallCNN(shape, blocks, U8, {"quant": "int", "bits": 3}, BIN), shape,
+                     seed=7, positive_gamma=not negative)
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    if negative:
+        with pytest.raises(LoweringError, match=r"MaxPool.*does not commute"):
+            lower(path)
+        return
+    model = check_equal(path, inputs(shape, 24), net)
+    assert [layer.kind for layer in model.layers] == [
+        "conv2d", "maxpool", "conv2d", "maxpool", "dense", "dense"]
+
+
+def test_accumulator_bound_is_reached(tmp_path: Path) -> None:
+    """The first conv's bound is the worst case over its window (pad value included) and
+    inputs exist that reach it: codes at the type's ends by the weight's sign."""
+    shape = (2, 6, 6)
+    net = randomized(SmallCNN(shape, [{"out": 4, "pad": 1}], U8, {"quant": "int", "bits": 4},
+                              {"quant": "uint", "bits": 2}), shape, seed=2)
+    model = lower(export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx"))
+    conv = model.layers[0]
+    assert isinstance(conv, Conv2dLayer)
+    t = conv.input_dtype
+    lo, hi = accumulator_bounds(conv.weights.reshape(conv.out_channels, -1), t.min, t.max)
+    assert (conv.acc_min, conv.acc_max) == (lo.min(), hi.max())
+    o = int(hi.argmax())
+    h, wd, c = conv.in_shape
+    frame = np.zeros((h, wd, c), np.int64)  # output (1, 1) of channel o reads rows/cols 0..2
+    frame[0:3, 0:3] = np.where(conv.weights[o] > 0, t.max, t.min)
+    acc = golden.layer(conv.__class__(**{**vars(conv), "activation": None}),
+                       frame.reshape(1, -1)).reshape(conv.out_shape)
+    assert acc[1, 1, o] == conv.acc_max
+    assert conv.acc_dtype.bits == int(conv.acc_max).bit_length() + 1
+
+
+@pytest.fixture(scope="module")
+def cnv_w1a1_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_bnn_pynq("cnv-w1a1", tmp_path_factory.mktemp("cnv"), seed=4)
+
+
+def test_cnv_compile_run_verify(cnv_w1a1_onnx: Path, tmp_path: Path) -> None:
+    """`qflow compile` of CNV-w1a1 (backends without conv are skipped), then `qflow run` on
+    golden equals the executor, and `qflow verify --inputs --strict` agrees on every sample."""
+    out = tmp_path / "build"
+    assert main(["compile", str(cnv_w1a1_onnx), "--out", str(out)]) == 0
+    model = load(out)
+    assert [layer.kind for layer in model.layers] == ["conv2d", "conv2d", "maxpool"] * 2 + [
+        "conv2d", "conv2d", "dense", "dense", "dense"]
+    assert model.input.channels_last and model.layers[0].input_dtype.name == "INT8"
+    x = inputs((3, 32, 32), 6)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(out), "--backend", "golden", "--inputs", str(tmp_path / "x.npy"),
+                 "--outputs", str(tmp_path / "y.npy")]) == 0
+    y = np.load(tmp_path / "y.npy").reshape(len(x), -1)
+    assert np.array_equal(y, qonnx_outputs(out / "model.qonnx.onnx", x))
+    assert main(["verify", str(out), "--inputs", str(tmp_path / "x.npy"), "--strict"]) == 0
+    r = json.loads((out / "verify.json").read_text())
+    assert r["samples"] == 6 and r["agreement"]["qonnx_executor"]["equal"] == 6
+
+
+def test_cnv_w2a2_equals_executor(tmp_path: Path) -> None:
+    path = export_bnn_pynq("cnv-w2a2", tmp_path, seed=4)
+    model = check_equal(path, inputs((3, 32, 32), 6))
+    assert str(model.layers[1].weight_dtype) == "TERNARY"  # 2-bit narrow: -1, 0, 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cnv-w1a1", "cnv-w1a2", "cnv-w2a2"])
+def test_cnv_equals_executor_many(name: str, tmp_path: Path) -> None:
+    path = export_bnn_pynq(name, tmp_path, seed=5)
+    check_equal(path, inputs((3, 32, 32), 200, seed=9))
+
+
+def test_average_pool_is_refused_by_name(tmp_path: Path) -> None:
+    """Average pooling has no integer kind yet: a clear error naming the node."""
+    shape = (3, 8, 8)
+    net = randomized(SmallCNN(shape, [{"out": 4, "pool": "avg"}], U8, BIN, BIN), shape, seed=1)
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    with pytest.raises(LoweringError, match=r"m\.onnx: node .*\(AveragePool\): op AveragePool "
+                                            "is not supported"):
+        lower(path)
