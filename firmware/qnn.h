@@ -76,6 +76,58 @@ void qnn_dense_int8_pairs(const qnn_dense_t *layer, const int8_t *x, void *y,
  * ceil(in * bits / 8) bytes, each field w - w_offset (w_offset = -2^(bits-1)). */
 void qnn_dense_packed(const qnn_dense_t *layer, const int8_t *x, void *y);
 
+/* ---- convolution and pooling over channel-last frames (H, W, C) ------------------------
+ * Frames are stored pixel after pixel: int8 codes (C bytes a pixel) or, for BIPOLAR codes
+ * read as bits, ceil(C/32) words a pixel (channel c at bit c % 32 of word c / 32, tail bits
+ * 0), so that every pixel starts a word. No kernel materializes im2col: each output
+ * position gathers its one window (kh x kw pixels, in (ky, kx, c) order, the order of a
+ * weight row) into scratch and runs the window's dense kernel over all output channels.
+ */
+
+/* the geometry of a sliding window */
+typedef struct {
+    uint16_t in_h, in_w, in_c; /* input frame */
+    uint16_t out_h, out_w;     /* output positions */
+    uint8_t kh, kw, sh, sw;    /* kernel and stride */
+    uint8_t pad_top, pad_left; /* bottom/right padding follows from the output size */
+} qnn_window_t;
+
+/* which kernel runs each window */
+enum {
+    QNN_CONV_XNOR = 0,            /* bits window; padded taps masked out, never +-1 */
+    QNN_CONV_BIPOLAR_WEIGHTS = 1, /* int8 window, qnn_dense_bipolar_weights */
+    QNN_CONV_INT8_PAIRS = 2,      /* int8 window, qnn_dense_int8_pairs */
+    QNN_CONV_INT8 = 3,            /* int8 window, qnn_dense_int8 */
+    QNN_CONV_PACKED = 4,          /* int8 window, qnn_dense_packed */
+    QNN_CONV_DEPTHWISE = 5        /* int8 window, int16 weights [C][kh * kw] */
+};
+
+/* One convolution: `dense` is the layer of one window (in = kh * kw * C_in / group taps,
+ * out = C_out channels, weights laid out as that dense kernel's), run at every position. */
+typedef struct {
+    qnn_dense_t dense;
+    qnn_window_t win;
+    int8_t pad_code; /* a padded tap's value as stored (int8 windows; bits windows mask) */
+    uint8_t kernel;  /* QNN_CONV_* */
+} qnn_conv_t;
+
+/* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
+ * second half the mask of padded taps), word-aligned, then the window kernel's scratch */
+void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
+
+/* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded
+ * taps are skipped (they never win). */
+typedef struct {
+    qnn_window_t win;
+    uint8_t bits; /* 1: bit frames */
+} qnn_pool_t;
+void qnn_maxpool(const qnn_pool_t *layer, const void *x, void *y);
+
+/* BIPOLAR codes of `pixels` pixels x `channels` -> a bit frame (ceil(channels/32) words a
+ * pixel) */
+void qnn_pack_bipolar_frame(const int8_t *codes, uint32_t pixels, uint32_t channels,
+                            uint32_t *bits);
+
 /* number of t[j] <= acc among n sorted thresholds: a linear scan below
  * QNN_LINEAR_THRESHOLDS thresholds, a binary search from there on (measured) */
 #define QNN_LINEAR_THRESHOLDS 16

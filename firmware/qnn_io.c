@@ -36,3 +36,12 @@ uint32_t qnn_argmax_i32(const int32_t *v, uint32_t n)
             best = i;
     return best;
 }
+
+void qnn_pack_bipolar_frame(const int8_t *codes, uint32_t pixels, uint32_t channels,
+                            uint32_t *bits)
+{
+    const uint32_t words = (channels + 31u) >> 5;
+    uint32_t p;
+    for (p = 0; p < pixels; p++, codes += channels, bits += words)
+        qnn_pack_bipolar(codes, channels, bits);
+}

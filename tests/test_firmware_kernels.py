@@ -271,7 +271,8 @@ def test_int8_kernel_choice() -> None:
     assert "app partition" in p.layers[0].why
     assert sum(lp.weight_bytes + lp.threshold_bytes + lp.bias_bytes
                for lp in p.layers) <= fw.APP_PARTITION
-    assert p.arena - p.scratch == 4 * 700  # the pairs layer's packed inputs
+    # the pairs layer's packed inputs after its input (the int8 layer's 1400 outputs)
+    assert p.arena == 4 * 700 + 1400 and p.buffers == [1400] and p.scratch[1] == 1400
 
 
 def test_threshold_count_and_edges(tmp_path: Path) -> None:

@@ -99,7 +99,9 @@ def test_generate_layout_and_plan(tmp_path: Path) -> None:
     # UINT8 and INT5 weights: two MACs per multiply, the packed input pairs in the scratch
     assert [lp.kernel for lp in p.layers] == ["int8_pairs", "xnor", "int8_pairs"]
     assert rep["layers"][0]["kernel_choice"] == "two MACs per 32-bit multiply"
-    assert rep["arena_scratch"]["bytes"] == 4 * 33  # ceil(65 / 2) words
+    assert rep["arena_scratch"] == [  # the packed input pairs: ceil(65 / 2), ceil(9 / 2)
+        {"offset": p.scratch[0], "bytes": 4 * 33, "layer": "dense0"},
+        {"offset": p.scratch[2], "bytes": 4 * 5, "layer": "dense2"}]
     assert "qnn_dense_int8_pairs(&qflow_layer0, (const int8_t *)in, arena + " in \
         (comp / "model.c").read_text()
     assert '"qnn_dense_int8_pairs.c"' in (comp / "CMakeLists.txt").read_text()
@@ -140,7 +142,7 @@ def test_budget_errors(tmp_path: Path) -> None:
            "arena_buffers": [{"offset": 0, "bytes": 300 * 1024, "holds": "the outputs of d0"},
                              {"offset": 300 * 1024, "bytes": 100 * 1024,
                               "holds": "the outputs of d1"}],
-           "arena_scratch": {"offset": 400 * 1024, "bytes": 1024},
+           "arena_scratch": [{"offset": 400 * 1024, "bytes": 1024, "layer": "d1"}],
            "code_bytes": fw.CODE_BYTES_ESTIMATE, "code_bytes_source": "estimate",
            "esp_idf_flash_bytes": fw.ESP_IDF_FLASH_BYTES,
            "esp_idf_ram_bytes": fw.ESP_IDF_RAM_BYTES, "layers": []}
@@ -186,10 +188,10 @@ def test_flash_budget_counts_code_and_esp_idf(tmp_path: Path) -> None:
 def test_unknown_layer_kind_named(monkeypatch: pytest.MonkeyPatch) -> None:
     """Model-level planning asks each layer's kind for its op: a kind without a firmware op
     is refused with the layer's name and the stage."""
-    monkeypatch.setitem(LAYER_KINDS, "conv2d", DenseLayer)  # a kind the IR knows, firmware not
+    monkeypatch.setitem(LAYER_KINDS, "upsample", DenseLayer)  # the IR knows it, firmware not
     m, _ = model_and_codes("w1a1")
-    m.layers[1].kind = "conv2d"
-    with pytest.raises(IRError, match="layer dense1 .*'conv2d' is not supported by the "
+    m.layers[1].kind = "upsample"
+    with pytest.raises(IRError, match="layer dense1 .*'upsample' is not supported by the "
                        "firmware backend"):
         fw.plan(m)
 

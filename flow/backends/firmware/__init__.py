@@ -8,8 +8,8 @@ the same sources with a small runner program for the host (gcc, warnings as erro
 optional sanitizers) or for RV32IMC (riscv64-unknown-elf-gcc + picolibc, run by
 qemu-system-riscv32 with semihosting file I/O and -icount, which also counts instructions).
 
-Modules: `plan` (layer plans, arena), `ops` (the kind registry: `dense` holds everything
-dense-specific), `emit` (model C), `package` (the ESP-IDF project, generate),
+Modules: `plan` (layer plans, storage, arena), `ops` (the kind registry: `dense`, `conv`
+and `pool` each hold everything specific to their kind), `emit` (model C), `package` (the ESP-IDF project, generate),
 `budget` (size_report.json, budgets), `toolchain` (compilers, QEMU, ELF), `runner` (build,
 run, measure), `cli` (`qflow firmware`, `qflow flash`).
 """

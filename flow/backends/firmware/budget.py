@@ -63,7 +63,9 @@ def size_report(p: Plan, chip: str, code_bytes: int | None = None) -> dict[str, 
         "weights_bytes": weights, "threshold_bytes": thresholds, "arena_bytes": p.arena,
         "arena_buffers": [{"offset": o, "bytes": s, "holds": p.buffer_holds(k)}
                           for k, (o, s) in enumerate(zip(p.offsets, p.buffers, strict=True))],
-        "arena_scratch": {"offset": p.scratch, "bytes": p.arena - p.scratch},
+        "arena_scratch": [{"offset": o, "bytes": lp.scratch_bytes, "layer": lp.layer.name}
+                          for o, lp in zip(p.scratch, p.layers, strict=True)
+                          if lp.scratch_bytes],
         "code_bytes": code, "code_bytes_source": code_source,
         "esp_idf_flash_bytes": ESP_IDF_FLASH_BYTES, "esp_idf_ram_bytes": ESP_IDF_RAM_BYTES,
         "flash_bytes_needed": flash, "ram_bytes_needed": ram,
@@ -98,7 +100,8 @@ def check_budget(report: dict[str, Any], chip: str) -> None:
     if arena + idf_ram > b["sram"]:
         parts = [(s["bytes"], f"buffer at {s['offset']} holding {s['holds']}")
                  for s in report["arena_buffers"]]
-        parts.append((report["arena_scratch"]["bytes"], "the kernels' scratch"))
+        parts += [(s["bytes"], f"the scratch of {s['layer']} at {s['offset']}")
+                  for s in report["arena_scratch"]]
         size, what = max(parts)
         raise FirmwareError(f"{model}: the activation arena needs {arena} bytes (largest: "
                             f"{what}, {size} bytes) + ESP-IDF's own {idf_ram} bytes of RAM "

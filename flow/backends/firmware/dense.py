@@ -4,7 +4,7 @@ and of its call in qflow_model_run. The kernels are firmware/qnn_dense_*.c (see 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from flow.packing import encode, pack_words
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
 INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
 WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "int8": "int8_t",
-                "int8_pairs": "int32_t", "packed": "uint8_t"}
+                "int8_pairs": "int32_t", "packed": "uint8_t", "depthwise": "int16_t"}
 SCRATCH_KERNELS = ("bipolar_weights", "int8_pairs")  # take a scratch argument
 # kernels grouped for instructions per MAC: both int8 kernels count as int8
 MAC_KIND = {"xnor": "binary", "int8_pairs": "int8"}
@@ -28,7 +28,7 @@ NOTES = ["int8 weights take 2 bytes each as pairs (qnn_dense_int8_pairs, two MAC
          "fit the app partition; see each layer's kernel_choice"]
 
 
-def reads_bits(layer: DenseLayer) -> bool:
+def reads_bits(layer: DenseLayer, bits_out: bool = False) -> bool:
     """The XNOR kernel (BIPOLAR inputs x BIPOLAR weights) is the only one reading bits."""
     return layer.is_xnor
 
@@ -139,6 +139,7 @@ class DensePlan:
     in_bits: int  # bits of an input as stored
     in_signed: bool
     why: str = ""  # why this kernel (int8 weights: pairs or not)
+    in_stored: int = 0  # inputs as the kernel counts them, when not in_features (see in_pixel)
 
     @property
     def kernel_name(self) -> str:
@@ -188,27 +189,34 @@ class DensePlan:
             return None
         return plan_layer(self.index, self.layer, compact=True, bits_out=self.out_kind == "BITS")
 
-    def constants_c(self, name: str) -> str:
-        """C definitions of the layer's constants and of its qnn_dense_t `name`."""
-        i, layer = self.index, self.layer
-        c = [f"/* {layer.name} (from {layer.source}): {layer.out_features} x "
-             f"{layer.in_features}, {layer.weight_dtype} weights x {layer.input_dtype} inputs "
-             f"-> {layer.out_dtype}, kernel {self.kernel_name} */",
-             c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)]
-        thr = bias = "0"
+    def arrays_c(self) -> str:
+        """C definitions of the layer's constant arrays."""
+        i = self.index
+        c = [c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)]
         if self.thresholds is not None:
             c.append(c_array("int32_t", f"qflow_t{i}", self.thresholds))
-            thr = f"qflow_t{i}"
         if self.bias is not None:
             c.append(c_array("int32_t", f"qflow_b{i}", self.bias))
-            bias = f"qflow_b{i}"
+        return "".join(c)
+
+    def initializer_c(self) -> str:
+        """The initializer of its qnn_dense_t (the arrays of arrays_c)."""
+        i, layer = self.index, self.layer
+        thr = "0" if self.thresholds is None else f"qflow_t{i}"
+        bias = "0" if self.bias is None else f"qflow_b{i}"
         count = 0 if self.thresholds is None else self.thresholds.shape[1]
-        c.append(f"const qnn_dense_t {name} = {{\n"
-                 f"    qflow_w{i}, {thr}, {bias}, {self.w_offset}, {layer.in_features}, "
-                 f"{layer.out_features}, {count},\n"
-                 f"    {self.base}, {self.step}, QNN_OUT_{self.out_kind}, {self.weight_bits}, "
-                 f"{self.in_bits}, {int(self.in_signed)}\n}};\n")
-        return "\n".join(c)
+        return (f"{{\n    qflow_w{i}, {thr}, {bias}, {self.w_offset}, "
+                f"{self.in_stored or layer.in_features}, {layer.out_features}, {count},\n"
+                f"    {self.base}, {self.step}, QNN_OUT_{self.out_kind}, {self.weight_bits}, "
+                f"{self.in_bits}, {int(self.in_signed)}\n}}")
+
+    def constants_c(self, name: str) -> str:
+        """C definitions of the layer's constants and of its qnn_dense_t `name`."""
+        layer = self.layer
+        return (f"/* {layer.name} (from {layer.source}): {layer.out_features} x "
+                f"{layer.in_features}, {layer.weight_dtype} weights x {layer.input_dtype} "
+                f"inputs -> {layer.out_dtype}, kernel {self.kernel_name} */\n"
+                + self.arrays_c() + f"const qnn_dense_t {name} = {self.initializer_c()};\n")
 
     def declaration_c(self, name: str) -> str:
         return f"extern const qnn_dense_t {name};"
@@ -234,13 +242,17 @@ class DensePlan:
         }
 
 
-def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool = False
-               ) -> DensePlan:
+def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool = False,
+               in_pixel: int = 0) -> DensePlan:
     """Kernel, stored arrays and constants of one layer. int8 weights go to
     qnn_dense_int8_pairs (2 bytes of flash per weight) unless `compact` asks for
     qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
     bits when it is the XNOR kernel, as int8 otherwise; `bits_out` (the next layer is the
-    XNOR kernel) stores its BIPOLAR outputs as bits, else they are stored as int8 -1/+1."""
+    XNOR kernel) stores its BIPOLAR outputs as bits, else they are stored as int8 -1/+1.
+    `in_pixel`: the inputs are a bit frame of pixels of that many channels, each pixel
+    starting a word (see qnn.h), rather than a flat bit vector."""
+    if in_pixel and in_pixel % 32 and layer.is_xnor:
+        return _pixel_aligned(plan_layer(i, layer, compact, bits_out), in_pixel)
     at = f"layer {i} ({layer.name}, from {layer.source})"
     acc_bits = layer.acc_dtype.bits
     if acc_bits > 32:
@@ -315,3 +327,22 @@ def _int32(a: np.ndarray | None, at: str) -> np.ndarray | None:
     if a.min() < -(2**31) or a.max() >= 2**31:
         raise FirmwareError(f"{at}: bias outside int32")
     return a.astype(np.int32)
+
+
+def _pixel_aligned(lp: DensePlan, channels: int) -> DensePlan:
+    """An XNOR layer reading a bit frame whose pixels of `channels` (not a multiple of 32)
+    each start a word: rows packed pixel by pixel, zero bits between pixels. The kernel
+    counts the padding bits as agreements (0 ^ 0): d = padded - real inputs more, so its
+    popcount thresholds move up by d and its accumulator 2p - in down by d (the bias)."""
+    layer = lp.layer
+    pixels = layer.in_features // channels
+    padded = pixels * 32 * ((channels + 31) // 32)
+    if padded > 0xFFFF:
+        raise FirmwareError(f"layer {lp.index} ({layer.name}, from {layer.source}): "
+                            f"{padded} inputs as stored (pixel-aligned bits) exceed 65535")
+    d = padded - layer.in_features
+    w = pack_bits(layer.weights.reshape(layer.out_features * pixels, channels))
+    bias = np.full(layer.out_features, -d, np.int32) if lp.out_kind == "ACC" else None
+    thresholds = None if lp.thresholds is None else lp.thresholds + np.int32(d)
+    return replace(lp, weights=w.reshape(layer.out_features, -1), thresholds=thresholds,
+                   bias=bias, in_stored=padded)

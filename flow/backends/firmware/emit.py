@@ -8,7 +8,7 @@ import numpy as np
 
 from flow.backends.firmware.budget import BUDGETS
 from flow.backends.firmware.common import c_array, input_ctype
-from flow.backends.firmware.plan import Plan
+from flow.backends.firmware.plan import Plan, frame_channels
 from flow.ir import Model
 from flow.resources import fill_template
 
@@ -66,7 +66,11 @@ def run_statements(p: Plan) -> list[str]:
     src: list[str] = []
     stage = 0
     prev = "in" if not p.input_buffer else f"(arena + {p.offsets[0]})"
-    if p.input_kind == "bits":
+    channels = frame_channels(p.model.layers[0])
+    if p.input_kind == "bits" and channels:
+        src.append(f"qnn_pack_bipolar_frame(in, QFLOW_IN_FEATURES / {channels}, {channels}, "
+                   f"(uint32_t *){prev});")
+    elif p.input_kind == "bits":
         src.append(f"qnn_pack_bipolar(in, QFLOW_IN_FEATURES, (uint32_t *){prev});")
     elif p.input_kind == "uint8":
         src.append(f"qnn_uint8_to_storage(in, QFLOW_IN_FEATURES, (int8_t *){prev});")
@@ -76,7 +80,8 @@ def run_statements(p: Plan) -> list[str]:
     buf = 1 if p.input_buffer else 0
     for lp in p.layers:
         dst = "out" if lp.index == len(p.layers) - 1 else f"arena + {p.offsets[buf]}"
-        src.append(lp.call_c(layer_object(lp.index), prev, dst, f"arena + {p.scratch}"))
+        src.append(lp.call_c(layer_object(lp.index), prev, dst,
+                             f"arena + {p.scratch[lp.index]}"))
         stage += 1
         src.append(f"QFLOW_MARK({stage});")
         prev, buf = f"({dst})", buf + 1

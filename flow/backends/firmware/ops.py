@@ -1,12 +1,16 @@
-"""The firmware's layer kinds: one module per kind (today `dense`), found by the layer's
-kind through flow.ir.op_for. Adding a kind means adding its module and one entry here.
+"""The firmware's layer kinds: one module per kind (`dense`, `conv`, `pool`), found by the
+layer's kind through flow.ir.op_for. Adding a kind means adding its module and one entry
+here.
 
 An op module provides
-    plan_layer(index, layer, bits_out=False) -> LayerPlan
+    plan_layer(index, layer, bits_out=False, in_pixel=0) -> LayerPlan
         the layer's kernel, stored constants and storage (FirmwareError when it cannot);
-        `bits_out`: the next layer reads BIPOLAR activations as bits;
-    reads_bits(layer) -> bool
-        whether the layer reads BIPOLAR inputs as bits (else as int8 -1/+1);
+        `bits_out`: the next layer reads BIPOLAR activations as bits; `in_pixel`: the
+        layer reads a bit frame of pixels of that many channels (each pixel starting a
+        word), 0 for a flat vector or int8;
+    reads_bits(layer, bits_out=False) -> bool
+        whether the layer reads BIPOLAR inputs as bits (else as int8 -1/+1), given how its
+        outputs are stored;
     NOTES: list[str]
         what size_report.json's notes say about its storage.
 """
@@ -16,10 +20,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Protocol
 
-from flow.backends.firmware import dense
-from flow.ir import DenseLayer, Layer, op_for
+from flow.backends.firmware import conv, dense, pool
+from flow.ir import Layer, op_for
 
-OPS: dict[str, ModuleType] = {"dense": dense}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
 STAGE = "the firmware backend"
 
 
@@ -27,7 +31,7 @@ class LayerPlan(Protocol):
     """What model-level code (arena, C emission, reports) reads of one layer's plan."""
 
     index: int
-    layer: DenseLayer
+    layer: Layer
     why: str  # why this kernel, when there was a choice ("" otherwise)
 
     @property

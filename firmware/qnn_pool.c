@@ -1,0 +1,49 @@
+/* Max pooling on codes over channel-last frames: int8 codes take the max, bit frames
+ * (BIPOLAR, 1 = +1) the OR; padded taps are skipped, so they never win (every window
+ * holds a real pixel: the padding is smaller than the kernel). */
+#include "qnn.h"
+
+void qnn_maxpool(const qnn_pool_t *L, const void *x, void *y)
+{
+    const qnn_window_t *g = &L->win;
+    const uint32_t c_n = L->bits ? ((uint32_t)g->in_c + 31u) >> 5 : g->in_c;
+    uint32_t oy, ox, c;
+    for (oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
+        const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
+        const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
+        for (ox = 0; ox < g->out_w; ox++) {
+            const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
+            const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
+            const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
+            /* the first real pixel starts the result, the others join it */
+            const uint32_t first = ((uint32_t)(iy0 + (int32_t)ky0) * g->in_w +
+                                    (uint32_t)(ix0 + (int32_t)kx0)) * c_n;
+            const uint32_t at = (oy * g->out_w + ox) * c_n;
+            uint32_t ky, kx;
+            if (L->bits) {
+                const uint32_t *in = (const uint32_t *)x;
+                uint32_t *out = (uint32_t *)y + at;
+                for (c = 0; c < c_n; c++)
+                    out[c] = in[first + c];
+                for (ky = ky0; ky < ky1; ky++)
+                    for (kx = kx0; kx < kx1; kx++) {
+                        const uint32_t *p = in + first + ((ky - ky0) * g->in_w + kx - kx0) * c_n;
+                        for (c = 0; c < c_n; c++)
+                            out[c] |= p[c];
+                    }
+            } else {
+                const int8_t *in = (const int8_t *)x;
+                int8_t *out = (int8_t *)y + at;
+                for (c = 0; c < c_n; c++)
+                    out[c] = in[first + c];
+                for (ky = ky0; ky < ky1; ky++)
+                    for (kx = kx0; kx < kx1; kx++) {
+                        const int8_t *p = in + first + ((ky - ky0) * g->in_w + kx - kx0) * c_n;
+                        for (c = 0; c < c_n; c++)
+                            out[c] = p[c] > out[c] ? p[c] : out[c];
+                    }
+            }
+        }
+    }
+}
