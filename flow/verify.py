@@ -47,13 +47,9 @@ def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
                      ) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Brevitas' forward on the checkpoint: float outputs, and its integers as the IR sees
     them: the codes of every activation quantizer (input first), then the last layer's
-    accumulators recovered from its exact float output."""
+    accumulators recovered from its exact float output. Frames (N, C, H, W) are read in the
+    IR's channel-last order."""
     if not (Path(build_dir) / "checkpoint.pt").is_file():
-        return None
-    if any(layer.kind != "dense" for layer in model.layers):
-        # the hooks read QuantIdentity codes in the graph's (C, H, W) order, one per weighted
-        # layer; frames and pools would need that mapping, which trained builds (MLPs) lack
-        log.info("verify: Brevitas forward skipped: the integer trace covers dense layers only")
         return None
     import torch
     from brevitas.nn import QuantIdentity, QuantLinear
@@ -74,7 +70,8 @@ def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
     for m in acts:
         q = m.act_quant
         scale, zp = q.scale().detach().numpy(), q.zero_point().detach().numpy()
-        ints.append(np.round(seen[m].numpy() / scale + zp))
+        codes = np.round(seen[m].numpy() / scale + zp)
+        ints.append(codes.transpose(0, 2, 3, 1) if codes.ndim == 4 else codes)
     stage = model.output
     ints.append(np.round(seen[last].numpy().astype(np.float64) / stage.acc_scale) + stage.acc_offset)
     return out, [a.reshape(len(x), -1).astype(np.int64) for a in ints]
@@ -110,9 +107,11 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         result["agreement"]["qonnx_executor"] = compare(out, qonnx_outputs(onnx_path, x))
     bt = brevitas_forward(build_dir, model, x)
     if bt is not None:
-        # agreement on integers: every layer's codes and the last accumulators; the logits'
-        # float ops (batch norm) round differently in PyTorch, so floats are only reported
-        trace = [codes, *golden.trace_codes(model, codes)]
+        # agreement on integers: every weighted layer's codes (a pool's output is the next
+        # layer's input, compared there) and the last accumulators; the logits' float ops
+        # (batch norm) round differently in PyTorch, so floats are only reported
+        trace = [codes, *(t for t, layer in zip(golden.trace_codes(model, codes), model.layers,
+                                                strict=True) if layer.weighted)]
         same = np.ones(len(x), bool)
         for ours, theirs in zip(trace, bt[1], strict=True):
             same &= np.all(ours == theirs, axis=1)

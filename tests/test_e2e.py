@@ -66,3 +66,27 @@ def test_ptq_build_agrees_on_integers(tmp_path: Path) -> None:
     v = verify(tmp_path / "b", limit=100)
     assert v["all_equal"], v["agreement"]
     assert set(v["agreement"]) >= {"qonnx_executor", "brevitas_forward"}
+
+
+def test_cnn_train_export_verify_firmware(tmp_path: Path) -> None:
+    """The small CNN config through training, export and every check that builds CNNs:
+    qonnx's executor, Brevitas' forward (integers at every layer, channel-last) and the
+    firmware on the host and on RV32IMC."""
+    import yaml
+
+    from flow.export import export_build
+    from flow.train import train
+    from flow.verify import verify
+
+    cfg = yaml.safe_load((ROOT / "configs" / "digits_cnn_w1a1.yaml").read_text())
+    cfg["train"]["epochs"] = 3
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = train(tmp_path / "c.yaml", tmp_path / "b")
+    assert r["test_accuracy"] > 0.5
+    model = export_build(tmp_path / "b")
+    assert [layer.kind for layer in model.layers] == ["conv2d", "maxpool", "conv2d", "dense",
+                                                     "dense"]
+    v = verify(tmp_path / "b", limit=60, backend_names=["firmware", "firmware-rv32"])
+    assert v["all_equal"], v["agreement"]
+    assert set(v["agreement"]) == {"qonnx_executor", "brevitas_forward", "firmware",
+                                   "firmware-rv32"}

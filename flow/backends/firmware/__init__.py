@@ -9,9 +9,9 @@ optional sanitizers) or for RV32IMC (riscv64-unknown-elf-gcc + picolibc, run by
 qemu-system-riscv32 with semihosting file I/O and -icount, which also counts instructions).
 
 Modules: `plan` (layer plans, storage, arena), `ops` (the kind registry: `dense`, `conv`
-and `pool` each hold everything specific to their kind), `emit` (model C), `package` (the ESP-IDF project, generate),
-`budget` (size_report.json, budgets), `toolchain` (compilers, QEMU, ELF), `runner` (build,
-run, measure), `cli` (`qflow firmware`, `qflow flash`).
+and `pool` each hold everything specific to their kind), `emit` (model C), `package` (the
+ESP-IDF project, generate), `budget` (size_report.json, budgets), `toolchain` (compilers,
+QEMU, ELF), `runner` (build, run, measure), `cli` (`qflow firmware`, `qflow flash`).
 """
 
 from flow.backends.firmware.budget import (
