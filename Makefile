@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.qflow-setup
 JOBS   ?= 2
 PORT   ?=
 
-.PHONY: setup train export verify sim synth hls firmware flash report sweep bench test test-all lint clean
+.PHONY: setup train export check verify sim synth hls firmware flash report sweep bench test test-all lint clean
 
 setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup.sh
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml scripts/setup.sh
 train: $(STAMP)
 	$(QFLOW) train $(CONFIG) --out $(BUILD)
 
+# the main job: export, then every check against the golden model (check.json)
 export: $(STAMP)
 	$(QFLOW) export $(BUILD)
+	$(QFLOW) check $(BUILD)
+
+check: $(STAMP)
+	$(QFLOW) check $(BUILD)
 
 verify: $(STAMP)
 	$(QFLOW) verify $(BUILD)

@@ -82,6 +82,12 @@ def cmd_verify(a: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_check(a: argparse.Namespace) -> None:
+    from flow.check import check_build
+
+    check_build(Path(a.build_dir), a.limit)
+
+
 def cmd_sweep(a: argparse.Namespace) -> None:
     from flow.sweep import sweep_command  # torch-heavy: imported only when used
 
@@ -130,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backends", help="comma-separated backends to check too, e.g. hls,firmware")
     s.add_argument("--strict", action="store_true", help="exit 1 unless every sample agrees")
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("check", help="every check: verify, RTL simulation, HLS C simulation, "
+                                     "firmware (host and RV32), against the golden model")
+    s.add_argument("build_dir")
+    s.add_argument("--limit", type=int, help="use only the first N test samples")
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("sweep", help="post-training bit-width sweep of a config's float model")
     s.add_argument("config")

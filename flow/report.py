@@ -2,9 +2,12 @@
 
 Every figure is read or computed from the build folder: train.json (accuracy), sweep.json
 (bit-width sweep), checkpoint.pt + config.yaml (SQNR per layer), ir.json (cost model and
-energy), and whatever verify.json, sim.json, synth.json, hls.json, firmware.json hold,
-rendered generically (every scalar field shown, unknown keys included). A section whose
-files are missing is listed with the command that fills it.
+energy), and whatever verify.json, sim.json, synth.json, hls.json, firmware.json and
+check.json hold. The first screen (Summary) leads with the answer: accuracy, agreement of
+every execution with the golden model, hardware, throughput, firmware and energy; then
+each stage's file rendered generically (every scalar field shown, unknown keys included);
+long tables go to the appendix. A section whose files are missing is listed with the
+command that fills it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ STAGE_FILES = (
     ("hls.json", "HLS C++", "qflow hls {dir}"),
     ("firmware.json", "Firmware", "qflow firmware {dir}"),
 )
+
+
+# nextpnr's cells for the summary's LUT, FF, BRAM and DSP columns, per family (an iCE40
+# logic cell holds a LUT4 and its flip-flop, so FF has no column of its own there)
+PNR_CELLS: dict[str, tuple[str | None, ...]] = {
+    "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
+    "ice40": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP"),
+}
 
 
 # ---- markdown helpers ---------------------------------------------------------------------
@@ -122,6 +133,7 @@ class Report:
         self.lines: list[str] = []
         self.missing: list[list[str]] = []
         self.analysis: dict[str, Any] = {}
+        self.appendix: list[str] = []  # long tables, after every section
 
     def fig(self, name: str) -> Path:
         return self.dir / FIGURES / name
@@ -133,6 +145,99 @@ class Report:
         self.missing.append([section, needs, f"`{command.format(dir=self.dir)}`"])
         self.lines += [f"*Not available: needs {needs}; run `{command.format(dir=self.dir)}`.*",
                        ""]
+
+    def doc(self, name: str) -> dict[str, Any]:
+        d, _ = read_json(self.dir / name, want_object=True)
+        return d or {}
+
+    def summary(self) -> None:
+        """The first screen: every headline figure, read from the build's result files."""
+        train, verify = self.doc("train.json"), self.doc("verify.json")
+        sim, hls, fw, synth = (self.doc(f) for f in ("sim.json", "hls.json", "firmware.json",
+                                                     "synth.json"))
+        self.lines += ["## Summary", ""]
+        acc = verify.get("accuracy") or {}
+        rows = [[name, v] for name, v in (
+            ("float32 (train.json)", train.get("float_test_accuracy")),
+            (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy")),
+            ("quantized, golden integer model (verify.json)", acc.get("golden")))
+            if v is not None]
+        self.lines += ["**Test accuracy**", ""] + (
+            table(["model", "accuracy"], rows) if rows else ["*no train.json or verify.json*", ""])
+
+        checks = self.doc("check.json")
+
+        def cell(doc: dict[str, Any], key: str, command: str) -> list[Any]:
+            a = (doc.get("agreement") or {}).get(key)
+            check = checks.get(command.split()[1]) or {}
+            if check.get("status") == "skipped":
+                return ["skipped", check.get("reason")]
+            if not isinstance(a, dict):
+                if doc and key == "brevitas_forward":
+                    return ["—", "no Brevitas checkpoint in this build (compiled)"]
+                return ["not run", f"`{command.format(dir=self.dir)}`"]
+            total = a.get("total", doc.get("samples"))
+            ok = a.get("equal") == total
+            return [f"{a.get('equal')} / {total}", "equal" if ok else
+                    f"DIFFERS: samples {fmt(a.get('differing_samples'))}"]
+
+        matrix = [["Brevitas forward (integers at every layer)",
+                   *cell(verify, "brevitas_forward", "qflow verify {dir}")],
+                  ["qonnx executor (float graph)", *cell(verify, "qonnx_executor",
+                                                         "qflow verify {dir}")],
+                  ["golden integer model", "reference", ""],
+                  ["RTL, cocotb + Verilator", *cell(sim, "rtl", "qflow sim {dir}")],
+                  ["HLS C simulation", *cell(hls, "hls", "qflow hls {dir}")],
+                  ["firmware, host (ASan/UBSan)", *cell(fw, "host", "qflow firmware {dir}")],
+                  ["firmware, RV32IMC under QEMU", *cell(fw, "rv32", "qflow firmware {dir}")]]
+        self.lines += ["**Agreement with the golden model** (exact samples / total)", ""]
+        self.lines += table(["execution", "exact", "verdict"], matrix)
+        hw: list[list[Any]] = []
+        x = synth.get("xilinx") or {}
+        if x.get("total"):
+            t = x["total"]
+            hw.append([f"Yosys synth_xilinx ({x.get('part')})", t.get("lut"), t.get("ff"),
+                       t.get("bram36"), t.get("dsp"), "—"])
+        pnr = synth.get("pnr") or {}
+        if pnr:
+            u = pnr.get("utilization") or {}
+            cells = PNR_CELLS.get(str(pnr.get("family")), ())
+            hw.append([f"nextpnr {pnr.get('device')}",
+                       *((u.get(c) or {}).get("used", "—") if c else "—" for c in cells),
+                       pnr.get("fmax_mhz")])
+        self.lines += ["**Hardware**", ""] + (
+            table(["flow", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)"], hw) if hw else
+            [f"*not synthesized: run `qflow synth {self.dir}`*", ""])
+        ii = sim.get("initiation_interval_cycles") or (synth.get("expected") or {}).get(
+            "initiation_interval")
+        lat = sim.get("latency_cycles") or (synth.get("expected") or {}).get("latency")
+        fmax = pnr.get("fmax_mhz")
+        if ii:
+            measured = "measured in simulation" if sim else "predicted by the folding"
+            line = f"Initiation interval {ii} cycles, latency {fmt(lat)} cycles ({measured})"
+            if isinstance(fmax, (int, float)) and fmax > 0:
+                line += (f"; at Fmax {fmax:.1f} MHz: {fmax * 1e6 / ii:,.0f} frames/s, latency "
+                         f"{(lat or 0) / fmax:.2f} µs")
+            self.lines += [f"**Throughput**: {line}.", ""]
+        sizes = fw.get("sizes") or {}
+        if fw.get("instructions_per_inference"):
+            self.lines += [
+                f"**Firmware** ({sizes.get('chip', 'esp32')}): flash "
+                f"{fmt(sizes.get('flash_bytes_needed'))} B, RAM {fmt(sizes.get('ram_bytes_needed'))}"
+                f" B (arena {fmt(sizes.get('arena_bytes'))} B), "
+                f"{fw['instructions_per_inference']:,} RV32IMC instructions per inference "
+                f"(~{fmt(fw.get('estimated_latency_us_at_160mhz'))} µs at 160 MHz).", ""]
+        try:
+            from flow.cost import cost_model
+            from flow.ir import load as load_ir
+
+            c = cost_model(load_ir(self.dir))
+            q, f = c["quantized"]["total"], c["float32"]["total"]
+            self.lines += [f"**Energy** (45 nm model): {q['total_pj'] / 1000:.3g} nJ per inference "
+                           f"quantized vs {f['total_pj'] / 1000:.3g} nJ float32 "
+                           f"({c['ratio_float32_over_quantized']['total_pj']:.3g}x).", ""]
+        except (OSError, ValueError):
+            pass
 
     def accuracy(self) -> None:
         self.lines += ["## Accuracy: float vs quantized", ""]
@@ -167,8 +272,19 @@ class Report:
         if curves:
             curve_ax.legend()
         self.image(save_figure(fig, self.fig("accuracy.png")), "accuracy")
+        if curves:
+            fig, (loss_ax,) = figure(width=5.0)
+            for name, hist in curves.items():
+                label = "float32" if name == "float_epochs" else doc.get("mode", "quantized")
+                loss_ax.plot([r.get("epoch") for r in hist], [r.get("loss") for r in hist],
+                             label=f"{label} training loss")
+            loss_ax.set_xlabel("epoch")
+            loss_ax.set_ylabel("cross-entropy loss")
+            loss_ax.grid(alpha=0.3)
+            loss_ax.legend()
+            self.image(save_figure(fig, self.fig("loss.png")), "training loss")
         for name, hist in curves.items():
-            self.lines += [f"### Per epoch: {name}", ""] + _records(hist)
+            self.appendix += [f"### Per epoch: {name}", ""] + _records(hist)
 
     def sweep(self) -> None:
         self.lines += ["## Post-training bit-width sweep", ""]
@@ -310,6 +426,7 @@ def report(build_dir: Path) -> Path:
     if not build_dir.is_dir():
         raise FileNotFoundError(f"{build_dir}: not a build folder")
     r = Report(build_dir)
+    r.summary()
     r.accuracy()
     r.sweep()
     r.sqnr()
@@ -318,13 +435,15 @@ def report(build_dir: Path) -> Path:
         r.stage(*stage)
     present = sorted(p.name for p in build_dir.iterdir() if p.is_file()
                      and not p.name.startswith("."))
-    head = [f"# qflow report: {build_dir.name}", "",
-            f"Build folder `{build_dir}`; files: {', '.join(f'`{p}`' for p in present)}.", ""]
+    head = [f"# qflow report: {build_dir.resolve().name}", ""]
+    tail = ["## Appendix", "", f"Build folder `{build_dir}`; files: "
+            f"{', '.join(f'`{p}`' for p in present)}.", ""]
     if r.missing:
-        head += ["Missing sections:", ""] + table(["section", "needs", "run"], r.missing)
+        tail += ["Missing sections:", ""] + table(["section", "needs", "run"], r.missing)
+    tail += r.appendix
     if r.analysis:
         write_json(build_dir / "analysis.json", r.analysis)
-    out = write_text(build_dir / "report.md", "\n".join(head + r.lines).rstrip() + "\n")
+    out = write_text(build_dir / "report.md", "\n".join(head + r.lines + tail).rstrip() + "\n")
     log.info("report: wrote %s (%d sections missing)", out, len(r.missing))
     return out
 

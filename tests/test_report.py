@@ -113,3 +113,38 @@ def test_parse_bits() -> None:
     for bad in ("0..3", "9", "a,b"):
         with pytest.raises(ValueError):
             parse_bits(bad)
+
+
+def test_summary_leads_with_every_check(small_build: tuple[Path, Path], tmp_path: Path) -> None:
+    """The first screen: accuracy, the agreement matrix (equal, differing, skipped, not run),
+    hardware and throughput, firmware and energy, each read from the build's files."""
+    d = partial(small_build[1], tmp_path / "b", ("ir.json", "ir.npz", "train.json"))
+    agree = {"equal": 40, "total": 40, "differing_samples": []}
+    (d / "verify.json").write_text(json.dumps({
+        "samples": 40, "accuracy": {"golden": 0.925},
+        "agreement": {"qonnx_executor": agree, "brevitas_forward": agree}}))
+    (d / "sim.json").write_text(json.dumps({
+        "samples": 40, "agreement": {"rtl": {"equal": 39, "differing_samples": [7]}},
+        "initiation_interval_cycles": 128, "latency_cycles": 344}))
+    (d / "check.json").write_text(json.dumps({"hls": {"status": "skipped",
+                                                      "reason": "no conv2d in hls yet"}}))
+    (d / "synth.json").write_text(json.dumps({
+        "xilinx": {"part": "xc7z020", "total": {"lut": 1546, "ff": 1169, "bram36": 1.5,
+                                                "dsp": 0}},
+        "pnr": {"device": "ecp5-85k", "family": "ecp5", "fmax_mhz": 128.0,
+                "utilization": {"TRELLIS_COMB": {"used": 2714}, "TRELLIS_FF": {"used": 1277},
+                                "DP16KD": {"used": 3}, "MULT18X18D": {"used": 0}}}}))
+    text = report(d).read_text()
+    summary = text[:text.index("## Accuracy")]
+    acc = json.loads((d / "train.json").read_text())
+    assert f"{acc['test_accuracy']:.6g}" in summary and "| 0.925 |" in summary
+    assert "| qonnx executor (float graph) | 40 / 40 | equal |" in summary
+    assert "| RTL, cocotb + Verilator | 39 / 40 | DIFFERS: samples [7] |" in summary
+    assert "| HLS C simulation | skipped | no conv2d in hls yet |" in summary
+    assert "| firmware, host (ASan/UBSan) | not run | `qflow firmware" in summary
+    assert "| Yosys synth_xilinx (xc7z020) | 1546 | 1169 | 1.5 | 0 | — |" in summary
+    assert "| nextpnr ecp5-85k | 2714 | 1277 | 3 | 0 | 128 |" in summary
+    assert "1,000,000 frames/s, latency 2.69 µs" in summary  # 128 MHz / 128 cycles; 344 cycles
+    assert "**Energy** (45 nm model)" in summary
+    assert text.index("## Appendix") > text.index("## Accuracy")
+    assert text.index("### Per epoch: epochs") > text.index("## Appendix")

@@ -1,0 +1,64 @@
+"""`qflow check DIR`: every check a build can take, in one command (the main job's).
+
+verify (golden against qonnx's executor and Brevitas' forward), then the RTL simulation,
+the HLS C simulation and the firmware on the host and on RV32IMC, each against the golden
+model on the build's test split. A backend that does not build one of the model's layer
+kinds yet is skipped with the reason. check.json records each check's outcome; the
+command fails when any check ran and differs (after running the others).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flow import backends
+from flow.atomic import write_json
+from flow.ir import load
+
+log = logging.getLogger("qflow.check")
+
+# (check, the backend whose layer kinds it needs, module, function(build_dir, inputs, limit))
+CHECKS: tuple[tuple[str, str, str, str], ...] = (
+    ("sim", "rtl", "flow.backends.rtl", "check"),
+    ("hls", "hls", "flow.backends.hls", "hls_check"),
+    ("firmware", "firmware", "flow.backends.firmware.cli", "firmware_check"),
+)
+
+
+def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
+    from flow.verify import verify
+
+    build_dir = Path(build_dir)
+    model = load(build_dir)
+    outcome: dict[str, dict[str, Any]] = {}
+    start = time.monotonic()
+    v = verify(build_dir, limit)
+    outcome["verify"] = {"status": "equal" if v["all_equal"] else "differs",
+                         "seconds": round(time.monotonic() - start, 1)}
+    for name, backend, module, function in CHECKS:
+        missing = backends.unsupported_kinds(backend, model)
+        if missing:
+            reason = f"the {backend} backend does not build {', '.join(missing)} layers yet"
+            log.warning("check: %s skipped: %s", name, reason)
+            outcome[name] = {"status": "skipped", "reason": reason}
+            continue
+        start = time.monotonic()
+        try:
+            getattr(importlib.import_module(module), function)(build_dir, None, limit)
+            outcome[name] = {"status": "equal"}
+        except RuntimeError as e:  # run_check's "differs", or a tool that failed
+            outcome[name] = {"status": "differs", "error": str(e)}
+        outcome[name]["seconds"] = round(time.monotonic() - start, 1)
+    write_json(build_dir / "check.json", outcome)
+    for name, o in outcome.items():
+        log.info("check: %-8s %s%s", name, o["status"],
+                 f" ({o['reason']})" if "reason" in o else f" in {o['seconds']} s")
+    bad = [n for n, o in outcome.items() if o["status"] == "differs"]
+    if bad:
+        raise RuntimeError(f"check: {', '.join(bad)} differ from the golden model "
+                           f"(see {build_dir / 'check.json'} and each check's JSON)")
+    return outcome
