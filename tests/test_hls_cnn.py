@@ -96,14 +96,16 @@ void run(int id, const int (&frame)[N]) {
   hls::stream<ap_uint<Lanes * OT::bits>> out("out");
   for (unsigned w = 0; w < N / Lanes; w++) {
     ap_uint<Lanes * IT::bits> word = 0;
-    for (unsigned l = 0; l < Lanes; l++) qflow::set_field<IT::bits>(word, l, IT::encode(frame[w * Lanes + l]));
+    for (unsigned l = 0; l < Lanes; l++)
+      qflow::set_field<IT::bits>(word, l, IT::encode(frame[w * Lanes + l]));
     in.write(word);
   }
   block<B>::template run<G, Lanes, IT, OT, Pad>(in, out);
   std::printf("%d %zu", id, in.size());
   while (!out.empty()) {
     const ap_uint<Lanes * OT::bits> word = out.read();
-    for (unsigned l = 0; l < Lanes; l++) std::printf(" %lld", (long long)OT::decode(qflow::field<OT::bits>(word, l)));
+    for (unsigned l = 0; l < Lanes; l++)
+      std::printf(" %lld", (long long)OT::decode(qflow::field<OT::bits>(word, l)));
   }
   std::printf("\n");
 }
@@ -196,35 +198,47 @@ def layer_model(layer: Layer, name: str = "one") -> Model:
     return dataclasses.replace(m, layers=[layer])
 
 
-def folded(layer: Layer, pe: int, simd: int) -> Layer:
-    return dataclasses.replace(layer, folding=Folding(pe, simd))  # type: ignore[type-var]
 
 
 # (input shape, C_out, kernel, stride, pad, input type, weight type, depthwise, PE, SIMD,
 #  thresholds: else the accumulators leave the layer)
-CONVS: list[tuple[Any, ...]] = [
-    ((6, 6, 4), 8, 3, 1, 1, "BIPOLAR", "BIPOLAR", False, 4, 2, True),  # XNOR, padded taps 0
-    ((6, 6, 4), 8, 3, 1, 1, "BIPOLAR", "BIPOLAR", False, 2, 4, False),
-    ((7, 5, 4), 6, 3, 2, 0, "BIPOLAR", "BIPOLAR", False, 3, 4, True),  # XNOR popcount
-    ((7, 5, 4), 6, 3, 2, 0, "BIPOLAR", "BIPOLAR", False, 6, 1, False),  # popcount -> sum
-    ((5, 5, 3), 4, 5, 1, 2, "BIPOLAR", "INT4", False, 2, 3, False),  # BIPOLAR taps, int weights
-    ((7, 7, 6), 5, 1, 2, 0, "UINT4", "TERNARY", False, 5, 2, True),  # 1x1, stride 2
-    ((6, 5, 3), 4, 3, 2, 2, "UINT3", "INT3", False, 1, 1, False),  # pad value: a zero point
-    ((5, 7, 6), 6, 3, 1, 1, "INT4", "INT2", True, 3, 1, True),  # depthwise
-    ((6, 6, 4), 4, 3, 2, 1, "BIPOLAR", "BIPOLAR", True, 2, 9, False),  # depthwise XNOR, padded
+SLOW = pytest.mark.slow
+CONVS = [
+    pytest.param((6, 6, 4), 8, 3, 1, 1, "BIPOLAR", "BIPOLAR", False, 4, 2, True,
+                 id="xnor-padded"),  # padded taps add 0
+    pytest.param((6, 6, 4), 8, 3, 1, 1, "BIPOLAR", "BIPOLAR", False, 2, 4, False,
+                 id="xnor-padded-acc", marks=SLOW),
+    pytest.param((7, 5, 4), 6, 3, 2, 0, "BIPOLAR", "BIPOLAR", False, 3, 4, True,
+                 id="xnor-popcount", marks=SLOW),
+    pytest.param((7, 5, 4), 6, 3, 2, 0, "BIPOLAR", "BIPOLAR", False, 6, 1, False,
+                 id="xnor-popcount-acc"),  # popcount mapped back to the sum
+    pytest.param((5, 5, 3), 4, 5, 1, 2, "BIPOLAR", "INT4", False, 2, 3, False,
+                 id="bipolar-taps-int-weights"),
+    pytest.param((7, 7, 6), 5, 1, 2, 0, "UINT4", "TERNARY", False, 5, 2, True,
+                 id="1x1-stride2", marks=SLOW),
+    pytest.param((6, 5, 3), 4, 3, 2, 2, "UINT3", "INT3", False, 1, 1, False,
+                 id="zero-point-pad"),  # the pad value is a random zero point
+    pytest.param((5, 7, 6), 6, 3, 1, 1, "INT4", "INT2", True, 3, 1, True,
+                 id="depthwise", marks=SLOW),
+    pytest.param((6, 6, 4), 4, 3, 2, 1, "BIPOLAR", "BIPOLAR", True, 2, 9, False,
+                 id="depthwise-xnor-padded"),
 ]
 
 
-@pytest.mark.parametrize("case", range(len(CONVS)))
-def test_conv_layer(tmp_path: Path, case: int) -> None:
-    """One convolution: thresholds (its codes) or none (its accumulators, XNOR popcounts
-    mapped back to sums) against the naive loops and the golden model."""
-    shape, co, k, s, p, in_t, w_t, dw, pe, simd, thresholds = CONVS[case]
-    rng = np.random.default_rng(case)
-    layer = folded(random_conv(rng, shape, co, k, s, p, in_t, w_t, dw, thresholds), pe, simd)
+@pytest.mark.parametrize(("shape", "co", "k", "s", "p", "in_t", "w_t", "dw", "pe", "simd",
+                          "thresholds"), CONVS)
+def test_conv_layer(tmp_path: Path, shape: tuple[int, int, int], co: int, k: int, s: int,
+                    p: int, in_t: str, w_t: str, dw: bool, pe: int, simd: int,
+                    thresholds: bool) -> None:
+    """One convolution (input shape, C_out, kernel, stride, pad, types, depthwise, folding):
+    thresholds (its codes) or none (its accumulators, XNOR popcounts mapped back to sums)
+    against the naive loops and the golden model."""
+    rng = np.random.default_rng(sum(shape) + co + k)
+    layer = dataclasses.replace(random_conv(rng, shape, co, k, s, p, in_t, w_t, dw, thresholds),
+                                folding=Folding(pe, simd))
     model = layer_model(layer)
     model.layers[0].check("test")
-    codes = synthetic.random_codes(model, 30, seed=case)
+    codes = synthetic.random_codes(model, 30, seed=k)
     out = hls.run(model, tmp_path, codes)
     assert np.array_equal(out, golden.run_codes(model, codes))
     if not thresholds:
