@@ -191,9 +191,11 @@ def test_cli_writes_report(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", codes.astype(np.float32))
     p = argparse.ArgumentParser()
     hls.register_cli(p.add_subparsers(dest="command"))
-    a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20"])
+    a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20",
+                      "--fallback-types"])
     a.func(a)
     r = json.loads((tmp_path / "hls.json").read_text())
+    assert r["types"] == "fallback"
     assert (r["samples"], r["agreement"]["hls"]["equal"], r["all_equal"]) == (20, 20, True)
     assert r["compile_seconds"] > 0 and r["run_seconds"] >= 0
     assert [lay["pe"] for lay in r["layers"]] == [3, 6, 2]

@@ -11,7 +11,7 @@ extracts that folder alone, with the wheel's license, into <venv>/share/qflow/ap
       "fallback"  the built-in stand-ins
       a folder    ap_int.h / hls_stream.h from it
 
-    python -m flow.backends.hls.vendor HLS4ML_WHEEL [DEST]   (what setup.sh runs)
+`main([HLS4ML_WHEEL, DEST])` is what setup.sh runs.
 """
 
 from __future__ import annotations
@@ -87,13 +87,9 @@ def extract(wheel: Path, dest: Path = AP_TYPES) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m flow.backends.hls.vendor",
+    p = argparse.ArgumentParser(prog="flow.backends.hls.vendor",
                                 description="extract ap_int.h / hls_stream.h from an hls4ml wheel")
     p.add_argument("wheel", type=Path)
     p.add_argument("dest", type=Path, nargs="?", default=AP_TYPES)
     a = p.parse_args(argv)
     print(f"HLS vendor headers: {extract(a.wheel, a.dest)}")
-
-
-if __name__ == "__main__":
-    main()
