@@ -5,5 +5,8 @@
 #include "qflow_types.hpp"
 #include "qflow_mvau.hpp"
 #include "qflow_dwc.hpp"
+#include "qflow_pool.hpp"
+#include "qflow_vvau.hpp"
+#include "qflow_window.hpp"
 
 #endif  // QFLOW_HPP

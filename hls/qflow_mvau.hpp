@@ -7,6 +7,7 @@
 //         field pe).
 // Weights: weights[pe][nf * SF + sf] packs W[nf * PE + pe][sf * SIMD + s] in field s.
 // Activation (Act): qflow::thresholds for hidden layers, qflow::accumulator_out for the last.
+// Reps: vectors per call (a convolution's windows per frame; 1 for a dense layer).
 // One loop iteration per (nf, sf) tile: MH/PE x MW/SIMD cycles per vector at II = 1.
 #ifndef QFLOW_MVAU_HPP
 #define QFLOW_MVAU_HPP
@@ -59,7 +60,7 @@ struct lane<bipolar, bipolar> {
 };
 
 template <unsigned MW, unsigned MH, unsigned SIMD, unsigned PE, class WT, class IT,
-          unsigned AccBits, class Act>
+          unsigned AccBits, class Act, unsigned Reps = 1>
 void mvau(hls::stream<ap_uint<SIMD * IT::bits>>& in,
           hls::stream<ap_uint<PE * Act::out_type::bits>>& out,
           const ap_uint<SIMD * WT::bits> (&weights)[PE][(MH / PE) * (MW / SIMD)],
@@ -76,7 +77,7 @@ void mvau(hls::stream<ap_uint<SIMD * IT::bits>>& in,
   QFLOW_HLS(ARRAY_PARTITION variable=acc complete dim=1)
 
   unsigned nf = 0, sf = 0;
-  for (unsigned tile = 0; tile < NF * SF; tile++) {
+  for (unsigned i = 0; i < Reps * NF * SF; i++) {
     QFLOW_HLS(PIPELINE II=1)
     ap_uint<SIMD * IT::bits> x;
     if (nf == 0) {
@@ -89,7 +90,7 @@ void mvau(hls::stream<ap_uint<SIMD * IT::bits>>& in,
     for (unsigned pe = 0; pe < PE; pe++) {
       QFLOW_HLS(UNROLL)
       if (sf == 0) acc[pe] = 0;
-      const ap_uint<SIMD * WT::bits> w = weights[pe][tile];
+      const ap_uint<SIMD * WT::bits> w = weights[pe][nf * SF + sf];
       for (unsigned s = 0; s < SIMD; s++) {
         QFLOW_HLS(UNROLL)
         lane<WT, IT>::add(acc[pe], field<WT::bits>(w, s), field<IT::bits>(x, s));
@@ -99,7 +100,7 @@ void mvau(hls::stream<ap_uint<SIMD * IT::bits>>& in,
     if (sf == SF - 1) {
       out.write(y);
       sf = 0;
-      nf++;
+      nf = nf == NF - 1 ? 0 : nf + 1;
     } else {
       sf++;
     }

@@ -38,3 +38,19 @@ assert torch.__version__.startswith("2.13.0") and "+cpu" in torch.__version__, t
 assert onnx.IR_VERSION <= 13, f"onnx {onnx.__version__} writes IR {onnx.IR_VERSION}"
 print(f"setup: ok (torch {torch.__version__}, onnx {onnx.__version__}, IR {onnx.IR_VERSION})")
 PY
+
+# ---- HLS: Xilinx's open ap_int.h / hls_stream.h for C simulation --------------------------
+# The hls4ml wheel ships them (Apache-2.0) under hls4ml/templates/vivado/ap_types/; only that
+# folder and the wheel's LICENSE are extracted, to $VENV/share/qflow/ap_types (hls4ml is not
+# installed). `qflow hls` then simulates with them by default (flow.backends.hls.vendor);
+# without them it uses qflow's built-in stand-ins.
+if [ ! -f "$VENV/share/qflow/ap_types/ap_int.h" ]; then
+  wheels=$(mktemp -d)
+  if "$VENV/bin/python" -m pip download -q --no-deps -d "$wheels" hls4ml >/dev/null 2>&1; then
+    "$VENV/bin/python" -c 'import sys; from flow.backends.hls.vendor import main; main(sys.argv[1:])' \
+      "$wheels"/hls4ml-*.whl "$VENV/share/qflow/ap_types"
+  else
+    echo "setup: no hls4ml wheel on the package index: HLS C simulation uses the fallback types"
+  fi
+  rm -rf "$wheels"
+fi

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
-import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,11 @@ import pytest
 from flow import backends, golden, synthetic
 from flow.backends import hls
 from flow.backends.check import agreement
+from flow.backends.hls import vendor
 from flow.fingerprint import is_current
 from flow.inputs import InputError
 from flow.ir import Model
+from tests.test_hls_cnn import CNNS, random_folding
 
 # (widths, weight types, activation types, input type, folding (PE, SIMD) per layer)
 MODELS = {
@@ -190,35 +191,78 @@ def test_cli_writes_report(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", codes.astype(np.float32))
     p = argparse.ArgumentParser()
     hls.register_cli(p.add_subparsers(dest="command"))
-    a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20"])
+    a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20",
+                      "--fallback-types"])
     a.func(a)
     r = json.loads((tmp_path / "hls.json").read_text())
+    assert r["types"] == "fallback"
     assert (r["samples"], r["agreement"]["hls"]["equal"], r["all_equal"]) == (20, 20, True)
     assert r["compile_seconds"] > 0 and r["run_seconds"] >= 0
     assert [lay["pe"] for lay in r["layers"]] == [3, 6, 2]
 
 
-def vendor_include() -> Path | None:
-    """Vitis' headers: $XILINX_HLS/include, else the open-source copy in hls4ml's package."""
-    folders = [Path(os.environ["XILINX_HLS"]) / "include"] if "XILINX_HLS" in os.environ else []
-    spec = importlib.util.find_spec("hls4ml")
-    if spec and spec.origin:
-        folders.append(Path(spec.origin).parent / "templates" / "vivado" / "ap_types")
-    return next((f for f in folders if (f / "ap_int.h").is_file()), None)
-
-
-@pytest.mark.parametrize("name", ["w1a1", "mixed", "w2a2_u8in"])
+@pytest.mark.parametrize("name", ["mixed", "padded_mixed"])
 def test_vendor_types_equal_golden(tmp_path: Path, name: str) -> None:
-    """The same sources on Vitis' own ap_int / hls::stream (what csim in Vitis runs)."""
-    include = vendor_include()
+    """The same sources on Xilinx's own ap_int / hls::stream (what csim in Vitis runs): a
+    dense model and a CNN (window generators, MVAUs, a streaming pool)."""
+    include = vendor.installed()
     if include is None:
-        pytest.skip("no Vitis HLS headers (set XILINX_HLS or install hls4ml)")
-    model = synthetic.random_model(*MODELS[name], seed=12, name=name)
+        pytest.skip("Xilinx's ap_int.h / hls_stream.h are not installed: scripts/setup.sh "
+                    f"extracts them to {vendor.AP_TYPES} (or set XILINX_HLS)")
+    if name in MODELS:
+        model = synthetic.random_model(*MODELS[name], seed=12, name=name)
+    else:
+        model = random_folding(synthetic.random_cnn_model(*CNNS[name], seed=12, name=name),
+                               np.random.default_rng(12))
     codes = synthetic.random_codes(model, 100)
-    assert_equal_golden(model, tmp_path, codes, vendor_include=include)
     outputs, details = hls.run_timed(model, tmp_path, codes, vendor_include=include)
     agree = agreement(outputs, golden.run_codes(model, codes))
-    assert details["types"] == "vendor" and agree["hls"]["equal"] == len(codes)
+    assert details["types"] == f"vendor ({include})" and agree["hls"]["equal"] == len(codes), \
+        agree["hls"]["differing_samples"]
+
+
+def test_types_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: Vitis' headers, else the venv's copy, else the fallback; a folder without the
+    headers is refused by name; "fallback" always wins."""
+    monkeypatch.setattr(vendor, "AP_TYPES", tmp_path / "absent")
+    monkeypatch.delenv("XILINX_HLS", raising=False)
+    assert vendor.resolve("auto") is None and vendor.resolve("fallback") is None
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}: no ap_int.h / hls_stream.h"):
+        vendor.resolve(tmp_path)
+    for h in vendor.HEADERS:
+        (tmp_path / h).write_text("")
+    monkeypatch.setattr(vendor, "AP_TYPES", tmp_path)
+    monkeypatch.setenv(vendor.ENV, "auto")
+    assert vendor.resolve() == tmp_path == vendor.resolve(str(tmp_path))
+    xilinx = tmp_path / "vitis"
+    (xilinx / "include").mkdir(parents=True)
+    for h in vendor.HEADERS:
+        (xilinx / "include" / h).write_text("")
+    monkeypatch.setenv("XILINX_HLS", str(xilinx))
+    assert vendor.resolve() == xilinx / "include"
+    monkeypatch.setenv(vendor.ENV, "fallback")
+    assert vendor.resolve() is None
+
+
+def test_extract_vendor_headers(tmp_path: Path) -> None:
+    """The headers of a wheel's ap_types/ folder and its LICENSE, nothing else of it."""
+    wheel = tmp_path / "hls4ml-0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name in ("ap_int.h", "hls_stream.h", "etc/ap_private.h"):
+            z.writestr(vendor.WHEEL_FOLDER + name, f"// {name}\n")
+        z.writestr("hls4ml/model/graph.py", "")
+        z.writestr("hls4ml-0.0.dist-info/licenses/LICENSE", "Apache License 2.0\n")
+    out = vendor.extract(wheel, tmp_path / "ap_types")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["LICENSE", "SOURCE", "ap_int.h", "etc/ap_private.h", "hls_stream.h"]
+    assert (out / "LICENSE").read_text() == "Apache License 2.0\n"
+    assert wheel.name in (out / "SOURCE").read_text()
+    bare = tmp_path / "bare.whl"
+    with zipfile.ZipFile(bare, "w") as z:
+        z.writestr(vendor.WHEEL_FOLDER + "ap_int.h", "")
+    with pytest.raises(ValueError, match="no LICENSE"):
+        vendor.extract(bare, tmp_path / "bare")
+    assert not (tmp_path / "bare").exists()
 
 
 @pytest.mark.parametrize("fixture", ["tfc_w1a1", "digits_default"])

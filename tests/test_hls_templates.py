@@ -248,10 +248,11 @@ def test_layer_fields(tmp_path: Path) -> None:
     s = hls.stage(layer, 0)
     assert (s.acc_bits, s.datapath, s.out_type) == (6, "mac", "qflow::int_t<6>")
     assert s.act_type == "qflow::accumulator_out<6, 1, 0>"
-    with pytest.raises(IRError, match="layer d .*kind 'conv2d' is not supported by the HLS backend"):
-        conv_like = copy.copy(layer)
-        conv_like.kind = "conv2d"  # type: ignore[misc]  # a kind the HLS backend does not build
-        hls.stage(conv_like, 0)
+    with pytest.raises(IRError, match="layer d .*kind 'avgpool' is not supported by the HLS "
+                                      "backend .it handles: conv2d, dense, maxpool."):
+        unknown = copy.copy(layer)
+        unknown.kind = "avgpool"  # type: ignore[misc]  # a kind the HLS backend does not build
+        hls.stage(unknown, 0)
 
 
 def test_hardware_thresholds_clip_to_the_accumulator() -> None:

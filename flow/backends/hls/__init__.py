@@ -6,12 +6,14 @@ dense layer: weights packed per PE and SIMD, thresholds per PE and output fold),
 and `run_hls.tcl` (csim, csynth, IP export). The folding is the IR's `layer.folding`, as
 in the RTL.
 
-`run` compiles that C simulation with g++ (the templates' fallback types stand in for
-Vitis' ap_int/hls::stream) and returns the last layer's accumulators, which must equal the
-golden model's exactly. `qflow hls` (`hls_check`) also times it and writes hls.json.
+`run` compiles that C simulation with g++ against Xilinx's ap_int.h / hls_stream.h where
+installed (Vitis' own, or the open copy scripts/setup.sh extracts: `vendor`), else against
+the templates' fallback types, and returns the last layer's accumulators, which must equal
+the golden model's exactly. `qflow hls` (`hls_check`) also times it and writes hls.json.
 
-Modules: `ops` (the per-kind registry; `dense` is the only kind today), `top` (the
-dataflow top), `generate` (the folder and its fingerprint), `csim` (g++, the command).
+Modules: `ops` (the per-kind registry: `dense`, `conv` (window generator + MVAU, or VVAU
+for depthwise), `pool` (max pools)), `top` (the dataflow top), `generate` (the folder and
+its fingerprint), `csim` (g++, the command), `vendor` (which ap_int/hls::stream headers).
 """
 
 from flow.backends.hls.cpp import AP_INT_MAX_W, MAX_BITS, c_identifier, cpp_type

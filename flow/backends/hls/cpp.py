@@ -44,3 +44,10 @@ class ApWord(NamedTuple):
     what: str
     bits: int
     file: str | None = None
+
+
+def window_shape(in_shape: tuple[int, int, int], kernel: tuple[int, int],
+                 stride: tuple[int, int], pads: tuple[int, int, int, int]) -> str:
+    """The qflow::window_shape of a convolution's or pool's windows (hls/qflow_window.hpp)."""
+    args = [*in_shape, *kernel, *stride, *pads]
+    return f"qflow::window_shape<{', '.join(str(int(a)) for a in args)}>"

@@ -1,7 +1,9 @@
 """C simulation of build_dir/hls/ with g++, and the `qflow hls` command.
 
-The templates' fallback types stand in for Vitis' ap_int / hls::stream (or Vitis' own
-headers, given their folder). The compiled testbench is cached in build_dir/hls_csim/, one
+The templates compile against Xilinx's ap_int.h / hls_stream.h where they are installed
+(Vitis' own, or the open copy scripts/setup.sh extracts: flow.backends.hls.vendor), else
+against the built-in fallback types; `vendor_include` ("auto", "fallback" or a folder;
+default $QFLOW_HLS_TYPES, else "auto") chooses. The compiled testbench is cached in build_dir/hls_csim/, one
 binary per set of flags, rebuilt when the C++ it was compiled from changes.
 """
 
@@ -24,6 +26,7 @@ from flow.backends.check import add_arguments, run_check
 from flow.backends.hls.cpp import c_identifier
 from flow.backends.hls.generate import DEFAULT_CLOCK_NS, DEFAULT_PART, current, generate
 from flow.backends.hls.ops import stages
+from flow.backends.hls.vendor import resolve
 from flow.fingerprint import files_fingerprint
 from flow.inputs import check_codes
 from flow.ir import Model
@@ -101,11 +104,13 @@ def build(model: Model, build_dir: Path, flags: list[str]) -> tuple[Path, float]
 
 
 def run_timed(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False,
-              vendor_include: Path | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+              vendor_include: str | Path | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """C-simulate checked codes: ({"hls": last accumulators [N, C]}, the details hls.json
     keeps: compile and run seconds, compiler command, types, per-layer figures)."""
     build_dir = Path(build_dir)
-    flags = cxx_flags(sanitize, vendor_include)
+    include = resolve(vendor_include)
+    flags = cxx_flags(sanitize, include)
     exe, compile_seconds = build(model, build_dir, flags)
     out, run_seconds = simulate(exe, codes, model.layers[-1].out_features, build_dir / "hls_csim")
     details: dict[str, Any] = {
@@ -114,7 +119,7 @@ def run_timed(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool =
         "run_seconds": round(run_seconds, 3),
         "top": f"{c_identifier(model.name)}_top",
         "cxx": " ".join([CXX, *flags]),
-        "types": "vendor" if vendor_include else "fallback",
+        "types": f"vendor ({include})" if include else "fallback",
         "initiation_interval_cycles": model.initiation_interval,
         "layers": [s.report() for s in stages(model)],
     }
@@ -122,7 +127,7 @@ def run_timed(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool =
 
 
 def run(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False,
-        vendor_include: Path | None = None, **_: Any) -> np.ndarray:
+        vendor_include: str | Path | None = None, **_: Any) -> np.ndarray:
     """C-simulate the HLS top on integer codes [N, features] -> last accumulators [N, C]."""
     outputs, _ = run_timed(model, build_dir, check_codes(model, codes), sanitize, vendor_include)
     return outputs["hls"]
@@ -130,7 +135,8 @@ def run(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False
 
 def hls_check(build_dir: Path, inputs: str | Path | None = None, limit: int | None = None,
               part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
-              sanitize: bool = False, vendor_include: Path | None = None) -> dict[str, Any]:
+              sanitize: bool = False, vendor_include: str | Path | None = None
+              ) -> dict[str, Any]:
     """`qflow hls`: generate build_dir/hls/, C-simulate it on the inputs, compare with the
     golden model; writes build_dir/hls.json and raises when a sample differs."""
 
@@ -147,7 +153,7 @@ def hls_check(build_dir: Path, inputs: str | Path | None = None, limit: int | No
 
 def cmd_hls(a: argparse.Namespace) -> None:
     hls_check(Path(a.build_dir), a.inputs, a.limit, a.part, a.clock_ns, a.sanitize,
-              a.vendor_include)
+              "fallback" if a.fallback_types else a.vendor_include)
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -158,7 +164,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS,
                    help="clock period for run_hls.tcl")
     s.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
-    s.add_argument("--vendor-include", type=Path, metavar="DIR",
-                   help="simulate with Vitis' ap_int.h/hls_stream.h from DIR "
-                        "(e.g. $XILINX_HLS/include) instead of the fallback types")
+    types = s.add_mutually_exclusive_group()
+    types.add_argument("--vendor-include", type=Path, metavar="DIR",
+                       help="simulate with Xilinx's ap_int.h/hls_stream.h from DIR (default: "
+                            "$XILINX_HLS/include or the venv's copy from scripts/setup.sh, "
+                            "when present; $QFLOW_HLS_TYPES overrides)")
+    types.add_argument("--fallback-types", action="store_true",
+                       help="simulate with qflow's built-in ap_int/hls::stream stand-ins")
     s.set_defaults(func=cmd_hls)

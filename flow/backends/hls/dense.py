@@ -15,7 +15,7 @@ import numpy as np
 from flow.backends.hls.cpp import MAX_BITS, ApWord, c_array, cpp_type, stream_word
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer
+from flow.ir import DenseLayer, Layer
 from flow.packing import encode, hex_words
 
 
@@ -74,17 +74,21 @@ class DenseStage:
     def files(self) -> dict[str, str]:
         return {self.params_file: params_header(self)}
 
+    def partitions(self) -> str:
+        """The pragmas that spread the parameters over PEs (and thresholds) for II = 1."""
+        lines = [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_weights complete dim=1)"]
+        if self.thresholds is not None:
+            lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.t complete "
+                      f"dim={d})" for d in (1, 3)]
+        return "\n".join(lines)
+
     def function(self) -> str:
         layer, f = self.layer, self.layer.folding
-        partitions = [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_weights complete dim=1)"]
-        if self.thresholds is not None:
-            partitions += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.t complete "
-                           f"dim={d})" for d in (1, 3)]
         return f"""// {layer.name}: {layer.cycles} cycles per vector ({self.datapath})
 static void {self.name}(hls::stream<{stream_word(f.simd, self.in_type)}>& in,
                    hls::stream<{stream_word(f.pe, self.out_type)}>& out) {{
 #include "{self.params_file}"
-{chr(10).join(partitions)}
+{self.partitions()}
   qflow::mvau<{layer.in_features}, {layer.out_features}, {f.simd}, {f.pe}, \
 {cpp_type(layer.weight_dtype)}, {self.in_type}, {self.acc_bits}, {self.act_type}>(
       in, out, {self.name}_weights, {self.name}_act);
@@ -107,7 +111,7 @@ static void {self.name}(hls::stream<{stream_word(f.simd, self.in_type)}>& in,
                 "datapath": self.datapath, "acc_bits": self.acc_bits}
 
 
-def layer_label(layer: DenseLayer, index: int) -> str:
+def layer_label(layer: Layer, index: int) -> str:
     return f"layer {index} ({layer.name}, from {layer.source})"
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Protocol
 
-from flow.backends.hls import dense
+from flow.backends.hls import conv, dense, pool
 from flow.backends.hls.cpp import ApWord
 from flow.ir import Layer, Model, op_for
 
-KINDS: dict[str, ModuleType] = {"dense": dense}
+KINDS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
 
 
 class LayerStage(Protocol):
