@@ -103,18 +103,16 @@ def board_top_source(model: Model, board: Board, params: dict[str, int], baud: i
     return "\n".join(lines) + "\n"
 
 
-def write_shell(model: Model, build_dir: Path, board: Board, baud: int, folder: Path,
-                final: Path | None = None) -> ShellDesign:
-    """Write the board top and its constraints into `folder` (a temporary folder that
-    becomes `final`: the sources are named where they will be); build_dir/rtl/ is
+def write_shell(model: Model, build_dir: Path, board: Board, baud: int, folder: Path
+                ) -> ShellDesign:
+    """Write the board top and its constraints into `folder`; build_dir/rtl/ is
     regenerated first unless it matches the IR."""
     man = current_manifest(model, build_dir)
     params = shell_params(model, board, baud)
     name = board_top_name(model)
-    final = Path(final or folder).resolve()
     (folder / f"{name}.sv").write_text(board_top_source(model, board, params, baud))
     (folder / board.constraints_name).write_text(board.constraints())
     blocks = [str(p) for p in block_sources()]
     accel = [s for s in man["sources"] if s not in blocks]
-    sources = blocks + [str(p) for p in board_blocks()] + accel + [str(final / f"{name}.sv")]
+    sources = blocks + [str(p) for p in board_blocks()] + accel + [str(Path(folder).resolve() / f"{name}.sv")]
     return ShellDesign(name, sources, list(man["mem_files"]), params, board.constraints_name)
