@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def open_port(port: str, baud: int, timeout: float) -> Any:
 
 def exchange(ser: SerialPort, request: bytes, reply_len: int, decode: Any) -> Reply:
     """One frame: send it, read its reply; retried when the reply is short or damaged."""
-    for attempt in range(RETRIES):
+    for _ in range(RETRIES):
         ser.write(request)
         data = ser.read(reply_len)
         if len(data) == reply_len:
