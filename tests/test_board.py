@@ -95,11 +95,12 @@ def check_replies(model: Model, codes: np.ndarray, replies: list[bytes],
 
 def test_board_sim_digits_fast(digits_default: tuple[Model, np.ndarray],
                                digits_build: Path) -> None:
-    """The default model's board top, bit level, a few test images, 8 clocks a bit."""
+    """The default model's board top on the iCEBreaker, bit level, at its clock and 115200
+    baud (simulating a frame takes about a second; building the top most of the time), on a
+    few test images."""
     model, codes = digits_default
     codes = codes[:3]
-    check_replies(model, codes, simulate_board(model, digits_build, ICEBREAKER, codes,
-                                               fast_baud(ICEBREAKER)))
+    check_replies(model, codes, simulate_board(model, digits_build, ICEBREAKER, codes, 115200))
 
 
 def test_board_sim_damaged_requests(tmp_path: Path) -> None:
@@ -119,9 +120,10 @@ def test_board_sim_damaged_requests(tmp_path: Path) -> None:
 @pytest.mark.parametrize("board", [ICEBREAKER, ULX3S], ids=lambda b: b.name)
 def test_board_sim_digits_real_baud(board: Any, digits_default: tuple[Model, np.ndarray],
                                     digits_build: Path) -> None:
-    """The board's clock and 115200 baud, the host's bit time not a whole number of clocks."""
+    """The board's clock and 115200 baud (the host's bit time is not a whole number of
+    clocks), more test images, on both boards."""
     model, codes = digits_default
-    codes = codes[:12]
+    codes = codes[:16]
     check_replies(model, codes, simulate_board(model, digits_build, board, codes, 115200))
 
 
@@ -257,3 +259,12 @@ def test_bitstream_does_not_fit(tmp_path: Path) -> None:
                        r"ICESTORM_RAM \(4 kbit block RAMs\), the iCE40 UP5K has 30"):
         build_bitstream(build, ICEBREAKER, 115200)
     assert not (build / "board" / "icebreaker").exists()
+
+
+def test_cli_board_commands() -> None:
+    from flow.cli import parser
+
+    a = parser().parse_args(["board", "run", "b", "--board", "ulx3s", "--port", "/dev/ttyUSB1"])
+    assert (a.board_command, a.board, a.port, a.baud) == ("run", "ulx3s", "/dev/ttyUSB1", 115200)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["board", "build", "b", "--board", "arty"])

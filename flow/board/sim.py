@@ -34,7 +34,7 @@ def simulate_board(model: Model, build_dir: Path, board: Board, codes: np.ndarra
     (frame -> {"stop_error": byte} or {"cut": bytes}) damages requests."""
     codes = check_codes(model, codes, "board simulation")
     p = protocol_for(model)
-    work = Path(build_dir) / "board" / f"{board.name}-sim"
+    work = (Path(build_dir) / "board" / f"{board.name}-sim").resolve()  # the simulator runs in it
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         design = write_shell(model, build_dir, board, baud, Path(tmp))
