@@ -21,8 +21,9 @@ from flow.board import BOARDS, BoardFitError, build_bitstream, protocol_for, req
 from flow.board.bitstream import fit_message
 from flow.board.host import board_run, compare, open_port, run_frames
 from flow.board.program import loader_command, program
-from flow.board.shell import BOARD_BLOCKS, board_blocks, clks_per_bit
+from flow.board.shell import BOARD_BLOCKS, board_blocks, clks_per_bit, hw_sources
 from flow.board.sim import simulate_board
+from flow.fingerprint import is_current, write_stamp
 from flow.ir import Model
 from flow.synthetic import random_codes, random_model
 
@@ -195,15 +196,23 @@ def test_host_counts_disagreement() -> None:
     assert (r["agree"], r["first_difference"]) == (5, 4)
 
 
-def test_program_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "board" / "icebreaker"
-    with pytest.raises(RuntimeError, match="no bitstream; run `make bitstream"):
-        program(folder, ICEBREAKER)
+def fake_bitstream(folder: Path, model: Model) -> None:
+    """A board folder as build_bitstream leaves it, without running the tools."""
     folder.mkdir(parents=True)
     (folder / "board.json").write_text(json.dumps({"bitstream": "m_board.bin"}))
+    write_stamp(folder, model, hw_sources())
+
+
+def test_program_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, model = tmp_path / "board" / "icebreaker", tiny_model()
+    with pytest.raises(RuntimeError, match="no bitstream; run `make bitstream"):
+        program(folder, ICEBREAKER, model)
+    fake_bitstream(folder, model)
+    with pytest.raises(RuntimeError, match="built from another IR"):
+        program(folder, ICEBREAKER, tiny_model("other"))
     monkeypatch.setattr("flow.board.program.find_loader", lambda: None)
     with pytest.raises(RuntimeError, match="openFPGALoader is not installed"):
-        program(folder, ICEBREAKER)
+        program(folder, ICEBREAKER, model)
     assert loader_command("ofl", ULX3S, Path("x.bit"), "/dev/ttyUSB0", flash=True) == [
         "ofl", "-b", "ulx3s", "-f", "-d", "/dev/ttyUSB0", "x.bit"]
 
@@ -217,10 +226,9 @@ def test_program_runs_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {record}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    folder = tmp_path / "board" / "icebreaker"
-    folder.mkdir(parents=True)
-    (folder / "board.json").write_text(json.dumps({"bitstream": "m_board.bin"}))
-    program(folder, ICEBREAKER)
+    folder, model = tmp_path / "board" / "icebreaker", tiny_model()
+    fake_bitstream(folder, model)
+    program(folder, ICEBREAKER, model)
     assert record.read_text().split() == ["-b", "ice40_generic", "-f", str(folder / "m_board.bin")]
 
 
@@ -246,6 +254,7 @@ def test_bitstream_icebreaker(tmp_path: Path) -> None:
     assert r["utilization"]["ICESTORM_LC"]["used"] < 5280
     assert "the board clock is met" in (folder / "timing.txt").read_text()
     assert json.loads((folder / "board.json").read_text())["lut4"] == r["lut4"] > 0
+    assert is_current(folder, tiny_model(), hw_sources())
 
 
 @pytest.mark.slow

@@ -45,9 +45,11 @@ def cmd_build(a: argparse.Namespace) -> None:
 
 def cmd_program(a: argparse.Namespace) -> None:
     from flow.board.program import program
+    from flow.ir import load
 
     b = board(a.board)
-    program(board_dir(Path(a.build_dir), b), b, a.port or None, a.flash)
+    program(board_dir(Path(a.build_dir), b), b, load(Path(a.build_dir)), a.port or None,
+            a.flash)
 
 
 def cmd_run(a: argparse.Namespace) -> None:

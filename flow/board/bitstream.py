@@ -15,7 +15,8 @@ from typing import Any
 from flow.atomic import replace_dir, write_json, write_text
 from flow.board.boards import RESOURCES, Board
 from flow.board.protocol import protocol_for
-from flow.board.shell import write_shell
+from flow.board.shell import hw_sources, write_shell
+from flow.fingerprint import write_stamp
 from flow.ir import load
 from flow.synth import PNR_DEVICES, Session, flat_cells, module_cells, pnr_summary, tool_path
 
@@ -123,6 +124,7 @@ def build_bitstream(build_dir: Path, board: Board, baud: int,
             seconds={"synth": syn.seconds, "pnr": pnr.seconds, "pack": pack.seconds,
                      "total": round(time.monotonic() - t0, 1)})
         write_json(tmp / "board.json", result)
+        write_stamp(tmp, model, hw_sources())
         write_text(tmp / "timing.txt", timing_text(result))
 
     replace_dir(folder, build)

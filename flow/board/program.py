@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 from flow.board.boards import Board
+from flow.board.shell import hw_sources
+from flow.fingerprint import is_current
+from flow.ir import Model
 
 log = logging.getLogger("qflow.board")
 
@@ -40,13 +43,18 @@ def loader_command(loader: str, board: Board, bitstream: Path, port: str | None,
     return [*args, str(bitstream)]
 
 
-def program(folder: Path, board: Board, port: str | None = None, flash: bool = False) -> None:
+def program(folder: Path, board: Board, model: Model, port: str | None = None,
+            flash: bool = False) -> None:
     """Load folder's bitstream (build_dir/board/<board>/) onto the board; a RuntimeError that
-    says what is missing when the bitstream or openFPGALoader is."""
+    says what is missing when the bitstream or openFPGALoader is, or when the bitstream was
+    built from another IR or other blocks."""
     meta = folder / "board.json"
+    again = f"run `make bitstream BOARD={board.name}` (qflow board build)"
     if not meta.exists():
-        raise RuntimeError(f"{folder}: no bitstream; run `make bitstream BOARD={board.name}` "
-                           f"(qflow board build) first")
+        raise RuntimeError(f"{folder}: no bitstream; {again} first")
+    if not is_current(folder, model, hw_sources()):
+        raise RuntimeError(f"{folder}: the bitstream was built from another IR or other rtl/ "
+                           f"blocks than the build's; {again} again")
     bitstream = folder / json.loads(meta.read_text())["bitstream"]
     loader = find_loader()
     if loader is None:

@@ -27,6 +27,11 @@ def board_blocks() -> list[Path]:
     return [source_dir("rtl") / f"{b}.sv" for b in BOARD_BLOCKS]
 
 
+def hw_sources() -> list[Path]:
+    """The hand-written blocks a bitstream is built from (its fingerprint covers them)."""
+    return [*block_sources(), *board_blocks()]
+
+
 def board_top_name(model: Model) -> str:
     return top_name(model).removesuffix("_top") + "_board"
 
