@@ -92,7 +92,8 @@ module uart_shell #(
     if (take) begin
       for (int e = 0; e < IN_ELEMS; e++) begin
         for (int j = 0; j < IN_BITS; j++) begin
-          if (IEW'(e) == in_elem && IBW'(j / 8) == in_byte) m_axis_tdata[e*IN_BITS+j] <= byte_in[j%8];
+          if (IEW'(e) == in_elem && IBW'(j / 8) == in_byte)
+            m_axis_tdata[e*IN_BITS+j] <= byte_in[j%8];
         end
       end
     end
