@@ -8,8 +8,9 @@ QFLOW  := $(VENV)/bin/qflow
 STAMP  := $(VENV)/.qflow-setup
 JOBS   ?= 2
 PORT   ?=
+BOARD  ?= icebreaker
 
-.PHONY: setup train export check verify sim synth hls firmware flash report sweep bench test test-all lint clean
+.PHONY: setup train export check verify sim synth hls firmware flash bitstream program report sweep bench test test-all lint clean
 
 setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup.sh
@@ -45,6 +46,12 @@ firmware: $(STAMP)
 
 flash: $(STAMP)
 	$(QFLOW) flash $(BUILD) --port "$(PORT)"
+
+bitstream: $(STAMP)
+	$(QFLOW) board build $(BUILD) --board $(BOARD)
+
+program: $(STAMP)
+	$(QFLOW) board program $(BUILD) --board $(BOARD) $(if $(PORT),--port $(PORT))
 
 report: $(STAMP)
 	$(QFLOW) report $(BUILD)

@@ -20,7 +20,7 @@ RegisterCli = Callable[[argparse._SubParsersAction], None]
 
 # modules that add their own subcommands with register_cli(subparsers), when present
 PLUGINS = ("flow.backends.rtl", "flow.synth", "flow.backends.hls", "flow.backends.firmware",
-           "flow.report")
+           "flow.report", "flow.board")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
