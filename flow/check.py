@@ -40,9 +40,9 @@ def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
     outcome["verify"] = {"status": "equal" if v["all_equal"] else "differs",
                          "seconds": round(time.monotonic() - start, 1)}
     for name, backend, module, function in CHECKS:
-        missing = backends.unsupported_kinds(backend, model)
+        missing = backends.unsupported(backend, model)
         if missing:
-            reason = f"the {backend} backend does not build {', '.join(missing)} layers yet"
+            reason = f"the {backend} backend does not build {', '.join(missing)} yet"
             log.warning("check: %s skipped: %s", name, reason)
             outcome[name] = {"status": "skipped", "reason": reason}
             continue

@@ -48,7 +48,7 @@ def cmd_compile(a: argparse.Namespace) -> None:
         hardware.update(target_fps=a.target_fps, clock_mhz=a.clock_mhz)
     data = {"name": a.dataset, **({"path": a.data_path} if a.data_path else {})} \
         if a.dataset else None
-    compile_onnx(Path(a.model), Path(a.out), hardware, data)
+    compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation)
 
 
 def cmd_run(a: argparse.Namespace) -> None:
@@ -120,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", choices=["digits", "fashion-mnist", "idx"],
                    help="dataset whose test split verify/sim use")
     s.add_argument("--data-path", help="IDX folder for --dataset idx / fashion-mnist")
+    s.add_argument("--activation", choices=["thresholds", "requant", "auto"],
+                   default="thresholds",
+                   help="hidden activations as thresholds (exact), fixed-point "
+                        "requantization, or auto (requantization from 5-bit outputs)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("run", help="run a backend on float inputs (.npy) -> outputs (.npy)")

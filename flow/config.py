@@ -131,6 +131,12 @@ class HardwareSpec(Section):
         return self
 
 
+class LowerSpec(Section):
+    """How the lowering forms hidden layers' activations (see flow/lower/__init__.py)."""
+
+    activation: Literal["thresholds", "requant", "auto"] = "thresholds"
+
+
 class FirmwareSpec(Section):
     chip: Literal["esp32", "esp32c3", "esp32s3"] = "esp32"
 
@@ -141,6 +147,7 @@ class Config(Section):
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
+    lower: LowerSpec = Field(default_factory=LowerSpec)
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     firmware: FirmwareSpec = Field(default_factory=FirmwareSpec)
 

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import Conv2dLayer, DenseLayer, Layer, MaxPoolLayer, Model, op_for
+from flow.ir import Conv2dLayer, DenseLayer, Layer, MaxPoolLayer, Model, Requant, op_for
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -181,7 +181,12 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
         cmp_bits = acc_bits
     act = layer.activation
     aux_bits = 0
-    if act is not None:
+    if isinstance(act, Requant):  # + bias, 32x32 high product, shift, + zero point, clamp
+        t.add("compute", "int_add (bias, zero point)", 32, 2 * n_out, int_add_pj(32))
+        t.add("compute", "int_mult (32b x 32b requantization)", 32 * 32, n_out,
+              int_mult_pj(32, 32))
+        aux_bits = channels * (32 + 32 + 8)  # bias, multiplier, shift
+    elif act is not None:
         t.add("compute", "int_add (threshold compare)", cmp_bits, n_out * act.count,
               int_add_pj(cmp_bits))
         aux_bits = channels * act.count * cmp_bits

@@ -68,10 +68,9 @@ def finish(model: Model, build_dir: Path, hardware: dict[str, Any]) -> Model:
     log.info("IR: ir.json (%d layers, initiation interval %d cycles)", len(model.layers),
              model.initiation_interval)
     for name in backends.available_generators():
-        missing = backends.unsupported_kinds(name, model)
+        missing = backends.unsupported(name, model)
         if missing:
-            log.warning("%s: not generated: it does not build %s layers yet", name,
-                        ", ".join(missing))
+            log.warning("%s: not generated: it does not build %s yet", name, ", ".join(missing))
             continue
         out = backends.get(name).generate(model, build_dir)
         log.info("%s: generated %s/", name, out.name)
@@ -94,7 +93,7 @@ def export_build(build_dir: Path) -> Model:
                 shutil.copy2(build_dir / f, stage / f)
         onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]), stage / "model.qonnx.onnx")
         log.info("QONNX: model.qonnx.onnx")
-        ir = lower(onnx_path, name=cfg["name"])
+        ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"])
         ir.meta["data"] = cfg["data"]
         ir.meta["seed"] = cfg["seed"]
         result.append(finish(ir, stage, cfg.get("hardware", {})))
@@ -120,11 +119,11 @@ def check_dataset(model: Model, data: dict[str, Any]) -> None:
 
 
 def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
-                 data: dict[str, Any] | None = None) -> Model:
+                 data: dict[str, Any] | None = None, activation: str = "thresholds") -> Model:
     """A QONNX file made anywhere through lowering and generation into `out_dir`."""
     out_dir = Path(out_dir)
     check_build_folder(out_dir)
-    ir = lower(Path(onnx_path))
+    ir = lower(Path(onnx_path), activation=activation)
     if data:
         ir.meta["data"] = data
         check_dataset(ir, data)

@@ -25,7 +25,17 @@ log = logging.getLogger("qflow.verify")
 
 
 def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
-    """qonnx's executor, one sample at a time (Brevitas exports a batch-1 graph)."""
+    """qonnx's executor on every sample: the graph's outputs [N, -1]."""
+    return qonnx_tensors(onnx_path, x)[OUTPUT]
+
+
+OUTPUT = ""  # qonnx_tensors' key of the graph's output
+
+
+def qonnx_tensors(onnx_path: Path, x: np.ndarray, names: tuple[str, ...] = ()
+                  ) -> dict[str, np.ndarray]:
+    """qonnx's executor, one sample at a time (Brevitas exports a batch-1 graph): the
+    graph's output (key OUTPUT) and the named intermediate tensors, each [N, ...]."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
@@ -38,9 +48,31 @@ def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
     mw = mw.transform(InferShapes())
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     ishape = [d.dim_value for d in mw.graph.input[0].type.tensor_type.shape.dim]
-    outs = [execute_onnx(mw, {iname: x[i:i + 1].reshape(ishape)})[oname]
+    runs = [execute_onnx(mw, {iname: x[i:i + 1].reshape(ishape)},
+                         return_full_exec_context=bool(names))
             for i in tqdm(range(len(x)), desc="qonnx executor", unit="sample", disable=None)]
-    return np.concatenate(outs).reshape(len(x), -1)
+    out = {OUTPUT: np.concatenate([r[oname] for r in runs]).reshape(len(x), -1)}
+    out.update({n: np.concatenate([r[n] for r in runs]) for n in names})
+    return out
+
+
+def requantization_differences(model: Model, codes: np.ndarray, graph: dict[str, np.ndarray]
+                               ) -> dict[str, dict[str, Any]]:
+    """Per requantized layer: its codes against the float graph's quantizer output, in
+    output steps (the largest difference, and the samples whose codes all agree)."""
+    trace = dict(zip((layer.name for layer in model.layers), golden.trace_codes(model, codes),
+                     strict=True))
+    out = {}
+    for name, where in model.meta.get("requantized_layers", {}).items():
+        t = graph[where["tensor"]]
+        ref = np.round(t.astype(np.float64) / where["scale"] + where["zero_point"])
+        if ref.ndim == 4:  # (N, C, H, W) -> the IR's channel-last frame
+            ref = ref.transpose(0, 2, 3, 1)
+        diff = np.abs(trace[name] - ref.reshape(len(codes), -1))
+        out[name] = {"max_step_difference": int(diff.max(initial=0)),
+                     "equal_samples": int(np.all(diff == 0, axis=1).sum()),
+                     "samples": len(codes)}
+    return out
 
 
 def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
@@ -104,7 +136,13 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         result["accuracy"] = {"golden": float((out.argmax(1) == y).mean())}
     onnx_path = build_dir / "model.qonnx.onnx"
     if onnx_path.is_file():
-        result["agreement"]["qonnx_executor"] = compare(out, qonnx_outputs(onnx_path, x))
+        requantized = model.meta.get("requantized_layers", {})
+        graph = qonnx_tensors(onnx_path, x, tuple(r["tensor"] for r in requantized.values()))
+        result["agreement"]["qonnx_executor"] = compare(out, graph[OUTPUT])
+        if requantized:
+            # the integer requantization differs from the float graph by design (rounding):
+            # measured per layer, and the outputs' argmax
+            result["requantization"] = requantization_differences(model, codes, graph)
     bt = brevitas_forward(build_dir, model, x)
     if bt is not None:
         # agreement on integers: every weighted layer's codes (a pool's output is the next

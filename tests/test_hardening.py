@@ -144,7 +144,8 @@ def test_failed_export_and_compile_leave_the_previous_build(
     real_get = backends.get
     monkeypatch.setattr(backends, "get", lambda name: type(
         "Failing", (), {"generate": staticmethod(failing_hls),
-                        "LAYER_KINDS": real_get(name).LAYER_KINDS})
+                        "LAYER_KINDS": real_get(name).LAYER_KINDS,
+                        "ACTIVATIONS": real_get(name).ACTIVATIONS})
         if name == "hls" else real_get(name))
     with pytest.raises(RuntimeError, match="hls: generation failed"):
         export.export_build(build)

@@ -2,6 +2,8 @@
 
 A backend module defines
     LAYER_KINDS: the layer kinds it builds (a mapping or set of kind names);
+    ACTIVATIONS: the activation forms it builds (flow.ir.activation_form: thresholds,
+        requant, none);
     generate(model: flow.ir.Model, build_dir: Path) -> Path
         write its files into build_dir/<name>/ (atomically) and return that folder;
     run(model: flow.ir.Model, build_dir: Path, codes: np.ndarray, **options) -> np.ndarray
@@ -19,7 +21,7 @@ from types import ModuleType
 
 import numpy as np
 
-from flow.ir import Model
+from flow.ir import Model, activation_form
 
 # name -> (module, run options); "golden" runs in-process, the others build generated files.
 BACKENDS: dict[str, tuple[str, dict[str, str]]] = {
@@ -57,10 +59,14 @@ def available_generators() -> list[str]:
     return out
 
 
-def unsupported_kinds(name: str, model: Model) -> list[str]:
-    """The model's layer kinds that backend `name` does not build (yet)."""
-    kinds = get(name).LAYER_KINDS
-    return sorted({layer.kind for layer in model.layers} - set(kinds))
+def unsupported(name: str, model: Model) -> list[str]:
+    """What of the model backend `name` does not build (yet): layer kinds and activation
+    forms, e.g. ["conv2d layers", "requant activations"]."""
+    module = get(name)
+    kinds = sorted({layer.kind for layer in model.layers} - set(module.LAYER_KINDS))
+    forms = sorted({activation_form(layer.activation) for layer in model.layers}
+                   - set(module.ACTIVATIONS))
+    return [f"{k} layers" for k in kinds] + [f"{f} activations" for f in forms]
 
 
 def run(name: str, model: Model, build_dir: Path, codes: np.ndarray) -> np.ndarray:

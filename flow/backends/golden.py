@@ -11,6 +11,7 @@ from flow.inputs import check_codes
 from flow.ir import Model
 
 LAYER_KINDS = golden.OPS
+ACTIVATIONS = ("thresholds", "requant", "none")
 
 
 def run(model: Model, build_dir: Path, codes: np.ndarray, **_: str) -> np.ndarray:

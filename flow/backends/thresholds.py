@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flow.ir import DenseLayer, IRError, popcount_thresholds
+from flow.ir import DenseLayer, IRError, popcount_thresholds, thresholds_of
 
 
 def accumulator_range(layer: DenseLayer) -> tuple[int, int]:
@@ -25,8 +25,9 @@ def accumulator_range(layer: DenseLayer) -> tuple[int, int]:
 def hardware_thresholds(layer: DenseLayer) -> np.ndarray:
     """The layer's thresholds [out_features, count] (int64) on the accumulator's domain
     (popcount for XNOR layers), clipped to [lowest, highest + 1] of `accumulator_range`."""
-    if layer.activation is None:
+    act = thresholds_of(layer, "the hardware backends")
+    if act is None:
         raise IRError(f"layer {layer.name}: no thresholds (the last layer outputs its sums)")
     lo, hi = accumulator_range(layer)
-    t = popcount_thresholds(layer) if layer.is_xnor else layer.activation.values
+    t = popcount_thresholds(layer) if layer.is_xnor else act.values
     return np.clip(t, lo, hi + 1).astype(np.int64)

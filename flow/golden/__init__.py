@@ -66,7 +66,8 @@ def _prepared(model: Model) -> list[Callable[[np.ndarray], np.ndarray]]:
     # cached per model object and its arrays: runs on many batches convert weights only once
     key = tuple(id(v) for lay in model.layers for v in vars(lay).values()
                 if isinstance(v, np.ndarray)) + tuple(
-        id(lay.activation.values) if lay.activation else 0 for lay in model.layers)
+        id(a) for lay in model.layers
+        for a in (vars(lay.activation).values() if lay.activation else ()) if isinstance(a, np.ndarray))
     cache = model.__dict__.setdefault("_golden_cache", {})
     if key not in cache:
         cache.clear()

@@ -1,5 +1,5 @@
 """Golden semantics of a 2-D convolution: every window of the padded channel-last frame
-times the weight rows (an im2col matmul in chunks of the batch), then thresholds."""
+times the weight rows (an im2col matmul in chunks of the batch), then the activation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flow.golden.exact import carrier, check_bounds, threshold_levels
+from flow.golden.exact import carrier, check_bounds
+from flow.golden.requant import prepare_activation
 from flow.ir import Conv2dLayer
 from flow.ir.conv import Pads
 
@@ -38,8 +39,7 @@ def prepare(layer: Conv2dLayer) -> Callable[[np.ndarray], np.ndarray]:
                     max(abs(layer.acc_min), abs(layer.acc_max)))
     co = layer.out_channels
     rows: np.ndarray = w.reshape(co, -1).astype(ftype)
-    act = layer.activation
-    thresholds: np.ndarray | None = None if act is None else act.values.astype(ftype)
+    activate = prepare_activation(layer.activation, ftype)
     per_sample = layer.out_shape[0] * layer.out_shape[1] * layer.window
     chunk = max(1, CHUNK_VALUES // max(per_sample, 1))
 
@@ -56,9 +56,7 @@ def prepare(layer: Conv2dLayer) -> Callable[[np.ndarray], np.ndarray]:
         acc = np.concatenate([accumulate(x[i:i + chunk]) for i in range(0, len(x), chunk)]) \
             if len(x) else np.zeros((0, layer.out_features), ftype)
         check_bounds(layer, acc)
-        if act is None or thresholds is None:
-            return acc.astype(np.int64)
-        shaped = acc.reshape(len(x), -1, co)  # thresholds run over the channel axis
-        return threshold_levels(shaped, thresholds, act.base, act.step).reshape(len(x), -1)
+        # the activation runs over the channel axis
+        return activate(acc.reshape(len(x), -1, co)).reshape(len(x), -1)
 
     return run

@@ -1,4 +1,5 @@
-"""Golden semantics of a dense layer: acc = x @ W.T, then thresholds (or the accumulators)."""
+"""Golden semantics of a dense layer: acc = x @ W.T, then its activation (thresholds or a
+requantization; the last layer: the accumulators)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flow.golden.exact import carrier, check_bounds, threshold_levels
+from flow.golden.exact import carrier, check_bounds
+from flow.golden.requant import prepare_activation
 from flow.ir import DenseLayer
 
 
@@ -16,15 +18,12 @@ def prepare(layer: DenseLayer) -> Callable[[np.ndarray], np.ndarray]:
     ftype = carrier(layer.in_features * _max_abs(layer.weights) * max(abs(t.min), abs(t.max)),
                     max(abs(layer.acc_min), abs(layer.acc_max)))
     wt: np.ndarray = np.ascontiguousarray(layer.weights.T.astype(ftype))
-    act = layer.activation
-    thresholds: np.ndarray | None = None if act is None else act.values.astype(ftype)
+    activate = prepare_activation(layer.activation, ftype)
 
     def run(x: np.ndarray) -> np.ndarray:
         acc = x.astype(ftype, copy=False) @ wt
         check_bounds(layer, acc)
-        if act is None or thresholds is None:
-            return acc.astype(np.int64)
-        return threshold_levels(acc, thresholds, act.base, act.step)
+        return activate(acc)
 
     return run
 

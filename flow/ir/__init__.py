@@ -16,6 +16,7 @@ stage maps them to floats: y = ops(float32((acc - acc_offset) * acc_scale)).
 Files: `ir.json` (structure, schema `qflow.ir/2`) beside `ir.npz` (arrays, by key).
 """
 
+from flow.ir.activation import Activation, activation_form, thresholds_of
 from flow.ir.conv import Conv2dLayer, window_output
 from flow.ir.dense import DenseLayer, popcount_thresholds
 from flow.ir.layer import (
@@ -38,8 +39,10 @@ from flow.ir.model import (
     op_for,
 )
 from flow.ir.pool import MaxPoolLayer
+from flow.ir.requant import Requant, quantize_multiplier
 
 __all__ = [
+    "Activation", "Requant", "activation_form", "quantize_multiplier", "thresholds_of",
     "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "Conv2dLayer", "DenseLayer", "ElementwiseOp",
     "Folding", "IRError", "MaxPoolLayer", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
     "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds", "window_output",

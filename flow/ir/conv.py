@@ -22,15 +22,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.activation import (
+    Activation,
+    activation_from_json,
+    activation_to_json,
+    check_activation,
+)
 from flow.ir.layer import (
     Folding,
     Get,
     IRError,
     Put,
-    Thresholds,
     accumulator_bounds,
-    thresholds_from_json,
-    thresholds_to_json,
 )
 
 Pads = tuple[int, int, int, int]  # top, left, bottom, right
@@ -75,7 +78,7 @@ class Conv2dLayer:
     weights: np.ndarray  # int [C_out, kh, kw, C_in / group]
     acc_min: int
     acc_max: int
-    activation: Thresholds | None
+    activation: Activation | None
     folding: Folding = field(default_factory=Folding)
 
     @property
@@ -164,7 +167,7 @@ class Conv2dLayer:
             raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
                           f"{self.pe_dim} output channels x {self.simd_dim} window lanes")
         if self.activation is not None:
-            self.activation.check(at, co)
+            check_activation(self.activation, at, co, self.acc_min, self.acc_max)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return {
@@ -176,7 +179,7 @@ class Conv2dLayer:
             "weights": put(f"{self.name}.weights", self.weights),
             "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
             "acc_dtype": self.acc_dtype.name,
-            "activation": thresholds_to_json(self.activation, self.name, put),
+            "activation": activation_to_json(self.activation, self.name, put),
             "out_dtype": self.out_dtype.name,
             "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
             "cycles": self.cycles,
@@ -191,7 +194,7 @@ class Conv2dLayer:
                    input_dtype=dtype(d["input_dtype"]), weight_dtype=dtype(d["weight_dtype"]),
                    weights=get(d["weights"]), acc_min=int(d["acc_min"]),
                    acc_max=int(d["acc_max"]),
-                   activation=thresholds_from_json(d["activation"], get),
+                   activation=activation_from_json(d["activation"], get),
                    folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
 
 

@@ -12,6 +12,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.activation import (
+    Activation,
+    activation_from_json,
+    activation_to_json,
+    check_activation,
+)
 from flow.ir.layer import (
     Folding,
     Get,
@@ -20,8 +26,6 @@ from flow.ir.layer import (
     Thresholds,
     accumulator_bounds,
     dtype_range,
-    thresholds_from_json,
-    thresholds_to_json,
 )
 
 
@@ -38,7 +42,7 @@ class DenseLayer:
     weights: np.ndarray  # int [out_features, in_features]
     acc_min: int
     acc_max: int
-    activation: Thresholds | None
+    activation: Activation | None
     folding: Folding = field(default_factory=Folding)
 
     @property
@@ -87,7 +91,7 @@ class DenseLayer:
             raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
                           f"{self.out_features} x {self.in_features}")
         if self.activation is not None:
-            self.activation.check(at, self.out_features)
+            check_activation(self.activation, at, self.out_features, self.acc_min, self.acc_max)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return {
@@ -96,7 +100,7 @@ class DenseLayer:
             "weights": put(f"{self.name}.weights", self.weights),
             "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
             "acc_dtype": self.acc_dtype.name,
-            "activation": thresholds_to_json(self.activation, self.name, put),
+            "activation": activation_to_json(self.activation, self.name, put),
             "out_dtype": self.out_dtype.name,
             "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
             "cycles": self.cycles,
@@ -108,7 +112,7 @@ class DenseLayer:
                    out_features=int(d["out_features"]), input_dtype=dtype(d["input_dtype"]),
                    weight_dtype=dtype(d["weight_dtype"]), weights=get(d["weights"]),
                    acc_min=int(d["acc_min"]), acc_max=int(d["acc_max"]),
-                   activation=thresholds_from_json(d["activation"], get),
+                   activation=activation_from_json(d["activation"], get),
                    folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
 
 
@@ -117,7 +121,8 @@ def popcount_thresholds(layer: DenseLayer) -> np.ndarray:
 
     acc = 2 * popcount - in_features, so acc >= T  <=>  popcount >= ceil((T + in) / 2).
     """
-    if not layer.is_xnor or layer.activation is None:
+    act = layer.activation
+    if not layer.is_xnor or not isinstance(act, Thresholds):
         raise IRError(f"layer {layer.name}: popcount thresholds need BIPOLAR x BIPOLAR + thresholds")
-    t = layer.activation.values + layer.in_features
+    t = act.values + layer.in_features
     return -((-t) // 2)  # ceil division for negative values too

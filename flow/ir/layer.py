@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from flow.datatypes import DataType, dtype
+
+if TYPE_CHECKING:
+    from flow.ir.activation import Activation
 
 
 class IRError(ValueError):
@@ -65,7 +68,7 @@ class Layer(Protocol):
     name: str
     source: str
     input_dtype: DataType
-    activation: Thresholds | None
+    activation: Activation | None
     folding: Folding
 
     @property

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from flow.datatypes import DataType, dtype
+from flow.ir.activation import Activation
 from flow.ir.conv import Pads, as_pads, as_pair, as_triple, check_window
-from flow.ir.layer import Folding, Get, IRError, Put, Thresholds
+from flow.ir.layer import Folding, Get, IRError, Put
 
 
 @dataclass
@@ -32,7 +33,7 @@ class MaxPoolLayer:
     pads: Pads
     input_dtype: DataType
     folding: Folding = field(default_factory=Folding)
-    activation: Thresholds | None = None  # pools pass codes through; never thresholds
+    activation: Activation | None = None  # pools pass codes through: always None
 
     @property
     def in_features(self) -> int:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import onnx
 
-from flow.ir import InputStage, Layer, Model, OutputStage
+from flow.ir import InputStage, Layer, Model, OutputStage, Requant
 from flow.lower import conv, dense, pool
 from flow.lower.graph import (
     ARITH,
@@ -88,13 +89,23 @@ def input_stage(g: Graph) -> tuple[InputStage, Stream]:
     return stage, Stream(node.output[0], q, q.dtype, index)
 
 
-def lower(path: Path, name: str | None = None) -> Model:
-    """QONNX file -> integer IR (validated)."""
+ACTIVATION_FORMS = ("thresholds", "requant", "auto")
+
+
+def lower(path: Path, name: str | None = None, activation: str = "thresholds") -> Model:
+    """QONNX file -> integer IR (validated). `activation`: hidden layers' activations as
+    thresholds (exact for any monotone tail), fixed-point requantizations (an affine tail;
+    an error where impossible), or auto (requantization from REQUANT_MIN_BITS-bit outputs
+    where the tail allows, thresholds elsewhere)."""
+    if activation not in ACTIVATION_FORMS:
+        raise ValueError(f"activation form {activation!r} is not one of "
+                         f"{', '.join(ACTIVATION_FORMS)}")
     path = Path(path)
-    g = Graph(load_onnx(path), str(path))
+    g = Graph(load_onnx(path), str(path), activation)
     inp, stream = input_stage(g)
     layers: list[Layer] = []
     inexact: list[str] = []
+    requantized: dict[str, dict[str, Any]] = {}
     output: OutputStage | None = None
     while output is None:
         node, tensor, index = skip_layout(g, stream.tensor, stream.index)
@@ -109,6 +120,13 @@ def lower(path: Path, name: str | None = None) -> Model:
         layers.append(done.layer)
         if not done.exact:
             inexact.append(lname)
+        if isinstance(done.layer.activation, Requant) and done.stream is not None:
+            # where verify finds the float graph's codes of this layer, to measure the
+            # requantization's difference from them
+            q = done.stream.q
+            requantized[lname] = {"tensor": done.stream.tensor,
+                                  "scale": float(np.asarray(q.scale).reshape(-1)[0]),
+                                  "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
         if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes
             moved, after = pool.pool_layer(g, done.pool, done.stream, f"{pool.KIND}{len(layers)}")
             layers.append(moved)
@@ -118,5 +136,7 @@ def lower(path: Path, name: str | None = None) -> Model:
             stream = done.stream
     model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=layers,
                   output=output, source=str(path), meta={"inexact_layers": inexact})
+    if requantized:
+        model.meta["requantized_layers"] = requantized
     model.validate(str(path))
     return model

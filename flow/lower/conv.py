@@ -13,7 +13,7 @@ import onnx
 from onnx import helper
 
 from flow.datatypes import DataType
-from flow.ir import Conv2dLayer, Thresholds, window_output
+from flow.ir import Activation, Conv2dLayer, window_output
 from flow.lower.graph import Graph, Stream, frame_index
 from flow.lower.linear import LinearMatch, Lowered, lower_linear
 
@@ -83,7 +83,7 @@ def match(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> LinearMatch:
     scale = np.float64(np.asarray(x.q.scale).reshape(-1)[0]) * per_out[:, 0].astype(np.float64)
 
     def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
-              act: Thresholds | None) -> Conv2dLayer:
+              act: Activation | None) -> Conv2dLayer:
         return Conv2dLayer(
             name=name, source=node.name, in_shape=(h, wd, c), out_shape=(oh, ow, co),
             kernel=kernel, stride=stride, pads=pads, pad_value=pad_value, group=group,

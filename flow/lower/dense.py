@@ -12,7 +12,7 @@ import onnx
 from onnx import helper
 
 from flow.datatypes import DataType
-from flow.ir import DenseLayer, Thresholds, dtype_range
+from flow.ir import Activation, DenseLayer, dtype_range
 from flow.lower.graph import Graph, Stream
 from flow.lower.linear import LinearMatch, Lowered, lower_linear
 
@@ -51,7 +51,7 @@ def match(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> LinearMatch:
     scale = np.float64(np.asarray(x.q.scale).reshape(-1)[0]) * w_scale[:, 0].astype(np.float64)
 
     def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
-              act: Thresholds | None) -> DenseLayer:
+              act: Activation | None) -> DenseLayer:
         return DenseLayer(name=name, source=node.name, in_features=n_in, out_features=n_out,
                           input_dtype=x.dtype, weight_dtype=w_dtype,
                           weights=weights.astype(np.int8 if w_dtype.bits <= 8 else np.int32),

@@ -86,8 +86,11 @@ def frame_index(shape: tuple[int, int, int]) -> np.ndarray:
 class Graph:
     """Producer/consumer maps and constants of an ONNX graph."""
 
-    def __init__(self, model: onnx.ModelProto, path: str) -> None:
+    def __init__(self, model: onnx.ModelProto, path: str, activation_form: str = "thresholds"
+                 ) -> None:
         self.model, self.path = model, path
+        # how hidden layers' activations are lowered: thresholds | requant | auto
+        self.activation_form = activation_form
         g = model.graph
         self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i)
                                               for i in g.initializer}

@@ -18,7 +18,7 @@ import onnx
 from onnx import helper
 
 from flow.datatypes import DataType, dtype, smallest_int_type
-from flow.ir import Layer, OutputStage, Thresholds, accumulator_bounds
+from flow.ir import Activation, Layer, OutputStage, Thresholds, accumulator_bounds
 from flow.lower.graph import (
     QUANT_OPS,
     TAIL_OPS,
@@ -29,13 +29,16 @@ from flow.lower.graph import (
     elementwise,
     next_node,
 )
+from flow.lower.requant import requantization
 from flow.lower.thresholds import float_graph_is_exact, run_tail, thresholds
 
 log = logging.getLogger("qflow.lower")
 
 # Builds the IR layer from the final integer weights [out, fan_in], their datatype, the
 # accumulator bounds and the activation (None for the last layer).
-Build = Callable[[np.ndarray, DataType, int, int, Thresholds | None], Layer]
+Build = Callable[[np.ndarray, DataType, int, int, Activation | None], Layer]
+# "auto" requantizes activations of at least this many bits (an affine tail given)
+REQUANT_MIN_BITS = 5
 
 
 @dataclass
@@ -107,6 +110,15 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
         q = g.quant_params(nxt)
         if q.scale.size != 1 or q.zero_point.size != 1:
             raise g.err(nxt, "activation quantizers need one scale and zero point")
+        requant = _requantize(g, name, nxt, q, pool, m, tail, real, w)
+        if requant is not None:
+            act, sign = requant
+            w = w * sign[:, None]
+            lo, hi = accumulator_bounds(w, *m.x_bounds)
+            if not w_dtype.contains(int(w.min()), int(w.max())):
+                w_dtype = smallest_int_type(int(w.min()), int(w.max()))
+            layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), act)
+            return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, False)
         t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, m.x_bounds,
                              len(m.out_shape))
         if pool is not None:
@@ -131,6 +143,27 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
     at = nxt if nxt is not None else pool
     raise g.err(at, f"op not supported after a {m.node.op_type} (expected elementwise ops "
                     "then Quant/BipolarQuant, or the graph output)")
+
+
+def _requantize(g: Graph, name: str, quant: onnx.NodeProto, q: QuantParams,
+                pool: onnx.NodeProto | None, m: LinearMatch, tail: list[onnx.NodeProto],
+                real: Callable[[np.ndarray], np.ndarray], w: np.ndarray
+                ) -> tuple[Activation, np.ndarray] | None:
+    """The layer's requantization when the lowering's activation form asks for one (and the
+    tail allows it); None for thresholds."""
+    form = g.activation_form
+    wanted = form == "requant" or (form == "auto" and not q.bipolar
+                                   and q.bitwidth >= REQUANT_MIN_BITS)
+    if not wanted:
+        return None
+    why = "a BIPOLAR output" if q.bipolar else "a MaxPool before the quantizer" if pool else ""
+    found = None if why else requantization(g, tail, m.start, q, real, w, m.x_bounds,
+                                            len(m.out_shape))
+    if found is None and form == "requant":
+        why = why or "its float tail is not affine in the accumulator"
+        raise g.err(quant, f"layer {name}: cannot be requantized ({why}); lower it to "
+                           "thresholds")
+    return found
 
 
 def check_pool_commutes(g: Graph, pool: onnx.NodeProto, before: list[onnx.NodeProto],

@@ -43,7 +43,11 @@ from flow.backends.firmware.plan import Plan, plan
 from flow.backends.firmware.runner import measure, run
 from flow.backends.firmware.toolchain import SANITIZE, compile_program, run_program
 
+# activation forms it builds (requantization: not yet)
+ACTIVATIONS = ("thresholds", "none")
+
 __all__ = [
+    "ACTIVATIONS",
     "LAYER_KINDS",
     "APP_PARTITION", "BUDGETS", "CODE_BYTES_ESTIMATE", "COMPONENT", "CONSTANTS_ROOM",
     "ESP_IDF_FLASH_BYTES", "ESP_IDF_RAM_BYTES", "RUNNER", "SANITIZE", "FirmwareError", "Plan",

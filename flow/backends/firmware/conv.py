@@ -15,7 +15,7 @@ import numpy as np
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan, pack_bits
-from flow.ir import Conv2dLayer, DenseLayer
+from flow.ir import Conv2dLayer, DenseLayer, thresholds_of
 
 KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "INT8_PAIRS",
           "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE"}  # QNN_CONV_*
@@ -155,8 +155,9 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
     pad_code = 0 if layer.input_dtype.is_bipolar else layer.pad_value - x_off
     win = dense.plan_layer(i, window_layer(layer), compact, bits_out)
     thresholds = None
-    if layer.activation is not None:  # on the accumulator itself, clipped past its range
-        thresholds = np.clip(layer.activation.values, layer.acc_min,
+    act = thresholds_of(layer, "the firmware backend")
+    if act is not None:  # on the accumulator itself, clipped past its range
+        thresholds = np.clip(act.values, layer.acc_min,
                              layer.acc_max + 1).astype(np.int32)
     if layer.depthwise:
         wt = layer.weights.reshape(c, -1).astype(np.int64)

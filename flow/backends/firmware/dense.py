@@ -12,7 +12,7 @@ import numpy as np
 from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import DataType, dtype
-from flow.ir import DenseLayer
+from flow.ir import DenseLayer, thresholds_of
 from flow.packing import encode, pack_words
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
@@ -298,7 +298,7 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     # every partial sum must stay in int32 too: products are at most 2^14 in magnitude
     if 3 * layer.in_features * 2**14 >= 2**31:
         raise FirmwareError(f"{at}: {layer.in_features} inputs may overflow int32 partial sums")
-    act = layer.activation
+    act = thresholds_of(layer, "the firmware backend")
     if act is None:  # the last layer (Model.validate): its accumulators leave the model
         return DensePlan(i, layer, kernel, bits, stored, None, _int32(bias, at), w_off, 0, 0,
                          "ACC", in_bits, in_signed, why)

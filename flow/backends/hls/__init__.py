@@ -22,7 +22,11 @@ from flow.backends.hls.generate import generate, headers, sources, template_dir,
 from flow.backends.hls.ops import KINDS, LayerStage, stage, stages
 from flow.backends.hls.ops import KINDS as LAYER_KINDS
 
+# activation forms it builds (requantization: not yet)
+ACTIVATIONS = ("thresholds", "none")
+
 __all__ = [
+    "ACTIVATIONS",
     "LAYER_KINDS",
     "AP_INT_MAX_W", "CXX", "CXXFLAGS", "KINDS", "MAX_BITS", "LayerStage", "build", "c_identifier",
     "cpp_type", "cxx_flags", "generate", "headers", "hls_check", "register_cli", "run", "run_timed",

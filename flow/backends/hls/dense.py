@@ -15,7 +15,7 @@ import numpy as np
 from flow.backends.hls.cpp import MAX_BITS, ApWord, c_array, cpp_type, stream_word
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer, Layer
+from flow.ir import DenseLayer, Layer, thresholds_of
 from flow.packing import encode, hex_words
 
 
@@ -128,7 +128,7 @@ def stage(layer: DenseLayer, index: int) -> DenseStage:
     if acc_bits > MAX_BITS or layer.acc_dtype.bits > MAX_BITS:
         raise ValueError(f"{at}: accumulator of {layer.acc_dtype.bits} bits; the HLS templates "
                          f"support at most {MAX_BITS}")
-    act = layer.activation
+    act = thresholds_of(layer, "the HLS backend")
     if act is None:
         mul, add = (2, -layer.in_features) if layer.is_xnor else (1, 0)
         bits = layer.acc_dtype.bits

@@ -57,7 +57,11 @@ from flow.backends.rtl.sim import (
     simulate_codes,
 )
 
+# activation forms it builds (requantization: not yet)
+ACTIVATIONS = ("thresholds", "none")
+
 __all__ = [
+    "ACTIVATIONS",
     "LAYER_KINDS",
     "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",

@@ -15,8 +15,10 @@ import numpy as np
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.stage import Params, Stage, Stream
 from flow.backends.thresholds import hardware_thresholds
-from flow.ir import DenseLayer
+from flow.ir import DenseLayer, thresholds_of
 from flow.packing import encode, mem_image, pack_words
+
+STAGE = "the rtl backend"
 
 BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "mvau")
 
@@ -39,7 +41,7 @@ def weight_image(layer: DenseLayer) -> str:
 def threshold_image(layer: DenseLayer) -> str | None:
     """Word nf holds T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each;
     None without an activation."""
-    act = layer.activation
+    act = thresholds_of(layer, STAGE)
     if act is None:
         return None
     t = hardware_thresholds(layer)  # popcount domain for XNOR, clipped to the reachable range
@@ -65,7 +67,7 @@ def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> P
         "WEIGHTS_STYLE": pipeline.rom_style(nf * sf),
         "THRESHOLDS_STYLE": pipeline.rom_style(nf),
     }
-    act = layer.activation
+    act = thresholds_of(layer, STAGE)
     if act is not None:
         out = act.out_dtype
         # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
@@ -96,7 +98,8 @@ def pipe_latency(layer: DenseLayer) -> int:
     (mvau.sv's PIPE, plus the output FIFO)."""
     simd = layer.folding.simd
     dot = pipeline.xnor_dot_latency(simd) if layer.is_xnor else pipeline.mac_dot_latency(simd)
-    act = pipeline.thresholds_latency(layer.activation.count) if layer.activation else 0
+    t = thresholds_of(layer, STAGE)
+    act = pipeline.thresholds_latency(t.count) if t else 0
     return pipeline.ROM_LATENCY + dot + 1 + act + pipeline.FIFO_LATENCY
 
 

@@ -1,0 +1,115 @@
+"""Fixed-point requantization, the IR's second activation form (TFLite's integer semantics).
+
+    y[c] = clamp(zero_point + MBQM(acc[c] + bias[c], multiplier[c], shift[c]),
+                 clamp_min, clamp_max)
+
+MBQM is TFLite's MultiplyByQuantizedMultiplier in its reference (double-rounding) form,
+which CMSIS-NN's arm_nn_requantize and ESP-NN also compute:
+
+    MBQM(x, M, s) = RDBPOT(SRDHM(x * 2^max(s, 0), M), max(-s, 0))
+    SRDHM(a, b)   = (a * b + (2^30 if a * b >= 0 else 1 - 2^30)) / 2^31, truncated toward
+                    zero; saturates to 2^31 - 1 for a = b = -2^31
+    RDBPOT(x, e)  = (x >> e) + ((x & (2^e - 1)) > ((2^e - 1) >> 1) + (x < 0))
+
+so a real factor m = M * 2^(s - 31), M in [2^30, 2^31), is applied with two roundings:
+the high product's (SRDHM: ties toward +infinity) and the shift's (RDBPOT: ties away from
+zero). Every backend computes exactly this function; `flow.golden.requant` is its
+reference implementation. All intermediate values are int32: the IR checks that
+acc + bias and its left shift fit.
+
+Against the float graph: QONNX's Quant rounds half to even, so even with power-of-two
+scales an output whose exact value is a tie (x.5) can differ by one step, and the double
+rounding can add one more step for factors below 1/2. Thresholds reproduce the float graph
+exactly; a requantized layer's differences are measured, never assumed away.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flow.datatypes import DataType, dtype
+from flow.ir.layer import Get, IRError, Put
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+SHIFT_MIN, SHIFT_MAX = -31, 30
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = M * 2^(shift - 31) with M in [2^30, 2^31)
+    (M = 0 for real = 0); shifts below -31 underflow to M = 0."""
+    if real < 0 or not math.isfinite(real):
+        raise ValueError(f"requantization factor {real} must be finite and non-negative")
+    if real == 0:
+        return 0, 0
+    frac, shift = math.frexp(real)  # real = frac * 2^shift, frac in [0.5, 1)
+    m = round(frac * 2**31)
+    if m == 2**31:  # rounding reached the next power of two
+        m, shift = m // 2, shift + 1
+    if shift < SHIFT_MIN:
+        return 0, 0
+    if shift > SHIFT_MAX:
+        raise ValueError(f"requantization factor {real} is too large (2^{shift})")
+    return m, shift
+
+
+@dataclass
+class Requant:
+    """Per-output-channel requantization of the accumulator (see the module docstring)."""
+
+    bias: np.ndarray  # int64 [C], added to the accumulator
+    multiplier: np.ndarray  # int64 [C], in [2^30, 2^31), or 0
+    shift: np.ndarray  # int64 [C], SHIFT_MIN..SHIFT_MAX (> 0: a left shift first)
+    zero_point: int
+    clamp_min: int  # the quantizer's code range (a narrow one stops short of the type's)
+    clamp_max: int
+    out_dtype: DataType
+
+    kind = "requant"
+
+    def check(self, at: str, channels: int) -> None:
+        for name in ("bias", "multiplier", "shift"):
+            a = getattr(self, name)
+            if a.shape != (channels,):
+                raise IRError(f"{at}: requantization {name} has shape {a.shape}, not "
+                              f"({channels},)")
+        m, s = self.multiplier, self.shift
+        if np.any((m != 0) & ((m < 2**30) | (m > INT32_MAX))):
+            raise IRError(f"{at}: requantization multipliers must be 0 or in [2^30, 2^31)")
+        if np.any((s < SHIFT_MIN) | (s > SHIFT_MAX)):
+            raise IRError(f"{at}: requantization shifts must lie in {SHIFT_MIN}..{SHIFT_MAX}")
+        if self.out_dtype.is_bipolar:
+            raise IRError(f"{at}: requantization needs an integer output type, not BIPOLAR")
+        if not self.out_dtype.min <= self.zero_point <= self.out_dtype.max:
+            raise IRError(f"{at}: output zero point {self.zero_point} outside {self.out_dtype}")
+        if self.clamp_min > self.clamp_max or not self.out_dtype.contains(self.clamp_min,
+                                                                          self.clamp_max):
+            raise IRError(f"{at}: clamp [{self.clamp_min}, {self.clamp_max}] is not a range "
+                          f"of {self.out_dtype}")
+
+    def check_range(self, at: str, acc_min: int, acc_max: int) -> None:
+        """acc + bias, shifted left, must stay in int32 for every accumulator value."""
+        lo = acc_min + int(self.bias.min(initial=0))
+        hi = acc_max + int(self.bias.max(initial=0))
+        left = 2 ** int(np.maximum(self.shift, 0).max(initial=0))
+        if lo * left < INT32_MIN or hi * left > INT32_MAX:
+            raise IRError(f"{at}: accumulator plus bias [{lo}, {hi}] times the left shift "
+                          f"{left} leaves int32")
+
+    def to_json(self, name: str, put: Put) -> dict[str, Any]:
+        return {"kind": self.kind, "bias": put(f"{name}.requant_bias", self.bias),
+                "multiplier": put(f"{name}.requant_multiplier", self.multiplier),
+                "shift": put(f"{name}.requant_shift", self.shift),
+                "zero_point": int(self.zero_point), "clamp_min": int(self.clamp_min),
+                "clamp_max": int(self.clamp_max), "out_dtype": self.out_dtype.name}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], get: Get) -> Requant:
+        return cls(bias=get(d["bias"]).astype(np.int64),
+                   multiplier=get(d["multiplier"]).astype(np.int64),
+                   shift=get(d["shift"]).astype(np.int64), zero_point=int(d["zero_point"]),
+                   clamp_min=int(d["clamp_min"]), clamp_max=int(d["clamp_max"]),
+                   out_dtype=dtype(d["out_dtype"]))

@@ -1,0 +1,56 @@
+"""A layer's affine float tail (scales, bias, batch norm) and a wide activation quantizer as
+a fixed-point requantization (flow/ir/requant.py) instead of 2^b - 1 thresholds.
+
+The tail is measured, not parsed: run by qonnx's executor at both ends of each channel's
+accumulator range it gives the channel's slope a and offset b (f(acc) = a * acc + b,
+checked at the middle of the range), and the quantizer's code is zp + round(f(acc) / s). So the
+requantization's real factor is |a| / s and its bias round(b / a) in accumulator units
+(channels with a < 0 have their weight rows negated, as for thresholds). Where b / a is
+not an integer or the factor not a power of two, the integer function differs from the
+float graph by rounding; verify measures it per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+
+from flow.ir import Requant, accumulator_bounds, quantize_multiplier
+from flow.lower.graph import Graph, QuantParams
+from flow.lower.thresholds import run_tail
+
+AFFINE_TOLERANCE = 1e-5  # relative: a float32 tail of affine ops, evaluated at the ends
+
+
+def requantization(g: Graph, tail: list[onnx.NodeProto], start: str, q: QuantParams,
+                   real: Callable[[np.ndarray], np.ndarray], w: np.ndarray,
+                   x_range: tuple[int, int], rank: int) -> tuple[Requant, np.ndarray] | None:
+    """(requantization, per-channel sign) for the float tail that runs from `start` to the
+    activation quantizer `q`, or None where it is not affine in the accumulator (a clip or
+    rounding inside it)."""
+    channels = w.shape[0]
+    lo, hi = accumulator_bounds(w, *x_range)
+    mid = (lo + hi) // 2
+    acc = np.stack([lo, hi, mid]).astype(np.int64)
+    values = real(acc).reshape(3, channels, *(1,) * (rank - 1))
+    f = (run_tail(g, tail, start, values) if tail else values).reshape(3, channels)
+    f = f.astype(np.float64)
+    span = np.maximum(hi - lo, 1)
+    a = (f[1] - f[0]) / span  # the slope over the whole range: float32 noise stays small
+    b = f[0] - a * lo
+    if np.any(a == 0) or not np.allclose(f[2], a * mid + b, rtol=AFFINE_TOLERANCE,
+                                         atol=AFFINE_TOLERANCE * np.abs(f).max(initial=1.0)):
+        return None
+    scale = float(np.asarray(q.scale).reshape(-1)[0])
+    sign = np.where(a < 0, -1, 1)
+    factors = [quantize_multiplier(abs(float(x)) / scale) for x in a]
+    qmin, qmax = q.code_range
+    # f = |a| * (sign * acc) + b: on the signed rows' accumulator the bias is b / |a|
+    out = Requant(bias=np.round(b / np.abs(a)).astype(np.int64),
+                  multiplier=np.array([m for m, _ in factors], np.int64),
+                  shift=np.array([s for _, s in factors], np.int64),
+                  zero_point=int(np.asarray(q.zero_point).reshape(-1)[0]),
+                  clamp_min=qmin, clamp_max=qmax, out_dtype=q.dtype)
+    return out, sign
