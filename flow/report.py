@@ -205,9 +205,22 @@ class Report:
             hw.append([f"nextpnr {pnr.get('device')}",
                        *((u.get(c) or {}).get("used", "—") if c else "—" for c in cells),
                        pnr.get("fmax_mhz")])
+        boards = []
+        for path in sorted((self.dir / "board").glob("*/board.json")):
+            b, _ = read_json(path, want_object=True)
+            if b and b.get("utilization"):
+                u, fam = b["utilization"], "ice40" if "ICESTORM_LC" in b["utilization"] else "ecp5"
+                hw.append([f"board {b.get('board_title', b.get('board'))} ({b.get('device')})",
+                           *((u.get(c) or {}).get("used", "—") if c else "—"
+                             for c in PNR_CELLS[fam]), b.get("fmax_mhz")])
+                boards.append(f"{b.get('board')}: {b.get('clock_mhz')} MHz board clock "
+                              f"{'met' if b.get('timing_met') else 'NOT met'}, bitstream "
+                              f"`board/{path.parent.name}/{b.get('bitstream')}`")
         self.lines += ["**Hardware**", ""] + (
             table(["flow", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)"], hw) if hw else
             [f"*not synthesized: run `qflow synth {self.dir}`*", ""])
+        if boards:
+            self.lines += ["Boards: " + "; ".join(boards) + ".", ""]
         ii = sim.get("initiation_interval_cycles") or (synth.get("expected") or {}).get(
             "initiation_interval")
         lat = sim.get("latency_cycles") or (synth.get("expected") or {}).get("latency")

@@ -134,8 +134,16 @@ def test_summary_leads_with_every_check(small_build: tuple[Path, Path], tmp_path
         "pnr": {"device": "ecp5-85k", "family": "ecp5", "fmax_mhz": 128.0,
                 "utilization": {"TRELLIS_COMB": {"used": 2714}, "TRELLIS_FF": {"used": 1277},
                                 "DP16KD": {"used": 3}, "MULT18X18D": {"used": 0}}}}))
+    (d / "board" / "icebreaker").mkdir(parents=True)
+    (d / "board" / "icebreaker" / "board.json").write_text(json.dumps({
+        "board": "icebreaker", "board_title": "iCEBreaker", "device": "ice40-up5k",
+        "clock_mhz": 12.0, "fmax_mhz": 41.5, "timing_met": True, "bitstream": "top.bin",
+        "utilization": {"ICESTORM_LC": {"used": 4307}, "ICESTORM_RAM": {"used": 9},
+                        "ICESTORM_DSP": {"used": 0}}}))
     text = report(d).read_text()
     summary = text[:text.index("## Accuracy")]
+    assert "| board iCEBreaker (ice40-up5k) | 4307 | — | 9 | 0 | 41.5 |" in summary
+    assert "icebreaker: 12.0 MHz board clock met, bitstream `board/icebreaker/top.bin`" in summary
     acc = json.loads((d / "train.json").read_text())
     assert f"{acc['test_accuracy']:.6g}" in summary and "| 0.925 |" in summary
     assert "| qonnx executor (float graph) | 40 / 40 | equal |" in summary
