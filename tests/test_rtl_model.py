@@ -18,7 +18,7 @@ import pytest
 from flow import backends, golden
 from flow.backends import rtl
 from flow.inputs import InputError
-from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, Model
+from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, MaxPoolLayer, Model
 from flow.synthetic import random_cnn_model, random_codes, random_model
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
@@ -169,15 +169,16 @@ def test_bipolar_input_zero_rejected(tmp_path: Path) -> None:
 
 
 def test_unknown_layer_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LAYER_KINDS, "conv2d", DenseLayer)  # a kind the IR knows, rtl does not
-    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="conv_like")
-    model.layers[0].kind = "conv2d"
-    with pytest.raises(IRError, match=r"layer dense0 .*'conv2d' is not supported by the rtl"):
+    monkeypatch.setitem(LAYER_KINDS, "avgpool", DenseLayer)  # a kind the IR knows, rtl does not
+    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="avgpool_like")
+    model.layers[0].kind = "avgpool"
+    with pytest.raises(IRError, match=r"layer dense0 .*'avgpool' is not supported by the rtl"):
         rtl.generate(model, tmp_path)
 
 
 # CNNs: (C, H, W) input, input type, layers (synthetic.random_cnn_model), (PE, SIMD) each
-CNNS = {
+CnnSpec = tuple[tuple[int, int, int], str, list[dict[str, Any]], list[tuple[int, int]]]
+CNNS: dict[str, CnnSpec] = {
     # 8-bit input into BIPOLAR weights, padded BIPOLAR taps (2-bit codes), a pool, XNOR
     # without padding, a dense layer on the HWC-ordered frame
     "cnv_like": ((3, 8, 8), "UINT8", [
@@ -230,6 +231,7 @@ def test_int_cnn(tmp_path: Path) -> None:
     # the overlapping, padded pool reads 9 taps a window: more than the IR's input beats
     # (tests/test_rtl_blocks.py measures such a stage's interval)
     pool = model.layers[2]
+    assert isinstance(pool, MaxPoolLayer)
     assert rtl.pool.cycles(pool) == 9 * 4 * 9 // 2 > pool.cycles == 5 * 5 * 4 // 2
 
 
