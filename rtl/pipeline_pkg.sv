@@ -33,4 +33,14 @@ package pipeline_pkg;
   function automatic int thresholds_latency(input int n_thres);
     thresholds_latency = tree_latency(n_thres, TREE_STAGE_LEVELS) + 2;
   endfunction
+
+  // line buffer rows of a sliding-window unit (swu.sv): the most an output row holds (its
+  // window rows up to the next row's top, or the frame's remaining rows on the last one)
+  // plus the first output row of the next frame, so the writer can run that far ahead
+  function automatic int swu_rows(input int h, input int kh, input int sh);
+    int span, first;
+    span = kh + sh - 1 < h ? kh + sh - 1 : h;
+    first = kh < h ? kh : h;
+    swu_rows = span + first;
+  endfunction
 endpackage

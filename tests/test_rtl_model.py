@@ -18,8 +18,8 @@ import pytest
 from flow import backends, golden
 from flow.backends import rtl
 from flow.inputs import InputError
-from flow.ir import LAYER_KINDS, DenseLayer, IRError, Model
-from flow.synthetic import random_codes, random_model
+from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, MaxPoolLayer, Model
+from flow.synthetic import random_cnn_model, random_codes, random_model
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
 
@@ -169,8 +169,121 @@ def test_bipolar_input_zero_rejected(tmp_path: Path) -> None:
 
 
 def test_unknown_layer_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LAYER_KINDS, "conv2d", DenseLayer)  # a kind the IR knows, rtl does not
-    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="conv_like")
-    model.layers[0].kind = "conv2d"
-    with pytest.raises(IRError, match=r"layer dense0 .*'conv2d' is not supported by the rtl"):
+    monkeypatch.setitem(LAYER_KINDS, "avgpool", DenseLayer)  # a kind the IR knows, rtl does not
+    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="avgpool_like")
+    model.layers[0].kind = "avgpool"
+    with pytest.raises(IRError, match=r"layer dense0 .*'avgpool' is not supported by the rtl"):
+        rtl.generate(model, tmp_path)
+
+
+# CNNs: (C, H, W) input, input type, layers (synthetic.random_cnn_model), (PE, SIMD) each
+CnnSpec = tuple[tuple[int, int, int], str, list[dict[str, Any]], list[tuple[int, int]]]
+CNNS: dict[str, CnnSpec] = {
+    # 8-bit input into BIPOLAR weights, padded BIPOLAR taps (2-bit codes), a pool, XNOR
+    # without padding, a dense layer on the HWC-ordered frame
+    "cnv_like": ((3, 8, 8), "UINT8", [
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"pool": 2},
+        {"conv": 4, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"dense": 5, "w": "BIPOLAR"},
+    ], [(4, 3), (8, 4), (4, 1), (2, 8), (5, 4)]),
+    # multi-bit: stride 2, 1x1, an overlapping padded pool, k 5, a conv to one position last
+    "int_cnn": ((2, 9, 9), "INT4", [
+        {"conv": 6, "k": 3, "stride": 2, "pad": 1, "w": "INT3", "act": "UINT2"},
+        {"conv": 4, "k": 1, "w": "TERNARY", "act": "INT3"},
+        {"pool": 3, "stride": 2, "pad": 1},
+        {"conv": 3, "k": 3, "w": "INT2"},
+    ], [(3, 2), (2, 6), (2, 1), (1, 4)]),
+}
+
+
+def cnn(name: str, seed: int = 2) -> Model:
+    shape, in_t, layers, folding = CNNS[name]
+    model = random_cnn_model(shape, in_t, layers, seed=seed, name=name)
+    for layer, (pe, simd) in zip(model.layers, folding, strict=True):
+        layer.folding = Folding(pe, simd)
+    model.validate(name)
+    return model
+
+
+def check_cnn(model: Model, codes: np.ndarray, build_dir: Path) -> dict[str, Any]:
+    """As check, against the generator's expected initiation interval (the IR's unless a
+    window stage is bound by its input)."""
+    outputs, details = rtl.simulate(model, build_dir, codes)
+    np.testing.assert_array_equal(outputs["rtl"], golden.run_codes(model, codes))
+    assert details["initiation_interval_cycles"] == details["expected_initiation_interval"]
+    assert details["latency_cycles"] == details["expected_latency"]
+    check_stalled(model, codes, build_dir)
+    return details
+
+
+def test_cnv_like(tmp_path: Path) -> None:
+    model = cnn("cnv_like")
+    r = check_cnn(model, random_codes(model, 12), tmp_path)
+    assert r["expected_initiation_interval"] == model.initiation_interval
+
+
+@pytest.mark.slow
+def test_int_cnn(tmp_path: Path) -> None:
+    model = cnn("int_cnn")
+    check_cnn(model, random_codes(model, 12), tmp_path)
+    # the overlapping, padded pool reads 9 taps a window: more than the IR's input beats
+    # (tests/test_rtl_blocks.py measures such a stage's interval)
+    pool = model.layers[2]
+    assert isinstance(pool, MaxPoolLayer)
+    assert rtl.pool.cycles(pool) == 9 * 4 * 9 // 2 > pool.cycles == 5 * 5 * 4 // 2
+
+
+def random_cnn_spec(rng: np.random.Generator) -> tuple[tuple[int, int, int], str,
+                                                       list[dict[str, Any]]]:
+    """A random small CNN: 2-3 conv / pool layers of random kernel, stride, padding and
+    types on a random odd-or-even frame, then a dense layer."""
+    types = ["BIPOLAR", "TERNARY", "INT3", "UINT2", "INT4"]
+    c, h = int(rng.integers(1, 4)), int(rng.integers(4, 9))
+    w = h + int(rng.integers(-1, 2))
+    shape = (c, h, w)
+    in_t = str(rng.choice(["UINT8", "INT4", "BIPOLAR"]))
+    layers: list[dict[str, Any]] = []
+    for i in range(int(rng.integers(2, 4))):
+        k = int(rng.choice([1, 3, 5] if min(h, w) >= 5 else [1, 2, 3]))
+        k = min(k, h, w) if i else k
+        s = int(rng.choice([1, 2]))
+        p = int(rng.integers(0, min(k - 1, 2) + 1))
+        if k > min(h, w) + 2 * p:
+            k, p = 1, 0
+        if i and rng.random() < 0.35:
+            layers.append({"pool": k, "stride": s, "pad": p})
+        else:
+            layers.append({"conv": int(rng.integers(2, 7)), "k": k, "stride": s, "pad": p,
+                           "w": str(rng.choice(types[:3])), "act": str(rng.choice(types))})
+        h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    layers.append({"dense": int(rng.integers(2, 6)), "w": str(rng.choice(types[:3]))})
+    return shape, in_t, layers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_random_cnns(seed: int, tmp_path: Path) -> None:
+    """Random CNN IR models (kernels 1-5, strides 1-2, padding 0-2, every datatype mix) with
+    random foldings, free-running and under stalls, equal to golden."""
+    rng = np.random.default_rng(100 + seed)
+    shape, in_t, layers = random_cnn_spec(rng)
+    model = random_cnn_model(shape, in_t, layers, seed=seed, name=f"rand_cnn{seed}")
+
+    def div(n: int) -> int:
+        return int(rng.choice([d for d in range(1, n + 1) if n % d == 0]))
+
+    for layer in model.layers:
+        layer.folding = Folding(div(layer.pe_dim), div(layer.simd_dim))
+    model.validate(model.name)
+    check_cnn(model, random_codes(model, 8, seed=seed), tmp_path)
+
+
+def test_depthwise_refused(tmp_path: Path) -> None:
+    model = random_cnn_model((2, 4, 4), "UINT2", [
+        {"conv": 2, "k": 3, "pad": 1, "w": "INT2", "act": "UINT2", "depthwise": True},
+        {"dense": 2, "w": "INT2"}], name="dw")
+    with pytest.raises(IRError, match=r"layer conv0 .*depthwise convolution .* not supported "
+                                      r"by the rtl backend"):
         rtl.generate(model, tmp_path)

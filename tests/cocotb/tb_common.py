@@ -1,18 +1,25 @@
 """Shared by the block benches: the job (JSON in $QFLOW_TB), the stall patterns, fields
-packed into a port's value (flow.packing's layout), and a driver for blocks that are plain
-pipelines (no handshake: a new input every cycle, its result a fixed latency later)."""
+packed into a port's value (flow.packing's layout), a driver for blocks that are plain
+pipelines (no handshake: a new input every cycle, its result a fixed latency later), and
+the bench of a layer's stage against the golden model."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from flow.packing import pack_words, unpack_words
+from flow import golden
+from flow.backends.rtl.ops import op
+from flow.backends.rtl.stream_bench import start, stream
+from flow.ir import load
+from flow.packing import encode, pack_words, unpack_words
+from flow.synthetic import random_codes
 
 # (valid_prob, ready_prob): free-running first (throughput is checked there), then random
 # stalls on the input, the output and both
@@ -62,3 +69,26 @@ def first_difference(got: list[Any], want: list[Any]) -> str:
     bad = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
     return "" if not bad else (f"{len(bad)} of {len(want)} differ, first input {bad[0]}: "
                                f"{got[bad[0]]} != {want[bad[0]]}")
+
+
+async def layer_bench(dut: Any) -> None:
+    """A layer's stage (one IR layer, job["ir"]) against golden.layer on random frames:
+    every beat under each stall pattern, and free-running one frame every job["cycles"]."""
+    j = job()
+    model = load(Path(j["ir"]))
+    layer = model.layers[0]
+    inp, out = op(layer).streams(layer)
+    x = random_codes(model, j["frames"], seed=j["seed"])
+    y = golden.layer(layer, x)
+    beats = [(wd, int(k % inp.beats == inp.beats - 1)) for k, wd in enumerate(
+        pack_words(encode(x, inp.dtype).reshape(-1, inp.elems), inp.bits))]
+    words = pack_words(encode(y, out.dtype).reshape(-1, out.elems), out.bits)
+    expected = [(wd, int(k % out.beats == out.beats - 1)) for k, wd in enumerate(words)]
+    await start(dut)
+    for k, (pv, pr) in enumerate(STALLS):
+        r = await stream(dut, beats, len(expected), pv, pr, seed=j["seed"] + k)
+        bad = [i for i, (g, w) in enumerate(zip(r.beats, expected, strict=True)) if g != w]
+        assert not bad, f"stalls {pv}/{pr}: {len(bad)} beats differ, first {bad[0]}"
+        if k == 0:
+            ends = np.diff(r.out_cycles[out.beats - 1::out.beats])
+            assert np.all(ends[1:] == j["cycles"]), f"frame intervals {ends}, not {j['cycles']}"

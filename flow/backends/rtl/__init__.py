@@ -6,8 +6,9 @@
 the top with Verilator and drive it with cocotb (harness.py), regenerating rtl/ first when
 its stamp does not match the IR.
 
-Modules: one per layer kind with everything kind-specific (dense.py), found through
-ops.OPS; top.py (the model's top), generate.py, pipeline.py (rtl/pipeline_pkg.sv's
+Modules: one per layer kind with everything kind-specific (dense.py; conv.py and pool.py,
+whose stages put a sliding-window unit before an mvau or a max reducer, window.py), found
+through ops.OPS; top.py (the model's top), generate.py, pipeline.py (rtl/pipeline_pkg.sv's
 latencies), harness.py and stream_bench.py (Verilator + cocotb), sim.py (`qflow sim`).
 
 Stream formats: element k of a beat sits at bits [k*bits, (k+1)*bits) (flow.packing); the
@@ -24,12 +25,12 @@ Public API (tests and bench/ use these names only):
     register_cli(sub)
     block_sources() and the harness: verilator_env, build, build_block, run_cocotb,
         run_bench, StreamResult
-    the latencies of pipeline.py; dense (the dense op module: mvau parameters and images)
+    the latencies of pipeline.py; the op modules dense, conv and pool
 """
 
 from __future__ import annotations
 
-from flow.backends.rtl import dense
+from flow.backends.rtl import conv, dense, pool
 from flow.backends.rtl.generate import generate, up_to_date
 from flow.backends.rtl.harness import (
     StreamResult,
@@ -65,7 +66,7 @@ __all__ = [
     "LAYER_KINDS",
     "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
-    "check", "dense", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
+    "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
     "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",
     "verilator_env", "xnor_dot_latency",
 ]

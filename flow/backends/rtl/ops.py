@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from flow.backends.rtl import dense
+from flow.backends.rtl import conv, dense, pool
 from flow.ir import Layer, op_for
 from flow.resources import source_dir
 
 # kind -> module with the functions of stage.OpModule
-OPS: dict[str, ModuleType] = {"dense": dense}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
 
 # The package first (Verilator reads it before its users), the primitives the ops share and
 # the stream plumbing between stages; each op adds its own blocks after these.

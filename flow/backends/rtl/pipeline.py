@@ -36,3 +36,8 @@ def thresholds_latency(n_thres: int) -> int:
 def rom_style(depth: int) -> str:
     """rom.sv's STYLE for a memory of `depth` words."""
     return "logic" if depth <= LOGIC_ROM_DEPTH else "block"
+
+
+def swu_rows(h: int, kh: int, sh: int) -> int:
+    """pipeline_pkg::swu_rows: line buffer rows of a sliding-window unit."""
+    return min(kh + sh - 1, h) + min(kh, h)

@@ -1,5 +1,5 @@
 """What the model-level code knows of a layer's hardware: a stage, one module instance with
-an AXI-Stream input and output, described by the layer kind's op module (dense.py, ...).
+an AXI-Stream input and output, described by the layer kind's op module (dense.py, conv.py, pool.py).
 
 Every stage module has the ports clk, rst_n, s_axis_{tvalid,tready,tdata,tlast} and
 m_axis_{tvalid,tready,tdata,tlast}; tlast marks a frame's last beat. Element k of a beat
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from flow.datatypes import DataType
-from flow.ir import DenseLayer
+from flow.ir import Layer
 
 Params = dict[str, int | str]
 
@@ -58,15 +58,19 @@ class OpModule(Protocol):
 
     BLOCKS: tuple[str, ...]  # the rtl/ modules it instantiates, dependencies first
 
-    def streams(self, layer: DenseLayer) -> tuple[Stream, Stream]:
+    def streams(self, layer: Layer) -> tuple[Stream, Stream]:
         """The layer's input and output streams."""
         ...
 
-    def stage(self, layer: DenseLayer, name: str, image_dir: Path) -> Stage:
+    def cycles(self, layer: Layer) -> int:
+        """Cycles per frame in steady state (the model's initiation interval is the largest)."""
+        ...
+
+    def stage(self, layer: Layer, name: str, image_dir: Path) -> Stage:
         """The layer's instance; parameters name memory images in image_dir."""
         ...
 
-    def output_times(self, layer: DenseLayer, arrivals: list[int]) -> list[int]:
+    def output_times(self, layer: Layer, arrivals: list[int]) -> list[int]:
         """Cycle each output beat of one frame leaves the stage, given the cycle each input
         beat arrives (pipeline empty, output never stalled)."""
         ...

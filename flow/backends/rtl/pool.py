@@ -1,0 +1,74 @@
+"""Max pooling in RTL: one `maxpool_layer` (rtl/maxpool_layer.sv: a swu feeding
+pool_reduce) per layer. Padded taps hold the type's smallest code, so they never win; a
+BIPOLAR max is an OR of bits (bit 0 = -1 is the smallest code).
+
+Streams: PE codes a beat in and out, channel-last; H * W * C / PE beats in a frame,
+OH * OW * C / PE out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flow.backends.rtl import pipeline
+from flow.backends.rtl.stage import Stage, Stream
+from flow.backends.rtl.window import Window, feed
+from flow.ir import MaxPoolLayer
+from flow.packing import encode
+
+BLOCKS = ("swu", "pool_reduce", "maxpool_layer")
+
+
+def window(layer: MaxPoolLayer) -> Window:
+    return Window(layer.in_shape, layer.kernel, layer.stride, layer.pads, layer.folding.pe)
+
+
+def streams(layer: MaxPoolLayer) -> tuple[Stream, Stream]:
+    pe, t = layer.folding.pe, layer.input_dtype
+    return (Stream(pe, t, layer.in_features // pe), Stream(pe, t, layer.out_features // pe))
+
+
+def cycles(layer: MaxPoolLayer) -> int:
+    """Cycles per frame in steady state: the swu reads every window's taps and writes every
+    input beat, one a cycle each. The IR's figure (the input beats) holds when windows do
+    not overlap and cover the frame (kernel = stride, no padding)."""
+    win = window(layer)
+    return max(win.windows * win.window_beats, win.in_beats)
+
+
+def stage(layer: MaxPoolLayer, name: str, image_dir: Path) -> Stage:
+    t, pe = layer.input_dtype, layer.folding.pe
+    params = {**{("PE" if k == "SIMD" else k): v for k, v in window(layer).params().items()},
+              "ELEM_BITS": t.bits, "SIGNED": int(t.signed and not t.is_bipolar),
+              "PAD_VALUE": int(encode(np.asarray(t.min), t))}
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    comment = (f"{layer.name}: max pool {kh}x{kw} /{sh}x{sw} pads {list(layer.pads)}, "
+               f"{layer.in_shape} -> {layer.out_shape}, {t}, PE {pe}, {cycles(layer)} cycles")
+    inp, out = streams(layer)
+    return Stage("maxpool_layer", name, params, inp, out, comment, {},
+                 {"pe": pe, "simd": 1, "cycles": cycles(layer)})
+
+
+class Reduce:
+    """pool_reduce behind the swu: always ready (its output is never stalled); a window's
+    result per channel group leaves through its FIFO the cycle after the last tap."""
+
+    def __init__(self, win: Window) -> None:
+        self.pixel_beats, self.taps = win.pixel_beats, win.taps
+        self.times: list[int] = []
+
+    def ready(self, t: int) -> bool:
+        return True
+
+    def take(self, t: int, beat: int) -> None:
+        if (beat // self.pixel_beats) % self.taps == self.taps - 1:
+            self.times.append(t + pipeline.FIFO_LATENCY)
+
+
+def output_times(layer: MaxPoolLayer, arrivals: list[int]) -> list[int]:
+    win = window(layer)
+    reduce = Reduce(win)
+    feed(win, arrivals, reduce)
+    return reduce.times

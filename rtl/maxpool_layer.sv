@@ -1,0 +1,49 @@
+// A max-pooling layer: a swu turning the channel-last frame into windows, padded taps
+// holding the type's smallest code (PAD_VALUE) so that they never win, and pool_reduce
+// taking each window's max per channel. PE codes of ELEM_BITS a beat in and out.
+module maxpool_layer #(
+    parameter int H = 4,
+    parameter int W = 4,
+    parameter int C = 2,
+    parameter int PE = 1,
+    parameter int KH = 2,
+    parameter int KW = 2,
+    parameter int SH = 2,
+    parameter int SW = 2,
+    parameter int PT = 0,
+    parameter int PL = 0,
+    parameter int PB = 0,
+    parameter int PR = 0,
+    parameter int ELEM_BITS = 1,
+    parameter bit SIGNED = 1'b0,
+    parameter int PAD_VALUE = 0
+) (
+    input  logic                    clk,
+    input  logic                    rst_n,
+    input  logic                    s_axis_tvalid,
+    output logic                    s_axis_tready,
+    input  logic [PE*ELEM_BITS-1:0] s_axis_tdata,
+    input  logic                    s_axis_tlast,
+    output logic                    m_axis_tvalid,
+    input  logic                    m_axis_tready,
+    output logic [PE*ELEM_BITS-1:0] m_axis_tdata,
+    output logic                    m_axis_tlast
+);
+  logic win_tvalid, win_tready, win_tlast;
+  logic [PE*ELEM_BITS-1:0] win_tdata;
+
+  swu #(
+      .H(H), .W(W), .C(C), .SIMD(PE), .KH(KH), .KW(KW), .SH(SH), .SW(SW),
+      .PT(PT), .PL(PL), .PB(PB), .PR(PR), .ELEM_BITS(ELEM_BITS), .PAD_VALUE(PAD_VALUE)
+  ) u_swu (
+      .clk, .rst_n, .s_axis_tvalid, .s_axis_tready, .s_axis_tdata, .s_axis_tlast,
+      .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready), .m_axis_tdata(win_tdata),
+      .m_axis_tlast(win_tlast));
+
+  pool_reduce #(
+      .C(C), .PE(PE), .TAPS(KH * KW), .ELEM_BITS(ELEM_BITS), .SIGNED(SIGNED)
+  ) u_reduce (
+      .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
+      .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),
+      .m_axis_tvalid, .m_axis_tready, .m_axis_tdata, .m_axis_tlast);
+endmodule

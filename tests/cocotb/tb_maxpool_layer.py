@@ -1,0 +1,14 @@
+"""cocotb bench of rtl/maxpool_layer.sv: the generated stage of one IR layer against the golden
+model (tb_common.layer_bench)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cocotb
+from tb_common import layer_bench
+
+
+@cocotb.test()
+async def maxpool_layer_against_golden(dut: Any) -> None:
+    await layer_bench(dut)
