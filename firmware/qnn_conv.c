@@ -89,6 +89,31 @@ static void depthwise_window(const qnn_dense_t *L, const int8_t *x, uint32_t tap
     }
 }
 
+/* BIPOLAR weights by tables: positions in pairs along an output row, so that one index
+ * load serves both windows' lookups (qnn_bipolar_table_pair); scratch holds the two
+ * windows, then their tables */
+static void table_conv(const qnn_conv_t *C, const uint8_t *x, uint8_t *out, uint32_t step,
+                       uint32_t *scratch)
+{
+    const qnn_window_t *g = &C->win;
+    const uint32_t words = ((uint32_t)g->kh * g->kw * g->in_c + 3u) >> 2;
+    int8_t *win0 = (int8_t *)scratch, *win1 = (int8_t *)(scratch + words);
+    uint32_t *tables = scratch + 2u * words;
+    uint32_t oy, ox;
+    for (oy = 0; oy < g->out_h; oy++) {
+        for (ox = 0; ox + 1u < g->out_w; ox += 2u, out += 2u * step) {
+            gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+            gather(g, x, g->in_c, oy, ox + 1u, (uint8_t *)win1, C->pad_code);
+            qnn_bipolar_table_pair(&C->dense, win0, win1, out, out + step, tables);
+        }
+        if (ox < g->out_w) {
+            gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+            qnn_dense_bipolar_table(&C->dense, win0, out, tables);
+            out += step;
+        }
+    }
+}
+
 /* bytes of one output position as stored */
 static uint32_t position_bytes(const qnn_dense_t *L)
 {
@@ -116,6 +141,10 @@ void qnn_conv2d(const qnn_conv_t *C, const void *x, void *y, uint32_t *scratch)
                     gather(g, NULL, 4u * cw, oy, ox, (uint8_t *)mask, 0);
                 xnor_window(L, win, padded ? mask : NULL, words, (int32_t)(real * g->in_c), out);
             }
+        return;
+    }
+    if (C->kernel == QNN_CONV_BIPOLAR_TABLE) {
+        table_conv(C, (const uint8_t *)x, out, step, scratch);
         return;
     }
     {
