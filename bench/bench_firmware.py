@@ -50,7 +50,7 @@ def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
         f"#define CASES {len(counts)}\n#define ACCS {accs}\n"
         + fw.c_array("int32_t", "thr_flat", thr).replace("const", "static const")
         + "#define thr ((const int32_t (*)[255])thr_flat)\n"
-        + fw.c_array("uint32_t", "counts", counts).replace("const", "static const")
+        + fw.c_array("uint32_t", "counts", np.array(counts)).replace("const", "static const")
         + fw.c_array("int32_t", "accs", acc).replace("const", "static const"))
     runtime = fw.runtime_dir()
     harness = fw.template_dir() / "harness" / "threshold_search.c"

@@ -53,6 +53,15 @@ void qnn_dense_xnor(const qnn_dense_t *layer, const uint32_t *x, void *y);
 void qnn_dense_bipolar_weights(const qnn_dense_t *layer, const int8_t *x, void *y,
                                uint32_t *scratch);
 
+/* BIPOLAR weights x int8 inputs by table lookup (see the kernel's comment): per group of 4
+ * inputs, 16 partial sums in scratch. weights: per row one byte per group, 2 * s with bit k
+ * of s set where w[o][4g + k] = +1 (missing inputs of the last group: 0); rows of more than
+ * 8 groups padded with 0 bytes to a multiple of 4 groups. scratch: 32 bytes per group of
+ * the padded row. */
+#define QNN_TABLE_ENTRIES 16
+void qnn_dense_bipolar_table(const qnn_dense_t *layer, const int8_t *x, void *y,
+                             uint32_t *scratch);
+
 /* int8 weights x int8 inputs, 1 byte per weight (the generator's choice only where
  * qnn_dense_int8_pairs' 2 bytes would not fit the flash). Rows in blocks of QNN_INT8_ROWS
  * interleaved by input (block b: w[8b+0][0], w[8b+1][0], ..., w[8b+7][0], w[8b+0][1], ...),
@@ -99,7 +108,8 @@ enum {
     QNN_CONV_INT8_PAIRS = 2,      /* int8 window, qnn_dense_int8_pairs */
     QNN_CONV_INT8 = 3,            /* int8 window, qnn_dense_int8 */
     QNN_CONV_PACKED = 4,          /* int8 window, qnn_dense_packed */
-    QNN_CONV_DEPTHWISE = 5        /* int8 window, int16 weights [C][kh * kw] */
+    QNN_CONV_DEPTHWISE = 5,       /* int8 window, int16 weights [C][kh * kw] */
+    QNN_CONV_BIPOLAR_TABLE = 6    /* int8 window, qnn_dense_bipolar_table */
 };
 
 /* One convolution: `dense` is the layer of one window (in = kh * kw * C_in / group taps,
@@ -112,7 +122,9 @@ typedef struct {
 } qnn_conv_t;
 
 /* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
- * second half the mask of padded taps), word-aligned, then the window kernel's scratch */
+ * second half the mask of padded taps), word-aligned, then the window kernel's scratch;
+ * QNN_CONV_BIPOLAR_TABLE and QNN_CONV_INT8_PAIRS run two positions per pass: two int8
+ * windows, then the kernel's scratch for both */
 void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
 
 /* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded

@@ -89,6 +89,36 @@ static void depthwise_window(const qnn_dense_t *L, const int8_t *x, uint32_t tap
     }
 }
 
+/* Window kernels that run two positions per pass (one weight load feeds both windows):
+ * positions in pairs along an output row, the two windows one after the other in scratch,
+ * then the kernel's scratch */
+typedef void qnn_window_kernel_t(const qnn_dense_t *, const int8_t *, void *, uint32_t *);
+typedef void qnn_window_pair_kernel_t(const qnn_dense_t *, const int8_t *, const int8_t *,
+                                      void *, void *, uint32_t *);
+
+static void paired_conv(const qnn_conv_t *C, const uint8_t *x, uint8_t *out, uint32_t step,
+                        uint32_t *scratch, qnn_window_kernel_t *one,
+                        qnn_window_pair_kernel_t *two)
+{
+    const qnn_window_t *g = &C->win;
+    const uint32_t words = ((uint32_t)g->kh * g->kw * g->in_c + 3u) >> 2;
+    int8_t *win0 = (int8_t *)scratch, *win1 = (int8_t *)(scratch + words);
+    uint32_t *rest = scratch + 2u * words;
+    uint32_t oy, ox;
+    for (oy = 0; oy < g->out_h; oy++) {
+        for (ox = 0; ox + 1u < g->out_w; ox += 2u, out += 2u * step) {
+            gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+            gather(g, x, g->in_c, oy, ox + 1u, (uint8_t *)win1, C->pad_code);
+            two(&C->dense, win0, win1, out, out + step, rest);
+        }
+        if (ox < g->out_w) {
+            gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+            one(&C->dense, win0, out, rest);
+            out += step;
+        }
+    }
+}
+
 /* bytes of one output position as stored */
 static uint32_t position_bytes(const qnn_dense_t *L)
 {
@@ -118,6 +148,13 @@ void qnn_conv2d(const qnn_conv_t *C, const void *x, void *y, uint32_t *scratch)
             }
         return;
     }
+    if (C->kernel == QNN_CONV_BIPOLAR_TABLE || C->kernel == QNN_CONV_INT8_PAIRS) {
+        const int table = C->kernel == QNN_CONV_BIPOLAR_TABLE;
+        paired_conv(C, (const uint8_t *)x, out, step, scratch,
+                    table ? qnn_dense_bipolar_table : qnn_dense_int8_pairs,
+                    table ? qnn_bipolar_table_pair : qnn_int8_pairs_pair);
+        return;
+    }
     {
         const uint32_t window_bytes = taps * g->in_c;
         int8_t *win = (int8_t *)scratch;
@@ -128,7 +165,6 @@ void qnn_conv2d(const qnn_conv_t *C, const void *x, void *y, uint32_t *scratch)
                        C->pad_code);
                 switch (C->kernel) {
                 case QNN_CONV_BIPOLAR_WEIGHTS: qnn_dense_bipolar_weights(L, win, out, rest); break;
-                case QNN_CONV_INT8_PAIRS: qnn_dense_int8_pairs(L, win, out, rest); break;
                 case QNN_CONV_INT8: qnn_dense_int8(L, win, out); break;
                 case QNN_CONV_PACKED: qnn_dense_packed(L, win, out); break;
                 default: depthwise_window(L, win, taps, out); break;

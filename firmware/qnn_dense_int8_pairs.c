@@ -11,6 +11,7 @@
  * On RV32IMC a pair costs one load of X per block and per row a load, mul, add, srai and
  * sub: two MACs (bench/bench_firmware.py measures whole layers). */
 #include "qnn_internal.h"
+#include "qnn_popcount.h" /* QNN_INLINE */
 
 /* C99 leaves both implementation-defined; GCC and Clang (and so ESP-IDF) convert an
  * out-of-range unsigned value to int32_t modulo 2^32 and shift a negative int32_t right
@@ -28,38 +29,101 @@ static inline int32_t pair_dot(uint32_t a, uint32_t x)
 #error "qnn_dense_int8_pairs is written out for 8 rows per block"
 #endif
 
-#define QNN_PAIR_ROW(r) acc##r -= pair_dot(w[r], xj)
-
-void qnn_dense_int8_pairs(const qnn_dense_t *L, const int8_t *x, void *y, uint32_t *scratch)
+/* x (in int8) as pairs X = c + d * 2^16 into every `stride`-th word of s, an odd last input
+ * with d = 0 (its weight b is 0 too) */
+static void pack_pairs(const int8_t *x, uint32_t in, uint32_t *s, uint32_t stride)
 {
-    const uint32_t in = L->in, pairs = (in + 1u) >> 1;
-    const uint32_t *w = (const uint32_t *)L->weights;
-    const uint32_t *xp, *const end = scratch + pairs;
     const int8_t *const x_end = x + (in & ~1u);
-    const int32_t start = L->w_offset ? L->w_offset * qnn_sum_i8(x, in) : 0;
-    uint32_t word = 0;
-    uint32_t o = 0, *s = scratch;
-    for (; x != x_end; x += 2)
-        *s++ = (uint32_t)x[0] + ((uint32_t)x[1] << 16);
+    for (; x != x_end; x += 2, s += stride)
+        *s = (uint32_t)x[0] + ((uint32_t)x[1] << 16);
     if (in & 1u)
-        *s = (uint32_t)x[0]; /* d = 0 (its weight b is 0 too) */
+        *s = (uint32_t)x[0];
+}
+
+#define QNN_PAIR_ROW(r) acc##r -= pair_dot(w[r], x0)
+/* row r for position 0 (acc) and position 1 (bcc): one weight load feeds both */
+#define QNN_PAIR_ROW2(r)                  \
+    do {                                  \
+        const uint32_t a_ = w[r];         \
+        acc##r -= pair_dot(a_, x0);       \
+        bcc##r -= pair_dot(a_, x1);       \
+    } while (0)
+
+/* rows o .. o + 3 (weights w, interleaved by 8) for both positions, whose pairs alternate
+ * in p (8 accumulators: 8 rows x 2 positions would spill on RV32) */
+static inline void half_block(const qnn_dense_t *L, uint32_t o, const uint32_t *w,
+                              const uint32_t *p, uint32_t pairs, int32_t start0,
+                              int32_t start1, void *y0, void *y1, uint32_t *word0,
+                              uint32_t *word1)
+{
+    const uint32_t *xp, *const end = p + 2u * pairs;
+    int32_t acc0 = start0, acc1 = start0, acc2 = start0, acc3 = start0;
+    int32_t bcc0 = start1, bcc1 = start1, bcc2 = start1, bcc3 = start1;
+    for (xp = p; xp != end; xp += 2, w += QNN_INT8_PAIR_ROWS) {
+        const uint32_t x0 = xp[0], x1 = xp[1];
+        QNN_PAIR_ROW2(0); QNN_PAIR_ROW2(1); QNN_PAIR_ROW2(2); QNN_PAIR_ROW2(3);
+    }
+    qnn_emit(L, o, acc0, y0, word0), qnn_emit(L, o + 1u, acc1, y0, word0);
+    qnn_emit(L, o + 2u, acc2, y0, word0), qnn_emit(L, o + 3u, acc3, y0, word0);
+    qnn_emit(L, o, bcc0, y1, word1), qnn_emit(L, o + 1u, bcc1, y1, word1);
+    qnn_emit(L, o + 2u, bcc2, y1, word1), qnn_emit(L, o + 3u, bcc3, y1, word1);
+}
+
+/* all rows over packed pairs p (with `two`, two positions' pairs alternating) */
+QNN_INLINE void pair_rows(const qnn_dense_t *L, const uint32_t *p, int32_t start0,
+                          int32_t start1, void *y0, void *y1, const int two)
+{
+    const uint32_t pairs = ((uint32_t)L->in + 1u) >> 1, stride = two ? 2u : 1u;
+    const uint32_t *w = (const uint32_t *)L->weights;
+    const uint32_t *xp, *const end = p + stride * pairs;
+    uint32_t word0 = 0, word1 = 0;
+    uint32_t o = 0;
     /* one input pair feeds 8 rows, in named accumulators (GCC keeps an array of them in
      * memory). More rows measured worse on the bench's layer: GCC -O2 hoists every row's
-     * load to the top of the loop and spills registers from 9 rows on. */
+     * load to the top of the loop and spills registers from 9 rows on; so two positions
+     * take a block in two halves of 4 rows (a weight load feeds two multiplies). */
     for (; o + QNN_INT8_PAIR_ROWS <= L->out; o += QNN_INT8_PAIR_ROWS) {
-        int32_t acc0 = start, acc1 = start, acc2 = start, acc3 = start;
-        int32_t acc4 = start, acc5 = start, acc6 = start, acc7 = start;
-        for (xp = scratch; xp != end; xp++, w += QNN_INT8_PAIR_ROWS) {
-            const uint32_t xj = *xp;
+        int32_t acc0 = start0, acc1 = start0, acc2 = start0, acc3 = start0;
+        int32_t acc4 = start0, acc5 = start0, acc6 = start0, acc7 = start0;
+        if (two) {
+            half_block(L, o, w, p, pairs, start0, start1, y0, y1, &word0, &word1);
+            half_block(L, o + 4u, w + 4, p, pairs, start0, start1, y0, y1, &word0, &word1);
+            w += QNN_INT8_PAIR_ROWS * pairs;
+            continue;
+        }
+        for (xp = p; xp != end; xp++, w += QNN_INT8_PAIR_ROWS) {
+            const uint32_t x0 = xp[0];
             QNN_PAIR_ROW(0); QNN_PAIR_ROW(1); QNN_PAIR_ROW(2); QNN_PAIR_ROW(3);
             QNN_PAIR_ROW(4); QNN_PAIR_ROW(5); QNN_PAIR_ROW(6); QNN_PAIR_ROW(7);
         }
-        qnn_emit8(L, o, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, y, &word);
+        qnn_emit8(L, o, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, y0, &word0);
     }
     for (; o < L->out; o++) {
-        int32_t acc = start;
-        for (xp = scratch; xp != end; xp++)
-            acc -= pair_dot(*w++, *xp);
-        qnn_emit(L, o, acc, y, &word);
+        int32_t acc0 = start0, bcc0 = start1;
+        for (xp = p; xp != end; xp += stride, w++) {
+            acc0 -= pair_dot(*w, xp[0]);
+            if (two)
+                bcc0 -= pair_dot(*w, xp[1]);
+        }
+        qnn_emit(L, o, acc0, y0, &word0);
+        if (two)
+            qnn_emit(L, o, bcc0, y1, &word1);
     }
+}
+
+void qnn_dense_int8_pairs(const qnn_dense_t *L, const int8_t *x, void *y, uint32_t *scratch)
+{
+    const int32_t start = L->w_offset ? L->w_offset * qnn_sum_i8(x, L->in) : 0;
+    pack_pairs(x, L->in, scratch, 1u);
+    pair_rows(L, scratch, start, 0, y, y, 0);
+}
+
+void qnn_int8_pairs_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1, void *y0,
+                         void *y1, uint32_t *scratch)
+{
+    const int32_t start0 = L->w_offset ? L->w_offset * qnn_sum_i8(x0, L->in) : 0;
+    const int32_t start1 = L->w_offset ? L->w_offset * qnn_sum_i8(x1, L->in) : 0;
+    pack_pairs(x0, L->in, scratch, 2u);
+    pack_pairs(x1, L->in, scratch + 1, 2u);
+    pair_rows(L, scratch, start0, start1, y0, y1, 1);
 }

@@ -44,6 +44,15 @@ static inline void qnn_emit8(const qnn_dense_t *L, uint32_t o, int32_t a0, int32
         qnn_emit(L, o + r, acc[r], y, word);
 }
 
+/* qnn_dense_bipolar_table on two inputs at once (two windows of a convolution): scratch
+ * holds both inputs' tables */
+void qnn_bipolar_table_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1,
+                            void *y0, void *y1, uint32_t *scratch);
+
+/* qnn_dense_int8_pairs on two inputs at once: scratch holds both inputs' pairs, alternating */
+void qnn_int8_pairs_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1, void *y0,
+                         void *y1, uint32_t *scratch);
+
 static inline int32_t qnn_sum_i8(const int8_t *x, uint32_t n)
 {
     int32_t s = 0;

@@ -146,6 +146,7 @@ LAYERS = [
     ((64, 3, 3), "BIPOLAR", {"conv": 7, "k": 1, "w": "BIPOLAR", "act": "BIPOLAR"}),
     ((3, 9, 7), "UINT8", {"conv": 9, "k": 5, "stride": 2, "pad": 2, "w": "BIPOLAR",
                           "act": "BIPOLAR"}),
+    ((3, 6, 5), "UINT8", {"conv": 40, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"}),
     ((5, 7, 7), "INT8", {"conv": 11, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "INT4"}),
     ((3, 8, 7), "UINT8", {"conv": 17, "k": 3, "stride": 2, "pad": 1, "w": "INT8",
                           "act": "UINT8"}),

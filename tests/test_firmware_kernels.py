@@ -65,7 +65,7 @@ def stored_input(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
 
 
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
-KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed"]  # harness's run_case
+KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed", "bipolar_table"]  # run_case
 def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
     """C source running every layer on a random input and on all-min, all-max and
     alternating min/max inputs, comparing with numpy's result. int8 weights run through
@@ -122,6 +122,8 @@ COMBOS = [  # input, weights, output (None: accumulators)
     ("INT4", "UINT8", "UINT8"), ("UINT8", "UINT8", None), ("INT8", "INT4", "BIPOLAR"),
     ("UINT3", "INT3", None), ("INT8", "TERNARY", "TERNARY"), ("UINT8", "INT2", None),
     ("INT2", "UINT1", "INT8"), ("TERNARY", "UINT5", None),
+    # BIPOLAR weights: bit-serial on inputs of 1-2 bits as stored, tables on wider ones
+    ("TERNARY", "BIPOLAR", "UINT2"), ("INT3", "BIPOLAR", None),
     # BIPOLAR inputs to the int8 kernels read int8 -1/+1, not bits
     ("BIPOLAR", "INT8", "BIPOLAR"), ("BIPOLAR", "UINT8", None), ("BIPOLAR", "INT4", "INT4"),
     ("BIPOLAR", "INT2", "BIPOLAR"), ("BIPOLAR", "TERNARY", None),
@@ -273,6 +275,37 @@ def test_int8_kernel_choice() -> None:
                for lp in p.layers) <= fw.APP_PARTITION
     # the pairs layer's packed inputs after its input (the int8 layer's 1400 outputs)
     assert p.arena == 4 * 700 + 1400 and p.buffers == [1400] and p.scratch[1] == 1400
+
+
+def table_layers(seed: int) -> list[DenseLayer]:
+    """BIPOLAR weights on 8-bit inputs for every row length of 1 to 12 groups of 4 (the
+    kernel's unrolled cases and the padded loop) and a long row, output blocks around 32."""
+    rng = np.random.default_rng(seed)
+    outs = [None, "BIPOLAR", "UINT2", "INT8"]
+    return [make_layer(rng, n_in, [1, 7, 32, 33, 40][n_in % 5], ["UINT8", "INT8"][n_in % 2],
+                       "BIPOLAR", outs[n_in % 4], extreme=n_in % 3 == 0)
+            for n_in in [*range(1, 49), 300]]
+
+
+@pytest.mark.parametrize("target", ["host", "rv32"])
+def test_bipolar_table_kernel(tmp_path: Path, target: str) -> None:
+    """qnn_dense_bipolar_table against numpy on every unrolled row length, padded rows,
+    extreme inputs and weights, all output kinds; its index bytes against a bit-by-bit
+    reading of the weights."""
+    if target == "rv32" and not HAVE_RV32:
+        pytest.skip("riscv64-unknown-elf-gcc / QEMU missing")
+    layers = table_layers(11 if target == "host" else 12)
+    assert {fw.plan_layer(0, t).kernel for t in layers} == {"bipolar_table"}
+    w = layers[9].weights  # 10 inputs: 3 groups, the last one of 2 inputs
+    idx = fw.plan_layer(0, layers[9]).weights
+    assert idx.shape == (w.shape[0], 3) and idx.dtype == np.uint8
+    for o in range(w.shape[0]):
+        for g in range(3):
+            bits = [int(w[o, 4 * g + k] > 0) if 4 * g + k < 10 else 0 for k in range(4)]
+            assert idx[o, g] == 2 * sum(b << k for k, b in enumerate(bits))
+    assert fw.plan_layer(0, layers[-1]).weights.shape[1] == 76  # 75 groups padded to 4
+    run_harness(harness(layers, np.random.default_rng(13)), tmp_path, target,
+                fw.SANITIZE if target == "host" else [])
 
 
 def test_threshold_count_and_edges(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ static const char *const names[] = {
 };
 
 static int32_t y[4096];
-static uint32_t scratch[8 * 64];
+static uint32_t scratch[2048]; /* the largest: 784 inputs' tables */
 
 static void run_case(const qnn_case_t *c)
 {
@@ -34,7 +34,8 @@ static void run_case(const qnn_case_t *c)
     case 1: qnn_dense_bipolar_weights(c->layer, (const int8_t *)c->x, y, scratch); break;
     case 2: qnn_dense_int8_pairs(c->layer, (const int8_t *)c->x, y, scratch); break;
     case 3: qnn_dense_int8(c->layer, (const int8_t *)c->x, y); break;
-    default: qnn_dense_packed(c->layer, (const int8_t *)c->x, y); break;
+    case 4: qnn_dense_packed(c->layer, (const int8_t *)c->x, y); break;
+    default: qnn_dense_bipolar_table(c->layer, (const int8_t *)c->x, y, scratch); break;
     }
 }
 

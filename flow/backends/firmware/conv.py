@@ -18,8 +18,12 @@ from flow.backends.firmware.dense import DensePlan, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, thresholds_of
 
 KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "INT8_PAIRS",
-          "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE"}  # QNN_CONV_*
-MAC_KIND = {"xnor": "binary_conv", "int8_pairs": "int8_conv", "int8": "int8_conv"}
+          "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE",
+          "bipolar_table": "BIPOLAR_TABLE"}  # QNN_CONV_*
+MAC_KIND = {"xnor": "binary_conv", "int8_pairs": "int8_conv", "int8": "int8_conv",
+            "bipolar_table": "bipolar_weights_conv"}
+# window kernels run two positions per pass (qnn_conv.c's paired_conv)
+PAIRED = ("bipolar_table", "int8_pairs")
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col); "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
@@ -85,6 +89,8 @@ class ConvPlan:
         c = self.layer.in_shape[2]
         if self.kernel == "xnor":
             return 2 * 4 * taps * words(c)
+        if self.kernel in PAIRED:  # two positions per pass: twice the window and its scratch
+            return 2 * (4 * ((taps * c + 3) // 4) + self.window.scratch_bytes)
         return 4 * ((taps * c + 3) // 4) + (0 if self.kernel == "depthwise"
                                             else self.window.scratch_bytes)
 

@@ -17,11 +17,19 @@ from flow.packing import encode, pack_words
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
 INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
-WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "int8": "int8_t",
+WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "bipolar_table": "uint8_t",
+                "int8": "int8_t",
                 "int8_pairs": "int32_t", "packed": "uint8_t", "depthwise": "int16_t"}
-SCRATCH_KERNELS = ("bipolar_weights", "int8_pairs")  # take a scratch argument
-# kernels grouped for instructions per MAC: both int8 kernels count as int8
-MAC_KIND = {"xnor": "binary", "int8_pairs": "int8"}
+SCRATCH_KERNELS = ("bipolar_weights", "bipolar_table", "int8_pairs")  # take a scratch argument
+# kernels grouped for instructions per MAC: both int8 kernels count as int8, both kernels of
+# BIPOLAR weights on int8 inputs as bipolar_weights
+MAC_KIND = {"xnor": "binary", "int8_pairs": "int8", "bipolar_table": "bipolar_weights"}
+TABLE_GROUP = 4  # inputs per lookup of qnn_dense_bipolar_table
+TABLE_ENTRIES = 16  # QNN_TABLE_ENTRIES in qnn.h (int16 each)
+# inputs of up to this many bits as stored go bit-serial (qnn_dense_bipolar_weights: one
+# bit plane each), wider ones to the table kernel (4 instructions per 4 MACs whatever the
+# width; bit-serial costs about 0.75 instructions per MAC and input bit on RV32IMC)
+BIT_SERIAL_MAX_BITS = 2
 # for size_report.json's notes
 NOTES = ["int8 weights take 2 bytes each as pairs (qnn_dense_int8_pairs, two MACs per "
          "multiply), 1 byte (qnn_dense_int8) in the biggest layers when the pairs would not "
@@ -71,6 +79,25 @@ def pair_words(w: np.ndarray) -> np.ndarray:
     A = -(w[o][2j] * 2^16 + w[o][2j+1]), int32 [out, ceil(in/2)], before interleaving."""
     a, b = _pairs(w)
     return (-(a * 65536 + b)).astype(np.int32)
+
+
+def table_groups(n_in: int) -> int:
+    """Groups of a qnn_dense_bipolar_table row as stored: ceil(in / 4), rows of more than 8
+    groups padded to a multiple of 4 (the kernel's unrolled loop)."""
+    g = -(-n_in // TABLE_GROUP)
+    return g if g <= 8 else -(-g // 4) * 4
+
+
+def table_weights(w: np.ndarray) -> np.ndarray:
+    """BIPOLAR rows [out, in] -> qnn_dense_bipolar_table's index bytes [out, groups]: per
+    group of 4 inputs 2 * s, bit k of s set where weight 4g + k is +1 (the byte offset of
+    that sign pattern's int16 partial sum in the group's table)."""
+    n_out, n_in = w.shape
+    g = table_groups(n_in)
+    plus = np.zeros((n_out, g * TABLE_GROUP), np.int64)
+    plus[:, :n_in] = w > 0
+    s = (plus.reshape(n_out, g, TABLE_GROUP) << np.arange(TABLE_GROUP)).sum(axis=2)
+    return (2 * s).astype(np.uint8)
 
 
 def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
@@ -127,7 +154,7 @@ class DensePlan:
 
     index: int
     layer: DenseLayer
-    kernel: str  # xnor | bipolar_weights | int8_pairs | int8 | packed
+    kernel: str  # xnor | bipolar_weights | bipolar_table | int8_pairs | int8 | packed
     weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
     weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
     thresholds: np.ndarray | None  # int32 [out, count]
@@ -163,6 +190,8 @@ class DensePlan:
         (qnn_dense_int8_pairs)."""
         if self.kernel == "bipolar_weights":
             return 4 * self.in_bits * ((self.layer.in_features + 31) // 32)
+        if self.kernel == "bipolar_table":
+            return 2 * TABLE_ENTRIES * table_groups(self.layer.in_features)
         if self.kernel == "int8_pairs":
             return 4 * ((self.layer.in_features + 1) // 2)
         return 0
@@ -271,8 +300,11 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     why = ""
     if layer.is_xnor:
         kernel, stored = "xnor", pack_bits(w)
-    elif layer.weight_dtype.is_bipolar:
+    elif layer.weight_dtype.is_bipolar and in_bits <= BIT_SERIAL_MAX_BITS:
         kernel, stored = "bipolar_weights", pack_bits(w)
+    elif layer.weight_dtype.is_bipolar:
+        kernel, stored = "bipolar_table", table_weights(w)
+        why = f"{in_bits}-bit inputs: table lookups, 4 MACs each"
     elif bits == 8:
         # int8 storage keeps every pair inside the kernel's bound: asserted, not assumed
         unfit = pairs_fit(w - w_off, x_lo, x_hi)
@@ -310,6 +342,10 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     if accumulator_range(layer)[1] + 1 > 2**31 - 1:
         raise FirmwareError(f"{at}: accumulator reaches INT32_MAX, no threshold above it")
     t = hardware_thresholds(layer)
+    if bias is not None:  # acc + bias >= t <=> acc >= t - bias: one add less per channel
+        t, bias = t - bias[:, None], None
+        if t.min() < -(2**31) or t.max() >= 2**31:
+            raise FirmwareError(f"{at}: thresholds minus bias outside int32")
     base = act.base - storage_offset(out_t)
     top = base + act.step * act.count
     if not (min(base, top) >= -(2**15) and max(base, top) < 2**15 and abs(act.step) < 2**15):
