@@ -58,6 +58,6 @@ def prepare(layer: Conv2dLayer) -> Callable[[np.ndarray], np.ndarray]:
         check_bounds(layer, acc)
         # the activation runs over the channel axis
         positions = layer.out_shape[0] * layer.out_shape[1]
-        return activate(acc.reshape(len(x), positions, co)).reshape(len(x), -1)
+        return activate(acc.reshape(len(x), positions, co)).reshape(len(x), layer.out_features)
 
     return run
