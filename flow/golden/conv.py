@@ -57,6 +57,7 @@ def prepare(layer: Conv2dLayer) -> Callable[[np.ndarray], np.ndarray]:
             if len(x) else np.zeros((0, layer.out_features), ftype)
         check_bounds(layer, acc)
         # the activation runs over the channel axis
-        return activate(acc.reshape(len(x), -1, co)).reshape(len(x), -1)
+        positions = layer.out_shape[0] * layer.out_shape[1]
+        return activate(acc.reshape(len(x), positions, co)).reshape(len(x), layer.out_features)
 
     return run
