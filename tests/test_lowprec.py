@@ -173,7 +173,7 @@ METHODS = {
     "dorefa": ({"weight": {"quant": "dorefa", "bits": 2}, "act": {"quant": "dorefa", "bits": 2},
                 "grad": {"quant": "dorefa", "bits": 6}}, {"lr": 0.02}),
     "wage": ({"weight": {"quant": "wage"}, "act": {"quant": "wage"}},
-             {"optimizer": "wage", "lr": 4.0}),
+             {"optimizer": "wage", "lr": 8.0}),
     "sr": ({"weight": {"quant": "fixed", "bits": 8, "frac_bits": 5, "rounding": "stochastic"},
             "act": {"quant": "uint", "bits": 4}}, {"optimizer": "sgd", "lr": 0.1}),
 }
