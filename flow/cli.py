@@ -100,6 +100,12 @@ def cmd_sweep(a: argparse.Namespace) -> None:
     sweep_command(a)
 
 
+def cmd_explore(a: argparse.Namespace) -> None:
+    from flow.explore import explore
+
+    explore(Path(a.config), Path(a.out), a.ray_address, a.max_points)
+
+
 def parser() -> argparse.ArgumentParser:
     from flow.backends import BACKENDS
 
@@ -162,6 +168,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true",
                    help="few float epochs and calibration batches (smoke test)")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("explore", help="design-space exploration on Ray: bit widths x folding "
+                                       "targets, each point trained, built and measured")
+    s.add_argument("config")
+    s.add_argument("--out", required=True, help="folder for explore.json, explore.png, points/")
+    s.add_argument("--ray-address", help="a Ray cluster (default: a local Ray)")
+    s.add_argument("--max-points", type=int, help="run only the first N points")
+    s.set_defaults(func=cmd_explore)
 
     for mod in PLUGINS:
         try:

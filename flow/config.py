@@ -165,6 +165,25 @@ class FirmwareSpec(Section):
     chip: Literal["esp32", "esp32c3", "esp32s3"] = "esp32"
 
 
+class ExploreSpec(Section):
+    """`qflow explore`: the design space (weight bits x activation bits x folding targets;
+    1 bit means binary) and the stages each point runs after training."""
+
+    weight_bits: list[Bits] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+    act_bits: list[Bits] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+    target_cycles: list[PositiveInt] | None = None  # folding targets (default: hardware's)
+    target_fps: list[Annotated[float, Field(gt=0)]] | None = None  # at hardware.clock_mhz
+    stages: list[Literal["verify", "synth", "firmware"]] = Field(
+        default_factory=lambda: ["verify", "synth", "firmware"])
+    limit: PositiveInt = 200  # test samples that verify and firmware run
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ExploreSpec:
+        if self.target_cycles is not None and self.target_fps is not None:
+            raise ValueError("target_cycles and target_fps: give one kind of folding target")
+        return self
+
+
 class Config(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     seed: Annotated[int, Field(strict=True, ge=0)] = 0
@@ -173,6 +192,7 @@ class Config(Section):
     train: TrainSpec = Field(default_factory=TrainSpec)
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     firmware: FirmwareSpec = Field(default_factory=FirmwareSpec)
+    explore: ExploreSpec | None = None
 
     @model_validator(mode="after")
     def _wage_update(self) -> Config:
