@@ -44,7 +44,7 @@ def topology(spec: dict[str, Any]) -> dict[str, Any]:
     if topo is not None:
         if topo not in TOPOLOGIES:
             raise ValueError(f"model.topology: {topo!r} is not one of {', '.join(TOPOLOGIES)}")
-        return {**TOPOLOGIES[topo], "kernel": 3}
+        return {"convs": [], "padding": 1, **TOPOLOGIES[topo], "kernel": 3}
     hidden = spec.get("hidden", DEFAULT_HIDDEN)
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise ValueError(f"model.hidden: expected a list of positive widths, got {hidden!r}")
