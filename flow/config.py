@@ -165,6 +165,10 @@ class FirmwareSpec(Section):
     chip: Literal["esp32", "esp32c3", "esp32s3"] = "esp32"
 
 
+Stage = Literal["verify", "synth", "firmware"]
+STAGES: tuple[Stage, ...] = ("verify", "synth", "firmware")
+
+
 class ExploreSpec(Section):
     """`qflow explore`: the design space (weight bits x activation bits x folding targets;
     1 bit means binary) and the stages each point runs after training."""
@@ -173,8 +177,7 @@ class ExploreSpec(Section):
     act_bits: list[Bits] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
     target_cycles: list[PositiveInt] | None = None  # folding targets (default: hardware's)
     target_fps: list[Annotated[float, Field(gt=0)]] | None = None  # at hardware.clock_mhz
-    stages: list[Literal["verify", "synth", "firmware"]] = Field(
-        default_factory=lambda: ["verify", "synth", "firmware"])
+    stages: list[Stage] = Field(default_factory=lambda: list(STAGES))
     limit: PositiveInt = 200  # test samples that verify and firmware run
 
     @model_validator(mode="after")

@@ -87,7 +87,8 @@ class Shard:
 
         for m in model.modules():
             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                m.__class__ = GlobalBatchNorm
+                # same parameters and buffers, another forward: the state dict is unchanged
+                m.__class__ = GlobalBatchNorm  # type: ignore[assignment]
         model.to(self.device)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)

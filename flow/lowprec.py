@@ -161,6 +161,7 @@ class ShiftScale(nn.Module):
 
     def __init__(self, alpha: float) -> None:
         super().__init__()
+        self.factor: Tensor
         self.register_buffer("factor", torch.tensor(1.0 / alpha))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -64,7 +64,7 @@ class QuantNet(nn.Module):
         grad = spec.get("grad") if quantized else None
         wage = quantized and w_spec.get("quant") == "wage"
         # weights rounded to a fixed-point grid after every update: (layer, WL, FL, rounding)
-        self.fixed_point: list[tuple[nn.Module, int, int, lowprec.Rounding]] = []
+        self.fixed_point: list[tuple[QuantLinear | QuantConv2d, int, int, lowprec.Rounding]] = []
         self.wage_grad_bits = int(w_spec.get("grad_bits", 8))
         # the randomness of weight updates (stochastic rounding): one stream on every rank
         self.update_rng = torch.Generator().manual_seed(torch.initial_seed())
@@ -82,7 +82,7 @@ class QuantNet(nn.Module):
         def after_act() -> list[nn.Module]:
             return [lowprec.BackwardQuant("wage", grad["bits"])] if grad and grad["quant"] == "wage" else []
 
-        def weighted(layer: nn.Module, s: dict[str, Any], fan_in: int, width: int,
+        def weighted(layer: QuantLinear | QuantConv2d, s: dict[str, Any], fan_in: int, width: int,
                      norm: type[nn.BatchNorm1d | nn.BatchNorm2d]) -> list[nn.Module]:
             """The weighted op with its method's weight handling, then what replaces batch
             norm's place: [op, (DoReFa gradient quantizer), batch norm or shift scaling]."""

@@ -77,10 +77,12 @@ def batches(n: int, batch_size: int, epoch: int, seed: int, shard: Shard | None
         perm = torch.randperm(n)
         yield from (perm[i:i + batch_size] for i in range(0, n, batch_size))
         return
+    from torch.utils.data import TensorDataset
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler = DistributedSampler(range(n), num_replicas=shard.world, rank=shard.rank,
-                                 shuffle=True, seed=seed)
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        TensorDataset(torch.arange(n)), num_replicas=shard.world, rank=shard.rank, shuffle=True,
+        seed=seed)
     sampler.set_epoch(epoch)
     idx = torch.tensor(list(sampler))
     local = batch_size // shard.world
