@@ -206,7 +206,7 @@ def test_each_method_trains_exports_and_lowers_exactly(method: str, tmp_path: Pa
     assert v["all_equal"], v["agreement"]
     assert set(v["agreement"]) >= {"qonnx_executor", "brevitas_forward"}
     w_types = [str(layer.weight_dtype) for layer in ir.layers]
-    expect = {"dorefa": "INT3", "wage": "INT2", "sr": "INT8"}[method]
+    expect = {"dorefa": "INT3", "wage": "TERNARY", "sr": "INT8"}[method]
     assert all(expect in t for t in w_types), w_types
     if method == "dorefa":  # the odd codes of 2-bit DoReFa weights
         codes = np.unique(np.concatenate([np.unique(layer.weights) for layer in ir.layers]))
