@@ -28,6 +28,12 @@ def cmd_train(a: argparse.Namespace) -> None:
     from flow.train import train
 
     out = Path(a.out) if a.out else Path("build") / config.load(Path(a.config))["name"]
+    if a.nproc is not None:
+        from flow.distributed import launch
+
+        launch(Path(a.config), out, a.nproc, a.nnodes, a.node_rank, a.master_addr,
+               a.master_port, a.resume)
+        return
     r = train(Path(a.config), out, resume=a.resume)
     log.info("train: test accuracy %.4f -> %s", r["test_accuracy"], out / "train.json")
 
@@ -94,6 +100,12 @@ def cmd_sweep(a: argparse.Namespace) -> None:
     sweep_command(a)
 
 
+def cmd_explore(a: argparse.Namespace) -> None:
+    from flow.explore import explore
+
+    explore(Path(a.config), Path(a.out), a.ray_address, a.max_points)
+
+
 def parser() -> argparse.ArgumentParser:
     from flow.backends import BACKENDS
 
@@ -105,6 +117,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument("--out", help="build folder (default build/<name>)")
     s.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
+    s.add_argument("--nproc", type=int, help="processes on this machine: PyTorch DDP under "
+                   "torchrun (gloo on CPU, NCCL on GPUs); batch_size is the global batch")
+    s.add_argument("--nnodes", type=int, default=1, help="machines taking part (with --nproc)")
+    s.add_argument("--node-rank", type=int, default=0, help="this machine's index, 0..nnodes-1")
+    s.add_argument("--master-addr", help="address of node 0 (several machines)")
+    s.add_argument("--master-port", type=int, help="its port (default: free port, or 29500)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="checkpoint -> QONNX -> integer IR -> backends")
@@ -154,6 +172,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true",
                    help="few float epochs and calibration batches (smoke test)")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("explore", help="design-space exploration on Ray: bit widths x folding "
+                                       "targets, each point trained, built and measured")
+    s.add_argument("config")
+    s.add_argument("--out", required=True, help="folder for explore.json, explore.png, points/")
+    s.add_argument("--ray-address", help="a Ray cluster (default: a local Ray)")
+    s.add_argument("--max-points", type=int, help="run only the first N points")
+    s.set_defaults(func=cmd_explore)
 
     for mod in PLUGINS:
         try:

@@ -46,12 +46,23 @@ class QuantSpec(Section):
 
 
 class WeightQuantSpec(QuantSpec):
+    frac_bits: Annotated[int, Field(strict=True, ge=0, le=32)] | None = None  # fixed: FL
+    rounding: Literal["stochastic", "nearest"] | None = None  # fixed: rounding of updates
+    grad_bits: Annotated[int, Field(strict=True, ge=2, le=16)] | None = None  # wage: k_G
+
     @model_validator(mode="after")
     def _known(self) -> WeightQuantSpec:
         if self.quant not in WEIGHT_OPTIONS:
             raise ValueError(f"quant: {self.quant!r} is not one of {', '.join(WEIGHT_OPTIONS)}")
         if self.quant == "ternary" and self.bits not in (None, 2):
             raise ValueError("bits: ternary weights are 2-bit; remove bits")
+        if self.quant == "fixed" and self.frac_bits is None:
+            raise ValueError("frac_bits: fixed-point weights need a fraction length (FL)")
+        for key, method in (("frac_bits", "fixed"), ("rounding", "fixed"), ("grad_bits", "wage")):
+            if getattr(self, key) is not None and self.quant != method:
+                raise ValueError(f"{key}: only {method} weights take {key}")
+        if self.quant in ("wage", "fixed") and self.bits == 1:
+            raise ValueError(f"bits: {self.quant} weights need at least 2 bits")
         return self
 
 
@@ -61,6 +72,14 @@ class ActQuantSpec(QuantSpec):
         if self.quant not in ACT_OPTIONS:
             raise ValueError(f"quant: {self.quant!r} is not one of {', '.join(ACT_OPTIONS)}")
         return self
+
+
+class GradQuantSpec(Section):
+    """The backward pass's quantizer: DoReFa's k-bit gradients of every weighted layer's
+    output, or WAGE's k_E-bit errors after every activation quantizer."""
+
+    quant: Literal["dorefa", "wage"]
+    bits: Bits = 8
 
 
 class DataSpec(Section):
@@ -88,6 +107,7 @@ class ModelSpec(Section):
     weight: WeightQuantSpec = Field(default_factory=WeightQuantSpec)
     act: ActQuantSpec = Field(default_factory=ActQuantSpec)
     last_weight: WeightQuantSpec | None = None
+    grad: GradQuantSpec | None = None
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
     @model_validator(mode="after")
@@ -101,6 +121,16 @@ class ModelSpec(Section):
             raise ValueError("topology: give a topology or hidden/convs, not both")
         if self.hidden == []:
             raise ValueError("hidden: expected at least one width")
+        wage = self.weight.quant == "wage"
+        if wage != (self.act.quant == "wage"):
+            raise ValueError("act: WAGE quantizes weights and activations together; set "
+                             "weight.quant and act.quant both to wage, or neither")
+        if self.last_weight is not None and (self.last_weight.quant == "wage") != wage:
+            raise ValueError("last_weight: a WAGE model's layers are all wage (no batch norm)")
+        if (self.grad is not None and self.grad.quant == "wage") and not wage:
+            raise ValueError("grad: WAGE's error quantizer belongs to a WAGE model (weight: wage)")
+        if wage and self.grad is None:  # WAGE's default 2-8-8-8
+            self.grad = GradQuantSpec(quant="wage", bits=8)
         return self
 
 
@@ -109,7 +139,7 @@ class TrainSpec(Section):
     batch_size: Annotated[int, Field(strict=True, ge=2)] = 64  # batch norm needs two samples
     lr: Annotated[float, Field(gt=0)] = 0.01
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: Literal["adam", "sgd", "wage"] = "adam"  # wage: WAGE's integer update rule
     mode: Literal["qat", "ptq"] = "qat"
     float_baseline: bool = False
     calibration_batches: PositiveInt = 20
@@ -141,6 +171,28 @@ class FirmwareSpec(Section):
     chip: Literal["esp32", "esp32c3", "esp32s3"] = "esp32"
 
 
+Stage = Literal["verify", "synth", "firmware"]
+STAGES: tuple[Stage, ...] = ("verify", "synth", "firmware")
+
+
+class ExploreSpec(Section):
+    """`qflow explore`: the design space (weight bits x activation bits x folding targets;
+    1 bit means binary) and the stages each point runs after training."""
+
+    weight_bits: list[Bits] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+    act_bits: list[Bits] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+    target_cycles: list[PositiveInt] | None = None  # folding targets (default: hardware's)
+    target_fps: list[Annotated[float, Field(gt=0)]] | None = None  # at hardware.clock_mhz
+    stages: list[Stage] = Field(default_factory=lambda: list(STAGES))
+    limit: PositiveInt = 200  # test samples that verify and firmware run
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ExploreSpec:
+        if self.target_cycles is not None and self.target_fps is not None:
+            raise ValueError("target_cycles and target_fps: give one kind of folding target")
+        return self
+
+
 class Config(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     seed: Annotated[int, Field(strict=True, ge=0)] = 0
@@ -150,6 +202,17 @@ class Config(Section):
     lower: LowerSpec = Field(default_factory=LowerSpec)
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     firmware: FirmwareSpec = Field(default_factory=FirmwareSpec)
+    explore: ExploreSpec | None = None
+
+    @model_validator(mode="after")
+    def _wage_update(self) -> Config:
+        if (self.model.weight.quant == "wage") != (self.train.optimizer == "wage"):
+            raise ValueError("train.optimizer: WAGE weights are updated by WAGE's rule and it "
+                             "updates only them; use weight.quant wage with optimizer wage")
+        if self.train.optimizer == "wage" and (self.train.mode == "ptq" or self.train.float_baseline):
+            raise ValueError("train: WAGE trains its integer weights by its own rule; its float "
+                             "twin has no such rule (no ptq mode, no float_baseline)")
+        return self
 
 
 def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:

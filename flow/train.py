@@ -6,6 +6,11 @@ in a partial folder beside it (`.<name>.partial`, checkpointed every epoch, so `
 continues after a failure or Ctrl-C) and replaces the build only when it has finished: a
 build never holds a config other than the one its checkpoint was trained with, nor the
 exported files of an older model.
+
+Under torchrun (`qflow train CONFIG --nproc N`, flow/distributed.py) every rank runs this
+same code with a `Shard`: the model wrapped in DistributedDataParallel with batch norm over
+the global batch, each global batch of `train.batch_size` split across the ranks by a
+DistributedSampler, and only rank 0 writing the partial folder, checkpoints and train.json.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +32,9 @@ from tqdm import tqdm
 from flow import data as datasets
 from flow import models
 from flow.atomic import check_build_folder, swap_in, write_json, write_text, write_with
+
+if TYPE_CHECKING:
+    from flow.distributed import Shard
 
 log = logging.getLogger("qflow.train")
 
@@ -38,55 +47,106 @@ def seed_all(seed: int) -> None:
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            out = model(torch.from_numpy(x[i:i + batch]))
-            correct += int((out.argmax(1).numpy() == y[i:i + batch]).sum())
+            out = model(torch.from_numpy(x[i:i + batch]).to(device))
+            correct += int((out.argmax(1).cpu().numpy() == y[i:i + batch]).sum())
     return correct / max(len(x), 1)
 
 
-def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epochs: int,
-        desc: str, checkpoint: Path | None = None, resume: bool = False) -> list[dict[str, float]]:
-    """Train `model` for `epochs`; checkpoint each epoch when `checkpoint` is given."""
-    t = cfg["train"]
+def make_optimizer(model: models.QuantNet, t: dict[str, Any]) -> torch.optim.Optimizer:
+    if t["optimizer"] == "wage":  # integer weights on the k_G grid, stochastic updates
+        from flow.lowprec import WageSGD
+
+        return WageSGD(model.parameters(), t["lr"], model.wage_grad_bits, model.update_rng)
     opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(t["optimizer"])
     if opt_cls is None:
-        raise ValueError(f"train.optimizer: {t['optimizer']!r} is not 'adam' or 'sgd'")
-    opt = opt_cls(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+        raise ValueError(f"train.optimizer: {t['optimizer']!r} is not 'adam', 'sgd' or 'wage'")
+    return opt_cls(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+
+
+def batches(n: int, batch_size: int, epoch: int, seed: int, shard: Shard | None
+            ) -> Iterator[torch.Tensor]:
+    """One epoch's sample indices, batch by batch: a permutation from the global RNG in one
+    process; under torchrun, this rank's share of each global batch (DistributedSampler's
+    stride over one seeded permutation per epoch, so that the ranks' shares of batch i
+    together are the global batch i of a 1-process run with the same sampler)."""
+    if shard is None:
+        perm = torch.randperm(n)
+        yield from (perm[i:i + batch_size] for i in range(0, n, batch_size))
+        return
+    from torch.utils.data import TensorDataset
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        TensorDataset(torch.arange(n)), num_replicas=shard.world, rank=shard.rank, shuffle=True,
+        seed=seed)
+    sampler.set_epoch(epoch)
+    idx = torch.tensor(list(sampler))
+    local = batch_size // shard.world
+    yield from (idx[i:i + local] for i in range(0, len(idx), local))
+
+
+def _load_state(checkpoint: Path | None, shard: Shard | None) -> dict[str, Any] | None:
+    """The checkpoint to resume from (rank 0 reads it and sends it to every rank)."""
+    state = None
+    if checkpoint is not None and checkpoint.exists() and (shard is None or shard.lead):
+        state = torch.load(checkpoint, weights_only=False)
+    if shard is not None:
+        state = shard.broadcast(state)
+    return state
+
+
+def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epochs: int,
+        desc: str, checkpoint: Path | None = None, resume: bool = False,
+        shard: Shard | None = None) -> list[dict[str, float]]:
+    """Train `model` for `epochs`; checkpoint each epoch when `checkpoint` is given (rank 0
+    under torchrun)."""
+    t = cfg["train"]
+    if shard is not None and t["batch_size"] % shard.world:
+        raise ValueError(f"train.batch_size: {t['batch_size']} global samples do not split "
+                         f"evenly over {shard.world} processes")
+    net = shard.wrap(model) if shard is not None else model
+    opt = make_optimizer(model, t)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     history: list[dict[str, float]] = []
     start = 0
-    if resume and checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+    state = _load_state(checkpoint, shard) if resume else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if "update_rng" in state:
+            model.update_rng.set_state(state["update_rng"])
         history, start = state["history"], state["epoch"]
         log.info("resuming %s from epoch %d (%s)", desc, start, checkpoint)
+    if shard is not None:  # each rank's own stream (dropout, stochastic quantizers, noise)
+        torch.manual_seed(cfg["seed"] + 1_000_003 * (shard.rank + 1) + start)
     loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    device = next(model.parameters()).device
+    xt, yt = torch.from_numpy(ds.x_train).to(device), torch.from_numpy(ds.y_train).to(device)
+    lead = shard is None or shard.lead
     bar = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
-               disable=None)
+               disable=None if lead else True)
     for epoch in bar:
-        model.train()
-        perm = torch.randperm(len(xt))
-        total, correct, n = 0.0, 0, 0
-        for i in range(0, len(xt), t["batch_size"]):
-            idx = perm[i:i + t["batch_size"]]
+        net.train()
+        sums = torch.zeros(3, dtype=torch.float64)  # loss x samples, correct, samples
+        for idx in batches(len(xt), t["batch_size"], epoch, cfg["seed"], shard):
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            out = model(xt[idx])
+            out = net(xt[idx])
             loss = loss_fn(out, yt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-            model.clip_weights()
-            total += loss.item() * len(idx)
-            correct += int((out.argmax(1) == yt[idx]).sum())
-            n += len(idx)
+            model.after_step()
+            sums += torch.tensor([loss.item() * len(idx), int((out.argmax(1) == yt[idx]).sum()),
+                                  len(idx)], dtype=torch.float64)
         sched.step()
+        total, correct, n = (shard.sum(sums) if shard is not None else sums).tolist()
         rec = {"epoch": epoch + 1, "loss": total / max(n, 1), "train_accuracy": correct / max(n, 1),
                "val_accuracy": evaluate(model, ds.x_val, ds.y_val)}
         history.append(rec)
@@ -94,9 +154,10 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
         if bar.disable:  # no terminal: a log line per epoch instead of the bar
             log.info("%s epoch %d/%d: loss %.4f, val accuracy %.4f", desc, epoch + 1, epochs,
                      rec["loss"], rec["val_accuracy"])
-        if checkpoint is not None:
+        if checkpoint is not None and lead:
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                     "update_rng": model.update_rng.get_state(),
                      "history": history, "epoch": epoch + 1}
             write_with(checkpoint, partial(torch.save, state))
     return history
@@ -154,21 +215,32 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
     return partial
 
 
-def train(config_path: Path, build_dir: Path, resume: bool = False) -> dict[str, Any]:
+def train(config_path: Path, build_dir: Path, resume: bool = False,
+          shard: Shard | None = None) -> dict[str, Any]:
     from flow import config as configs
 
     cfg = configs.load(config_path)
     build_dir = Path(build_dir)
-    check_build_folder(build_dir)
-    partial = _start_partial(cfg, config_path, build_dir, resume)
-    write_text(partial / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    result = _train(cfg, partial, resume)
-    swap_in(partial, build_dir)
-    log.info("train: build %s complete (config.yaml, checkpoint.pt, train.json)", build_dir)
+    lead = shard is None or shard.lead
+    if lead:
+        check_build_folder(build_dir)
+        partial = _start_partial(cfg, config_path, build_dir, resume)
+        write_text(partial / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    else:
+        partial = partial_folder(build_dir)  # rank 0's; the others never write there
+    if shard is not None:
+        shard.barrier()
+    result = _train(cfg, partial, resume, shard)
+    if lead:
+        swap_in(partial, build_dir)
+        log.info("train: build %s complete (config.yaml, checkpoint.pt, train.json)", build_dir)
+    if shard is not None:
+        shard.barrier()
     return result
 
 
-def _train(cfg: dict[str, Any], build_dir: Path, resume: bool) -> dict[str, Any]:
+def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | None = None
+           ) -> dict[str, Any]:
     seed_all(cfg["seed"])
     ds = datasets.load(cfg["data"], cfg["seed"])
     log.info("data: %s, %d train / %d val / %d test, input %s", ds.name, len(ds.x_train),
@@ -176,12 +248,15 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool) -> dict[str, Any]
     t = cfg["train"]
     ckpt = build_dir / "checkpoint.pt"
     result: dict[str, Any] = {"name": cfg["name"], "mode": t["mode"], "dataset": ds.name}
+    if shard is not None:
+        result["distributed"] = shard.describe()
+    lead = shard is None or shard.lead
     float_model = None
     if t["mode"] == "ptq" or t["float_baseline"]:
         seed_all(cfg["seed"])
         float_model = models.build(cfg["model"], ds.input_shape, ds.classes, quantized=False)
         hist = fit(float_model, ds, cfg, t.get("float_epochs") or t["epochs"], "float",
-                   build_dir / "float_checkpoint.pt", resume)
+                   build_dir / "float_checkpoint.pt", resume, shard)
         result["float_epochs"] = hist
         result["float_test_accuracy"] = evaluate(float_model, ds.x_test, ds.y_test)
         log.info("float baseline: test accuracy %.4f", result["float_test_accuracy"])
@@ -193,14 +268,16 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool) -> dict[str, Any]
         log.info("ptq: float weights loaded (%d quantizer parameters left at their init)",
                  len(missing.missing_keys))
         calibrate(model, ds, t["calibration_batches"], t["batch_size"])
-        torch.save({"model": model.state_dict(), "epoch": 0, "history": []}, ckpt)
+        if lead:
+            torch.save({"model": model.state_dict(), "epoch": 0, "history": []}, ckpt)
         result["epochs"] = []
     else:
         model = models.build(cfg["model"], ds.input_shape, ds.classes)
-        result["epochs"] = fit(model, ds, cfg, t["epochs"], "qat", ckpt, resume)
+        result["epochs"] = fit(model, ds, cfg, t["epochs"], "qat", ckpt, resume, shard)
     result["test_accuracy"] = evaluate(model, ds.x_test, ds.y_test)
-    log.info("test accuracy %.4f; checkpoint %s", result["test_accuracy"], ckpt)
-    write_json(build_dir / "train.json", result)
+    if lead:
+        log.info("test accuracy %.4f; checkpoint %s", result["test_accuracy"], ckpt)
+        write_json(build_dir / "train.json", result)
     return result
 
 

@@ -30,12 +30,13 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first, pinned: the CPU build lies on disk; a looser request would fetch a CUDA build
 "$VENV/bin/python" -m pip install -q torch==2.13.0
-"$VENV/bin/python" -m pip install -q -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -e '.[dev,distributed]'
 "$VENV/bin/python" - <<'PY'
 import onnx, torch
 assert torch.__version__.startswith("2.13.0") and "+cpu" in torch.__version__, torch.__version__
 # onnxruntime (qonnx's executor) rejects IR version 14, written by onnx >= 1.21
 assert onnx.IR_VERSION <= 13, f"onnx {onnx.__version__} writes IR {onnx.IR_VERSION}"
+import ray  # the distributed extra (qflow explore); it must not have replaced torch
 print(f"setup: ok (torch {torch.__version__}, onnx {onnx.__version__}, IR {onnx.IR_VERSION})")
 PY
 

@@ -140,7 +140,7 @@ def test_ptq_calibration_sets_activation_scale() -> None:
 
 
 def test_options_are_listed_and_checked() -> None:
-    assert len(WEIGHT_OPTIONS) == 8 and len(ACT_OPTIONS) == 6
+    assert len(WEIGHT_OPTIONS) == 11 and len(ACT_OPTIONS) == 8  # with DoReFa, WAGE, fixed
     with pytest.raises(QuantConfigError, match="model.weight.quant"):
         weight_quant({"quant": "fp4"})
     with pytest.raises(QuantConfigError, match="bits"):
