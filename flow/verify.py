@@ -4,6 +4,12 @@ References: qonnx's executor on model.qonnx.onnx (float graph, node by node), Br
 forward on the checkpoint (when the build was trained here), and each requested backend
 (integer accumulators compared with the golden model's, exactly). The bar is equality on
 every sample; where one differs, verify.json lists the samples.
+
+Where the IR lists inexact layers (float32 products that round: scales not powers of two),
+the executor may break a tie differently from exact integer arithmetic. `rounding` checks
+each stage on the executor's own inputs to it and accepts a difference only within the
+rounding tolerance of `rounding_slack`; verify.json's `qonnx_executor.rounding` counts the
+samples affected, by the layer where the executor first departs from golden.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from tqdm import tqdm
 from flow import backends, golden
 from flow.atomic import write_json
 from flow.inputs import test_split
-from flow.ir import Model
+from flow.golden.exact import threshold_levels
+from flow.ir import Layer, Model
 from flow.ir import load as load_ir
 
 log = logging.getLogger("qflow.verify")
@@ -26,6 +33,13 @@ log = logging.getLogger("qflow.verify")
 
 def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
     """qonnx's executor, one sample at a time (Brevitas exports a batch-1 graph)."""
+    return qonnx_trace(onnx_path, x)[0]
+
+
+def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """qonnx's executor: outputs [N, C], and the integer codes [N, features] of every
+    activation quantizer (a Quant/BipolarQuant of a non-constant tensor), in graph order:
+    the input quantizer, then one per hidden layer."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
@@ -33,9 +47,81 @@ def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
     mw = ModelWrapper(str(onnx_path)).transform(InferShapes())
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     ishape = [d.dim_value or 1 for d in mw.graph.input[0].type.tensor_type.shape.dim]
-    outs = [execute_onnx(mw, {iname: x[i:i + 1].reshape(ishape)})[oname]
-            for i in tqdm(range(len(x)), desc="qonnx executor", unit="sample", disable=None)]
-    return np.concatenate(outs).reshape(len(x), -1)
+    consts = {i.name for i in mw.graph.initializer} | {
+        o for n in mw.graph.node if n.op_type == "Constant" for o in n.output}
+    quants = [n for n in mw.graph.node
+              if n.op_type in ("Quant", "BipolarQuant") and n.input[0] not in consts]
+    outs: list[np.ndarray] = []
+    codes: list[list[np.ndarray]] = [[] for _ in quants]
+    for i in tqdm(range(len(x)), desc="qonnx executor", unit="sample", disable=None):
+        ctx = execute_onnx(mw, {iname: x[i:i + 1].reshape(ishape)}, return_full_exec_context=True)
+        outs.append(ctx[oname].reshape(-1))
+        for k, q in enumerate(quants):
+            zp = ctx[q.input[2]] if q.op_type == "Quant" else 0.0
+            codes[k].append(np.round(ctx[q.output[0]].astype(np.float64) / ctx[q.input[1]] + zp)
+                            .reshape(-1))
+    return np.stack(outs), [np.stack(c).astype(np.int64) for c in codes]
+
+
+def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
+    """Per output channel, how far (in accumulator units) the float graph's evaluation of an
+    inexact layer may move from the exact accumulator: float32 rounds each of the fan-in
+    products, their sum and the two dequantizations, (fan_in + 3) * 2^-24 of the sum of
+    |terms| (|x - zero point| <= the input range), plus one for the float32 rounding of the
+    exact value itself. 0 for a layer whose float graph is exact."""
+    w = np.abs(layer.weights.astype(np.int64)).reshape(len(layer.weights), -1)
+    if exact:
+        return np.zeros(len(w), np.int64)
+    lo, hi = layer.input_dtype.min, layer.input_dtype.max
+    terms = w.sum(axis=1) * (hi - lo)
+    return np.ceil((w.shape[1] + 3) * 2.0**-24 * terms).astype(np.int64) + 1
+
+
+def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
+             codes: list[np.ndarray]) -> dict[str, Any]:
+    """Golden (outputs `ours` [N, C]) against the executor's trace (`qonnx_trace`: outputs
+    `out` and activation codes `codes` on float inputs `x`), stage by stage on the
+    executor's own inputs: the
+    input codes must be equal; each layer's result, at its accumulator acc, must lie
+    between golden's results at acc - slack and acc + slack (`rounding_slack`: equality
+    for an exact layer), which is where float32 rounding of the product can move it.
+    Counts the samples whose outputs differ by the first stage where they part, and the
+    samples no rounding explains."""
+    import dataclasses
+
+    inexact = list(model.meta.get("inexact_layers", []))
+    n = len(x)
+    if len(codes) != len(model.layers):
+        raise ValueError(f"{model.name}: the executor shows {len(codes)} activation quantizers "
+                         f"for {len(model.layers)} layers; cannot follow it layer by layer")
+    stages = ["input", *(lay.name for lay in model.layers)]
+    departs = np.full(n, -1)  # first stage whose result differs, per sample
+    explained = np.all(golden.quantize_input(model.input, x) == codes[0], axis=1)
+    departs[~explained] = 0
+    for i, lay in enumerate(model.layers):
+        last = i == len(model.layers) - 1
+        acc = golden.layer(dataclasses.replace(lay, activation=None), codes[i])
+        slack = rounding_slack(lay, lay.name not in inexact)
+
+        def result(a: np.ndarray, lay: Layer = lay, last: bool = last) -> np.ndarray:
+            if last:
+                return golden.dequantize_output(model.output, a).reshape(n, -1).astype(np.float64)
+            act = lay.activation
+            assert act is not None  # hidden layers have thresholds (Model.validate)
+            return threshold_levels(a, act.values, act.base, act.step)
+
+        theirs = out.astype(np.float64) if last else codes[i + 1]
+        at_lo, at_hi = result(acc - slack), result(acc + slack)
+        low, high = np.minimum(at_lo, at_hi), np.maximum(at_lo, at_hi)
+        explained &= np.all((low <= theirs) & (theirs <= high), axis=1)
+        differs = np.any(result(acc) != theirs, axis=1)
+        departs[(departs < 0) & differs] = i + 1
+    affected = np.any(ours != out, axis=1)
+    by_stage = {stages[k]: int((affected & (departs == k)).sum()) for k in range(len(stages))
+                if (affected & (departs == k)).any()}
+    return {"inexact_layers": inexact, "affected_samples": int(affected.sum()),
+            "first_difference": by_stage,
+            "unexplained_samples": np.flatnonzero(~explained).tolist()[:100]}
 
 
 def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
@@ -97,7 +183,9 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         result["accuracy"] = {"golden": float((out.argmax(1) == y).mean())}
     onnx_path = build_dir / "model.qonnx.onnx"
     if onnx_path.is_file():
-        result["agreement"]["qonnx_executor"] = compare(out, qonnx_outputs(onnx_path, x))
+        theirs, trace = qonnx_trace(onnx_path, x)
+        result["agreement"]["qonnx_executor"] = compare(out, theirs)
+        result["agreement"]["qonnx_executor"]["rounding"] = rounding(model, x, out, theirs, trace)
     bt = brevitas_forward(build_dir, model, x)
     if bt is not None:
         # agreement on integers: every layer's codes and the last accumulators; the logits'
