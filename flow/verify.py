@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
 
 from flow import backends, golden
 from flow.atomic import write_json
-from flow.inputs import test_split
 from flow.golden.exact import threshold_levels
+from flow.inputs import test_split
 from flow.ir import Layer, Model
 from flow.ir import load as load_ir
 
@@ -68,10 +68,11 @@ def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
     inexact layer may move from the exact accumulator: float32 rounds each of the fan-in
     products, their sum and the two dequantizations, (fan_in + 3) * 2^-24 of the sum of
     |terms| (|x - zero point| <= the input range), plus one for the float32 rounding of the
-    exact value itself. 0 for a layer whose float graph is exact."""
-    w = np.abs(layer.weights.astype(np.int64)).reshape(len(layer.weights), -1)
-    if exact:
-        return np.zeros(len(w), np.int64)
+    exact value itself. 0 for a layer whose float graph is exact, or that has no product."""
+    weights = getattr(layer, "weights", None)  # [out_channels, ...]; pooling has none
+    if exact or weights is None:
+        return np.zeros(layer.out_channels, np.int64)
+    w = np.abs(weights.astype(np.int64)).reshape(layer.out_channels, -1)
     lo, hi = layer.input_dtype.min, layer.input_dtype.max
     terms = w.sum(axis=1) * (hi - lo)
     return np.ceil((w.shape[1] + 3) * 2.0**-24 * terms).astype(np.int64) + 1
@@ -100,7 +101,7 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
     departs[~explained] = 0
     for i, lay in enumerate(model.layers):
         last = i == len(model.layers) - 1
-        acc = golden.layer(dataclasses.replace(lay, activation=None), codes[i])
+        acc = golden.layer(dataclasses.replace(cast(Any, lay), activation=None), codes[i])
         slack = rounding_slack(lay, lay.name not in inexact)
 
         def result(a: np.ndarray, lay: Layer = lay, last: bool = last) -> np.ndarray:
