@@ -108,7 +108,8 @@ def draw(seed: int) -> dict[str, Any]:
         quant = str(rng.choice(acts[module]))
         spec: dict[str, Any] = {"module": module, "quant": quant}
         if quant in MULTI_BIT:
-            spec["bits"] = bits(2 if quant == "int_minmax" else 1)
+            # Brevitas exports no 1-bit quantizer with a zero point or a MinMax init
+            spec["bits"] = bits(2 if quant in ("int_minmax", "shifted") else 1)
         if module == "hardtanh" and quant in MULTI_BIT:  # the clamp's range
             lo = -float(rng.uniform(0.1, 4))
             spec.update(min_val=lo, max_val=float(rng.uniform(0.1, 4)) if rng.random() < 0.7
