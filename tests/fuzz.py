@@ -263,7 +263,8 @@ class Outcome:
     detail: str = ""
     inexact_layers: list[str] = field(default_factory=list)
     samples: int = 0
-    rounding: dict[str, Any] = field(default_factory=dict)
+    rounding: dict[str, Any] = field(default_factory=dict)  # flow.verify.rounding's report
+    argmax_differs: int = 0  # samples whose argmax differs (rounding may flip near-ties)
     backends: dict[str, int] = field(default_factory=dict)  # name -> samples equal to golden
 
 
@@ -290,7 +291,8 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
     arrays.update(golden=ours, executor=theirs)
     report = rounding(model, x, ours, theirs, trace)
     out = Outcome(seed, "rounding" if inexact else "exact", inexact_layers=inexact,
-                  samples=len(x), rounding=report)
+                  samples=len(x), rounding=report,
+                  argmax_differs=int((ours.argmax(1) != theirs.argmax(1)).sum()))
     if not inexact and not np.array_equal(ours, theirs):
         out.verdict = "fail"
         out.detail = (f"no layer is inexact, yet {int(np.any(ours != theirs, axis=1).sum())} "
@@ -385,8 +387,8 @@ def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...]) -> li
                 save_repro(out / str(seed), outcome, arrays, spec, Path(tmp) / "model.onnx")
         print(f"seed {seed}: {outcome.verdict}"
               + (f" ({outcome.rounding.get('affected_samples', 0)} samples affected by "
-                 f"rounding in {', '.join(outcome.inexact_layers)})" if outcome.inexact_layers
-                 else "")
+                 f"rounding in {', '.join(outcome.inexact_layers)}, "
+                 f"{outcome.argmax_differs} argmax)" if outcome.inexact_layers else "")
               + (f": {outcome.detail.strip().splitlines()[-1]}" if outcome.detail else ""),
               flush=True)
         outcomes.append(outcome)
