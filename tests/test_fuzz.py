@@ -18,9 +18,9 @@ from tests import fuzz
 # the first seven cover every quantizer, bias, batch norm, input rank, exact and rounding
 # graphs and a refusal (test_fixed_seeds_cover_the_draw_space); the rest are small models
 FAST_SEEDS = [0, 10, 80, 106, 116, 132, 153, 12, 20, 34, 43, 60, 72, 118, 175]
-# small models through every host backend: BIPOLAR input and weights (25), a zero-point
-# activation and a MinMax-init HardTanh (40), shifted weights and activations (96)
-BACKEND_SEEDS = [25, 40, 96]
+# small models through every host backend: BIPOLAR input and weights (25), shifted
+# (zero-point) weights and activations with quantized biases (96)
+BACKEND_SEEDS = [25, 96]
 SLOW_SEEDS = list(range(200, 400))
 SLOW_BACKEND_SEEDS = list(range(400, 412))
 
