@@ -14,6 +14,7 @@ samples affected, by the layer where the executor first departs from golden.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, cast
@@ -88,8 +89,6 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
     rounding of the product can move it. Counts the samples whose outputs differ, by the
     first stage where the executor departs from golden, and lists the samples no rounding
     explains. ValueError when the executor's activation quantizers do not match the layers."""
-    import dataclasses
-
     inexact = list(model.meta.get("inexact_layers", []))
     n = len(x)
     if len(codes) != len(model.layers):

@@ -218,7 +218,7 @@ def build(spec: dict[str, Any]) -> Any:
             if spec["refuse"] == "tanh" and k == 0:
                 modules.append(nn.Tanh())
             kind = {"relu": QuantReLU, "hardtanh": QuantHardTanh, "identity": QuantIdentity}
-            extra = {k: act[k] for k in ("min_val", "max_val") if k in act}
+            extra = {key: act[key] for key in ("min_val", "max_val") if key in act}
             modules.append(kind[act["module"]](act_quant=_act_quant(act), **extra,
                                                return_quant_tensor=k + 1 < len(layers)
                                                and quant_bias[k + 1]))
