@@ -7,10 +7,11 @@ PY     := $(VENV)/bin/python
 QFLOW  := $(VENV)/bin/qflow
 STAMP  := $(VENV)/.qflow-setup
 JOBS   ?= 2
+N      ?= 100
 PORT   ?=
 BOARD  ?= icebreaker
 
-.PHONY: setup train export check verify sim synth hls firmware flash bitstream program report sweep bench test test-all lint clean
+.PHONY: setup train export check verify sim synth hls firmware flash bitstream program report sweep bench test test-all fuzz lint clean
 
 setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup.sh
@@ -67,6 +68,12 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q -m ""
+
+# N fresh random Brevitas models (seeds from the clock, or START=...), golden vs qonnx's
+# executor (BACKENDS=rtl,hls,firmware adds backends vs golden); failures in build/fuzz/<seed>/
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz --seeds $(N) --out build/fuzz $(if $(START),--start $(START)) \
+		$(if $(BACKENDS),--backends $(BACKENDS))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flow tests bench

@@ -117,9 +117,33 @@ class Graph:
         return default
 
     def const(self, name: str, node: onnx.NodeProto) -> np.ndarray:
+        if name not in self.consts and name in self.producer and self.is_const(name):
+            self.consts[name] = self.fold(name)
         if name in self.consts:
             return self.consts[name]
         raise self.err(node, f"input {name!r} must be a constant")
+
+    def fold(self, name: str) -> np.ndarray:
+        """A tensor computed from constants only (a quantized bias: Quant of an
+        initializer), evaluated by qonnx's executor exactly as the graph computes it."""
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        needed, todo = set(), [name]
+        while todo:
+            producer = self.producer.get(todo.pop())
+            if producer is not None and id(producer) not in needed:
+                needed.add(id(producer))
+                todo += [i for i in producer.input if i and i not in self.consts]
+        nodes = [n for n in self.model.graph.node if id(n) in needed]  # graph order
+        inits = sorted({i for n in nodes for i in n.input if i in self.consts})
+        graph = helper.make_graph(
+            nodes, "constant", [], [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(np.asarray(self.consts[k]), k) for k in inits])
+        sub = helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        sub.ir_version = min(self.model.ir_version, 10)
+        return np.asarray(execute_onnx(ModelWrapper(sub).transform(InferShapes()), {})[name])
 
     def is_const(self, name: str) -> bool:
         if name in self.consts or name == "":

@@ -28,8 +28,8 @@ def run_tail(g: Graph, nodes: list[onnx.NodeProto], start: str, values: np.ndarr
     from qonnx.core.onnx_exec import execute_onnx
 
     out = nodes[-1].output[0]
-    names = {i for n in nodes for i in n.input if i in g.consts}
-    inits = [numpy_helper.from_array(np.asarray(g.consts[k]), k) for k in sorted(names)]
+    consts = {i: n for n in nodes for i in n.input if i and g.is_const(i)}
+    inits = [numpy_helper.from_array(np.asarray(g.const(k, consts[k])), k) for k in sorted(consts)]
     graph = helper.make_graph(
         list(nodes), "tail",
         [helper.make_tensor_value_info(start, onnx.TensorProto.FLOAT, list(values.shape))],
