@@ -49,8 +49,8 @@ def activation_quantizers(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
 
 def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """qonnx's executor: outputs [N, C], and the integer codes [N, features] of every
-    activation quantizer (`activation_quantizers`), frames read in the IR's channel-last
-    order."""
+    activation quantizer (`activation_quantizers`), flattened in the graph's order (see
+    `frame_order` for the IR's)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
@@ -72,8 +72,17 @@ def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.nda
         for k, q in enumerate(quants):
             zp = ctx[q.input[2]] if q.op_type == "Quant" else 0.0
             c = np.round(ctx[q.output[0]].astype(np.float64) / ctx[q.input[1]] + zp)
-            codes[k].append((c.transpose(0, 2, 3, 1) if c.ndim == 4 else c).reshape(-1))
+            codes[k].append(c.reshape(-1))
     return np.stack(outs), [np.stack(c).astype(np.int64) for c in codes]
+
+
+def frame_order(codes: np.ndarray, hwc: tuple[int, ...] | None) -> np.ndarray:
+    """Codes [N, features] in the graph's (C, H, W) order -> the IR's (H, W, C) order, for
+    a frame of shape `hwc` (None: a flat vector, unchanged)."""
+    if hwc is None:
+        return codes
+    h, w, c = hwc
+    return codes.reshape(len(codes), c, h, w).transpose(0, 2, 3, 1).reshape(len(codes), -1)
 
 
 def requantization_differences(model: Model, codes: np.ndarray, onnx_path: Path,
@@ -86,8 +95,9 @@ def requantization_differences(model: Model, codes: np.ndarray, onnx_path: Path,
     by_tensor = {q.output[0]: c for q, c in zip(
         activation_quantizers(onnx.load(onnx_path).graph), graph_codes, strict=True)}
     out = {}
+    shapes = {layer.name: getattr(layer, "out_shape", None) for layer in model.layers}
     for name, where in model.meta.get("requantized_layers", {}).items():
-        diff = np.abs(trace[name] - by_tensor[where["tensor"]])
+        diff = np.abs(trace[name] - frame_order(by_tensor[where["tensor"]], shapes[name]))
         out[name] = {"max_step_difference": int(diff.max(initial=0)),
                      "equal_samples": int(np.all(diff == 0, axis=1).sum()),
                      "samples": len(codes)}
@@ -128,6 +138,10 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
         raise ValueError(f"{model.name}: the executor shows {len(codes)} activation quantizers "
                          f"for {len(model.layers)} layers; cannot follow it layer by layer")
     stages = ["input", *(lay.name for lay in model.layers)]
+    inp = model.input
+    codes = [frame_order(codes[0], inp.shape[1:] + inp.shape[:1] if inp.channels_last else None),
+             *(frame_order(c, getattr(lay, "out_shape", None))
+               for c, lay in zip(codes[1:], model.layers, strict=False))]
     departs = np.full(n, -1)  # first stage whose result differs, per sample
     explained = np.all(golden.quantize_input(model.input, x) == codes[0], axis=1)
     departs[~explained] = 0

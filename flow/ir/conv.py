@@ -121,10 +121,15 @@ class Conv2dLayer:
 
     @property
     def cycles(self) -> int:
-        """Cycles per frame: every output position, (C_out / PE) x (window / SIMD) each."""
+        """Cycles per frame of a streaming conv (sliding window + MVAU): every output
+        position takes (C_out / PE) x (window / SIMD); the window unit also reads each input
+        pixel once, C_in / SIMD beats, which bounds it when the stride exceeds the kernel."""
         f = self.folding
-        return self.out_shape[0] * self.out_shape[1] * (self.out_channels // f.pe) * (
+        compute = self.out_shape[0] * self.out_shape[1] * (self.out_channels // f.pe) * (
             self.window // f.simd)
+        if self.depthwise:  # SIMD runs over the window's taps, not over input channels
+            return compute
+        return max(compute, self.in_shape[0] * self.in_shape[1] * (self.in_shape[2] // f.simd))
 
     @property
     def is_xnor(self) -> bool:

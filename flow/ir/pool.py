@@ -73,8 +73,12 @@ class MaxPoolLayer:
 
     @property
     def cycles(self) -> int:
-        """Cycles per frame: every input pixel is read once, PE channels at a time."""
-        return self.in_shape[0] * self.in_shape[1] * (self.out_channels // self.folding.pe)
+        """Cycles per frame of a streaming pool (sliding window + max), PE channels at a
+        time: every window's taps are read, and every input pixel written, one a cycle (equal
+        when windows tile the frame: kernel = stride, no padding)."""
+        windows = self.out_shape[0] * self.out_shape[1] * self.kernel[0] * self.kernel[1]
+        pixels = self.in_shape[0] * self.in_shape[1]
+        return max(windows, pixels) * (self.out_channels // self.folding.pe)
 
     def check(self, at: str) -> None:
         if self.out_shape[2] != self.in_shape[2]:

@@ -64,9 +64,9 @@ def streams(layer: Conv2dLayer) -> tuple[Stream, Stream]:
 
 
 def cycles(layer: Conv2dLayer) -> int:
-    """Cycles per frame in steady state: the mvau's (the IR's cycles) or, when the input
-    outlasts the windows (stride beyond the kernel), the swu's input beats."""
-    return max(layer.cycles, window(layer).in_beats)
+    """Cycles per frame in steady state, the IR's: the mvau's, or the swu's input beats
+    when the stride exceeds the kernel (the simulations measure it)."""
+    return layer.cycles
 
 
 def stage(layer: Conv2dLayer, name: str, image_dir: Path) -> Stage:
