@@ -47,7 +47,8 @@ def seed_all(seed: int) -> None:
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
     model.eval()
-    device = next(model.parameters()).device
+    # where the model's weights are (torch's int8 models hold none: the CPU)
+    device = next(model.parameters(), torch.empty(0)).device
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):

@@ -24,8 +24,6 @@ import numpy as np
 from flow.datatypes import DataType, bits_for_range, dtype
 from flow.ir.activation import (
     Activation,
-    activation_from_json,
-    activation_to_json,
     check_activation,
 )
 from flow.ir.layer import (
@@ -35,6 +33,7 @@ from flow.ir.layer import (
     Put,
     accumulator_bounds,
 )
+from flow.ir.weighted import weighted_from_json, weighted_to_json
 
 Pads = tuple[int, int, int, int]  # top, left, bottom, right
 
@@ -60,8 +59,27 @@ def check_window(at: str, in_shape: tuple[int, int, int], out_shape: tuple[int, 
                       f"pads {pads} gives {oh}x{ow} positions, not {out_shape[:2]}")
 
 
+class Frames:
+    """The sizes of a layer that maps one channel-last frame to another."""
+
+    in_shape: tuple[int, int, int]  # H, W, C
+    out_shape: tuple[int, int, int]
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def out_features(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[2]
+
+
 @dataclass
-class Conv2dLayer:
+class Conv2dLayer(Frames):
     kind: ClassVar[str] = "conv2d"
     weighted: ClassVar[bool] = True
     name: str
@@ -80,18 +98,6 @@ class Conv2dLayer:
     acc_max: int
     activation: Activation | None
     folding: Folding = field(default_factory=Folding)
-
-    @property
-    def in_features(self) -> int:
-        return int(np.prod(self.in_shape))
-
-    @property
-    def out_features(self) -> int:
-        return int(np.prod(self.out_shape))
-
-    @property
-    def out_channels(self) -> int:
-        return self.out_shape[2]
 
     @property
     def depthwise(self) -> bool:
@@ -177,30 +183,17 @@ class Conv2dLayer:
     def to_json(self, put: Put) -> dict[str, Any]:
         return {
             "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
-            "in_features": self.in_features, "out_features": self.out_features,
             "kernel": list(self.kernel), "stride": list(self.stride), "pads": list(self.pads),
             "pad_value": int(self.pad_value), "group": self.group,
-            "input_dtype": self.input_dtype.name, "weight_dtype": self.weight_dtype.name,
-            "weights": put(f"{self.name}.weights", self.weights),
-            "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
-            "acc_dtype": self.acc_dtype.name,
-            "activation": activation_to_json(self.activation, self.name, put),
-            "out_dtype": self.out_dtype.name,
-            "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
-            "cycles": self.cycles,
+            **weighted_to_json(self, put),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any], get: Get) -> Conv2dLayer:
-        return cls(name=d["name"], source=d["source"], in_shape=as_triple(d["in_shape"]),
-                   out_shape=as_triple(d["out_shape"]), kernel=as_pair(d["kernel"]),
-                   stride=as_pair(d["stride"]), pads=as_pads(d["pads"]),
-                   pad_value=int(d["pad_value"]), group=int(d["group"]),
-                   input_dtype=dtype(d["input_dtype"]), weight_dtype=dtype(d["weight_dtype"]),
-                   weights=get(d["weights"]), acc_min=int(d["acc_min"]),
-                   acc_max=int(d["acc_max"]),
-                   activation=activation_from_json(d["activation"], get),
-                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+        return cls(in_shape=as_triple(d["in_shape"]), out_shape=as_triple(d["out_shape"]),
+                   kernel=as_pair(d["kernel"]), stride=as_pair(d["stride"]),
+                   pads=as_pads(d["pads"]), pad_value=int(d["pad_value"]), group=int(d["group"]),
+                   **weighted_from_json(d, get))
 
 
 def as_pair(v: list[int]) -> tuple[int, int]:

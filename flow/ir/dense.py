@@ -14,8 +14,6 @@ import numpy as np
 from flow.datatypes import DataType, bits_for_range, dtype
 from flow.ir.activation import (
     Activation,
-    activation_from_json,
-    activation_to_json,
     check_activation,
 )
 from flow.ir.layer import (
@@ -27,6 +25,7 @@ from flow.ir.layer import (
     accumulator_bounds,
     dtype_range,
 )
+from flow.ir.weighted import weighted_from_json, weighted_to_json
 
 
 @dataclass
@@ -94,26 +93,12 @@ class DenseLayer:
             check_activation(self.activation, at, self.out_features, self.acc_min, self.acc_max)
 
     def to_json(self, put: Put) -> dict[str, Any]:
-        return {
-            "in_features": self.in_features, "out_features": self.out_features,
-            "input_dtype": self.input_dtype.name, "weight_dtype": self.weight_dtype.name,
-            "weights": put(f"{self.name}.weights", self.weights),
-            "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
-            "acc_dtype": self.acc_dtype.name,
-            "activation": activation_to_json(self.activation, self.name, put),
-            "out_dtype": self.out_dtype.name,
-            "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
-            "cycles": self.cycles,
-        }
+        return weighted_to_json(self, put)
 
     @classmethod
     def from_json(cls, d: dict[str, Any], get: Get) -> DenseLayer:
-        return cls(name=d["name"], source=d["source"], in_features=int(d["in_features"]),
-                   out_features=int(d["out_features"]), input_dtype=dtype(d["input_dtype"]),
-                   weight_dtype=dtype(d["weight_dtype"]), weights=get(d["weights"]),
-                   acc_min=int(d["acc_min"]), acc_max=int(d["acc_max"]),
-                   activation=activation_from_json(d["activation"], get),
-                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+        return cls(in_features=int(d["in_features"]), out_features=int(d["out_features"]),
+                   **weighted_from_json(d, get))
 
 
 def popcount_thresholds(layer: DenseLayer) -> np.ndarray:

@@ -12,16 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from flow.datatypes import DataType, dtype
 from flow.ir.activation import Activation
-from flow.ir.conv import Pads, as_pads, as_pair, as_triple, check_window
+from flow.ir.conv import Frames, Pads, as_pads, as_pair, as_triple, check_window
 from flow.ir.layer import Folding, Get, IRError, Put
 
 
 @dataclass
-class MaxPoolLayer:
+class MaxPoolLayer(Frames):
     kind: ClassVar[str] = "maxpool"
     weighted: ClassVar[bool] = False
     name: str
@@ -34,18 +32,6 @@ class MaxPoolLayer:
     input_dtype: DataType
     folding: Folding = field(default_factory=Folding)
     activation: Activation | None = None  # pools pass codes through: always None
-
-    @property
-    def in_features(self) -> int:
-        return int(np.prod(self.in_shape))
-
-    @property
-    def out_features(self) -> int:
-        return int(np.prod(self.out_shape))
-
-    @property
-    def out_channels(self) -> int:
-        return self.out_shape[2]
 
     @property
     def pe_dim(self) -> int:
