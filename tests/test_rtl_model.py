@@ -287,3 +287,21 @@ def test_depthwise_refused(tmp_path: Path) -> None:
     with pytest.raises(IRError, match=r"layer conv0 .*depthwise convolution .* not supported "
                                       r"by the rtl backend"):
         rtl.generate(model, tmp_path)
+
+
+def test_expected_latency_of_a_slow_consumer(tmp_path: Path) -> None:
+    """The window unit's cycle model follows an MVAU that takes far longer per window than
+    the window's beats (CNV-w1a1's first layer at a 65,536-cycle target: 72 cycles a
+    window for 9 beats) instead of giving up as if stuck."""
+    from flow.ir import Folding
+    from flow.synthetic import random_cnn_model
+
+    model = random_cnn_model((3, 16, 16), "UINT8", [
+        {"conv": 64, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"dense": 10, "w": "BIPOLAR"}], seed=1)
+    model.layers[0].folding = Folding(pe=8, simd=3)
+    model.layers[1].folding = Folding(pe=10, simd=64)
+    model.validate("test")
+    rtl.generate(model, tmp_path)
+    man = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
+    assert man["expected"]["latency"] > 14 * 14 * 72

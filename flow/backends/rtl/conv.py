@@ -118,6 +118,6 @@ class MvauIssue:
 
 def output_times(layer: Conv2dLayer, arrivals: list[int]) -> list[int]:
     mvau = MvauIssue(dense_view(layer))
-    feed(window(layer), arrivals, mvau)
+    feed(window(layer), arrivals, mvau, layer.cycles)
     return mvau.times
 

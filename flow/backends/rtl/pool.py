@@ -68,5 +68,5 @@ class Reduce:
 def output_times(layer: MaxPoolLayer, arrivals: list[int]) -> list[int]:
     win = window(layer)
     reduce = Reduce(win)
-    feed(win, arrivals, reduce)
+    feed(win, arrivals, reduce, layer.cycles)
     return reduce.times

@@ -94,9 +94,10 @@ class Consumer(Protocol):
     def take(self, t: int, beat: int) -> None: ...
 
 
-def feed(win: Window, arrivals: list[int], consumer: Consumer) -> None:
+def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> None:
     """Run the swu cycle model on one frame (input beat k arriving in cycle arrivals[k], the
-    pipeline empty) until the consumer has taken every window beat."""
+    pipeline empty) until the consumer, whose layer takes `cycles` per frame, has taken
+    every window beat."""
     assert len(arrivals) == win.in_beats
     row_words = win.in_shape[1] * win.pixel_beats
     row_beats = win.out_hw[1] * win.window_beats
@@ -105,7 +106,7 @@ def feed(win: Window, arrivals: list[int], consumer: Consumer) -> None:
     freed = [win.freed(oy) for oy in range(win.out_hw[0])]
     written = col = filled = issued = taken = 0
     credits, fifo = SWU_CREDITS, deque[int]()
-    t, limit = 0, 4 * (arrivals[-1] + win.in_beats + n_out) + 100
+    t, limit = 0, 4 * (arrivals[-1] + win.in_beats + n_out + cycles) + 100
     while taken < n_out:
         row_done, released, returned = 0, 0, 0
         if written < win.in_beats and arrivals[written] <= t and filled < win.rows:
