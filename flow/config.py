@@ -83,13 +83,15 @@ class GradQuantSpec(Section):
 
 
 class DataSpec(Section):
-    name: Literal["digits", "fashion-mnist", "idx"] = "digits"
+    name: Literal["digits", "fashion-mnist", "idx", "npz"] = "digits"
     path: str | None = None
 
     @model_validator(mode="after")
     def _path(self) -> DataSpec:
         if self.name == "idx" and self.path is None:
             raise ValueError("path: dataset 'idx' needs the path of an MNIST-format IDX folder")
+        if self.name == "npz" and self.path is None:
+            raise ValueError("path: dataset 'npz' needs the path of a .npz file (x, y)")
         if self.name == "digits" and self.path is not None:
             raise ValueError("path: the digits dataset ships with scikit-learn; remove path")
         return self

@@ -1,6 +1,8 @@
-"""Datasets: scikit-learn's 8x8 digits (the embedded default) and any MNIST-format IDX folder.
+"""Datasets: scikit-learn's 8x8 digits (the embedded default), any MNIST-format IDX folder
+(grey N x H x W images, or N x H x W x C in a 4-dimension IDX file), and a .npz of images
+with channels (`x`: uint8 N x H x W x C, `y`: labels), e.g. CIFAR-10 saved by a user.
 
-Images come out as float32 [N, 1, H, W] in [0, 1], labels as int64 [N]. Splits are fixed
+Images come out as float32 [N, C, H, W] in [0, 1], labels as int64 [N]. Splits are fixed
 by a seed, so every stage of one build sees the same test set.
 """
 
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-IDX_IMAGES = 0x00000803  # ubyte, 3 dims
+IDX_IMAGES = 0x00000803  # ubyte, 3 dims (N, H, W)
+IDX_COLOR_IMAGES = 0x00000804  # ubyte, 4 dims (N, H, W, C)
 IDX_LABELS = 0x00000801  # ubyte, 1 dim
 
 
@@ -71,12 +74,15 @@ def _open(path: Path) -> bytes:
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Read one IDX file (optionally .gz); checks magic, dimensions and length."""
+    """Read one IDX file (optionally .gz); checks magic, dimensions and length. Images are
+    N x H x W (magic 0x803) or N x H x W x C (0x804)."""
     data = _open(path)
-    kind = "images (magic 0x803)" if magic == IDX_IMAGES else "labels (magic 0x801)"
-    if len(data) < 4 or struct.unpack(">I", data[:4])[0] != magic:
+    images = magic == IDX_IMAGES
+    kind = "images (magic 0x803 or 0x804)" if images else "labels (magic 0x801)"
+    found = struct.unpack(">I", data[:4])[0] if len(data) >= 4 else 0
+    if found not in ((IDX_IMAGES, IDX_COLOR_IMAGES) if images else (magic,)):
         raise DataError(f"{path}: not an IDX {kind} file")
-    ndim = magic & 0xFF
+    ndim = found & 0xFF
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header")
@@ -86,6 +92,39 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DataError(f"{path}: IDX header says {dims} ({n} bytes) but the file holds "
                         f"{len(data) - header} bytes of data")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def channels_first(images: np.ndarray) -> np.ndarray:
+    """uint8 N x H x W (grey) or N x H x W x C -> float32 N x C x H x W in [0, 1]."""
+    x = images[..., None] if images.ndim == 3 else images
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+
+
+def load_npz(path: Path, seed: int = 0) -> Dataset:
+    """A .npz holding `x` (uint8 N x H x W x C, or N x H x W) and `y` (integer labels
+    0..K-1): seeded 70/10/20 train/validation/test split."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z.files or "y" not in z.files:
+                raise DataError(f"{path}: expected arrays 'x' (images) and 'y' (labels); "
+                                f"found {', '.join(z.files) or 'none'}")
+            images, labels = z["x"], z["y"]
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read a .npz file ({e})") from e
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise DataError(f"{path}: x is {images.dtype} {images.shape}; expected uint8 "
+                        "N x H x W x C (or N x H x W)")
+    if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype,
+                                                                           np.integer):
+        raise DataError(f"{path}: y is {labels.dtype} {labels.shape}; expected {len(images)} "
+                        "integer labels")
+    if len(images) < 5:
+        raise DataError(f"{path}: {len(images)} samples; at least 5 are needed to split")
+    y = labels.astype(np.int64)
+    classes = _check_labels(y, y, {"train": path, "t10k": path})
+    (xtr, ytr), (xva, yva), (xte, yte) = _split(channels_first(images), y, (0.7, 0.1), seed)
+    return Dataset(path.stem, xtr, ytr, xva, yva, xte, yte, classes=classes)
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -133,7 +172,7 @@ def load_idx(folder: Path, name: str = "idx", seed: int = 0, val_fraction: float
             raise DataError(f"{folder}: {split} has {len(imgs)} images but {len(labels)} labels")
         if len(imgs) == 0:
             raise DataError(f"{label_files[split]}: no samples")
-        parts[split] = (imgs.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64))
+        parts[split] = (channels_first(imgs), labels.astype(np.int64))
     classes = _check_labels(parts["train"][1], parts["t10k"][1], label_files)
     (xtr, ytr), (xva, yva) = _split(*parts["train"], (1 - val_fraction,), seed)
     return Dataset(name, xtr, ytr, xva, yva, *parts["t10k"], classes=classes)
@@ -155,4 +194,9 @@ def load(spec: dict[str, Any], seed: int = 0) -> Dataset:
         if "path" not in spec:
             raise DataError("data: name 'idx' needs a 'path' to an MNIST-format IDX folder")
         return load_idx(Path(spec["path"]), Path(spec["path"]).name, seed)
-    raise DataError(f"data: unknown dataset {name!r} (expected digits, fashion-mnist or idx)")
+    if name == "npz":
+        if "path" not in spec:
+            raise DataError("data: name 'npz' needs a 'path' to a .npz file (x, y)")
+        return load_npz(Path(spec["path"]), seed)
+    raise DataError(f"data: unknown dataset {name!r} (expected digits, fashion-mnist, idx or "
+                    "npz)")

@@ -76,3 +76,37 @@ def test_unknown_dataset() -> None:
 def test_fashion_mnist_found_by_default() -> None:
     ds = load({"name": "fashion-mnist"})
     assert ds.input_shape == (1, 28, 28) and len(ds.x_test) == 10000 and ds.classes == 10
+
+
+def test_idx_images_with_channels(tmp_path: Path) -> None:
+    """A 4-dimension IDX image file (N x H x W x C, magic 0x804) loads as N x C x H x W."""
+    rng = np.random.default_rng(2)
+    for split, n in (("train", 20), ("t10k", 6)):
+        imgs = rng.integers(0, 256, size=(n, 4, 5, 3), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 3
+        (tmp_path / f"{split}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIIII", 0x804, n, 4, 5, 3) + imgs.tobytes())
+        (tmp_path / f"{split}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 0x801, n) + labels.tobytes())
+    ds = load_idx(tmp_path)
+    assert ds.input_shape == (3, 4, 5) and ds.classes == 3
+    assert np.array_equal(ds.x_test * 255, imgs.transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def test_npz_dataset(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(50, 6, 6, 3), dtype=np.uint8)
+    y = np.arange(50) % 5
+    np.savez(tmp_path / "mine.npz", x=x, y=y)
+    ds = load({"name": "npz", "path": str(tmp_path / "mine.npz")}, seed=1)
+    assert ds.input_shape == (3, 6, 6) and ds.classes == 5 and ds.name == "mine"
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 50
+    assert np.array_equal(np.sort(np.concatenate([ds.y_train, ds.y_val, ds.y_test])), np.sort(y))
+    np.savez(tmp_path / "bad.npz", images=x, y=y)
+    with pytest.raises(DataError, match="bad.npz: expected arrays 'x' \\(images\\) and 'y'"):
+        load({"name": "npz", "path": str(tmp_path / "bad.npz")})
+    np.savez(tmp_path / "float.npz", x=x.astype(np.float32), y=y)
+    with pytest.raises(DataError, match="float.npz: x is float32"):
+        load({"name": "npz", "path": str(tmp_path / "float.npz")})
+    with pytest.raises(DataError, match="missing.npz: cannot read"):
+        load({"name": "npz", "path": str(tmp_path / "missing.npz")})
