@@ -63,7 +63,7 @@ async def swu_random_stalls(dut: Any) -> None:
         assert not bad, f"stalls {pv}/{pr}: {len(bad)} beats differ, first {bad[0]}"
         if k == 0:  # from an empty unit: the cycle model's times, then the interval
             model = Always()
-            feed(win, list(range(win.in_beats)), model)
+            feed(win, list(range(win.in_beats)), model, max(per_frame, win.in_beats))
             got = [t - r.in_cycles[0] for t in r.out_cycles[:per_frame]]
             assert got == model.times, "first frame's timing differs from the cycle model"
             ends = np.diff(r.out_cycles[per_frame - 1::per_frame])
