@@ -3,7 +3,9 @@ binary MAC over a TFC-w1a1-like model (784-64-64-64-10, all BIPOLAR), per int8 M
 int8 dense layer (qnn_dense_int8_pairs, two MACs per 32-bit multiply), per MAC of BIPOLAR
 weights on 8-bit inputs (dense and the first conv of a binary CNN), per MAC of a binary
 convolution and of an int8 convolution (qnn_conv2d); TFC's arena, and that no weight byte
-sits in RAM (all constants in flash). Targets in TARGETS."""
+sits in RAM (all constants in flash); and Brevitas' own CNV-w1a1 (BNN-PYNQ, random weights,
+randomized batch norm) as a whole: instructions per inference and the time at 160 MHz,
+beside ESP-NN's person detection on an ESP32-C3 (426 ms). Targets in TARGETS."""
 
 from __future__ import annotations
 
@@ -67,6 +69,32 @@ def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
     return rows
 
 
+ESP_NN_PERSON_DETECTION_C3_MS = 426  # ESP-NN's README: person detection on an ESP32-C3
+
+
+def cnv_w1a1(folder: Path, samples: int) -> dict[str, Any]:
+    """Brevitas' CNV-w1a1 through export, lowering and the firmware on RV32IMC."""
+    import torch
+
+    from flow.cost import cost_model
+    from flow.examples import bnn_pynq, input_shape
+    from flow.export import export_qonnx
+    from flow.lower import lower
+
+    onnx_path = export_qonnx(bnn_pynq("cnv-w1a1", 0), torch.rand(1, *input_shape("cnv-w1a1")),
+                             folder / "cnv_w1a1.onnx")
+    model = lower(onnx_path, name="cnv_w1a1")
+    r = measure(model, folder / "build", samples)
+    macs = cost_model(model)["quantized"]["total"]["macs"]
+    ms = r["estimated_latency_us_at_160mhz"] / 1000
+    return {"instructions_per_inference": r["instructions_per_inference"], "macs": macs,
+            "instructions_per_mac": r["instructions_per_inference"] / macs,
+            "ms_at_160mhz": ms, "esp_nn_person_detection_esp32c3_ms":
+                ESP_NN_PERSON_DETECTION_C3_MS,
+            "arena_bytes": r["sizes"]["arena_bytes"], "flash_bytes": r["sizes"]["flash_bytes_needed"],
+            "layers": r["layers"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default="build/bench/firmware.json")
@@ -93,6 +121,8 @@ def main() -> None:
         rc = measure(cnn, Path(tmp) / "cnn", max(2, a.samples // 5))
         rc8 = measure(cnn8, Path(tmp) / "cnn8", max(2, a.samples // 5))
         thresholds = threshold_search(Path(tmp) / "thresholds")
+        (Path(tmp) / "cnv").mkdir()
+        cnv = cnv_w1a1(Path(tmp) / "cnv", 2)
     binary = rt["instructions_per_mac"]["binary"]
     int8 = r8["instructions_per_mac"]["int8"]
     figures = {
@@ -120,6 +150,7 @@ def main() -> None:
                                                      "instructions_per_mac")},
         "int8_cnn_12x12x32": {k: rc8[k] for k in ("instructions_per_inference", "layers",
                                                     "instructions_per_mac")},
+        "cnv_w1a1": cnv,
         "bipolar_weights_dense_instr_per_mac": ru["instructions_per_mac"]["bipolar_weights"],
         "bipolar_weights_conv_instr_per_mac": rc["instructions_per_mac"]["bipolar_weights_conv"],
         **figures,
