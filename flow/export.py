@@ -96,6 +96,7 @@ def export_build(build_dir: Path) -> Model:
         ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"])
         ir.meta["data"] = cfg["data"]
         ir.meta["seed"] = cfg["seed"]
+        ir.meta["firmware"] = cfg["firmware"]  # the chip the firmware is built for
         result.append(finish(ir, stage, cfg.get("hardware", {})))
 
     replace_dir(build_dir, build)

@@ -317,3 +317,19 @@ def test_example_app_on_host(tmp_path: Path, per_channel_scale: bool) -> None:
                              [f"-I{comp}", f"-I{stub}", f"-I{out / 'main'}", *fw.SANITIZE])
     text = fw.run_program(exe, "host", tmp_path)
     assert "qflow: 16/16 accumulators equal, 16/16 predictions equal" in text, text
+
+
+def test_chip_comes_from_the_build_config(digits_build: Path, tmp_path: Path) -> None:
+    """The config's firmware.chip reaches the firmware through the IR (export keeps it);
+    `--chip` overrides it."""
+    from flow.backends.firmware.package import target_chip
+    from flow.ir import load
+
+    model = load(digits_build)
+    assert model.meta["firmware"] == {"chip": "esp32"}  # export wrote the config's section
+    model.meta["firmware"] = {"chip": "esp32c3"}
+    out = fw.generate(model, tmp_path)
+    assert json.loads((out / "size_report.json").read_text())["chip"] == "esp32c3"
+    assert target_chip(model, "esp32s3") == "esp32s3"
+    model.meta.pop("firmware")
+    assert target_chip(model) == "esp32"

@@ -25,7 +25,7 @@ log = logging.getLogger("qflow.firmware")
 
 
 def firmware_check(build_dir: Path, inputs: str | None = None, limit: int | None = None,
-                   chip: str = "esp32") -> dict[str, Any]:
+                   chip: str | None = None) -> dict[str, Any]:
     """`qflow firmware`: regenerate for `chip`, then run_check with outputs "host" and
     "rv32"; returns the report written to build_dir/firmware.json."""
 
@@ -71,8 +71,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("firmware", help="generate, build (host + RV32 in QEMU) and check the "
                        "C firmware against the golden model; writes firmware.json")
     add_arguments(s)
-    s.add_argument("--chip", default="esp32", choices=list(BUDGETS),
-                   help="memory budget to check against")
+    s.add_argument("--chip", choices=list(BUDGETS),
+                   help="memory budget to check against (default: the config's "
+                        "firmware.chip, else esp32)")
     s.set_defaults(func=_cmd_firmware)
     s = sub.add_parser("flash", help="idf.py flash monitor of the example app (needs ESP-IDF)")
     s.add_argument("build_dir")

@@ -92,10 +92,17 @@ def package_files(p: Plan, vectors: np.ndarray) -> dict[str, str]:
     }
 
 
-def generate(model: Model, build_dir: Path, chip: str = "esp32") -> Path:
+def target_chip(model: Model, chip: str | None = None) -> str:
+    """The chip to build for: the one asked, else the build config's `firmware.chip` (kept
+    in the IR's meta by export), else the ESP32."""
+    return chip or str(model.meta.get("firmware", {}).get("chip", "esp32"))
+
+
+def generate(model: Model, build_dir: Path, chip: str | None = None) -> Path:
     """Write build_dir/firmware/ (ESP-IDF project + component, size_report.json, stamp)
-    atomically; FirmwareError when the model does not fit `chip`."""
+    atomically; FirmwareError when the model does not fit `chip` (`target_chip`)."""
     build_dir = Path(build_dir)
+    chip = target_chip(model, chip)
     p = plan(model)
     report = size_report(p, chip)
     check_budget(report, chip)

@@ -13,7 +13,7 @@ import numpy as np
 from flow.atomic import write_json
 from flow.backends.firmware.budget import check_budget, size_report
 from flow.backends.firmware.common import COMPONENT, RUNNER, FirmwareError, input_ctype, runtime_dir
-from flow.backends.firmware.package import ensure_generated
+from flow.backends.firmware.package import ensure_generated, target_chip
 from flow.backends.firmware.plan import plan
 from flow.backends.firmware.toolchain import (
     SANITIZE,
@@ -91,13 +91,14 @@ def run(model: Model, build_dir: Path, codes: np.ndarray, target: str = "host",
 
 
 def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = False,
-            chip: str = "esp32") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+            chip: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Build and run on the host and on RV32IMC (QEMU): ({"host", "rv32"}: accumulators,
     details for firmware.json: sizes with the measured code, the RV32 ELF's sections and
     constants' placement, instructions per inference, per layer and per MAC). The budget
     is checked again with the measured code (FirmwareError naming what does not fit) and
     the generated folder's size_report.json updated."""
     build_dir = Path(build_dir).resolve()
+    chip = target_chip(model, chip)
     codes = check_codes(model, codes, "firmware inputs")
     host, _ = execute(model, build_dir, codes, "host", sanitize)
     rv32, stats = execute(model, build_dir, codes, "rv32")
