@@ -52,6 +52,8 @@ def cmd_compile(a: argparse.Namespace) -> None:
         hardware["target_cycles"] = a.target_cycles
     if a.target_fps:
         hardware.update(target_fps=a.target_fps, clock_mhz=a.clock_mhz)
+    if a.folding_preset:
+        hardware["preset"] = a.folding_preset
     data = {"name": a.dataset, **({"path": a.data_path} if a.data_path else {})} \
         if a.dataset else None
     compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation)
@@ -135,6 +137,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--target-cycles", type=int, help="fold for at most this many cycles/frame")
     s.add_argument("--target-fps", type=float, help="fold for this many frames per second")
     s.add_argument("--clock-mhz", type=float, default=100.0)
+    s.add_argument("--folding-preset", choices=["cnv-w1a1", "cnv-w2a2"],
+                   help="finn-examples' folding for BNN-PYNQ's CNV (PE, SIMD per layer)")
     s.add_argument("--dataset", choices=["digits", "fashion-mnist", "idx"],
                    help="dataset whose test split verify/sim use")
     s.add_argument("--data-path", help="IDX folder for --dataset idx / fashion-mnist")

@@ -154,10 +154,12 @@ class HardwareSpec(Section):
     target_cycles: PositiveInt | None = None
     target_fps: Annotated[float, Field(gt=0)] | None = None
     clock_mhz: Annotated[float, Field(gt=0)] = 100.0
+    preset: Literal["cnv-w1a1", "cnv-w2a2"] | None = None  # finn-examples' folding
 
     @model_validator(mode="after")
     def _one_way(self) -> HardwareSpec:
-        given = [k for k in ("folding", "target_cycles", "target_fps") if getattr(self, k)]
+        given = [k for k in ("folding", "target_cycles", "target_fps", "preset")
+                 if getattr(self, k)]
         if len(given) > 1:
             raise ValueError(f"{' and '.join(given)}: give one way of folding, not several")
         return self

@@ -42,10 +42,13 @@ def export_qonnx(model: Any, sample: Any, path: Path) -> Path:
 
 def configure(model: Model, hardware: dict[str, Any]) -> None:
     """Folding from a config's `hardware` section (or CLI options): explicit per-layer
-    [PE, SIMD] pairs, or the least hardware meeting target_cycles / target_fps at clock_mhz."""
+    [PE, SIMD] pairs, a named preset (finn-examples' CNV foldings), or the least hardware
+    meeting target_cycles / target_fps at clock_mhz."""
     from flow import folding
 
     per_layer = hardware.get("folding")
+    if hardware.get("preset"):
+        per_layer = folding.preset_folding(model, hardware["preset"])
     target = hardware.get("target_cycles")
     if hardware.get("target_fps"):
         target = folding.cycles_for_fps(float(hardware["target_fps"]),

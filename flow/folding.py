@@ -66,6 +66,33 @@ def apply_folding(model: Model, per_layer: list[tuple[int, int]] | None = None,
         layer.folding = cheapest_folding(layer, target_cycles)
 
 
+# finn-examples' folding (PE, SIMD) per weighted layer, in order: BNN-PYNQ's CNV convolutions,
+# then its three fully connected layers (finn-examples build_dataflow folding configs)
+PRESETS: dict[str, list[tuple[int, int]]] = {
+    "cnv-w1a1": [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32),
+                 (1, 4), (1, 8), (5, 1)],
+    "cnv-w2a2": [(8, 3), (16, 16), (8, 16), (8, 16), (4, 8), (1, 8),
+                 (1, 2), (2, 2), (5, 1)],
+}
+
+
+def preset_folding(model: Model, name: str) -> list[tuple[int, int]]:
+    """A preset's (PE, SIMD) for every layer: the weighted layers take the preset's pairs in
+    order; a pool takes the PE of the layer before it (its stream's width), SIMD 1."""
+    if name not in PRESETS:
+        raise ValueError(f"folding: unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    pairs = iter(PRESETS[name])
+    weighted = sum(layer.weighted for layer in model.layers)
+    if weighted != len(PRESETS[name]):
+        raise ValueError(f"folding: preset {name} folds {len(PRESETS[name])} weighted layers, "
+                         f"the model has {weighted}")
+    out: list[tuple[int, int]] = []
+    for layer in model.layers:
+        out.append(next(pairs) if layer.weighted else
+                   (math.gcd(out[-1][0] if out else 1, layer.pe_dim), 1))
+    return out
+
+
 def cycles_for_fps(fps: float, clock_mhz: float) -> int:
     """Cycles per inference that sustain `fps` frames per second at `clock_mhz`."""
     if fps <= 0 or clock_mhz <= 0:

@@ -27,6 +27,8 @@ BAD_CONFIGS = [  # (config text, what the error must say)
     ("model:\n  weight: {quant: 5}\n", "c.yaml:2: model.weight.quant: Input should be a valid str"),
     ("hardware: {folding: [[4, 0]]}\n", "c.yaml:1: hardware.folding.0.1"),
     ("hardware: {folding: [[1, 1]], target_cycles: 9}\n", "folding and target_cycles"),
+    ("hardware: {preset: cnv-w1a1, target_fps: 9}\n", "target_fps and preset: give one way"),
+    ("hardware: {preset: cnv-w9a9}\n", "hardware.preset: Input should be 'cnv-w1a1' or"),
     ("data: {name: idx}\n", "data: path: dataset 'idx' needs the path"),
     ("model: {arch: mlp, convs: [8]}\n", "set arch: cnn"),
     ("- just\n- a list\n", "expected a mapping of sections"),

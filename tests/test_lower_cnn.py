@@ -277,3 +277,30 @@ def test_average_pool_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(LoweringError, match=r"m\.onnx: node .*\(AveragePool\): op AveragePool "
                                             "is not supported"):
         lower(path)
+
+
+def test_cnv_w1a1_folding_preset(cnv_w1a1_onnx: Path) -> None:
+    """finn-examples' CNV-w1a1 folding: 32,768 cycles per frame by FINN's arithmetic (the
+    fully connected layers of 512 x 256 and 512 x 512 are the slowest); pools take the PE
+    of the convolution before them."""
+    from flow.export import configure
+
+    model = lower(cnv_w1a1_onnx)
+    configure(model, {"preset": "cnv-w1a1"})
+    weighted = [(la.folding.pe, la.folding.simd) for la in model.layers if la.weighted]
+    assert weighted == [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32),
+                        (1, 4), (1, 8), (5, 1)]
+    assert [la.folding.pe for la in model.layers if la.kind == "maxpool"] == [32, 16]
+    assert model.initiation_interval == 32768
+    model.validate("preset")
+
+
+def test_folding_preset_must_match_the_model(tmp_path: Path) -> None:
+    from flow.export import configure, export_qonnx
+    from tests.test_lower import VARIANTS, random_mlp
+
+    mlp = export_qonnx(random_mlp(VARIANTS["w1a1-in8"], 1), torch.rand(1, 1, 8, 8),
+                       tmp_path / "mlp.onnx")
+    with pytest.raises(ValueError, match="preset cnv-w1a1 folds 9 weighted layers, the "
+                                         "model has 3"):
+        configure(lower(mlp), {"preset": "cnv-w1a1"})
