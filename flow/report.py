@@ -13,18 +13,18 @@ command that fills it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from flow.atomic import write_json, write_text
+from flow.markdown import fmt, read_json, records, render_json, table
 from flow.plots import figure, save_figure
+from flow.summary import summary_lines
 
 log = logging.getLogger("qflow.report")
 
 FIGURES = "figures"
-LIST_INLINE = 20  # list items shown inline in a table cell before eliding
 # result files of the other stages: (file, section title, command that writes it)
 STAGE_FILES = (
     ("verify.json", "Verification: agreement with the golden model", "qflow verify {dir}"),
@@ -35,94 +35,6 @@ STAGE_FILES = (
 )
 
 
-# nextpnr's cells for the summary's LUT, FF, BRAM and DSP columns, per family (an iCE40
-# logic cell holds a LUT4 and its flip-flop, so FF has no column of its own there)
-PNR_CELLS: dict[str, tuple[str | None, ...]] = {
-    "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
-    "ice40": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP"),
-}
-
-
-# ---- markdown helpers ---------------------------------------------------------------------
-
-def fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        shown = ", ".join(fmt(x) for x in v[:LIST_INLINE])
-        return f"[{shown}{', …' if len(v) > LIST_INLINE else ''}] ({len(v)})" \
-            if len(v) > LIST_INLINE else f"[{shown}]"
-    if isinstance(v, dict):
-        return json.dumps(v, sort_keys=True)
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
-    return out + [""]
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> dotted keys; lists of scalars stay values."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, f"{key}."))
-        else:
-            out[key] = v
-    return out
-
-
-def _records(items: list[dict[str, Any]], label: str | None = None,
-             names: list[str] | None = None) -> list[str]:
-    flat = [flatten(x) for x in items]
-    cols = list(dict.fromkeys(k for f in flat for k in f))
-    header = ([label] if label else []) + cols
-    rows = [([names[i]] if names else []) + [f.get(c) for c in cols] for i, f in enumerate(flat)]
-    return table(header, rows)
-
-
-def render_json(doc: Any, title: str, level: int = 3) -> list[str]:
-    """Any JSON document as markdown: a key/value table of its scalars, a matrix for a dict
-    of dicts (rows = keys), a table for a list of records, subsections for the rest."""
-    h = "#" * min(level, 6)
-    if not isinstance(doc, dict):
-        return [f"{h} {title}", ""] + table(["value"], [[doc]])
-    lines: list[str] = []
-    scalars = [[k, v] for k, v in doc.items()
-               if not isinstance(v, (dict, list)) or (isinstance(v, list)
-                                                      and not any(isinstance(x, dict) for x in v))]
-    if scalars:
-        lines += table(["field", "value"], scalars)
-    for k, v in doc.items():
-        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
-            lines += [f"{h} {title}: {k}", ""] + _records(list(v.values()), k, list(v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            lines += [f"{h} {title}: {k}", ""] + _records(v)
-        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):  # mixed list
-            lines += [f"{h} {title}: {k}", ""] + table(["item"], [[x] for x in v])
-        elif isinstance(v, dict) and v:
-            lines += [f"{h} {title}: {k}", ""] + render_json(v, f"{title}: {k}", level + 1)
-    return lines
-
-
-def read_json(path: Path, want_object: bool = False) -> tuple[Any, str | None]:
-    """(document, None), or (None, why it is unusable)."""
-    if not path.is_file():
-        return None, "missing"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return None, f"unreadable ({e})"
-    if want_object and not isinstance(doc, dict):
-        return None, "not a JSON object"
-    return doc, None
 
 
 # ---- sections -----------------------------------------------------------------------------
@@ -145,112 +57,6 @@ class Report:
         self.missing.append([section, needs, f"`{command.format(dir=self.dir)}`"])
         self.lines += [f"*Not available: needs {needs}; run `{command.format(dir=self.dir)}`.*",
                        ""]
-
-    def doc(self, name: str) -> dict[str, Any]:
-        d, _ = read_json(self.dir / name, want_object=True)
-        return d or {}
-
-    def summary(self) -> None:
-        """The first screen: every headline figure, read from the build's result files."""
-        train, verify = self.doc("train.json"), self.doc("verify.json")
-        sim, hls, fw, synth = (self.doc(f) for f in ("sim.json", "hls.json", "firmware.json",
-                                                     "synth.json"))
-        self.lines += ["## Summary", ""]
-        acc = verify.get("accuracy") or {}
-        rows = [[name, v] for name, v in (
-            ("float32 (train.json)", train.get("float_test_accuracy")),
-            (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy")),
-            ("quantized, golden integer model (verify.json)", acc.get("golden")))
-            if v is not None]
-        self.lines += ["**Test accuracy**", ""] + (
-            table(["model", "accuracy"], rows) if rows else ["*no train.json or verify.json*", ""])
-
-        checks = self.doc("check.json")
-
-        def cell(doc: dict[str, Any], key: str, command: str) -> list[Any]:
-            a = (doc.get("agreement") or {}).get(key)
-            check = checks.get(command.split()[1]) or {}
-            if check.get("status") == "skipped":
-                return ["skipped", check.get("reason")]
-            if not isinstance(a, dict):
-                if doc and key == "brevitas_forward":
-                    return ["—", "no Brevitas checkpoint in this build (compiled)"]
-                return ["not run", f"`{command.format(dir=self.dir)}`"]
-            total = a.get("total", doc.get("samples"))
-            ok = a.get("equal") == total
-            return [f"{a.get('equal')} / {total}", "equal" if ok else
-                    f"DIFFERS: samples {fmt(a.get('differing_samples'))}"]
-
-        matrix = [["Brevitas forward (integers at every layer)",
-                   *cell(verify, "brevitas_forward", "qflow verify {dir}")],
-                  ["qonnx executor (float graph)", *cell(verify, "qonnx_executor",
-                                                         "qflow verify {dir}")],
-                  ["golden integer model", "reference", ""],
-                  ["RTL, cocotb + Verilator", *cell(sim, "rtl", "qflow sim {dir}")],
-                  ["HLS C simulation", *cell(hls, "hls", "qflow hls {dir}")],
-                  ["firmware, host (ASan/UBSan)", *cell(fw, "host", "qflow firmware {dir}")],
-                  ["firmware, RV32IMC under QEMU", *cell(fw, "rv32", "qflow firmware {dir}")]]
-        self.lines += ["**Agreement with the golden model** (exact samples / total)", ""]
-        self.lines += table(["execution", "exact", "verdict"], matrix)
-        hw: list[list[Any]] = []
-        x = synth.get("xilinx") or {}
-        if x.get("total"):
-            t = x["total"]
-            hw.append([f"Yosys synth_xilinx ({x.get('part')})", t.get("lut"), t.get("ff"),
-                       t.get("bram36"), t.get("dsp"), "—"])
-        pnr = synth.get("pnr") or {}
-        if pnr:
-            u = pnr.get("utilization") or {}
-            cells = PNR_CELLS.get(str(pnr.get("family")), ())
-            hw.append([f"nextpnr {pnr.get('device')}",
-                       *((u.get(c) or {}).get("used", "—") if c else "—" for c in cells),
-                       pnr.get("fmax_mhz")])
-        boards = []
-        for path in sorted((self.dir / "board").glob("*/board.json")):
-            b, _ = read_json(path, want_object=True)
-            if b and b.get("utilization"):
-                u, fam = b["utilization"], "ice40" if "ICESTORM_LC" in b["utilization"] else "ecp5"
-                hw.append([f"board {b.get('board_title', b.get('board'))} ({b.get('device')})",
-                           *((u.get(c) or {}).get("used", "—") if c else "—"
-                             for c in PNR_CELLS[fam]), b.get("fmax_mhz")])
-                boards.append(f"{b.get('board')}: {b.get('clock_mhz')} MHz board clock "
-                              f"{'met' if b.get('timing_met') else 'NOT met'}, bitstream "
-                              f"`board/{path.parent.name}/{b.get('bitstream')}`")
-        self.lines += ["**Hardware**", ""] + (
-            table(["flow", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)"], hw) if hw else
-            [f"*not synthesized: run `qflow synth {self.dir}`*", ""])
-        if boards:
-            self.lines += ["Boards: " + "; ".join(boards) + ".", ""]
-        ii = sim.get("initiation_interval_cycles") or (synth.get("expected") or {}).get(
-            "initiation_interval")
-        lat = sim.get("latency_cycles") or (synth.get("expected") or {}).get("latency")
-        fmax = pnr.get("fmax_mhz")
-        if ii:
-            measured = "measured in simulation" if sim else "predicted by the folding"
-            line = f"Initiation interval {ii} cycles, latency {fmt(lat)} cycles ({measured})"
-            if isinstance(fmax, (int, float)) and fmax > 0:
-                line += (f"; at Fmax {fmax:.1f} MHz: {fmax * 1e6 / ii:,.0f} frames/s, latency "
-                         f"{(lat or 0) / fmax:.2f} µs")
-            self.lines += [f"**Throughput**: {line}.", ""]
-        sizes = fw.get("sizes") or {}
-        if fw.get("instructions_per_inference"):
-            self.lines += [
-                f"**Firmware** ({sizes.get('chip', 'esp32')}): flash "
-                f"{fmt(sizes.get('flash_bytes_needed'))} B, RAM {fmt(sizes.get('ram_bytes_needed'))}"
-                f" B (arena {fmt(sizes.get('arena_bytes'))} B), "
-                f"{fw['instructions_per_inference']:,} RV32IMC instructions per inference "
-                f"(~{fmt(fw.get('estimated_latency_us_at_160mhz'))} µs at 160 MHz).", ""]
-        try:
-            from flow.cost import cost_model
-            from flow.ir import load as load_ir
-
-            c = cost_model(load_ir(self.dir))
-            q, f = c["quantized"]["total"], c["float32"]["total"]
-            self.lines += [f"**Energy** (45 nm model): {q['total_pj'] / 1000:.3g} nJ per inference "
-                           f"quantized vs {f['total_pj'] / 1000:.3g} nJ float32 "
-                           f"({c['ratio_float32_over_quantized']['total_pj']:.3g}x).", ""]
-        except (OSError, ValueError):
-            pass
 
     def accuracy(self) -> None:
         self.lines += ["## Accuracy: float vs quantized", ""]
@@ -297,7 +103,7 @@ class Report:
             loss_ax.legend()
             self.image(save_figure(fig, self.fig("loss.png")), "training loss")
         for name, hist in curves.items():
-            self.appendix += [f"### Per epoch: {name}", ""] + _records(hist)
+            self.appendix += [f"### Per epoch: {name}", ""] + records(hist)
 
     def sweep(self) -> None:
         self.lines += ["## Post-training bit-width sweep", ""]
@@ -314,16 +120,16 @@ class Report:
                        f"{fmt(fl.get('epochs'))} epochs; {fmt(doc.get('test_samples'))} test "
                        f"samples, {fmt(doc.get('calibration_batches'))} calibration batches"
                        f"{' (quick)' if doc.get('quick') else ''}.", ""]
-        self.lines += ["### Brevitas PTQ", ""] + _records(doc.get("ptq") or [])
+        self.lines += ["### Brevitas PTQ", ""] + records(doc.get("ptq") or [])
         if doc.get("qat"):
-            self.lines += ["### QAT (train.json)", ""] + _records([doc["qat"]])
+            self.lines += ["### QAT (train.json)", ""] + records([doc["qat"]])
         tq = doc.get("torch_int8") or {}
         if tq:
             variants = {k: v for k, v in tq.items() if isinstance(v, dict)}
             self.lines += ["### PyTorch int8 (torch.ao.quantization) of the same float model", ""]
             self.lines += table(["field", "value"],
                                 [[k, v] for k, v in tq.items() if k not in variants])
-            self.lines += _records(list(variants.values()), "model", list(variants))
+            self.lines += records(list(variants.values()), "model", list(variants))
         rest = {k: v for k, v in doc.items()
                 if k not in ("float", "ptq", "qat", "torch_int8", "test_samples",
                              "calibration_batches", "quick")}
@@ -401,7 +207,7 @@ class Report:
         self.lines += table(["quantity", "ratio"],
                             list(map(list, c["ratio_float32_over_quantized"].items())))
         self.lines += ["### Energy terms of the quantized layers", ""]
-        self.lines += _records([{"layer": r["layer"], **t} for r in c["quantized"]["layers"]
+        self.lines += records([{"layer": r["layer"], **t} for r in c["quantized"]["layers"]
                                 for t in r["terms"]])
         self.lines += [f"### Operation energies ({c['source']})", ""]
         self.lines += table(["operation", "bits", "pJ"],
@@ -439,7 +245,7 @@ def report(build_dir: Path) -> Path:
     if not build_dir.is_dir():
         raise FileNotFoundError(f"{build_dir}: not a build folder")
     r = Report(build_dir)
-    r.summary()
+    r.lines += summary_lines(build_dir)
     r.accuracy()
     r.sweep()
     r.sqnr()

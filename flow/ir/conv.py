@@ -21,19 +21,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from flow.datatypes import DataType, bits_for_range, dtype
+from flow.datatypes import DataType
 from flow.ir.activation import (
     Activation,
-    check_activation,
 )
 from flow.ir.layer import (
     Folding,
     Get,
     IRError,
     Put,
-    accumulator_bounds,
 )
-from flow.ir.weighted import weighted_from_json, weighted_to_json
+from flow.ir.weighted import Weighted, weighted_from_json, weighted_to_json
 
 Pads = tuple[int, int, int, int]  # top, left, bottom, right
 
@@ -79,7 +77,7 @@ class Frames:
 
 
 @dataclass
-class Conv2dLayer(Frames):
+class Conv2dLayer(Frames, Weighted):
     kind: ClassVar[str] = "conv2d"
     weighted: ClassVar[bool] = True
     name: str
@@ -118,14 +116,6 @@ class Conv2dLayer(Frames):
         return self.kernel[0] * self.kernel[1] if self.depthwise else self.in_shape[2]
 
     @property
-    def acc_dtype(self) -> DataType:
-        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
-
-    @property
-    def out_dtype(self) -> DataType:
-        return self.activation.out_dtype if self.activation else self.acc_dtype
-
-    @property
     def cycles(self) -> int:
         """Cycles per frame of a streaming conv (sliding window + MVAU): every output
         position takes (C_out / PE) x (window / SIMD); the window unit also reads each input
@@ -136,10 +126,6 @@ class Conv2dLayer(Frames):
         if self.depthwise:  # SIMD runs over the window's taps, not over input channels
             return compute
         return max(compute, self.in_shape[0] * self.in_shape[1] * (self.in_shape[2] // f.simd))
-
-    @property
-    def is_xnor(self) -> bool:
-        return self.weight_dtype.is_bipolar and self.input_dtype.is_bipolar
 
     def input_bounds(self) -> tuple[int, int]:
         """The values a window tap takes: the input type's and the pad value."""
@@ -161,24 +147,11 @@ class Conv2dLayer(Frames):
         if wts.shape != expected:
             raise IRError(f"{at}: weights {wts.shape}, expected {expected} "
                           "(C_out, kh, kw, C_in / group)")
-        if wts.size and (wts.min() < self.weight_dtype.min or wts.max() > self.weight_dtype.max):
-            raise IRError(f"{at}: weights outside {self.weight_dtype}")
-        if self.weight_dtype.is_bipolar and np.any(wts == 0):
-            raise IRError(f"{at}: BIPOLAR weights hold 0")
         t = self.input_dtype
         zero_ok = t.is_bipolar and self.pad_value == 0
         if any(self.pads) and not zero_ok and not t.contains(self.pad_value, self.pad_value):
             raise IRError(f"{at}: pad value {self.pad_value} is not a {t} code")
-        lo, hi = accumulator_bounds(wts.reshape(co, -1), *self.input_bounds())
-        if wts.size and (lo.min() < self.acc_min or hi.max() > self.acc_max):
-            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] "
-                          f"is narrower than the worst case [{lo.min()}, {hi.max()}]")
-        f = self.folding
-        if f.pe < 1 or f.simd < 1 or self.pe_dim % f.pe or self.simd_dim % f.simd:
-            raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
-                          f"{self.pe_dim} output channels x {self.simd_dim} window lanes")
-        if self.activation is not None:
-            check_activation(self.activation, at, co, self.acc_min, self.acc_max)
+        self.check_weighted(at, self.input_bounds(), self.pe_dim, self.simd_dim)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return {

@@ -11,10 +11,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from flow.datatypes import DataType, bits_for_range, dtype
+from flow.datatypes import DataType
 from flow.ir.activation import (
     Activation,
-    check_activation,
 )
 from flow.ir.layer import (
     Folding,
@@ -22,14 +21,13 @@ from flow.ir.layer import (
     IRError,
     Put,
     Thresholds,
-    accumulator_bounds,
     dtype_range,
 )
-from flow.ir.weighted import weighted_from_json, weighted_to_json
+from flow.ir.weighted import Weighted, weighted_from_json, weighted_to_json
 
 
 @dataclass
-class DenseLayer:
+class DenseLayer(Weighted):
     kind: ClassVar[str] = "dense"
     weighted: ClassVar[bool] = True
     name: str
@@ -57,40 +55,15 @@ class DenseLayer:
         return self.in_features
 
     @property
-    def acc_dtype(self) -> DataType:
-        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
-
-    @property
-    def out_dtype(self) -> DataType:
-        return self.activation.out_dtype if self.activation else self.acc_dtype
-
-    @property
     def cycles(self) -> int:
         """Cycles per input vector at this folding: (out / PE) x (in / SIMD)."""
         return (self.out_features // self.folding.pe) * (self.in_features // self.folding.simd)
-
-    @property
-    def is_xnor(self) -> bool:
-        return self.weight_dtype.is_bipolar and self.input_dtype.is_bipolar
 
     def check(self, at: str) -> None:
         w = self.weights
         if w.shape != (self.out_features, self.in_features):
             raise IRError(f"{at}: weights {w.shape}, expected {(self.out_features, self.in_features)}")
-        if w.size and (w.min() < self.weight_dtype.min or w.max() > self.weight_dtype.max):
-            raise IRError(f"{at}: weights outside {self.weight_dtype}")
-        if self.weight_dtype.is_bipolar and np.any(w == 0):
-            raise IRError(f"{at}: BIPOLAR weights hold 0")
-        lo, hi = accumulator_bounds(w, *dtype_range(self.input_dtype))
-        if w.size and (lo.min() < self.acc_min or hi.max() > self.acc_max):
-            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] "
-                          f"is narrower than the worst case [{lo.min()}, {hi.max()}]")
-        f = self.folding
-        if f.pe < 1 or f.simd < 1 or self.out_features % f.pe or self.in_features % f.simd:
-            raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide "
-                          f"{self.out_features} x {self.in_features}")
-        if self.activation is not None:
-            check_activation(self.activation, at, self.out_features, self.acc_min, self.acc_max)
+        self.check_weighted(at, dtype_range(self.input_dtype), self.pe_dim, self.simd_dim)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return weighted_to_json(self, put)

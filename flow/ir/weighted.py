@@ -1,13 +1,67 @@
-"""What every weighted layer kind (dense, conv2d) writes to and reads from ir.json beside its
-own geometry: types, weights, accumulator bounds, activation, folding."""
+"""What every weighted layer kind (dense, conv2d) shares beside its own geometry: types,
+weights, accumulator bounds, activation and folding, their checks, and their ir.json
+fields."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flow.datatypes import dtype
-from flow.ir.activation import activation_from_json, activation_to_json
-from flow.ir.layer import Folding, Get, Put
+import numpy as np
+
+from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.activation import (
+    Activation,
+    activation_from_json,
+    activation_to_json,
+    check_activation,
+)
+from flow.ir.layer import Folding, Get, IRError, Put, accumulator_bounds
+
+
+class Weighted:
+    """Integer weights of `weight_dtype` on inputs of `input_dtype`, the accumulator's
+    worst-case bounds, and the activation that maps it to output codes (none: the last
+    layer)."""
+
+    input_dtype: DataType
+    weight_dtype: DataType
+    weights: np.ndarray  # [out_channels, ...fan-in]
+    acc_min: int
+    acc_max: int
+    activation: Activation | None
+    folding: Folding
+
+    @property
+    def acc_dtype(self) -> DataType:
+        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
+
+    @property
+    def out_dtype(self) -> DataType:
+        return self.activation.out_dtype if self.activation else self.acc_dtype
+
+    @property
+    def is_xnor(self) -> bool:
+        return self.weight_dtype.is_bipolar and self.input_dtype.is_bipolar
+
+    def check_weighted(self, at: str, x_bounds: tuple[int, int], pe_dim: int, simd_dim: int
+                       ) -> None:
+        """Weights of their type, accumulator bounds no narrower than the worst case over
+        inputs in `x_bounds`, a folding that divides (pe_dim, simd_dim), the activation."""
+        w = self.weights
+        if w.size and (w.min() < self.weight_dtype.min or w.max() > self.weight_dtype.max):
+            raise IRError(f"{at}: weights outside {self.weight_dtype}")
+        if self.weight_dtype.is_bipolar and np.any(w == 0):
+            raise IRError(f"{at}: BIPOLAR weights hold 0")
+        lo, hi = accumulator_bounds(w.reshape(len(w), -1), *x_bounds)
+        if w.size and (lo.min() < self.acc_min or hi.max() > self.acc_max):
+            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] "
+                          f"is narrower than the worst case [{lo.min()}, {hi.max()}]")
+        f = self.folding
+        if f.pe < 1 or f.simd < 1 or pe_dim % f.pe or simd_dim % f.simd:
+            raise IRError(f"{at}: PE {f.pe} / SIMD {f.simd} do not divide {pe_dim} output "
+                          f"channels x {simd_dim} input lanes")
+        if self.activation is not None:
+            check_activation(self.activation, at, len(w), self.acc_min, self.acc_max)
 
 
 def weighted_to_json(layer: Any, put: Put) -> dict[str, Any]:

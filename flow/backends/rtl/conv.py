@@ -63,11 +63,6 @@ def streams(layer: Conv2dLayer) -> tuple[Stream, Stream]:
             Stream(pe, layer.out_dtype, layer.out_features // pe))
 
 
-def cycles(layer: Conv2dLayer) -> int:
-    """Cycles per frame in steady state, the IR's: the mvau's, or the swu's input beats
-    when the stride exceeds the kernel (the simulations measure it)."""
-    return layer.cycles
-
 
 def stage(layer: Conv2dLayer, name: str, image_dir: Path) -> Stage:
     supported(layer)
@@ -87,10 +82,10 @@ def stage(layer: Conv2dLayer, name: str, image_dir: Path) -> Stage:
     comment = (f"{layer.name}: conv {kh}x{kw} /{sh}x{sw} pads {list(layer.pads)}, "
                f"{layer.in_shape} -> {layer.out_shape}, {layer.input_dtype} x "
                f"{layer.weight_dtype}{' (padded taps as 0)' if ternary(layer) else ''}, "
-               f"PE {pe} SIMD {simd}, {cycles(layer)} cycles")
+               f"PE {pe} SIMD {simd}, {layer.cycles} cycles")
     inp, out = streams(layer)
     return Stage("conv_layer", name, params, inp, out, comment, mvau.images,
-                 {"pe": pe, "simd": simd, "cycles": cycles(layer)})
+                 {"pe": pe, "simd": simd, "cycles": layer.cycles})
 
 
 class MvauIssue:

@@ -77,10 +77,6 @@ def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> P
     return params
 
 
-def cycles(layer: DenseLayer) -> int:
-    """Cycles per frame in steady state: (out / PE) x (in / SIMD), the IR's figure."""
-    return layer.cycles
-
 
 def stage(layer: DenseLayer, name: str, image_dir: Path) -> Stage:
     weights_file, thresholds_file = f"{name}_weights.mem", f"{name}_thresholds.mem"

@@ -39,7 +39,7 @@ def generate(model: Model, build_dir: Path) -> Path:
             "mem_files": [str(image_dir / f) for st in parts for f in st.images],
             "layers": [{"name": layer.name, "instance": st.name, **st.summary}
                        for layer, st in zip(model.layers, parts, strict=True)],
-            "expected": {"initiation_interval": top.expected_interval(model),
+            "expected": {"initiation_interval": model.initiation_interval,
                          "latency": top.expected_latency(model)},
         }
         write_json(tmp / MANIFEST, manifest)

@@ -30,11 +30,6 @@ def streams(layer: MaxPoolLayer) -> tuple[Stream, Stream]:
     return (Stream(pe, t, layer.in_features // pe), Stream(pe, t, layer.out_features // pe))
 
 
-def cycles(layer: MaxPoolLayer) -> int:
-    """Cycles per frame in steady state, the IR's: the swu reads every window's taps and
-    writes every input beat, one a cycle each (the simulations measure it)."""
-    return layer.cycles
-
 
 def stage(layer: MaxPoolLayer, name: str, image_dir: Path) -> Stage:
     t, pe = layer.input_dtype, layer.folding.pe
@@ -43,10 +38,10 @@ def stage(layer: MaxPoolLayer, name: str, image_dir: Path) -> Stage:
               "PAD_VALUE": int(encode(np.asarray(t.min), t))}
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
     comment = (f"{layer.name}: max pool {kh}x{kw} /{sh}x{sw} pads {list(layer.pads)}, "
-               f"{layer.in_shape} -> {layer.out_shape}, {t}, PE {pe}, {cycles(layer)} cycles")
+               f"{layer.in_shape} -> {layer.out_shape}, {t}, PE {pe}, {layer.cycles} cycles")
     inp, out = streams(layer)
     return Stage("maxpool_layer", name, params, inp, out, comment, {},
-                 {"pe": pe, "simd": 1, "cycles": cycles(layer)})
+                 {"pe": pe, "simd": 1, "cycles": layer.cycles})
 
 
 class Reduce:

@@ -62,10 +62,6 @@ class OpModule(Protocol):
         """The layer's input and output streams."""
         ...
 
-    def cycles(self, layer: Layer) -> int:
-        """Cycles per frame in steady state (the model's initiation interval is the largest)."""
-        ...
-
     def stage(self, layer: Layer, name: str, image_dir: Path) -> Stage:
         """The layer's instance; parameters name memory images in image_dir."""
         ...

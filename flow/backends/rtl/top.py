@@ -113,12 +113,6 @@ def dwc_times(times: list[int], in_elems: int, out: Stream) -> list[int]:
     return conv
 
 
-def expected_interval(model: Model) -> int:
-    """Cycles between frames in steady state: the slowest stage's (the IR's initiation
-    interval, unless a window stage is bound by its input; conv.cycles, pool.cycles)."""
-    return max(op(layer).cycles(layer) for layer in model.layers)
-
-
 def expected_latency(model: Model) -> int:
     """Cycles from a frame's first input beat to its last output beat, pipeline empty and
     never stalled: beat times traced through each stage's and each joint's fixed latency."""

@@ -1,0 +1,144 @@
+"""The report's first screen: every headline figure, read from the build's result files.
+
+Accuracy (train.json, verify.json); the agreement of every execution with the golden model
+(verify.json, sim.json, hls.json, firmware.json, and check.json's skipped checks);
+hardware per flow and board (synth.json, board/*/board.json); throughput; firmware sizes
+and instructions; energy from the IR's cost model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flow.markdown import fmt, read_json, table
+from flow.synth.nextpnr import PNR_DEVICES
+
+# nextpnr's cells for the LUT, FF, BRAM and DSP columns, per family (an iCE40 logic cell
+# holds a LUT4 and its flip-flop, so FF has no column of its own there)
+PNR_CELLS: dict[str, tuple[str | None, ...]] = {
+    "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
+    "ice40": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP"),
+}
+# the agreement matrix: (execution, result file, its agreement key, the check writing it)
+EXECUTIONS = (
+    ("Brevitas forward (integers at every layer)", "verify.json", "brevitas_forward", "verify"),
+    ("qonnx executor (float graph)", "verify.json", "qonnx_executor", "verify"),
+    ("RTL, cocotb + Verilator", "sim.json", "rtl", "sim"),
+    ("HLS C simulation", "hls.json", "hls", "hls"),
+    ("firmware, host (ASan/UBSan)", "firmware.json", "host", "firmware"),
+    ("firmware, RV32IMC under QEMU", "firmware.json", "rv32", "firmware"),
+)
+
+
+def summary_lines(build_dir: Path) -> list[str]:
+    build_dir = Path(build_dir)
+
+    def doc(name: str) -> dict[str, Any]:
+        d, _ = read_json(build_dir / name, want_object=True)
+        return d or {}
+
+    train, verify, sim, fw, synth = (doc(f) for f in (
+        "train.json", "verify.json", "sim.json", "firmware.json", "synth.json"))
+    lines = ["## Summary", ""]
+    acc = verify.get("accuracy") or {}
+    rows = [[name, v] for name, v in (
+        ("float32 (train.json)", train.get("float_test_accuracy")),
+        (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy")),
+        ("quantized, golden integer model (verify.json)", acc.get("golden")))
+        if v is not None]
+    lines += ["**Test accuracy**", ""] + (
+        table(["model", "accuracy"], rows) if rows else ["*no train.json or verify.json*", ""])
+    checks = doc("check.json")
+    matrix = [agreement_row(name, doc(file), key, checks.get(check) or {},
+                            f"qflow {check} {build_dir}")
+              for name, file, key, check in EXECUTIONS]
+    matrix.insert(2, ["golden integer model", "reference", ""])
+    lines += ["**Agreement with the golden model** (exact samples / total)", ""]
+    lines += table(["execution", "exact", "verdict"], matrix)
+    lines += hardware(build_dir, synth)
+    pnr = synth.get("pnr") or {}
+    expected = synth.get("expected") or {}
+    ii = sim.get("initiation_interval_cycles") or expected.get("initiation_interval")
+    lat = sim.get("latency_cycles") or expected.get("latency")
+    fmax = pnr.get("fmax_mhz")
+    if ii:
+        measured = "measured in simulation" if sim else "predicted by the folding"
+        line = f"Initiation interval {ii} cycles, latency {fmt(lat)} cycles ({measured})"
+        if isinstance(fmax, (int, float)) and fmax > 0:
+            line += (f"; at Fmax {fmax:.1f} MHz: {fmax * 1e6 / ii:,.0f} frames/s, latency "
+                     f"{(lat or 0) / fmax:.2f} µs")
+        lines += [f"**Throughput**: {line}.", ""]
+    sizes = fw.get("sizes") or {}
+    if fw.get("instructions_per_inference"):
+        lines += [f"**Firmware** ({sizes.get('chip', 'esp32')}): flash "
+                  f"{fmt(sizes.get('flash_bytes_needed'))} B, RAM "
+                  f"{fmt(sizes.get('ram_bytes_needed'))} B (arena {fmt(sizes.get('arena_bytes'))}"
+                  f" B), {fw['instructions_per_inference']:,} RV32IMC instructions per inference "
+                  f"(~{fmt(fw.get('estimated_latency_us_at_160mhz'))} µs at 160 MHz).", ""]
+    return lines + energy(build_dir)
+
+
+def agreement_row(name: str, doc: dict[str, Any], key: str, check: dict[str, Any],
+                  command: str) -> list[Any]:
+    """[execution, exact samples / total, verdict] from a check's result file."""
+    if check.get("status") == "skipped":
+        return [name, "skipped", check.get("reason")]
+    a = (doc.get("agreement") or {}).get(key)
+    if not isinstance(a, dict):
+        if doc and key == "brevitas_forward":
+            return [name, "—", "no Brevitas checkpoint in this build (compiled)"]
+        return [name, "not run", f"`{command}`"]
+    total = a.get("total", doc.get("samples"))
+    return [name, f"{a.get('equal')} / {total}", "equal" if a.get("equal") == total else
+            f"DIFFERS: samples {fmt(a.get('differing_samples'))}"]
+
+
+def pnr_row(label: str, family: str, utilization: dict[str, Any], fmax: Any) -> list[Any]:
+    used = [(utilization.get(c) or {}).get("used", "—") if c else "—"
+            for c in PNR_CELLS.get(family, (None,) * 4)]
+    return [label, *used, fmax]
+
+
+def hardware(build_dir: Path, synth: dict[str, Any]) -> list[str]:
+    """LUT/FF/BRAM/DSP and Fmax per synthesis flow and per board bitstream."""
+    rows: list[list[Any]] = []
+    x = synth.get("xilinx") or {}
+    if x.get("total"):
+        t = x["total"]
+        rows.append([f"Yosys synth_xilinx ({x.get('part')})", t.get("lut"), t.get("ff"),
+                     t.get("bram36"), t.get("dsp"), "—"])
+    pnr = synth.get("pnr") or {}
+    if pnr:
+        rows.append(pnr_row(f"nextpnr {pnr.get('device')}", str(pnr.get("family")),
+                            pnr.get("utilization") or {}, pnr.get("fmax_mhz")))
+    boards = []
+    for path in sorted((build_dir / "board").glob("*/board.json")):
+        b, _ = read_json(path, want_object=True)
+        if not b or not b.get("utilization") or b.get("device") not in PNR_DEVICES:
+            continue
+        rows.append(pnr_row(f"board {b.get('board_title', b.get('board'))} ({b['device']})",
+                            PNR_DEVICES[b["device"]].family, b["utilization"],
+                            b.get("fmax_mhz")))
+        boards.append(f"{b.get('board')}: {b.get('clock_mhz')} MHz board clock "
+                      f"{'met' if b.get('timing_met') else 'NOT met'}, bitstream "
+                      f"`board/{path.parent.name}/{b.get('bitstream')}`")
+    lines = ["**Hardware**", ""] + (
+        table(["flow", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)"], rows) if rows else
+        [f"*not synthesized: run `qflow synth {build_dir}`*", ""])
+    return lines + (["Boards: " + "; ".join(boards) + ".", ""] if boards else [])
+
+
+def energy(build_dir: Path) -> list[str]:
+    """Energy per inference from the IR's cost model (nothing without a valid IR)."""
+    from flow.cost import cost_model
+    from flow.ir import load as load_ir
+
+    try:
+        c = cost_model(load_ir(build_dir))
+    except (OSError, ValueError):
+        return []
+    q, f = c["quantized"]["total"], c["float32"]["total"]
+    return [f"**Energy** (45 nm model): {q['total_pj'] / 1000:.3g} nJ per inference quantized "
+            f"vs {f['total_pj'] / 1000:.3g} nJ float32 "
+            f"({c['ratio_float32_over_quantized']['total_pj']:.3g}x).", ""]
