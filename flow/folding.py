@@ -2,8 +2,9 @@
 
 PE divides a layer's output channels and SIMD the input lanes of one output (`pe_dim`,
 `simd_dim`: a dense layer's outputs and inputs; a convolution's output channels and input
-channels; a pool's channels and 1). A layer's cycles per frame come from the IR
-(`layer.cycles`); the pipeline's initiation interval is the slowest layer's.
+channels, a depthwise one's channels and 1; a pool's channels and 1). A layer's cycles per
+frame come from the IR (`layer.cycles`); the pipeline's initiation interval is the slowest
+layer's.
 `apply_folding` either takes (PE, SIMD) per layer or picks, for every layer, the least
 hardware (fewest PE x SIMD lanes) that meets a cycle target.
 """

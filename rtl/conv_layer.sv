@@ -4,7 +4,8 @@
 // channels a beat, the (OH, OW, C_OUT) frame channel-last. With TERNARY_OUT (BIPOLAR input
 // and padding) the windows carry 2-bit signed codes, a padded tap as 0, into the mvau's
 // multiply-accumulate lanes; otherwise the mvau sees the input type itself (XNOR lanes
-// for BIPOLAR x BIPOLAR).
+// for BIPOLAR x BIPOLAR). With DEPTHWISE (C_OUT = C) a vvau takes the windows instead, each
+// channel's own taps, PE channels a beat: the swu's SIMD is then PE.
 module conv_layer #(
     parameter int H = 5,
     parameter int W = 5,
@@ -19,6 +20,7 @@ module conv_layer #(
     parameter int PR = 0,
     parameter int PAD_VALUE = 0,
     parameter bit TERNARY_OUT = 1'b0,
+    parameter bit DEPTHWISE = 1'b0,
     parameter int C_OUT = 4,
     parameter int PE = 2,
     parameter int SIMD = 2,
@@ -63,16 +65,34 @@ module conv_layer #(
       .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready), .m_axis_tdata(win_tdata),
       .m_axis_tlast(win_tlast));
 
-  mvau #(
-      .MW(KH * KW * C), .MH(C_OUT), .PE(PE), .SIMD(SIMD),
-      .IN_BITS(TAP_BITS), .IN_SIGNED(TERNARY_OUT ? 1'b1 : ELEM_SIGNED),
-      .IN_BIPOLAR(TERNARY_OUT ? 1'b0 : ELEM_BIPOLAR),
-      .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_BITS(ACC_BITS),
-      .N_THRES(N_THRES), .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP),
-      .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE),
-      .WEIGHTS_STYLE(WEIGHTS_STYLE), .THRESHOLDS_STYLE(THRESHOLDS_STYLE)
-  ) u_mvau (
-      .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
-      .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),
-      .m_axis_tvalid, .m_axis_tready, .m_axis_tdata, .m_axis_tlast);
+  if (DEPTHWISE) begin : g_vvau
+    if (C_OUT != C || SIMD != PE) begin : g_check
+      $error("conv_layer: a depthwise layer has C_OUT = C and SIMD = PE");
+    end
+    vvau #(
+        .C(C), .PE(PE), .TAPS(KH * KW),
+        .IN_BITS(TAP_BITS), .IN_SIGNED(TERNARY_OUT ? 1'b1 : ELEM_SIGNED),
+        .IN_BIPOLAR(TERNARY_OUT ? 1'b0 : ELEM_BIPOLAR),
+        .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_BITS(ACC_BITS),
+        .N_THRES(N_THRES), .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP),
+        .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE),
+        .WEIGHTS_STYLE(WEIGHTS_STYLE), .THRESHOLDS_STYLE(THRESHOLDS_STYLE)
+    ) u_vvau (
+        .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
+        .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),
+        .m_axis_tvalid, .m_axis_tready, .m_axis_tdata, .m_axis_tlast);
+  end else begin : g_mvau
+    mvau #(
+        .MW(KH * KW * C), .MH(C_OUT), .PE(PE), .SIMD(SIMD),
+        .IN_BITS(TAP_BITS), .IN_SIGNED(TERNARY_OUT ? 1'b1 : ELEM_SIGNED),
+        .IN_BIPOLAR(TERNARY_OUT ? 1'b0 : ELEM_BIPOLAR),
+        .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_BITS(ACC_BITS),
+        .N_THRES(N_THRES), .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP),
+        .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE),
+        .WEIGHTS_STYLE(WEIGHTS_STYLE), .THRESHOLDS_STYLE(THRESHOLDS_STYLE)
+    ) u_mvau (
+        .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
+        .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),
+        .m_axis_tvalid, .m_axis_tready, .m_axis_tdata, .m_axis_tlast);
+  end
 endmodule

@@ -220,7 +220,7 @@ CONVS = [
                  id="zero-point-pad"),  # the pad value is a random zero point
     pytest.param((5, 7, 6), 6, 3, 1, 1, "INT4", "INT2", True, 3, 1, True,
                  id="depthwise", marks=SLOW),
-    pytest.param((6, 6, 4), 4, 3, 2, 1, "BIPOLAR", "BIPOLAR", True, 2, 9, False,
+    pytest.param((6, 6, 4), 4, 3, 2, 1, "BIPOLAR", "BIPOLAR", True, 2, 1, False,
                  id="depthwise-xnor-padded"),
 ]
 

@@ -253,6 +253,13 @@ CONV_CASES = [
     slow((4, 7, 7), "UINT2", {"conv": 3, "k": 5, "pad": 2, "w": "TERNARY", "act": "UINT2"},
          (1, 4)),
     slow((6, 4, 4), "UINT4", {"conv": 4, "k": 1, "w": "INT4", "act": "INT3"}, (4, 6)),
+    # depthwise (vvau): channel groups in a memory, BIPOLAR taps as 2-bit codes, stride 2
+    ((6, 5, 4), "BIPOLAR", {"conv": 0, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR",
+                            "depthwise": True}, (2, 1)),
+    slow((4, 6, 6), "INT3", {"conv": 0, "k": 3, "stride": 2, "w": "INT2", "act": "UINT3",
+                             "depthwise": True}, (4, 1)),  # one channel group
+    slow((3, 3, 3), "UINT2", {"conv": 0, "k": 3, "w": "INT3", "depthwise": True},
+         (1, 1)),  # accumulators, 1x1 out
 ]
 
 

@@ -195,6 +195,13 @@ CNNS: dict[str, CnnSpec] = {
         {"pool": 3, "stride": 2, "pad": 1},
         {"conv": 3, "k": 3, "w": "INT2"},
     ], [(3, 2), (2, 6), (2, 1), (1, 4)]),
+    # depthwise (vvau, PE channels a beat, SIMD 1) between pointwise convolutions
+    "depthwise_cnn": ((4, 7, 7), "BIPOLAR", [
+        {"conv": 0, "k": 3, "pad": 1, "w": "INT2", "act": "UINT2", "depthwise": True},
+        {"conv": 6, "k": 1, "w": "TERNARY", "act": "INT3"},
+        {"conv": 0, "k": 3, "stride": 2, "w": "INT3", "act": "BIPOLAR", "depthwise": True},
+        {"dense": 3, "w": "BIPOLAR"},
+    ], [(2, 1), (3, 4), (6, 1), (1, 6)]),
 }
 
 
@@ -254,6 +261,9 @@ def random_cnn_spec(rng: np.random.Generator) -> tuple[tuple[int, int, int], str
             k, p = 1, 0
         if i and rng.random() < 0.35:
             layers.append({"pool": k, "stride": s, "pad": p})
+        elif i and rng.random() < 0.3:
+            layers.append({"conv": 0, "k": k, "stride": s, "pad": p, "depthwise": True,
+                           "w": str(rng.choice(types[:3])), "act": str(rng.choice(types))})
         else:
             layers.append({"conv": int(rng.integers(2, 7)), "k": k, "stride": s, "pad": p,
                            "w": str(rng.choice(types[:3])), "act": str(rng.choice(types))})
@@ -280,13 +290,11 @@ def test_random_cnns(seed: int, tmp_path: Path) -> None:
     check_cnn(model, random_codes(model, 8, seed=seed), tmp_path)
 
 
-def test_depthwise_refused(tmp_path: Path) -> None:
-    model = random_cnn_model((2, 4, 4), "UINT2", [
-        {"conv": 2, "k": 3, "pad": 1, "w": "INT2", "act": "UINT2", "depthwise": True},
-        {"dense": 2, "w": "INT2"}], name="dw")
-    with pytest.raises(IRError, match=r"layer conv0 .*depthwise convolution .* not supported "
-                                      r"by the rtl backend"):
-        rtl.generate(model, tmp_path)
+def test_depthwise_cnn(tmp_path: Path) -> None:
+    """A MobileNet-style block in vvau stages: a depthwise conv on BIPOLAR codes (2-bit taps
+    into the MAC lanes) and a strided multi-bit one, each before a 1x1 conv."""
+    model = cnn("depthwise_cnn")
+    check_cnn(model, random_codes(model, 10), tmp_path)
 
 
 def test_expected_latency_of_a_slow_consumer(tmp_path: Path) -> None:

@@ -112,20 +112,22 @@ class Conv2dLayer(Frames, Weighted):
 
     @property
     def simd_dim(self) -> int:
-        """SIMD lanes run over a window's input channels (FINN's MVAU/VVAU convention)."""
-        return self.kernel[0] * self.kernel[1] if self.depthwise else self.in_shape[2]
+        """SIMD lanes run over a window's input channels (FINN's MVAU convention). A
+        depthwise layer's channels are its PE: the window unit carries PE channels a beat
+        and each lane reduces its own channel's taps one a cycle, so its SIMD is 1."""
+        return 1 if self.depthwise else self.in_shape[2]
 
     @property
     def cycles(self) -> int:
-        """Cycles per frame of a streaming conv (sliding window + MVAU): every output
-        position takes (C_out / PE) x (window / SIMD); the window unit also reads each input
-        pixel once, C_in / SIMD beats, which bounds it when the stride exceeds the kernel."""
+        """Cycles per frame of a streaming conv (sliding window + MVAU or VVAU): every
+        output position takes (C_out / PE) x (window / SIMD); the window unit also reads
+        each input pixel once, C_in / lanes beats (lanes: SIMD, or PE for depthwise), which
+        bounds it when the stride exceeds the kernel."""
         f = self.folding
         compute = self.out_shape[0] * self.out_shape[1] * (self.out_channels // f.pe) * (
             self.window // f.simd)
-        if self.depthwise:  # SIMD runs over the window's taps, not over input channels
-            return compute
-        return max(compute, self.in_shape[0] * self.in_shape[1] * (self.in_shape[2] // f.simd))
+        lanes = f.pe if self.depthwise else f.simd
+        return max(compute, self.in_shape[0] * self.in_shape[1] * (self.in_shape[2] // lanes))
 
     def input_bounds(self) -> tuple[int, int]:
         """The values a window tap takes: the input type's and the pad value."""

@@ -26,7 +26,7 @@ from typing import Any
 from flow.backends.hls import dense
 from flow.backends.hls.cpp import ApWord, cpp_type, stream_word, window_shape
 from flow.datatypes import DataType, dtype
-from flow.ir import Conv2dLayer, DenseLayer, Folding
+from flow.ir import Conv2dLayer, DenseLayer
 
 
 def window_dtype(layer: Conv2dLayer) -> DataType:
@@ -38,13 +38,12 @@ def window_dtype(layer: Conv2dLayer) -> DataType:
 
 def window_matrix(layer: Conv2dLayer) -> DenseLayer:
     """The dense layer applied to every window: what the MVAU (VVAU) computes per position."""
-    f = layer.folding
     return DenseLayer(
         name=layer.name, source=layer.source, in_features=layer.window,
         out_features=layer.out_channels, input_dtype=window_dtype(layer),
         weight_dtype=layer.weight_dtype, weights=layer.weights.reshape(layer.out_channels, -1),
         acc_min=layer.acc_min, acc_max=layer.acc_max, activation=layer.activation,
-        folding=Folding(f.pe, 1 if layer.depthwise else f.simd))
+        folding=layer.folding)
 
 
 @dataclass

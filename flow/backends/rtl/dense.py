@@ -78,9 +78,10 @@ def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> P
 
 
 
-def stage(layer: DenseLayer, name: str, image_dir: Path) -> Stage:
+def stage(layer: DenseLayer, name: str, image_dir: Path, weights: str | None = None) -> Stage:
+    """The mvau of the layer; `weights`: a memory image in another order (the vvau's)."""
     weights_file, thresholds_file = f"{name}_weights.mem", f"{name}_thresholds.mem"
-    images = {weights_file: weight_image(layer)}
+    images = {weights_file: weight_image(layer) if weights is None else weights}
     thresholds = threshold_image(layer)
     if thresholds is not None:
         images[thresholds_file] = thresholds
