@@ -16,6 +16,12 @@ static inline void qnn_emit(const qnn_dense_t *L, uint32_t o, int32_t acc, void 
         ((int32_t *)y)[o] = acc;
         return;
     }
+    if (L->out_kind == QNN_OUT_REQUANT) {
+        const qnn_requant_t *r = &L->requant;
+        v = r->out_offset + qnn_requantize(acc, r->multiplier[o], r->shift[o]);
+        ((int8_t *)y)[o] = (int8_t)(v < r->act_min ? r->act_min : v > r->act_max ? r->act_max : v);
+        return;
+    }
     if (L->count == 1)
         v = L->base + (acc >= L->thresholds[o] ? L->step : 0);
     else

@@ -15,7 +15,7 @@ import numpy as np
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan, pack_bits
-from flow.ir import Conv2dLayer, DenseLayer, thresholds_of
+from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
 KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "INT8_PAIRS",
           "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE",
@@ -160,20 +160,22 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
     x_off = storage_offset(layer.input_dtype)
     pad_code = 0 if layer.input_dtype.is_bipolar else layer.pad_value - x_off
     win = dense.plan_layer(i, window_layer(layer), compact, bits_out)
+    act = layer.activation
     thresholds = None
-    act = thresholds_of(layer, "the firmware backend")
-    if act is not None:  # on the accumulator itself, clipped past its range
+    if isinstance(act, Thresholds):  # on the accumulator itself, clipped past its range
         thresholds = np.clip(act.values, layer.acc_min,
                              layer.acc_max + 1).astype(np.int32)
     if layer.depthwise:
         wt = layer.weights.reshape(c, -1).astype(np.int64)
-        bias = x_off * wt.sum(axis=1) if x_off else None
+        bias = x_off * wt.sum(axis=1)
+        if isinstance(act, Requant):
+            bias = bias + act.bias
         win = replace(win, kernel="depthwise", weights=wt.astype(np.int16), weight_bits=16,
                       w_offset=0, thresholds=thresholds,
-                      bias=None if bias is None else bias.astype(np.int32))
+                      bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
-    if win.kernel == "xnor":
+    if win.kernel == "xnor":  # its window plan's bias: the requantization's, or none
         co, taps = layer.out_channels, layer.kernel[0] * layer.kernel[1]
         packed = pack_bits(layer.weights.reshape(co * taps, c)).reshape(co, -1)
-        win = replace(win, weights=packed, thresholds=thresholds, bias=None)
+        win = replace(win, weights=packed, thresholds=thresholds)
     return ConvPlan(i, layer, win, win.kernel, pad_code, win.why)
