@@ -14,52 +14,19 @@ import pytest
 
 from flow import golden
 from flow.backends import firmware as fw
-from flow.datatypes import DataType, dtype
-from flow.ir import Conv2dLayer, DenseLayer, Layer, Model, Requant, quantize_multiplier
+from flow.datatypes import dtype
+from flow.ir import DenseLayer, Layer, Model
 from flow.ir.activation import check_activation
 from flow.ir.requant import INT32_MAX, INT32_MIN
-from flow.synthetic import random_cnn_model, random_codes, random_model
+from flow.synthetic import (
+    random_cnn_model,
+    random_codes,
+    random_model,
+    random_requant,
+    requantized,
+)
 from tests.test_firmware_kernels import harness, make_layer, run_harness, rv32
 from tests.test_requant import ref_mbqm, w8a8_onnx  # noqa: F401 - w8a8_onnx: a fixture
-
-
-def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
-                   out_t: DataType) -> Requant:
-    """A requantization of the layer's accumulators to out_t: factors from the type's span
-    over the accumulator's down to 1/64 of it (so that outputs spread and saturate), a bias
-    up to a quarter of the accumulator's range, a random zero point and clamp; channel 0
-    takes multiplier 2^31 - 1, channel 1 2^30 with shift -31, channel 2 multiplier 0."""
-    c, lo, hi = layer.out_channels, layer.acc_min, layer.acc_max
-    spread = max(hi - lo, 1)
-    bias = rng.integers(-(spread // 4), spread // 4 + 1, size=c)
-    # a left shift must keep (acc + bias) * 2^shift inside int32
-    top = (max(abs(lo), abs(hi)) + spread // 4) or 1
-    reals = (out_t.max - out_t.min) / spread * 2.0 ** rng.uniform(0, 6, size=c)
-    reals = np.minimum(reals, 2.0 ** np.floor(np.log2(INT32_MAX / top)))
-    m, s = zip(*(quantize_multiplier(float(r)) for r in reals), strict=True)
-    multiplier, shift = np.array(m, np.int64), np.array(s, np.int64)
-    multiplier[0] = INT32_MAX
-    if c > 1:
-        multiplier[1], shift[1] = 2**30, -31
-    if c > 2:
-        multiplier[2] = 0
-    a, b = np.sort(rng.integers(out_t.min, out_t.max + 1, size=2))
-    clamp = (a, b) if rng.random() < 0.5 else (out_t.min, out_t.max)
-    return Requant(bias=bias, multiplier=multiplier, shift=shift,
-                   zero_point=int(rng.integers(out_t.min, out_t.max + 1)),
-                   clamp_min=int(clamp[0]), clamp_max=int(clamp[1]), out_dtype=out_t)
-
-
-def requantized(model: Model, seed: int = 0) -> Model:
-    """The model with every multi-bit threshold activation replaced by a random
-    requantization to the same type (BIPOLAR outputs keep their thresholds)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        act = getattr(layer, "activation", None)
-        if act is not None and not act.out_dtype.is_bipolar:
-            layer.activation = random_requant(rng, layer, act.out_dtype)  # type: ignore[arg-type]
-    model.validate(model.name)
-    return model
 
 
 def forms(layers: list[Layer]) -> list[str]:
