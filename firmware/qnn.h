@@ -158,8 +158,8 @@ typedef struct {
 
 /* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
  * second half the mask of padded taps), word-aligned, then the window kernel's scratch;
- * QNN_CONV_BIPOLAR_TABLE and QNN_CONV_INT8_PAIRS run two positions per pass: two int8
- * windows, then the kernel's scratch for both */
+ * QNN_CONV_BIPOLAR_TABLE runs two positions per pass and QNN_CONV_INT8_PAIRS four: two
+ * (four) int8 windows, then the kernel's scratch for each */
 void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
 
 /* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded

@@ -59,6 +59,11 @@ void qnn_bipolar_table_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t
 void qnn_int8_pairs_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1, void *y0,
                          void *y1, uint32_t *scratch);
 
+/* qnn_dense_int8_pairs on four inputs at once (four windows of a convolution; one weight
+ * load feeds four multiplies): scratch holds the four inputs' pairs, interleaved by 4 */
+void qnn_int8_pairs_four(const qnn_dense_t *L, const int8_t *const x[4], void *const y[4],
+                         uint32_t *scratch);
+
 static inline int32_t qnn_sum_i8(const int8_t *x, uint32_t n)
 {
     int32_t s = 0;

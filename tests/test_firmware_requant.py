@@ -7,6 +7,7 @@ sample."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,11 @@ def requant_layers(seed: int) -> list[DenseLayer]:
     return layers
 
 
-@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
+# sanitized host builds take the longest: those the other tests cover run in `make test-all`
+SLOW_HOST = pytest.param("host", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("target", [SLOW_HOST, pytest.param("rv32", marks=rv32)])
 def test_dense_kernels_requantize(tmp_path: Path, target: str) -> None:
     """Every kernel (int8 pairs and compact int8, packed, bit-serial and table BIPOLAR
     weights, XNOR) stores the requantized codes numpy computes (golden's requantize)."""
@@ -134,14 +139,15 @@ def mlp() -> Model:
 
 
 def cnn() -> Model:
-    """int8 pair windows, depthwise, table windows, packed, XNOR windows (bit frames in),
-    each requantized but the BIPOLAR one, a padded UINT8 input (pad code -128 as stored)."""
+    """int8 pair windows (four positions a pass, 63 positions: groups of 4, 2 and 1),
+    depthwise, table windows, XNOR windows (bit frames in, from int8 pairs' bits), each
+    requantized but the BIPOLAR one, a padded UINT8 input (pad code -128 as stored)."""
     m = random_cnn_model((3, 9, 7), "UINT8", [
         {"conv": 16, "k": 3, "pad": 1, "w": "INT8", "act": "UINT8"},
         {"conv": 16, "k": 3, "pad": 1, "depthwise": True, "w": "INT4", "act": "INT8"},
         {"pool": 3, "stride": 2, "pad": 1},
         {"conv": 20, "k": 1, "w": "BIPOLAR", "act": "INT4"},
-        {"conv": 12, "k": 3, "pad": 1, "w": "INT4", "act": "BIPOLAR"},
+        {"conv": 12, "k": 3, "pad": 1, "w": "INT8", "act": "BIPOLAR"},
         {"conv": 10, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "INT8"},
         {"dense": 5, "w": "INT8"}], seed=3, name="rq_cnn")
     return requantized(m, seed=4)
@@ -153,20 +159,22 @@ def test_models_take_every_form() -> None:
     assert forms(m.layers) == ["Requant", "Requant", "NoneType", "Requant", "Thresholds",
                                "Requant", "NoneType"]
     kernels = [getattr(lp, "kernel", "") for lp in fw.plan(m).layers]
-    assert kernels == ["int8_pairs", "depthwise", "", "bipolar_table", "packed", "xnor",
+    assert kernels == ["int8_pairs", "depthwise", "", "bipolar_table", "int8_pairs", "xnor",
                        "int8_pairs"]
     assert fw.plan(m).layers[0].window.requant is not None  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("build", [mlp, cnn])
-@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
-def test_model_equals_golden(tmp_path: Path, build: object, target: str) -> None:
-    m = build()  # type: ignore[operator]
+@pytest.mark.parametrize(("build", "target"), [
+    (cnn, "host"), pytest.param(mlp, "host", marks=pytest.mark.slow),
+    pytest.param(mlp, "rv32", marks=rv32), pytest.param(cnn, "rv32", marks=rv32)])
+def test_model_equals_golden(tmp_path: Path, build: Callable[[], Model], target: str) -> None:
+    m = build()
     codes = random_codes(m, 10, seed=5)
     acc = fw.run(m, tmp_path, codes, target=target, sanitize=target == "host")
     np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
 
 
+@pytest.mark.slow  # test_requant's check runs it on both targets (5 samples) in `make test`
 @pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
 def test_brevitas_w8a8_equals_golden(tmp_path: Path, w8a8_onnx: Path,  # noqa: F811
                                      target: str) -> None:

@@ -22,8 +22,8 @@ KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "I
           "bipolar_table": "BIPOLAR_TABLE"}  # QNN_CONV_*
 MAC_KIND = {"xnor": "binary_conv", "int8_pairs": "int8_conv", "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
-# window kernels run two positions per pass (qnn_conv.c's paired_conv)
-PAIRED = ("bipolar_table", "int8_pairs")
+# window kernels that run several positions per pass (qnn_conv.c's grouped_conv)
+POSITIONS_PER_PASS = {"bipolar_table": 2, "int8_pairs": 4}
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col); "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
@@ -89,8 +89,9 @@ class ConvPlan:
         c = self.layer.in_shape[2]
         if self.kernel == "xnor":
             return 2 * 4 * taps * words(c)
-        if self.kernel in PAIRED:  # two positions per pass: twice the window and its scratch
-            return 2 * (4 * ((taps * c + 3) // 4) + self.window.scratch_bytes)
+        if self.kernel in POSITIONS_PER_PASS:  # a window and its scratch per position
+            return POSITIONS_PER_PASS[self.kernel] * (4 * ((taps * c + 3) // 4)
+                                                      + self.window.scratch_bytes)
         return 4 * ((taps * c + 3) // 4) + (0 if self.kernel == "depthwise"
                                             else self.window.scratch_bytes)
 
