@@ -191,10 +191,11 @@ def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
     c, lo, hi = layer.out_channels, layer.acc_min, layer.acc_max
     spread = max(hi - lo, 1)
     bias = rng.integers(-(spread // 4), spread // 4 + 1, size=c)
-    # a left shift must keep (acc + bias) * 2^shift inside int32
+    # a left shift must keep (acc + bias) * 2^shift inside int32: a factor below 2^k takes
+    # a shift of at most k (M * 2^(shift - 31) with M >= 2^30)
     top = (max(abs(lo), abs(hi)) + spread // 4) or 1
     reals = (out_t.max - out_t.min) / spread * 2.0 ** rng.uniform(0, 6, size=c)
-    reals = np.minimum(reals, 2.0 ** np.floor(np.log2(INT32_MAX / top)))
+    reals = np.minimum(reals, 2.0 ** np.floor(np.log2(INT32_MAX / top)) * 0.99)
     m, s = zip(*(quantize_multiplier(float(r)) for r in reals), strict=True)
     multiplier, shift = np.array(m, np.int64), np.array(s, np.int64)
     multiplier[0] = INT32_MAX

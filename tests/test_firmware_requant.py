@@ -138,6 +138,14 @@ def mlp() -> Model:
     return requantized(m, seed=2)
 
 
+def tiny() -> Model:
+    """Few narrow inputs: accumulators of a few levels, factors above 1 (left shifts)."""
+    m = requantized(random_model([3, 5, 4, 2], ["INT2", "INT3", "INT2"], ["INT4", "UINT5"],
+                                 "UINT2", seed=3, name="rq_tiny"), seed=3)
+    assert any((la.activation.shift > 0).any() for la in m.layers[:2])  # type: ignore[union-attr]
+    return m
+
+
 def cnn() -> Model:
     """int8 pair windows (four positions a pass, 63 positions: groups of 4, 2 and 1),
     depthwise, table windows, XNOR windows (bit frames in, from int8 pairs' bits), each
@@ -166,7 +174,8 @@ def test_models_take_every_form() -> None:
 
 @pytest.mark.parametrize(("build", "target"), [
     (cnn, "host"), pytest.param(mlp, "host", marks=pytest.mark.slow),
-    pytest.param(mlp, "rv32", marks=rv32), pytest.param(cnn, "rv32", marks=rv32)])
+    pytest.param(mlp, "rv32", marks=rv32), pytest.param(cnn, "rv32", marks=rv32),
+    pytest.param(tiny, "rv32", marks=rv32)])
 def test_model_equals_golden(tmp_path: Path, build: Callable[[], Model], target: str) -> None:
     m = build()
     codes = random_codes(m, 10, seed=5)
