@@ -106,7 +106,8 @@ def activation_cost(folder: Path, channels: int = 64, vectors: int = 16) -> dict
         "#define want_rq ((const int8_t (*)[CHANNELS])rq_flat)\n")
     runtime = fw.runtime_dir()
     exe = fw.compile_program([fw.template_dir() / "harness" / "activation_cost.c",
-                              runtime / "qnn_threshold.c"], folder / "bench.elf", "rv32",
+                              runtime / "qnn_threshold.c", runtime / "qnn_requant.c"],
+                             folder / "bench.elf", "rv32",
                              [f"-I{runtime}", f"-I{folder}"])
     f = fw.run_program(exe, "rv32", folder).split()
     if f[f.index("mismatches") + 1] != "0":
