@@ -5,7 +5,9 @@ weights on 8-bit inputs (dense and the first conv of a binary CNN), per MAC of a
 convolution and of an int8 convolution (qnn_conv2d); TFC's arena, and that no weight byte
 sits in RAM (all constants in flash); and Brevitas' own CNV-w1a1 (BNN-PYNQ, random weights,
 randomized batch norm) as a whole: instructions per inference and the time at 160 MHz,
-beside ESP-NN's person detection on an ESP32-C3 (426 ms). Targets in TARGETS."""
+beside ESP-NN's person detection on an ESP32-C3 (426 ms); the requantization (issue #12)
+against 255 thresholds per output channel, and int8 models (an MLP and a CNN) per
+inference in both activation forms. Targets in TARGETS."""
 
 from __future__ import annotations
 
@@ -19,7 +21,14 @@ import numpy as np
 from flow import golden
 from flow.atomic import write_json
 from flow.backends import firmware as fw
-from flow.synthetic import random_cnn_model, random_codes, random_model
+from flow.golden.requant import requantize
+from flow.synthetic import (
+    random_cnn_model,
+    random_codes,
+    random_model,
+    random_requant,
+    requantized,
+)
 
 TARGETS = {"binary_instr_per_mac": 0.35, "int8_instr_per_mac": 3.0, "tfc_arena_bytes": 2048,
            "bipolar_weights_instr_per_mac": 1.5, "binary_conv_instr_per_mac": 0.5,
@@ -69,6 +78,60 @@ def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
     return rows
 
 
+def activation_cost(folder: Path, channels: int = 64, vectors: int = 16) -> dict[str, Any]:
+    """Instructions per output channel of each activation form as a layer stores it
+    (qnn_emit): 255 thresholds (8-bit outputs, binary search) against the requantization
+    (bias, multiply, rounding shift, zero point, clamp), on random accumulators of a 512-input
+    int8 row; both checked against numpy."""
+    rng = np.random.default_rng(1)
+    layer = random_model([512, channels, 2], ["INT8", "INT8"], ["INT8"], "INT8", seed=5).layers[0]
+    thr = layer.activation
+    rq = random_requant(rng, layer, thr.out_dtype)
+    rq.zero_point, rq.clamp_min, rq.clamp_max = 3, -128, 127
+    codes = random_codes(random_model([512, 2], ["INT8"], [], "INT8"), vectors, seed=2)
+    acc = codes @ layer.weights.T.astype(np.int64)
+    want_thr = thr.base + thr.step * (acc[:, :, None] >= thr.values[None]).sum(axis=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = [fw.c_array("int32_t", "thr", thr.values), fw.c_array("int32_t", "bias", rq.bias),
+              fw.c_array("int32_t", "mult", rq.multiplier),
+              fw.c_array("int32_t", "shift", rq.shift),
+              fw.c_array("int32_t", "accs_flat", acc), fw.c_array("int8_t", "thr_flat", want_thr),
+              fw.c_array("int8_t", "rq_flat", requantize(acc, rq))]
+    (folder / "cases.h").write_text(
+        f"#define CHANNELS {channels}\n#define VECTORS {vectors}\n#define ZERO_POINT 3\n"
+        f"#define THR_BASE {thr.base}\n#define THR_STEP {thr.step}\n"
+        + "".join(a.replace("const", "static const") for a in arrays)
+        + "#define accs ((const int32_t (*)[CHANNELS])accs_flat)\n"
+        "#define want_thr ((const int8_t (*)[CHANNELS])thr_flat)\n"
+        "#define want_rq ((const int8_t (*)[CHANNELS])rq_flat)\n")
+    runtime = fw.runtime_dir()
+    exe = fw.compile_program([fw.template_dir() / "harness" / "activation_cost.c",
+                              runtime / "qnn_threshold.c", runtime / "qnn_requant.c"],
+                             folder / "bench.elf", "rv32",
+                             [f"-I{runtime}", f"-I{folder}"])
+    f = fw.run_program(exe, "rv32", folder).split()
+    if f[f.index("mismatches") + 1] != "0":
+        raise SystemExit("bench_firmware: an activation form differs from numpy")
+    n = int(f[f.index("per") + 1])
+    return {"thresholds_255_instr_per_channel": int(f[f.index("thresholds") + 1]) / n,
+            "requant_instr_per_channel": int(f[f.index("requant") + 1]) / n,
+            "channels_measured": n}
+
+
+def both_forms(build: Any, folder: Path, samples: int) -> dict[str, Any]:
+    """Instructions per inference of one int8 model with thresholds (255 per channel) and
+    with requantization (`build()` makes the model afresh; requantized in place)."""
+    out: dict[str, Any] = {}
+    for form, model in (("thresholds", build()), ("requant", requantized(build(), seed=1))):
+        r = measure(model, folder / form, samples)
+        out[form] = {"instructions_per_inference": r["instructions_per_inference"],
+                     "threshold_bytes": r["sizes"]["threshold_bytes"],
+                     "layers": r["layers"]}
+    out["thresholds_over_requant"] = (out["thresholds"]["instructions_per_inference"]
+                                      / out["requant"]["instructions_per_inference"])
+    return out
+
+
 ESP_NN_PERSON_DETECTION_C3_MS = 426  # ESP-NN's README: person detection on an ESP32-C3
 
 
@@ -111,16 +174,28 @@ def main() -> None:
         {"conv": 64, "k": 3, "pad": 1, **BIN}, {"conv": 64, "k": 3, "pad": 1, **BIN},
         {"pool": 2}, {"conv": 64, "k": 3, "pad": 1, **BIN}, {"dense": 10, "w": "BIPOLAR"}],
         seed=3, name="binary_cnn")
-    cnn8 = random_cnn_model((32, 12, 12), "INT8", [
-        {"conv": 32, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
-        {"dense": 10, "w": "INT8"}], seed=4, name="int8_cnn")
+    def cnn8() -> Any:  # 255 thresholds per channel; measured requantized too
+        return random_cnn_model((32, 12, 12), "INT8", [
+            {"conv": 32, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
+            {"dense": 10, "w": "INT8"}], seed=4, name="int8_cnn")
     with tempfile.TemporaryDirectory() as tmp:
         rt = measure(tfc, Path(tmp) / "tfc", a.samples)
         r8 = measure(dense8, Path(tmp) / "int8", a.samples)
         ru = measure(u8bin, Path(tmp) / "u8bin", a.samples)
         rc = measure(cnn, Path(tmp) / "cnn", max(2, a.samples // 5))
-        rc8 = measure(cnn8, Path(tmp) / "cnn8", max(2, a.samples // 5))
+        rc8 = measure(cnn8(), Path(tmp) / "cnn8", max(2, a.samples // 5))
+        rc8rq = measure(requantized(cnn8(), seed=1), Path(tmp) / "cnn8_requant",
+                        max(2, a.samples // 5))
         thresholds = threshold_search(Path(tmp) / "thresholds")
+        activation = activation_cost(Path(tmp) / "activation")
+        int8_mlp = both_forms(lambda: random_model(
+            [784, 128, 64, 10], ["INT8"] * 3, ["INT8", "INT8"], "UINT8", seed=6,
+            name="int8_mlp"), Path(tmp) / "mlp8", a.samples)
+        int8_cnn = both_forms(lambda: random_cnn_model((1, 14, 14), "UINT8", [
+            {"conv": 16, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
+            {"conv": 32, "k": 3, "stride": 2, "pad": 1, "w": "INT8", "act": "INT8"},
+            {"dense": 10, "w": "INT8"}], seed=7, name="int8_cnn_14x14"),
+            Path(tmp) / "cnn8rq", max(2, a.samples // 5))
         (Path(tmp) / "cnv").mkdir()
         cnv = cnv_w1a1(Path(tmp) / "cnv", 2)
     binary = rt["instructions_per_mac"]["binary"]
@@ -154,11 +229,16 @@ def main() -> None:
         "bipolar_weights_dense_instr_per_mac": ru["instructions_per_mac"]["bipolar_weights"],
         "bipolar_weights_conv_instr_per_mac": rc["instructions_per_mac"]["bipolar_weights_conv"],
         **figures,
+        # the same int8 convolution requantized (issue #12) instead of 255 thresholds
+        "int8_conv_requant_instr_per_mac": rc8rq["instructions_per_mac"]["int8_conv"],
         "tfc_arena_bytes": arena,
         "tfc_weights_bytes": rt["sizes"]["weights_bytes"],
         "tfc_threshold_bytes": rt["sizes"]["threshold_bytes"],
         "constant_bytes_in_ram": in_ram,
         "threshold_search": thresholds,
+        "activation_per_channel": activation,
+        "int8_mlp_784_128_64_10": int8_mlp,
+        "int8_cnn_14x14_16_32": int8_cnn,
         "targets": TARGETS,
         "meets_targets": {
             **{k: v <= TARGETS[k] for k, v in figures.items()},
@@ -167,6 +247,10 @@ def main() -> None:
         },
         "notes": ["instructions per MAC count whole layers (loops, thresholds, output "
                   "packing); the input conversion of the first layer is reported apart",
+                  "int8 convolution: four positions a pass (qnn_int8_pairs_four: per input "
+                  "pair of 4 rows x 4 positions, 4 + 4 loads and 16 x (mul, add, srai, sub)); "
+                  "with 255 thresholds the activation alone costs ~0.4 instructions per MAC "
+                  "of a 3x3x32 window, requantized ~0.2",
                   "int8: qnn_dense_int8_pairs packs the inputs in pairs (arena scratch, 2 "
                   "bytes per input) and stores each weight pair as one int32 (2 bytes of "
                   "flash per weight); per input pair: lw x, then for each of 8 rows lw w, "

@@ -1,7 +1,8 @@
 /* qnn: integer kernels for quantized dense layers on microcontrollers (C99, no heap).
  *
  * A layer computes acc[o] = sum_i W[o][i] * x[i] in int32, then stores either acc itself
- * (the last layer) or base + step * #{j : acc[o] >= T[o][j]} (thresholds sorted per row).
+ * (the last layer), base + step * #{j : acc[o] >= T[o][j]} (thresholds sorted per row), or
+ * its fixed-point requantization (qnn_requantize, TFLite's integer semantics).
  * Storage between layers: a BIPOLAR activation that feeds qnn_dense_xnor (BIPOLAR
  * weights), the only kernel reading bits, as bits (1 = +1, 32 per word, LSB first, unused
  * tail bits 0); every other activation as int8 (the other kernels' input), BIPOLAR as -1/+1
@@ -21,9 +22,42 @@ extern "C" {
 enum {
     QNN_OUT_ACC = 0,  /* int32 accumulators (the last layer) */
     QNN_OUT_INT8 = 1, /* int8 codes: base + step * count (BIPOLAR: -1/+1) */
-    QNN_OUT_BITS = 2  /* BIPOLAR codes as bits, for qnn_dense_xnor: 1 where
+    QNN_OUT_BITS = 2, /* BIPOLAR codes as bits, for qnn_dense_xnor: 1 where
                          base + step * count > 0 */
+    QNN_OUT_REQUANT = 3 /* int8 codes: clamp(out_offset + qnn_requantize(acc + bias[o],
+                           multiplier[o], shift[o]), act_min, act_max) */
 };
+
+/* A layer's requantization in CMSIS-NN's convention (per-channel multiplier and shift,
+ * output offset, activation bounds); the int32 bias is the layer's `bias`. Offset and
+ * bounds are as stored (UINT8 codes minus 128). All zero for other output kinds. */
+typedef struct {
+    const int32_t *multiplier; /* [out]: in [2^30, 2^31), or 0 */
+    const int32_t *shift;      /* [out]: -31 .. 30; > 0 shifts left before the multiply */
+    int32_t out_offset;        /* the output zero point */
+    int32_t act_min, act_max;  /* the clamp */
+} qnn_requant_t;
+
+/* TFLite's MultiplyByQuantizedMultiplier, double rounding (CMSIS-NN's arm_nn_requantize,
+ * ESP-NN): RDBPOT(SRDHM(x * 2^max(shift, 0), multiplier), max(-shift, 0)), bit for bit
+ * flow/golden/requant.py. x * 2^max(shift, 0) must fit int32 (the IR checks it).
+ * SRDHM(a, b) = (a * b + nudge) / 2^31 toward zero, nudge 2^30 or 1 - 2^30 by the
+ * product's sign, is floor((a * b + 2^30) / 2^31) for either sign (for a * b < 0 the
+ * truncation is a ceiling: ceil((p + 1 - 2^30) / 2^31) = floor((p + 2^30) / 2^31)): one
+ * 64-bit add and arithmetic shift, no 64-bit division; it saturates only for
+ * a = b = INT32_MIN. RDBPOT(x, e) rounds x / 2^e to nearest, ties away from zero. */
+static inline int32_t qnn_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    int32_t high;
+    if (a == INT32_MIN && multiplier == INT32_MIN)
+        high = INT32_MAX;
+    else
+        high = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
+    return (high >> right) + ((high & mask) > (mask >> 1) + (high < 0));
+}
 
 /* One dense layer; the generator emits these as const (flash) objects. */
 typedef struct {
@@ -41,6 +75,7 @@ typedef struct {
     uint8_t in_bits;     /* bits of an input as stored (qnn_dense_bipolar_weights):
                             BIPOLAR: 1 as bits, 2 as int8 -1/+1 */
     uint8_t in_signed;   /* 1: the inputs' top bit weighs -2^(in_bits - 1) */
+    qnn_requant_t requant; /* QNN_OUT_REQUANT */
 } qnn_dense_t;
 
 /* BIPOLAR x BIPOLAR: x and weights are bits; weights [out][ceil(in/32)] words, tail bits 0.
@@ -123,8 +158,8 @@ typedef struct {
 
 /* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
  * second half the mask of padded taps), word-aligned, then the window kernel's scratch;
- * QNN_CONV_BIPOLAR_TABLE and QNN_CONV_INT8_PAIRS run two positions per pass: two int8
- * windows, then the kernel's scratch for both */
+ * QNN_CONV_BIPOLAR_TABLE runs two positions per pass and QNN_CONV_INT8_PAIRS four: two
+ * (four) int8 windows, then the kernel's scratch for each */
 void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
 
 /* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded

@@ -69,6 +69,76 @@ static inline void half_block(const qnn_dense_t *L, uint32_t o, const uint32_t *
     qnn_emit(L, o + 2u, bcc2, y1, word1), qnn_emit(L, o + 3u, bcc3, y1, word1);
 }
 
+/* GCC's first scheduling pass hoists every weight load of an iteration ahead of the
+ * multiplies, which with 16 accumulators spills registers on RV32 (82 instructions an
+ * iteration, measured); without it the loop below takes 75 (4 + 4 loads, 64 for 16 pairs,
+ * 3 of loop) for 32 MACs. noinline: GCC inlines no function of other optimize options. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define QNN_FOUR_POSITIONS static __attribute__((noinline, optimize("no-schedule-insns")))
+#else
+#define QNN_FOUR_POSITIONS static
+#endif
+
+#define QNN_PAIR_ROW4(r)                  \
+    do {                                  \
+        const uint32_t a_ = w[r];         \
+        acc##r -= pair_dot(a_, x0);       \
+        bcc##r -= pair_dot(a_, x1);       \
+        ccc##r -= pair_dot(a_, x2);       \
+        dcc##r -= pair_dot(a_, x3);       \
+    } while (0)
+
+/* rows o .. o + 3 (weights w, interleaved by 8) for four positions, whose pairs are
+ * interleaved by 4 in p: sums[4 * position + row], from start[position] */
+QNN_FOUR_POSITIONS void quarter_block(const uint32_t *w, const uint32_t *p, uint32_t pairs,
+                                      const int32_t *start, int32_t *sums)
+{
+    const uint32_t *xp, *const end = p + 4u * pairs;
+    int32_t acc0 = start[0], acc1 = start[0], acc2 = start[0], acc3 = start[0];
+    int32_t bcc0 = start[1], bcc1 = start[1], bcc2 = start[1], bcc3 = start[1];
+    int32_t ccc0 = start[2], ccc1 = start[2], ccc2 = start[2], ccc3 = start[2];
+    int32_t dcc0 = start[3], dcc1 = start[3], dcc2 = start[3], dcc3 = start[3];
+    for (xp = p; xp != end; xp += 4, w += QNN_INT8_PAIR_ROWS) {
+        const uint32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
+        QNN_PAIR_ROW4(0); QNN_PAIR_ROW4(1); QNN_PAIR_ROW4(2); QNN_PAIR_ROW4(3);
+    }
+    sums[0] = acc0, sums[1] = acc1, sums[2] = acc2, sums[3] = acc3;
+    sums[4] = bcc0, sums[5] = bcc1, sums[6] = bcc2, sums[7] = bcc3;
+    sums[8] = ccc0, sums[9] = ccc1, sums[10] = ccc2, sums[11] = ccc3;
+    sums[12] = dcc0, sums[13] = dcc1, sums[14] = dcc2, sums[15] = dcc3;
+}
+
+void qnn_int8_pairs_four(const qnn_dense_t *L, const int8_t *const x[4], void *const y[4],
+                         uint32_t *scratch)
+{
+    const uint32_t pairs = ((uint32_t)L->in + 1u) >> 1;
+    const uint32_t *w = (const uint32_t *)L->weights;
+    int32_t start[4], sums[16];
+    uint32_t word[4] = {0, 0, 0, 0};
+    uint32_t o = 0, k, r, h;
+    for (k = 0; k < 4u; k++) {
+        start[k] = L->w_offset ? L->w_offset * qnn_sum_i8(x[k], L->in) : 0;
+        pack_pairs(x[k], L->in, scratch + k, 4u);
+    }
+    for (; o + QNN_INT8_PAIR_ROWS <= L->out; o += QNN_INT8_PAIR_ROWS) {
+        for (h = 0; h < 2u; h++) { /* a block's rows in two halves of 4 */
+            quarter_block(w + 4u * h, scratch, pairs, start, sums);
+            for (k = 0; k < 4u; k++)
+                for (r = 0; r < 4u; r++)
+                    qnn_emit(L, o + 4u * h + r, sums[4u * k + r], y[k], &word[k]);
+        }
+        w += QNN_INT8_PAIR_ROWS * pairs;
+    }
+    for (; o < L->out; o++, w += pairs) /* the last rows, row-major */
+        for (k = 0; k < 4u; k++) {
+            int32_t acc = start[k];
+            const uint32_t *xp = scratch + k;
+            for (r = 0; r < pairs; r++, xp += 4)
+                acc -= pair_dot(w[r], *xp);
+            qnn_emit(L, o, acc, y[k], &word[k]);
+        }
+}
+
 /* all rows over packed pairs p (with `two`, two positions' pairs alternating) */
 QNN_INLINE void pair_rows(const qnn_dense_t *L, const uint32_t *p, int32_t start0,
                           int32_t start1, void *y0, void *y1, const int two)

@@ -1,7 +1,8 @@
 """Random IR models for backend tests and benchmarks (no training, no QONNX needed).
 
 Each layer gets random weights of its datatype and random sorted thresholds inside the
-accumulator's reachable range, so that every output level occurs on random inputs.
+accumulator's reachable range, so that every output level occurs on random inputs;
+`requantized` swaps multi-bit thresholds for random requantizations.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from flow.ir import (
     MaxPoolLayer,
     Model,
     OutputStage,
+    Requant,
     Thresholds,
     accumulator_bounds,
+    quantize_multiplier,
     window_output,
 )
+from flow.ir.requant import INT32_MAX
 
 
 def random_values(rng: np.random.Generator, t: DataType, shape: tuple[int, ...]) -> np.ndarray:
@@ -176,3 +180,43 @@ def random_codes(model: Model, n: int, seed: int = 1) -> np.ndarray:
         x[0] = t.min if not t.is_bipolar else -1
         x[1] = t.max
     return x
+
+
+def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
+                   out_t: DataType) -> Requant:
+    """A requantization of the layer's accumulators to out_t: factors from the type's span
+    over the accumulator's down to 1/64 of it (so that outputs spread and saturate), a bias
+    up to a quarter of the accumulator's range, a random zero point and clamp; channel 0
+    takes multiplier 2^31 - 1, channel 1 2^30 with shift -31, channel 2 multiplier 0."""
+    c, lo, hi = layer.out_channels, layer.acc_min, layer.acc_max
+    spread = max(hi - lo, 1)
+    bias = rng.integers(-(spread // 4), spread // 4 + 1, size=c)
+    # a left shift must keep (acc + bias) * 2^shift inside int32: a factor below 2^k takes
+    # a shift of at most k (M * 2^(shift - 31) with M >= 2^30)
+    top = (max(abs(lo), abs(hi)) + spread // 4) or 1
+    reals = (out_t.max - out_t.min) / spread * 2.0 ** rng.uniform(0, 6, size=c)
+    reals = np.minimum(reals, 2.0 ** np.floor(np.log2(INT32_MAX / top)) * 0.99)
+    m, s = zip(*(quantize_multiplier(float(r)) for r in reals), strict=True)
+    multiplier, shift = np.array(m, np.int64), np.array(s, np.int64)
+    multiplier[0] = INT32_MAX
+    if c > 1:
+        multiplier[1], shift[1] = 2**30, -31
+    if c > 2:
+        multiplier[2] = 0
+    a, b = np.sort(rng.integers(out_t.min, out_t.max + 1, size=2))
+    clamp = (a, b) if rng.random() < 0.5 else (out_t.min, out_t.max)
+    return Requant(bias=bias, multiplier=multiplier, shift=shift,
+                   zero_point=int(rng.integers(out_t.min, out_t.max + 1)),
+                   clamp_min=int(clamp[0]), clamp_max=int(clamp[1]), out_dtype=out_t)
+
+
+def requantized(model: Model, seed: int = 0) -> Model:
+    """Replaces, in place, every multi-bit threshold activation of the model by a random
+    requantization to the same type (BIPOLAR outputs keep their thresholds); returns it."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        act = getattr(layer, "activation", None)
+        if act is not None and not act.out_dtype.is_bipolar:
+            layer.activation = random_requant(rng, layer, act.out_dtype)  # type: ignore[arg-type]
+    model.validate(model.name)
+    return model

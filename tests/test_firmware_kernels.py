@@ -13,7 +13,8 @@ import pytest
 
 from flow.backends import firmware as fw
 from flow.datatypes import dtype
-from flow.ir import DenseLayer, Thresholds, accumulator_bounds
+from flow.golden.requant import requantize
+from flow.ir import DenseLayer, Requant, Thresholds, accumulator_bounds
 from flow.resources import fill_template
 from flow.synthetic import activation_for, random_values
 
@@ -46,11 +47,13 @@ def make_layer(rng: np.random.Generator, n_in: int, n_out: int, x_t: str, w_t: s
 
 def reference(layer: DenseLayer, x: np.ndarray, bits_out: bool = False) -> np.ndarray:
     """numpy: the layer's output as the kernel stores it (BIPOLAR as bits with bits_out,
-    for a next XNOR layer, else as int8 -1/+1)."""
+    for a next XNOR layer, else as int8 -1/+1; requantized codes by golden's requantize)."""
     acc = layer.weights.astype(np.int64) @ x.astype(np.int64)
     act = layer.activation
     if act is None:
         return acc.astype("<i4")
+    if isinstance(act, Requant):
+        return (requantize(acc, act) - fw.storage_offset(act.out_dtype)).astype(np.int8)
     y = act.base + act.step * (acc[:, None] >= act.values).sum(axis=1)
     if bits_out:
         return fw.pack_bits(y[None, :])[0]

@@ -3,10 +3,11 @@
 `generate` writes build_dir/firmware/, an ESP-IDF project: the example app (main/) and the
 component components/qflow_model/ (the runtime kernels copied from the source tree's
 firmware/, plus the per-model model.c/h and model_data.c/h: const packed weights and
-thresholds, which land in flash, and one static arena for the activations). `run` builds
-the same sources with a small runner program for the host (gcc, warnings as errors,
-optional sanitizers) or for RV32IMC (riscv64-unknown-elf-gcc + picolibc, run by
-qemu-system-riscv32 with semihosting file I/O and -icount, which also counts instructions).
+thresholds or requantization multipliers and shifts, which land in flash, and one static
+arena for the activations). `run` builds the same sources with a small runner program for
+the host (gcc, warnings as errors, optional sanitizers) or for RV32IMC
+(riscv64-unknown-elf-gcc + picolibc, run by qemu-system-riscv32 with semihosting file I/O
+and -icount, which also counts instructions).
 
 Modules: `plan` (layer plans, storage, arena), `ops` (the kind registry: `dense`, `conv`
 and `pool` each hold everything specific to their kind), `emit` (model C), `package` (the
@@ -43,8 +44,8 @@ from flow.backends.firmware.plan import Plan, plan
 from flow.backends.firmware.runner import measure, run
 from flow.backends.firmware.toolchain import SANITIZE, compile_program, run_program
 
-# activation forms it builds (requantization: not yet)
-ACTIVATIONS = ("thresholds", "none")
+# activation forms it builds
+ACTIVATIONS = ("thresholds", "requant", "none")
 
 __all__ = [
     "ACTIVATIONS",

@@ -15,15 +15,15 @@ import numpy as np
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan, pack_bits
-from flow.ir import Conv2dLayer, DenseLayer, thresholds_of
+from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
 KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "INT8_PAIRS",
           "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE",
           "bipolar_table": "BIPOLAR_TABLE"}  # QNN_CONV_*
 MAC_KIND = {"xnor": "binary_conv", "int8_pairs": "int8_conv", "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
-# window kernels run two positions per pass (qnn_conv.c's paired_conv)
-PAIRED = ("bipolar_table", "int8_pairs")
+# window kernels that run several positions per pass (qnn_conv.c's grouped_conv)
+POSITIONS_PER_PASS = {"bipolar_table": 2, "int8_pairs": 4}
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col); "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
@@ -89,8 +89,9 @@ class ConvPlan:
         c = self.layer.in_shape[2]
         if self.kernel == "xnor":
             return 2 * 4 * taps * words(c)
-        if self.kernel in PAIRED:  # two positions per pass: twice the window and its scratch
-            return 2 * (4 * ((taps * c + 3) // 4) + self.window.scratch_bytes)
+        if self.kernel in POSITIONS_PER_PASS:  # a window and its scratch per position
+            return POSITIONS_PER_PASS[self.kernel] * (4 * ((taps * c + 3) // 4)
+                                                      + self.window.scratch_bytes)
         return 4 * ((taps * c + 3) // 4) + (0 if self.kernel == "depthwise"
                                             else self.window.scratch_bytes)
 
@@ -160,20 +161,22 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
     x_off = storage_offset(layer.input_dtype)
     pad_code = 0 if layer.input_dtype.is_bipolar else layer.pad_value - x_off
     win = dense.plan_layer(i, window_layer(layer), compact, bits_out)
+    act = layer.activation
     thresholds = None
-    act = thresholds_of(layer, "the firmware backend")
-    if act is not None:  # on the accumulator itself, clipped past its range
+    if isinstance(act, Thresholds):  # on the accumulator itself, clipped past its range
         thresholds = np.clip(act.values, layer.acc_min,
                              layer.acc_max + 1).astype(np.int32)
     if layer.depthwise:
         wt = layer.weights.reshape(c, -1).astype(np.int64)
-        bias = x_off * wt.sum(axis=1) if x_off else None
+        bias = x_off * wt.sum(axis=1)
+        if isinstance(act, Requant):
+            bias = bias + act.bias
         win = replace(win, kernel="depthwise", weights=wt.astype(np.int16), weight_bits=16,
                       w_offset=0, thresholds=thresholds,
-                      bias=None if bias is None else bias.astype(np.int32))
+                      bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
-    if win.kernel == "xnor":
+    if win.kernel == "xnor":  # its window plan's bias: the requantization's, or none
         co, taps = layer.out_channels, layer.kernel[0] * layer.kernel[1]
         packed = pack_bits(layer.weights.reshape(co * taps, c)).reshape(co, -1)
-        win = replace(win, weights=packed, thresholds=thresholds, bias=None)
+        win = replace(win, weights=packed, thresholds=thresholds)
     return ConvPlan(i, layer, win, win.kernel, pad_code, win.why)

@@ -12,7 +12,7 @@ import numpy as np
 from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import DataType, dtype
-from flow.ir import DenseLayer, thresholds_of
+from flow.ir import DenseLayer, Requant
 from flow.packing import encode, pack_words
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
@@ -162,11 +162,12 @@ class DensePlan:
     w_offset: int
     base: int
     step: int
-    out_kind: str  # ACC | INT8 | BITS
+    out_kind: str  # ACC | INT8 | BITS | REQUANT
     in_bits: int  # bits of an input as stored
     in_signed: bool
     why: str = ""  # why this kernel (int8 weights: pairs or not)
     in_stored: int = 0  # inputs as the kernel counts them, when not in_features (see in_pixel)
+    requant: Requant | None = None  # REQUANT: its multipliers, shifts, zero point, clamp
 
     @property
     def kernel_name(self) -> str:
@@ -206,6 +207,10 @@ class DensePlan:
 
     @property
     def threshold_bytes(self) -> int:
+        """The activation's constants: thresholds, or the requantization's multipliers and
+        shifts (int32 each)."""
+        if self.requant is not None:
+            return 8 * self.layer.out_features
         return 0 if self.thresholds is None else int(self.thresholds.nbytes)
 
     @property
@@ -226,7 +231,19 @@ class DensePlan:
             c.append(c_array("int32_t", f"qflow_t{i}", self.thresholds))
         if self.bias is not None:
             c.append(c_array("int32_t", f"qflow_b{i}", self.bias))
+        if self.requant is not None:
+            c.append(c_array("int32_t", f"qflow_m{i}", self.requant.multiplier))
+            c.append(c_array("int32_t", f"qflow_s{i}", self.requant.shift))
         return "".join(c)
+
+    def requant_c(self) -> str:
+        """The initializer of its qnn_requant_t: zero point and clamp as stored."""
+        r = self.requant
+        if r is None:
+            return "{0, 0, 0, 0, 0}"
+        off = storage_offset(r.out_dtype)
+        return (f"{{qflow_m{self.index}, qflow_s{self.index}, {r.zero_point - off}, "
+                f"{r.clamp_min - off}, {r.clamp_max - off}}}")
 
     def initializer_c(self) -> str:
         """The initializer of its qnn_dense_t (the arrays of arrays_c)."""
@@ -237,7 +254,7 @@ class DensePlan:
         return (f"{{\n    qflow_w{i}, {thr}, {bias}, {self.w_offset}, "
                 f"{self.in_stored or layer.in_features}, {layer.out_features}, {count},\n"
                 f"    {self.base}, {self.step}, QNN_OUT_{self.out_kind}, {self.weight_bits}, "
-                f"{self.in_bits}, {int(self.in_signed)}\n}}")
+                f"{self.in_bits}, {int(self.in_signed)},\n    {self.requant_c()}\n}}")
 
     def constants_c(self, name: str) -> str:
         """C definitions of the layer's constants and of its qnn_dense_t `name`."""
@@ -330,13 +347,17 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     # every partial sum must stay in int32 too: products are at most 2^14 in magnitude
     if 3 * layer.in_features * 2**14 >= 2**31:
         raise FirmwareError(f"{at}: {layer.in_features} inputs may overflow int32 partial sums")
-    act = thresholds_of(layer, "the firmware backend")
+    act = layer.activation
     if act is None:  # the last layer (Model.validate): its accumulators leave the model
-        return DensePlan(i, layer, kernel, bits, stored, None, _int32(bias, at), w_off, 0, 0,
-                         "ACC", in_bits, in_signed, why)
+        return DensePlan(i, layer, kernel, bits, stored, None, int32_or_none(bias, at), w_off,
+                         0, 0, "ACC", in_bits, in_signed, why)
     out_t = act.out_dtype
     if bits_out and not out_t.is_bipolar:
         raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
+    if isinstance(act, Requant):  # the storage corrections join the requantization's bias
+        return DensePlan(i, layer, kernel, bits, stored, None,
+                         int32_or_none(act.bias + (0 if bias is None else bias), at), w_off,
+                         0, 0, "REQUANT", in_bits, in_signed, why, requant=act)
     # beyond the reachable range a threshold is always or never met: clipped to one past it,
     # which must still be an int32
     if accumulator_range(layer)[1] + 1 > 2**31 - 1:
@@ -352,12 +373,12 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
         raise FirmwareError(f"{at}: activation levels do not fit int16")
     if act.count > 0xFFFF:
         raise FirmwareError(f"{at}: {act.count} thresholds per channel")
-    return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32), _int32(bias, at),
-                     w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
+    return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32),
+                     int32_or_none(bias, at), w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
                      in_signed, why)
 
 
-def _int32(a: np.ndarray | None, at: str) -> np.ndarray | None:
+def int32_or_none(a: np.ndarray | None, at: str) -> np.ndarray | None:
     if a is None:
         return None
     if a.min() < -(2**31) or a.max() >= 2**31:
@@ -378,7 +399,10 @@ def _pixel_aligned(lp: DensePlan, channels: int) -> DensePlan:
                             f"{padded} inputs as stored (pixel-aligned bits) exceed 65535")
     d = padded - layer.in_features
     w = pack_bits(layer.weights.reshape(layer.out_features * pixels, channels))
-    bias = np.full(layer.out_features, -d, np.int32) if lp.out_kind == "ACC" else None
+    bias = lp.bias  # thresholds: None; the accumulator (leaving or requantized) takes -d
+    if lp.out_kind in ("ACC", "REQUANT"):
+        bias = int32_or_none((0 if bias is None else bias.astype(np.int64)) - np.full(
+            layer.out_features, d, np.int64), f"layer {lp.index} ({layer.name})")
     thresholds = None if lp.thresholds is None else lp.thresholds + np.int32(d)
     return replace(lp, weights=w.reshape(layer.out_features, -1), thresholds=thresholds,
                    bias=bias, in_stored=padded)

@@ -58,7 +58,8 @@ class LayerPlan(Protocol):
 
     def constants_c(self, name: str) -> str:
         """C definitions of its constants (arrays named qflow_w<i>, qflow_t<i>,
-        qflow_b<i>: see toolchain.constants_in_flash) and of its layer object `name`."""
+        qflow_b<i>, qflow_m<i>, qflow_s<i>: see toolchain.constants_in_flash) and of its
+        layer object `name`."""
 
     def declaration_c(self, name: str) -> str:
         """The extern declaration of its layer object `name`."""

@@ -19,8 +19,9 @@ RV32_FLAGS = ["-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "--osli
 RV32_FLASH, RV32_FLASH_SIZE = 0x80000000, 0x400000
 RV32_RAM, RV32_RAM_SIZE = 0x80400000, 0x100000
 BINUTILS_HINT = "apt-get install binutils-riscv64-unknown-elf"
-# the names every op gives its constant arrays (weights, thresholds, biases)
-CONSTANT_PREFIXES = ("qflow_w", "qflow_t", "qflow_b")
+# the names every op gives its constant arrays (weights, thresholds, biases, multipliers,
+# shifts)
+CONSTANT_PREFIXES = ("qflow_w", "qflow_t", "qflow_b", "qflow_m", "qflow_s")
 
 
 def tool(name: str, hint: str) -> str:

@@ -1,0 +1,202 @@
+"""The firmware's requantization (qnn_requantize, QNN_OUT_REQUANT): the C function against a
+big-integer reference written from TFLite's definitions (tests/test_requant.py) on random
+and extreme multipliers, shifts and accumulators; each dense kernel with requantized
+outputs against numpy; whole models (dense and conv layers, requantization beside
+thresholds) on the host with sanitizers and on RV32IMC, equal to flow.golden on every
+sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import golden
+from flow.backends import firmware as fw
+from flow.datatypes import dtype
+from flow.ir import DenseLayer, Layer, Model
+from flow.ir.activation import check_activation
+from flow.ir.requant import INT32_MAX, INT32_MIN
+from flow.synthetic import (
+    random_cnn_model,
+    random_codes,
+    random_model,
+    random_requant,
+    requantized,
+)
+from tests.test_firmware_kernels import harness, make_layer, run_harness, rv32
+from tests.test_requant import ref_mbqm, w8a8_onnx  # noqa: F401 - w8a8_onnx: a fixture
+
+
+def forms(layers: list[Layer]) -> list[str]:
+    return [type(getattr(la, "activation", None)).__name__ for la in layers]
+
+
+# ---- the C function ----------------------------------------------------------------------
+
+
+def requantize_cases(seed: int, n: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, multiplier, shift): random over the whole int32 range with right shifts, small x
+    with left shifts (x * 2^shift in int32), and the extremes: multipliers 2^31 - 1, 2^30,
+    2^30 + 1 and 0; shifts 0, 30, -31, -1; x at INT32_MIN / INT32_MAX, around 0, and
+    exact ties of both roundings; INT32_MIN x INT32_MIN (SRDHM's one saturation)."""
+    rng = np.random.default_rng(seed)
+    m = rng.integers(2**30, 2**31, size=n)
+    shift = rng.integers(-31, 1, size=n)
+    x = rng.integers(INT32_MIN, INT32_MAX + 1, size=n)
+    left = rng.random(n) < 0.3
+    shift[left] = rng.integers(1, 31, size=left.sum())
+    x[left] = rng.integers(-(2**31), 2**31, size=left.sum()) >> shift[left]
+    edges = [(INT32_MIN, INT32_MIN, 0), (INT32_MIN, INT32_MAX, 0), (INT32_MAX, INT32_MAX, 0),
+             (INT32_MIN, 2**30, -31), (INT32_MAX, INT32_MAX, -31), (-1, INT32_MAX, -31),
+             (1, 2**30, 0), (-1, 2**30, 0), (3, 2**30, 0), (-3, 2**30, 0), (6, 2**30, -1),
+             (-6, 2**30, -1), (1, 2**30, -1), (-1, 2**30, -1), (1, 2**30, 30), (-1, 2**30, 30),
+             (-(2**30), 2**30 + 1, 1), (2**30 - 1, INT32_MAX, 1), (12345, 0, 5), (-7, 0, -3),
+             (INT32_MAX, 2**30, -30), (INT32_MIN, INT32_MAX, -30), (-5, INT32_MAX, 0),
+             (-(2**30) - 1, INT32_MAX - 1, -2)]
+    for k, (xv, mv, sv) in enumerate(edges):
+        x[k], m[k], shift[k] = xv, mv, sv
+    return x, m, shift
+
+
+def requantize_harness(seed: int) -> str:
+    x, m, s = requantize_cases(seed)
+    want = [ref_mbqm(int(a), int(b), int(c)) for a, b, c in zip(x, m, s, strict=True)]
+    arrays = "".join(fw.c_array("int32_t", name, v).replace("const", "static const")
+                     for name, v in (("xs", x), ("ms", m), ("ss", s), ("want", np.array(want))))
+    return ("#include <stdio.h>\n#include <stdlib.h>\n#include \"qnn.h\"\n" + arrays
+            + f"int main(void)\n{{\n    int bad = 0;\n    unsigned k;\n"
+            f"    for (k = 0; k < {len(x)}u; k++)\n"
+            f"        if (qnn_requantize(xs[k], ms[k], ss[k]) != want[k] && bad++ < 5)\n"
+            f'            printf("qnn_requantize(%ld, %ld, %ld) = %ld, not %ld\\n", '
+            f"(long)xs[k], (long)ms[k], (long)ss[k],\n"
+            f"                   (long)qnn_requantize(xs[k], ms[k], ss[k]), (long)want[k]);\n"
+            f'    printf("kernel cases failed: %d\\n", bad);\n    exit(bad != 0);\n}}\n')
+
+
+def test_reference_covers_the_extremes() -> None:
+    """The cases reach what they claim: SRDHM's saturation, both signs, both shift ends."""
+    x, m, s = requantize_cases(0)
+    assert ((x == INT32_MIN) & (m == INT32_MIN)).any()
+    assert {0, 30, -31} <= set(s.tolist()) and (x < 0).mean() > 0.3
+    assert ref_mbqm(INT32_MIN, INT32_MIN, 0) == INT32_MAX
+    assert all(INT32_MIN <= int(a) * 2 ** max(int(b), 0) <= INT32_MAX for a, b in zip(x, s, strict=True))
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
+def test_requantize_equals_big_integer_reference(tmp_path: Path, target: str) -> None:
+    run_harness(requantize_harness(seed=7), tmp_path, target,
+                fw.SANITIZE if target == "host" else [])
+
+
+# ---- the dense kernels ---------------------------------------------------------------------
+
+KERNEL_COMBOS = [  # input, weights, output: every dense kernel with requantized outputs
+    ("INT8", "INT8", "INT8"), ("UINT8", "INT8", "UINT8"), ("INT8", "INT4", "INT4"),
+    ("UINT8", "TERNARY", "INT8"), ("UINT8", "UINT8", "UINT4"), ("TERNARY", "BIPOLAR", "INT8"),
+    ("INT8", "BIPOLAR", "UINT8"), ("BIPOLAR", "BIPOLAR", "INT8"), ("BIPOLAR", "INT8", "INT3"),
+]
+
+
+def requant_layers(seed: int) -> list[DenseLayer]:
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (x_t, w_t, o_t) in enumerate(KERNEL_COMBOS):
+        n_in, n_out = [(33, 9), (64, 17), (95, 8), (130, 5)][k % 4]
+        layer = make_layer(rng, n_in, n_out, x_t, w_t, o_t, extreme=k % 3 == 0)
+        layer.activation = random_requant(rng, layer, dtype(o_t))
+        check_activation(layer.activation, "test", n_out, layer.acc_min, layer.acc_max)
+        layers.append(layer)
+    return layers
+
+
+# sanitized host builds take the longest (~35 s each on 2 loaded cores): `make test` keeps
+# the C function's (UBSan on the requantization's arithmetic), the rest run in test-all
+SLOW_HOST = pytest.param("host", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("target", [SLOW_HOST, pytest.param("rv32", marks=rv32)])
+def test_dense_kernels_requantize(tmp_path: Path, target: str) -> None:
+    """Every kernel (int8 pairs and compact int8, packed, bit-serial and table BIPOLAR
+    weights, XNOR) stores the requantized codes numpy computes (golden's requantize)."""
+    layers = requant_layers(3)
+    kernels = {fw.plan_layer(0, la).kernel for la in layers}
+    assert kernels == {"int8_pairs", "packed", "bipolar_weights", "bipolar_table", "xnor"}
+    run_harness(harness(layers, np.random.default_rng(5)), tmp_path, target,
+                fw.SANITIZE if target == "host" else [])
+
+
+# ---- whole models --------------------------------------------------------------------------
+
+
+def mlp() -> Model:
+    """Requantized int8 pairs, table (BIPOLAR weights on 8-bit codes) and packed layers,
+    thresholds to BIPOLAR between them, an XNOR layer requantized."""
+    m = random_model([50, 40, 33, 31, 17, 5], ["INT8", "BIPOLAR", "INT4", "BIPOLAR", "INT8"],
+                     ["UINT8", "INT8", "BIPOLAR", "INT8"], "UINT8", seed=1, name="rq_mlp")
+    return requantized(m, seed=2)
+
+
+def tiny() -> Model:
+    """Few narrow inputs: accumulators of a few levels, factors above 1 (left shifts)."""
+    m = requantized(random_model([3, 5, 4, 2], ["INT2", "INT3", "INT2"], ["INT4", "UINT5"],
+                                 "UINT2", seed=3, name="rq_tiny"), seed=3)
+    assert any((la.activation.shift > 0).any() for la in m.layers[:2])  # type: ignore[union-attr]
+    return m
+
+
+def cnn() -> Model:
+    """int8 pair windows (four positions a pass, 63 positions: groups of 4, 2 and 1),
+    depthwise, table windows, XNOR windows (bit frames in, from int8 pairs' bits), each
+    requantized but the BIPOLAR one, a padded UINT8 input (pad code -128 as stored)."""
+    m = random_cnn_model((3, 9, 7), "UINT8", [
+        {"conv": 16, "k": 3, "pad": 1, "w": "INT8", "act": "UINT8"},
+        {"conv": 16, "k": 3, "pad": 1, "depthwise": True, "w": "INT4", "act": "INT8"},
+        {"pool": 3, "stride": 2, "pad": 1},
+        {"conv": 20, "k": 1, "w": "BIPOLAR", "act": "INT4"},
+        {"conv": 12, "k": 3, "pad": 1, "w": "INT8", "act": "BIPOLAR"},
+        {"conv": 10, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "INT8"},
+        {"dense": 5, "w": "INT8"}], seed=3, name="rq_cnn")
+    return requantized(m, seed=4)
+
+
+def test_models_take_every_form() -> None:
+    assert forms(mlp().layers) == ["Requant", "Requant", "Thresholds", "Requant", "NoneType"]
+    m = cnn()
+    assert forms(m.layers) == ["Requant", "Requant", "NoneType", "Requant", "Thresholds",
+                               "Requant", "NoneType"]
+    kernels = [getattr(lp, "kernel", "") for lp in fw.plan(m).layers]
+    assert kernels == ["int8_pairs", "depthwise", "", "bipolar_table", "int8_pairs", "xnor",
+                       "int8_pairs"]
+    assert fw.plan(m).layers[0].window.requant is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("build", "target"), [
+    pytest.param(cnn, "host", marks=pytest.mark.slow),
+    pytest.param(mlp, "host", marks=pytest.mark.slow),
+    pytest.param(mlp, "rv32", marks=rv32), pytest.param(cnn, "rv32", marks=rv32),
+    pytest.param(tiny, "rv32", marks=rv32)])
+def test_model_equals_golden(tmp_path: Path, build: Callable[[], Model], target: str) -> None:
+    m = build()
+    codes = random_codes(m, 10, seed=5)
+    acc = fw.run(m, tmp_path, codes, target=target, sanitize=target == "host")
+    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
+
+
+@pytest.mark.slow  # test_requant's check runs it on both targets (5 samples) in `make test`
+@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
+def test_brevitas_w8a8_equals_golden(tmp_path: Path, w8a8_onnx: Path,  # noqa: F811
+                                     target: str) -> None:
+    """Brevitas' w8a8 MLP lowered with requantization (float scales, batch norm)."""
+    from flow.lower import lower
+
+    m = lower(w8a8_onnx, activation="requant")
+    assert forms(m.layers) == ["Requant", "Requant", "NoneType"]
+    codes = random_codes(m, 30, seed=6)
+    acc = fw.run(m, tmp_path, codes, target=target, sanitize=target == "host")
+    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
+    sizes = fw.size_report(fw.plan(m), "esp32")
+    assert sizes["layers"][0]["threshold_bytes"] == 8 * m.layers[0].out_features + 4 * m.layers[
+        0].out_features  # multipliers and shifts, and the bias
