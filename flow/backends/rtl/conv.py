@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from flow.backends.rtl import dense
-from flow.backends.rtl.stage import Stage, Stream
+from flow.backends.rtl.stage import Stage, Stream, Timing
 from flow.backends.rtl.window import Window, feed
 from flow.datatypes import dtype
 from flow.ir import Conv2dLayer, DenseLayer, IRError
@@ -91,7 +91,7 @@ def stage(layer: Conv2dLayer, name: str, image_dir: Path) -> Stage:
 class MvauIssue:
     """The mvau behind the swu: it takes a window's SF beats as its first pass, then issues
     its other NF - 1 passes from its buffer; a pass's result leaves pipe_latency after its
-    last beat (dense.output_times, input by input)."""
+    last beat (dense.timing, input by input)."""
 
     def __init__(self, view: DenseLayer) -> None:
         self.sf = view.in_features // view.folding.simd
@@ -111,8 +111,12 @@ class MvauIssue:
             self.ready_at = t + (self.nf - 1) * self.sf + 1
 
 
-def output_times(layer: Conv2dLayer, arrivals: list[int]) -> list[int]:
+def output_buffer(layer: Conv2dLayer) -> int:
+    return dense.output_buffer(dense_view(layer))
+
+
+def timing(layer: Conv2dLayer, arrivals: list[int]) -> Timing:
     mvau = MvauIssue(dense_view(layer))
-    feed(window(layer), arrivals, mvau, layer.cycles)
-    return mvau.times
+    taken = feed(window(layer), arrivals, mvau, layer.cycles)
+    return Timing(taken, mvau.times)
 
