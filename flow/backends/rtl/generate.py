@@ -26,10 +26,8 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
     naming the FIFO when one is smaller than the sizing needs)."""
     model.validate(model.name)
     needed = top.fifo_depths(model)
-    if fifo_depths is None:
-        fifo_depths = needed
-    else:
-        top.check_fifo_depths(model, fifo_depths)
+    fifo_depths = needed if fifo_depths is None else fifo_depths
+    top.check_fifo_depths(model, fifo_depths, needed)
     folder = rtl_dir(build_dir)
     # absolute: Yosys resolves a relative $readmemh name beside rom.sv, not the top
     image_dir = folder.resolve()
@@ -49,7 +47,7 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
             "fifos": [{"instance": f"l{i}_fifo", "after": layer.name, "depth": depth,
                        "needed": need}
                       for i, (layer, depth, need) in enumerate(zip(
-                          model.layers, fifo_depths, needed, strict=False))],
+                          model.layers[:-1], fifo_depths, needed, strict=True))],
             "expected": {"initiation_interval": top.expected_interval(model),
                          "latency": top.expected_latency(model)},
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -125,17 +124,19 @@ def trace(model: Model, arrivals: list[int]) -> Trace:
     converter and FIFO), the top's input beat k there from cycle arrivals[k]."""
     pushes: list[list[int]] = []
     pops: list[list[int]] = []
-    for layer, nxt in pairwise(model.layers):
+    layers = model.layers
+    for i, layer in enumerate(layers):
         t = op(layer).timing(layer, arrivals)
-        pops += [t.taken] if pushes else []
-        times, out, nxt_in = t.out, op(layer).streams(layer)[1], op(nxt).streams(nxt)[0]
-        if out.elems != nxt_in.elems:
-            times = dwc_times(times, out.elems, nxt_in)
-        pushes.append(times)
-        arrivals = [c + pipeline.FIFO_LATENCY for c in times]
-    last = model.layers[-1]
-    t = op(last).timing(last, arrivals)
-    return Trace(pushes, [*pops, t.taken] if pushes else pops, t.out)
+        if i:
+            pops.append(t.taken)
+        if i + 1 < len(layers):
+            nxt = layers[i + 1]
+            times, out, nxt_in = t.out, op(layer).streams(layer)[1], op(nxt).streams(nxt)[0]
+            if out.elems != nxt_in.elems:
+                times = dwc_times(times, out.elems, nxt_in)
+            pushes.append(times)
+            arrivals = [c + pipeline.FIFO_LATENCY for c in times]
+    return Trace(pushes, pops, t.out)
 
 
 def expected_latency(model: Model) -> int:
@@ -183,12 +184,11 @@ def fifo_depths(model: Model) -> list[int]:
     return depths
 
 
-def check_fifo_depths(model: Model, depths: list[int]) -> None:
-    """Raise ValueError naming the FIFO where `depths` holds less than fifo_depths needs."""
-    need = fifo_depths(model)
-    if len(depths) != len(need):
-        raise ValueError(f"{model.name}: {len(depths)} FIFO depths for {len(need)} FIFOs")
-    for i, (have, want) in enumerate(zip(depths, need, strict=True)):
+def check_fifo_depths(model: Model, depths: list[int], needed: list[int]) -> None:
+    """Raise ValueError naming the FIFO where `depths` holds less than `needed` (fifo_depths)."""
+    if len(depths) != len(needed):
+        raise ValueError(f"{model.name}: {len(depths)} FIFO depths for {len(needed)} FIFOs")
+    for i, (have, want) in enumerate(zip(depths, needed, strict=True)):
         if have < want:
             a, b = model.layers[i], model.layers[i + 1]
             raise ValueError(
