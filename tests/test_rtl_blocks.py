@@ -35,11 +35,22 @@ def test_every_block_has_a_bench() -> None:
 
 def test_run_bench_counts_extra_beats(tmp_path: Path) -> None:
     """The harness's own check: output beats beyond the n_out expected are counted."""
-    folder = rtl.build_block("axis_fifo", {"WIDTH": 8, "DEPTH": 4})
+    folder = rtl.build_stream(rtl.block_sources(), "axis_fifo", 8, 8, {"WIDTH": 8, "DEPTH": 4})
     beats = [(k, int(k % 5 == 4)) for k in range(10)]
-    r = rtl.run_bench(folder, "axis_fifo", tmp_path, beats, 8, trailing_cycles=20)
+    r = rtl.run_bench(folder, tmp_path, beats, 8, trailing_cycles=20)
     assert r.beats == beats[:8]
     assert r.extra_beats == len(r.in_cycles) - 8 >= 1  # accepted while the 8th left
+    assert r.out_cycles == list(range(1, 9))  # a beat a cycle, the FIFO's one cycle behind
+
+
+def test_run_bench_times_out(tmp_path: Path) -> None:
+    """A design that never delivers ends the simulation at the cycle budget with a clear
+    error, instead of hanging: here the output is never ready."""
+    folder = rtl.build_stream(rtl.block_sources(), "axis_fifo", 8, 8, {"WIDTH": 8, "DEPTH": 4})
+    with pytest.raises(RuntimeError, match=r"timed out after 500 cycles with 4 of 10 input "
+                                           r"beats taken and 0 of 10 output beats received"):
+        rtl.run_bench(folder, tmp_path, [(k, 0) for k in range(10)], 10, ready_prob=0.0,
+                      max_cycles=500)
 
 
 @pytest.mark.parametrize("width, depth", [(8, 4), (33, 1), (1, 5)])

@@ -98,9 +98,10 @@ def read_manifest(build_dir: Path) -> dict[str, Any]:
 
 def synthesize(build_dir: Path, device: str = DEFAULT_DEVICE, part: str = DEFAULT_PART,
                clock_mhz: float = 100.0, pnr: bool = True,
-               timeout: float | None = DEFAULT_TIMEOUT, keep_netlist: bool = False
-               ) -> dict[str, Any]:
+               timeout: float | None = DEFAULT_TIMEOUT, keep_netlist: bool = False,
+               flat: bool = True) -> dict[str, Any]:
     """Run the synthesis report of build_dir's RTL; writes build_dir/synth/ and synth.json.
+    flat=False leaves out the flattened comparison run (a large design's second hour).
 
     Tool failures are recorded (result["ok"] False, result["errors"]) rather than raised,
     so that the logs stay on disk for a look; a design that does not fit is not an error.
@@ -126,13 +127,14 @@ def synthesize(build_dir: Path, device: str = DEFAULT_DEVICE, part: str = DEFAUL
         with ThreadPoolExecutor(2) as pool:
             xilinx = pool.submit(xilinx_run, s, part)
             placed = pool.submit(place_and_route, s, device, clock_mhz, keep_netlist) if pnr else None
-            flat = pool.submit(xilinx_flat_run, s, part)
+            flattened = pool.submit(xilinx_flat_run, s, part) if flat else None
             result["xilinx"] = xilinx.result()
             if placed:
                 result["pnr"] = placed.result()
-            f = flat.result()
-        result["xilinx"]["seconds"]["flat"] = f.pop("flat_seconds")
-        result["xilinx"].update(f)
+            if flattened:
+                f = flattened.result()
+                result["xilinx"]["seconds"]["flat"] = f.pop("flat_seconds")
+                result["xilinx"].update(f)
         finish(result, m)
         result["seconds"] = round(time.monotonic() - t0, 1)
         write_text(out / "summary.txt", summary_text(result))

@@ -23,8 +23,8 @@ Public API (tests and bench/ use these names only):
     simulate_codes(...) -> (accumulators, FrameTiming)
     check(build_dir, inputs, limit) -> dict   `qflow sim`: writes build_dir/sim.json
     register_cli(sub)
-    block_sources() and the harness: verilator_env, build, build_block, run_cocotb,
-        run_bench, StreamResult
+    block_sources() and the harness: verilator_env, build, build_block, build_stream,
+        run_cocotb, run_bench, StreamResult
     the latencies of pipeline.py; the op modules dense, conv and pool
 """
 
@@ -36,6 +36,7 @@ from flow.backends.rtl.harness import (
     StreamResult,
     build,
     build_block,
+    build_stream,
     run_bench,
     run_cocotb,
     verilator_env,
@@ -66,6 +67,7 @@ __all__ = [
     "LAYER_KINDS",
     "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
+    "build_stream",
     "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
     "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",
     "verilator_env", "xnor_dot_latency",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from flow.backends.rtl import dense
-from flow.backends.rtl.stage import Stage, Stream
+from flow.backends.rtl.stage import Stage, Stream, Timing
 from flow.backends.rtl.window import Window, feed
 from flow.datatypes import dtype
 from flow.ir import Conv2dLayer, DenseLayer
@@ -102,7 +102,7 @@ def stage(layer: Conv2dLayer, name: str, image_dir: Path) -> Stage:
 class MvauIssue:
     """The mvau behind the swu: it takes a window's SF beats as its first pass, then issues
     its other NF - 1 passes from its buffer; a pass's result leaves pipe_latency after its
-    last beat (dense.output_times, input by input)."""
+    last beat (dense.timing, input by input)."""
 
     def __init__(self, view: DenseLayer) -> None:
         self.sf = view.in_features // view.folding.simd
@@ -140,7 +140,20 @@ class VvauIssue:
             self.times.append(t + self.pipe)
 
 
-def output_times(layer: Conv2dLayer, arrivals: list[int]) -> list[int]:
+def output_buffer(layer: Conv2dLayer) -> int:
+    """Output beats the unit holds when its output stalls before its computation stalls
+    (dense.output_buffer for the mvau). The vvau's results come in bursts of C/PE, one a
+    cycle, on each window's last tap: those in flight when its credits run out are at
+    most a burst per window's worth of cycles in its pipeline."""
+    view = dense_view(layer)
+    if not layer.depthwise:
+        return dense.output_buffer(view)
+    depth = dense.pipe_latency(view) + 1
+    groups = layer.out_channels // layer.folding.pe
+    return depth - min(depth, groups * (depth // (layer.window * groups) + 1))
+
+
+def timing(layer: Conv2dLayer, arrivals: list[int]) -> Timing:
     unit = VvauIssue(layer) if layer.depthwise else MvauIssue(dense_view(layer))
-    feed(window(layer), arrivals, unit, layer.cycles)
-    return unit.times
+    taken = feed(window(layer), arrivals, unit, layer.cycles)
+    return Timing(taken, unit.times)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from flow.backends.rtl import pipeline
-from flow.backends.rtl.stage import Params, Stage, Stream
+from flow.backends.rtl.stage import Params, Stage, Stream, Timing
 from flow.backends.thresholds import hardware_thresholds
 from flow.ir import DenseLayer, thresholds_of
 from flow.packing import encode, mem_image, pack_words
@@ -105,14 +105,26 @@ def pipe_latency(layer: DenseLayer) -> int:
     return pipeline.ROM_LATENCY + dot + 1 + act + pipeline.FIFO_LATENCY
 
 
-def output_times(layer: DenseLayer, arrivals: list[int]) -> list[int]:
-    """The MVAU issues one beat a cycle: the first pass as input beats arrive, the other
-    NF - 1 passes from its input buffer right after; a pass's result leaves pipe_latency
-    cycles after its last beat."""
+def output_buffer(layer: DenseLayer) -> int:
+    """Output beats the MVAU holds when its output stalls before its computation stalls:
+    mvau.sv's output FIFO of PIPE + 2 beats (pipe_latency + 1) less the passes in flight,
+    as a credit comes back PIPE + 2 cycles after its pass issues, a pass every SF cycles at
+    the most."""
+    depth, sf = pipe_latency(layer) + 1, layer.in_features // layer.folding.simd
+    return depth - -(-depth // sf)
+
+
+def timing(layer: DenseLayer, arrivals: list[int]) -> Timing:
+    """The MVAU issues one beat a cycle: a frame's first pass as its input beats arrive (after
+    the previous frame's last pass), the other NF - 1 passes from its input buffer right
+    after; a pass's result leaves pipe_latency cycles after its last beat."""
     inp, out = streams(layer)
-    t, times = -1, []
-    for n in range(out.beats):
-        for s in range(inp.beats):
-            t = max(t + 1, arrivals[s]) if n == 0 else t + 1
-        times.append(t + pipe_latency(layer))
-    return times
+    pipe = pipe_latency(layer)
+    t, taken, times = -1, [], []
+    for f in range(0, len(arrivals), inp.beats):
+        for a in arrivals[f:f + inp.beats]:
+            t = max(t + 1, a)
+            taken.append(t)
+        times += [t + n * inp.beats + pipe for n in range(out.beats)]
+        t += (out.beats - 1) * inp.beats
+    return Timing(taken, times)

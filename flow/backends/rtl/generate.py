@@ -20,9 +20,14 @@ def rtl_dir(build_dir: Path) -> Path:
     return Path(build_dir) / "rtl"
 
 
-def generate(model: Model, build_dir: Path) -> Path:
-    """Write build_dir/rtl/ (top, memory images, manifest.json, fingerprint.json)."""
+def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None) -> Path:
+    """Write build_dir/rtl/ (top, memory images, manifest.json, fingerprint.json); the FIFOs
+    between stages sized by top.fifo_depths, or `fifo_depths` where given (a ValueError
+    naming the FIFO when one is smaller than the sizing needs)."""
     model.validate(model.name)
+    needed = top.fifo_depths(model)
+    fifo_depths = needed if fifo_depths is None else fifo_depths
+    top.check_fifo_depths(model, fifo_depths, needed)
     folder = rtl_dir(build_dir)
     # absolute: Yosys resolves a relative $readmemh name beside rom.sv, not the top
     image_dir = folder.resolve()
@@ -32,14 +37,18 @@ def generate(model: Model, build_dir: Path) -> Path:
     def build_folder(tmp: Path) -> None:
         for st in parts:
             st.write_images(tmp)
-        (tmp / f"{name}.sv").write_text(top.top_source(model, parts))
+        (tmp / f"{name}.sv").write_text(top.top_source(model, parts, fifo_depths))
         manifest = {
             "top": name,
             "sources": [str(p) for p in block_sources()] + [str(image_dir / f"{name}.sv")],
             "mem_files": [str(image_dir / f) for st in parts for f in st.images],
             "layers": [{"name": layer.name, "instance": st.name, **st.summary}
                        for layer, st in zip(model.layers, parts, strict=True)],
-            "expected": {"initiation_interval": model.initiation_interval,
+            "fifos": [{"instance": f"l{i}_fifo", "after": layer.name, "depth": depth,
+                       "needed": need}
+                      for i, (layer, depth, need) in enumerate(zip(
+                          model.layers[:-1], fifo_depths, needed, strict=True))],
+            "expected": {"initiation_interval": top.expected_interval(model),
                          "latency": top.expected_latency(model)},
         }
         write_json(tmp / MANIFEST, manifest)

@@ -53,6 +53,15 @@ class Stage:
             (folder / name).write_text(text)
 
 
+@dataclass(frozen=True)
+class Timing:
+    """A stage's cycle model over whole frames: the cycle it takes each input beat, and the
+    cycle each output beat leaves it."""
+
+    taken: list[int]
+    out: list[int]
+
+
 class OpModule(Protocol):
     """What a layer kind's module (registered in ops.OPS) provides."""
 
@@ -66,9 +75,14 @@ class OpModule(Protocol):
         """The layer's instance; parameters name memory images in image_dir."""
         ...
 
-    def output_times(self, layer: Layer, arrivals: list[int]) -> list[int]:
-        """Cycle each output beat of one frame leaves the stage, given the cycle each input
-        beat arrives (pipeline empty, output never stalled)."""
+    def output_buffer(self, layer: Layer) -> int:
+        """Output beats the stage holds, its output stalled, before its computation stalls
+        (what the FIFO after it need not hold)."""
+        ...
+
+    def timing(self, layer: Layer, arrivals: list[int]) -> Timing:
+        """The stage's cycle model over one or more whole frames, input beat k there to take
+        from cycle arrivals[k] (the stage empty at first, its output never stalled)."""
         ...
 
 

@@ -94,30 +94,34 @@ class Consumer(Protocol):
     def take(self, t: int, beat: int) -> None: ...
 
 
-def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> None:
-    """Run the swu cycle model on one frame (input beat k arriving in cycle arrivals[k], the
-    pipeline empty) until the consumer, whose layer takes `cycles` per frame, has taken
-    every window beat."""
-    assert len(arrivals) == win.in_beats
+def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> list[int]:
+    """Run the swu cycle model on whole frames (input beat k arriving in cycle arrivals[k],
+    the unit empty at first) until the consumer, whose layer takes `cycles` per frame, has
+    taken every window beat; returns the cycle the unit takes each input beat."""
+    frames, rest = divmod(len(arrivals), win.in_beats)
+    assert frames and not rest
+    oh = win.out_hw[0]
     row_words = win.in_shape[1] * win.pixel_beats
     row_beats = win.out_hw[1] * win.window_beats
-    n_out = win.windows * win.window_beats
-    need = [win.need(oy) for oy in range(win.out_hw[0])]
-    freed = [win.freed(oy) for oy in range(win.out_hw[0])]
-    written = col = filled = issued = taken = 0
+    n_in, n_out = len(arrivals), frames * win.windows * win.window_beats
+    need = [win.need(oy) for oy in range(oh)]
+    freed = [win.freed(oy) for oy in range(oh)]
+    taken_in: list[int] = []
+    col = filled = issued = taken = 0
     credits, fifo = SWU_CREDITS, deque[int]()
-    t, limit = 0, 4 * (arrivals[-1] + win.in_beats + n_out + cycles) + 100
+    t, limit = 0, 4 * (arrivals[-1] + n_in + n_out + frames * cycles) + 100
     while taken < n_out:
         row_done, released, returned = 0, 0, 0
-        if written < win.in_beats and arrivals[written] <= t and filled < win.rows:
-            written, col = written + 1, col + 1
+        if len(taken_in) < n_in and arrivals[len(taken_in)] <= t and filled < win.rows:
+            taken_in.append(t)
+            col += 1
             if col == row_words:
                 col, row_done = 0, 1
-        if issued < n_out and credits and filled >= need[issued // row_beats]:
+        if issued < n_out and credits and filled >= need[issued // row_beats % oh]:
             credits -= 1
             fifo.append(t + SWU_LATENCY)
             if issued % row_beats == row_beats - 1:
-                released = freed[issued // row_beats]
+                released = freed[issued // row_beats % oh]
             issued += 1
         if fifo and fifo[0] <= t and consumer.ready(t):
             fifo.popleft()
@@ -127,5 +131,6 @@ def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> N
         filled += row_done - released
         t += 1
         if t > limit:
-            raise RuntimeError(f"swu cycle model stuck at cycle {t}: {written} beats in, "
+            raise RuntimeError(f"swu cycle model stuck at cycle {t}: {len(taken_in)} beats in, "
                                f"{taken} of {n_out} out")
+    return taken_in
