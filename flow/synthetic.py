@@ -176,3 +176,43 @@ def random_codes(model: Model, n: int, seed: int = 1) -> np.ndarray:
         x[0] = t.min if not t.is_bipolar else -1
         x[1] = t.max
     return x
+
+
+def requantize_hidden(model: Model, seed: int = 0, samples: int = 64) -> Model:
+    """The model with each hidden weighted layer's thresholds replaced by a requantization
+    onto the same output type: per channel, a bias centring and a factor spreading its
+    accumulators on random codes over the output range (clamped to it, a narrow range for
+    signed types). With four channels or more the last three are extremes: multiplier 0, the
+    smallest factor (2^30 at shift -31), and the largest multiplier at the largest left
+    shift the accumulator bounds allow (saturating)."""
+    from flow import golden
+    from flow.ir import Requant, quantize_multiplier
+    from flow.ir.requant import INT32_MAX, INT32_MIN
+
+    rng = np.random.default_rng(seed)
+    x = random_codes(model, samples, seed)
+    for lay in model.layers:
+        act = getattr(lay, "activation", None)
+        if isinstance(act, Thresholds):
+            out = act.out_dtype
+            lay.activation = None
+            acc = golden.layer(lay, x).reshape(-1, lay.out_channels)
+            clamp_min, clamp_max = out.min + int(out.signed), out.max
+            zero_point = (clamp_min + clamp_max) // 2
+            real = (clamp_max - clamp_min) / (6 * (acc.std(0) + 1)) * rng.uniform(0.5, 2, acc.shape[1])
+            bias = -np.round(acc.mean(0)).astype(np.int64) + rng.integers(-2, 3, acc.shape[1])
+            m, shift = np.array([quantize_multiplier(float(r)) for r in real]).T
+            lo, hi = lay.acc_min + min(int(bias.min()), 0), lay.acc_max + max(int(bias.max()), 0)
+            left_max = 0
+            while lo * 2 ** (left_max + 1) >= INT32_MIN and hi * 2 ** (left_max + 1) <= INT32_MAX:
+                left_max += 1
+            shift = np.minimum(shift, left_max)
+            if len(m) >= 4:
+                m[-3:] = [0, 2**30, INT32_MAX]
+                shift[-3:] = [0, -31, left_max]
+            lay.activation = Requant(bias=bias, multiplier=m.astype(np.int64),
+                                     shift=shift.astype(np.int64), zero_point=zero_point,
+                                     clamp_min=clamp_min, clamp_max=clamp_max, out_dtype=out)
+        x = golden.layer(lay, x)
+    model.validate(model.name)
+    return model

@@ -2,8 +2,8 @@
 // output rows x SIMD input lanes. An input vector arrives as SF = MW/SIMD beats; the unit
 // makes NF = MH/PE passes over it (the first straight from the stream, the others from an
 // input buffer), one SIMD-wide beat per cycle with no bubble between passes or vectors,
-// and emits one PE-wide beat per pass: thresholded codes, or with N_THRES = 0 the signed
-// ACC_BITS accumulators. tlast is set on a vector's last output beat when the vector's
+// and emits one PE-wide beat per pass: thresholded codes, requantized codes (REQUANT,
+// requant.sv), or with neither the signed ACC_BITS accumulators. tlast is set on a vector's last output beat when the vector's
 // last input beat carried it.
 //
 // Flow control is by credit: an output beat is only started when the output FIFO is sure
@@ -23,7 +23,7 @@ module mvau #(
     parameter bit W_SIGNED = 1'b0,
     parameter bit W_BIPOLAR = 1'b1,
     parameter int ACC_BITS = 5,
-    parameter int N_THRES = 1,  // 0: no activation, output accumulators
+    parameter int N_THRES = 1,  // 0: requantization (REQUANT) or accumulators out
     parameter int OUT_BITS = 1,
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
@@ -31,7 +31,20 @@ module mvau #(
     parameter THRESHOLDS_FILE = "",  // word nf: T[nf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
     parameter WEIGHTS_STYLE = "block",  // rom STYLE of each memory: "block" | "logic"
     parameter THRESHOLDS_STYLE = "logic",
-    localparam int Y_BITS = N_THRES > 0 ? OUT_BITS : ACC_BITS
+    // requantization (requant.sv's parameters, RQ_ for its own); word nf of REQUANT_FILE:
+    // the PE biases, multipliers, left shifts, right shifts of channels nf*PE.., each a
+    // PE-field group in that order from bit 0
+    parameter bit REQUANT = 1'b0,
+    parameter int RQ_BIAS_BITS = 1,
+    parameter int RQ_SUM_BITS = ACC_BITS,
+    parameter int RQ_LSH_MAX = 0,
+    parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_ZERO_POINT = 0,
+    parameter int RQ_CLAMP_MIN = 0,
+    parameter int RQ_CLAMP_MAX = 0,
+    parameter REQUANT_FILE = "",
+    parameter REQUANT_STYLE = "logic",
+    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -58,7 +71,8 @@ module mvau #(
   localparam int DOT_AT = W_AT + (XNOR ? pipeline_pkg::xnor_dot_latency(SIMD)
                                        : pipeline_pkg::mac_dot_latency(SIMD));
   localparam int ACC_AT = DOT_AT + 1;
-  localparam int PIPE = ACC_AT + (N_THRES > 0 ? pipeline_pkg::thresholds_latency(N_THRES) : 0);
+  localparam int PIPE = ACC_AT + (N_THRES > 0 ? pipeline_pkg::thresholds_latency(N_THRES)
+                                 : REQUANT ? pipeline_pkg::requant_latency() : 0);
   // credits cover the round trip issue -> FIFO -> pop -> credit back: one beat per cycle
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
@@ -115,6 +129,9 @@ module mvau #(
   // PE's tree is the slowest route of a wide layer.
   if (W_AT != 2) begin : g_check
     $error("mvau: the input path is written for a ROM latency of 2");
+  end
+  if (N_THRES > 0 && REQUANT) begin : g_check_act
+    $error("mvau: thresholds (N_THRES > 0) or REQUANT, not both");
   end
   logic [SIMD*IN_BITS-1:0] x_q;
   if (NF > 1) begin : g_ibuf
@@ -181,11 +198,30 @@ module mvau #(
         .PE(PE), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES),
         .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP)
     ) u_act (.clk, .acc, .thresholds, .out_data(y));
-  end else begin : g_no_act
-    for (genvar p = 0; p < PE; p++) begin : g_out
+  end else begin : g_sums
+    // the dot products (XNOR accumulates popcounts: the dot product is 2 * popcount - MW)
+    logic [PE*ACC_BITS-1:0] sums;
+    for (genvar p = 0; p < PE; p++) begin : g_sum
       wire [ACC_BITS-1:0] a = acc[p*ACC_BITS+:ACC_BITS];
-      // XNOR accumulates popcounts: the dot product is 2 * popcount - MW
-      assign y[p*ACC_BITS+:ACC_BITS] = XNOR ? (a << 1) - ACC_BITS'(MW) : a;
+      assign sums[p*ACC_BITS+:ACC_BITS] = XNOR ? (a << 1) - ACC_BITS'(MW) : a;
+    end
+    if (REQUANT) begin : g_requant
+      localparam int LSH_BITS = RQ_LSH_MAX > 0 ? $clog2(RQ_LSH_MAX + 1) : 1;
+      localparam int RSH_BITS = RQ_RSH_MAX > 0 ? $clog2(RQ_RSH_MAX + 1) : 1;
+      localparam int B_AT = 0, M_AT = PE * RQ_BIAS_BITS, L_AT = M_AT + PE * 31,
+                     R_AT = L_AT + PE * LSH_BITS, RQ_BITS = R_AT + PE * RSH_BITS;
+      logic [RQ_BITS-1:0] rq;
+      rom #(.WIDTH(RQ_BITS), .DEPTH(NF), .MEM_FILE(REQUANT_FILE), .STYLE(REQUANT_STYLE)) u_requant (
+          .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][NFW-1:0]), .data(rq));
+      requant #(
+          .PE(PE), .ACC_BITS(ACC_BITS), .BIAS_BITS(RQ_BIAS_BITS), .SUM_BITS(RQ_SUM_BITS),
+          .LSH_MAX(RQ_LSH_MAX), .RSH_MAX(RQ_RSH_MAX), .OUT_BITS(OUT_BITS),
+          .ZERO_POINT(RQ_ZERO_POINT), .CLAMP_MIN(RQ_CLAMP_MIN), .CLAMP_MAX(RQ_CLAMP_MAX)
+      ) u_act (
+          .clk, .acc(sums), .bias(rq[B_AT+:PE*RQ_BIAS_BITS]), .multiplier(rq[M_AT+:PE*31]),
+          .lsh(rq[L_AT+:PE*LSH_BITS]), .rsh(rq[R_AT+:PE*RSH_BITS]), .out_data(y));
+    end else begin : g_no_act
+      assign y = sums;
     end
   end
 
