@@ -113,21 +113,22 @@ def test_mvau_slow(case: tuple, tmp_path: Path) -> None:
     mvau_case(tmp_path, *case)
 
 
+def slow(*values: Any) -> Any:
+    """A parameter set of the slow run only."""
+    return pytest.param(*values, marks=pytest.mark.slow)
+
+
 # requantized: (in, out, PE, SIMD, input type, weight type, output type)
 MVAU_REQUANT_CASES = [
     (32, 8, 4, 8, "INT8", "INT8", "INT8"),  # the 8-bit layer
-    (24, 6, 6, 3, "BIPOLAR", "BIPOLAR", "UINT4"),  # XNOR popcounts back to sums first
+    slow((24, 6, 6, 3, "BIPOLAR", "BIPOLAR", "UINT4")),  # XNOR popcounts back to sums first
 ]
 
 
 @pytest.mark.parametrize("case", MVAU_REQUANT_CASES, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}")
 def test_mvau_requant(case: tuple, tmp_path: Path) -> None:
-    mvau_case(tmp_path, *case, requant=True)
-
-
-def slow(*values: Any) -> Any:
-    """A parameter set of the slow run only."""
-    return pytest.param(*values, marks=pytest.mark.slow)
+    mw, mh, pe, simd, in_t, w_t, out_t = case
+    mvau_case(tmp_path, mw, mh, pe, simd, in_t, w_t, out_t, requant=True)
 
 
 # (WIDTH, DEPTH, STYLE, with an image): one word, non-power-of-two depths, words wider than
@@ -206,9 +207,9 @@ def test_mvau_thresholds(case: tuple[int, ...], tmp_path: Path) -> None:
 # CLAMP_MAX)
 REQUANT_CASES = [
     (3, 20, 16, 21, 0, 31, 8, -5, -127, 127),  # INT8, right shifts up to 31
-    (1, 32, 32, 32, 0, 31, 32, 0, -(2**31), 2**31 - 1),  # the int32 sum's ends, no clamp
+    slow((1, 32, 32, 32, 0, 31, 32, 0, -(2**31), 2**31 - 1)),  # the int32 sum's ends, no clamp
     (2, 2, 1, 2, 30, 1, 8, 3, -128, 127),  # left shift 30: the product's widest input
-    (4, 12, 8, 13, 5, 20, 4, 3, 0, 15),  # both shifts, UINT4 around a zero point
+    slow((4, 12, 8, 13, 5, 20, 4, 3, 0, 15)),  # both shifts, UINT4 around a zero point
     slow((2, 24, 32, 32, 0, 8, 16, -300, -32768, 1000)),  # wide bias, narrow clamp
 ]
 REQUANT_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "SUM_BITS", "LSH_MAX", "RSH_MAX", "OUT_BITS",
@@ -259,13 +260,16 @@ def test_pool_reduce(c: int, pe: int, taps: int, bits: int, signed: int,
 
 
 def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
-                      spec: dict[str, Any], folding: tuple[int, int]) -> None:
+                      spec: dict[str, Any], folding: tuple[int, int], requant: bool = False
+                      ) -> None:
     """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer;
     a dense layer after it unless it is a conv without activation (one output position)."""
     specs = [spec] if "conv" in spec and "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
     model = random_cnn_model(shape, in_t, specs, seed=sum(shape))
     layer = model.layers[0]
     layer.folding = Folding(*folding)
+    if requant:
+        requantize_hidden(model, seed=sum(shape))
     model.validate("window_stage_case")
     st = rtl.ops.op(layer).stage(layer, "stage", Path())
     st.write_images(tmp_path)
@@ -294,6 +298,14 @@ CONV_CASES = [
 def test_conv_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
                     folding: tuple[int, int], tmp_path: Path) -> None:
     window_stage_case(tmp_path, shape, in_t, spec, folding)
+
+
+@pytest.mark.slow
+def test_conv_layer_requant(tmp_path: Path) -> None:
+    """An 8-bit padded convolution, requantized."""
+    window_stage_case(tmp_path, (3, 5, 5), "INT8",
+                      {"conv": 4, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"}, (2, 3),
+                      requant=True)
 
 
 POOL_CASES = [
