@@ -67,8 +67,7 @@ __all__ = [
     "LAYER_KINDS",
     "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
-    "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli", "requant_latency", "run",
-    "run_bench",
-    "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",
-    "verilator_env", "xnor_dot_latency",
+    "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli",
+    "requant_latency", "run", "run_bench", "run_cocotb", "simulate", "simulate_codes",
+    "thresholds_latency", "tree_latency", "verilator_env", "xnor_dot_latency",
 ]
