@@ -8,7 +8,7 @@
 //   RDBPOT(h, e) = (h + ((2^e - 1 + (h >= 0)) >> 1)) >>> e: rounding half away from zero.
 // Widths follow the IR's bounds: SUM_BITS holds acc + bias for every channel, and the
 // shifted sum SUM_BITS + LSH_MAX <= 32 bits (flow.ir.Requant.check_range keeps it in int32),
-// so the product is that by 31 bits, split over DSP blocks by synthesis. Six registers, no
+// so the product is that by 31 bits, in two parts for DSP blocks. Six registers, no
 // enables: the sum, the multiplier's inputs (shifted sum, m), the product, its high word,
 // the right shift, the clamped code (pipeline_pkg::requant_latency()).
 module requant #(
@@ -55,15 +55,19 @@ module requant #(
       rsh1 <= rsh[p*RSH_BITS+:RSH_BITS];
     end
 
-    // the multiplier's input registers, then the product register (a DSP's A/B and M)
+    // the multiplier's input registers, then the product register (a DSP's A/B and M).
+    // a * m as a * m[30:17] * 2^17 + a * m[16:0]: each part fits a DSP48's 18-bit signed
+    // B port, and synth_xilinx maps the pair to two DSPs (for a up to 25 bits) where it
+    // spends four on the one 31-bit product
     logic signed [A_BITS-1:0] a;
-    logic signed [M_BITS:0] m2;
+    logic [M_BITS-1:0] m2;
     logic signed [P_BITS-1:0] product;
+    wire signed [17:0] m_high = $signed({4'b0, m2[30:17]}), m_low = $signed({1'b0, m2[16:0]});
     always_ff @(posedge clk) begin
       a <= A_BITS'(sum) <<< lsh1;
-      m2 <= $signed({1'b0, m1});
+      m2 <= m1;
       rsh2 <= rsh1;
-      product <= P_BITS'(a) * P_BITS'(m2);
+      product <= (P_BITS'(a) * P_BITS'(m_high) <<< 17) + P_BITS'(a) * P_BITS'(m_low);
       rsh3 <= rsh2;
     end
 
