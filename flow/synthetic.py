@@ -178,13 +178,14 @@ def random_codes(model: Model, n: int, seed: int = 1) -> np.ndarray:
     return x
 
 
-def requantize_hidden(model: Model, seed: int = 0, samples: int = 64) -> Model:
+def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: bool = True
+                      ) -> Model:
     """The model with each hidden weighted layer's thresholds replaced by a requantization
     onto the same output type: per channel, a bias centring and a factor spreading its
     accumulators on random codes over the output range (clamped to it, a narrow range for
-    signed types). With four channels or more the last three are extremes: multiplier 0, the
-    smallest factor (2^30 at shift -31), and the largest multiplier at the largest left
-    shift the accumulator bounds allow (saturating)."""
+    signed types). With `extremes` and four channels or more the last three are extremes:
+    multiplier 0, the smallest factor (2^30 at shift -31), and the largest multiplier at the
+    largest left shift the accumulator bounds allow (saturating)."""
     from flow import golden
     from flow.ir import Requant, quantize_multiplier
     from flow.ir.requant import INT32_MAX, INT32_MIN
@@ -207,7 +208,7 @@ def requantize_hidden(model: Model, seed: int = 0, samples: int = 64) -> Model:
             while lo * 2 ** (left_max + 1) >= INT32_MIN and hi * 2 ** (left_max + 1) <= INT32_MAX:
                 left_max += 1
             shift = np.minimum(shift, left_max)
-            if len(m) >= 4:
+            if extremes and len(m) >= 4:
                 m[-3:] = [0, 2**30, INT32_MAX]
                 shift[-3:] = [0, -31, left_max]
             lay.activation = Requant(bias=bias, multiplier=m.astype(np.int64),
