@@ -27,7 +27,7 @@ from flow.synthetic import (
     random_codes,
     random_model,
     random_requant,
-    requantized,
+    requantize_hidden,
 )
 
 TARGETS = {"binary_instr_per_mac": 0.35, "int8_instr_per_mac": 3.0, "tfc_arena_bytes": 2048,
@@ -122,7 +122,7 @@ def both_forms(build: Any, folder: Path, samples: int) -> dict[str, Any]:
     """Instructions per inference of one int8 model with thresholds (255 per channel) and
     with requantization (`build()` makes the model afresh; requantized in place)."""
     out: dict[str, Any] = {}
-    for form, model in (("thresholds", build()), ("requant", requantized(build(), seed=1))):
+    for form, model in (("thresholds", build()), ("requant", requantize_hidden(build(), seed=1))):
         r = measure(model, folder / form, samples)
         out[form] = {"instructions_per_inference": r["instructions_per_inference"],
                      "threshold_bytes": r["sizes"]["threshold_bytes"],
@@ -184,7 +184,7 @@ def main() -> None:
         ru = measure(u8bin, Path(tmp) / "u8bin", a.samples)
         rc = measure(cnn, Path(tmp) / "cnn", max(2, a.samples // 5))
         rc8 = measure(cnn8(), Path(tmp) / "cnn8", max(2, a.samples // 5))
-        rc8rq = measure(requantized(cnn8(), seed=1), Path(tmp) / "cnn8_requant",
+        rc8rq = measure(requantize_hidden(cnn8(), seed=1), Path(tmp) / "cnn8_requant",
                         max(2, a.samples // 5))
         thresholds = threshold_search(Path(tmp) / "thresholds")
         activation = activation_cost(Path(tmp) / "activation")

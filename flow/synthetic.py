@@ -184,10 +184,12 @@ def random_codes(model: Model, n: int, seed: int = 1) -> np.ndarray:
 
 def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
                    out_t: DataType) -> Requant:
-    """A requantization of the layer's accumulators to out_t: factors from the type's span
-    over the accumulator's down to 1/64 of it (so that outputs spread and saturate), a bias
-    up to a quarter of the accumulator's range, a random zero point and clamp; channel 0
-    takes multiplier 2^31 - 1, channel 1 2^30 with shift -31, channel 2 multiplier 0."""
+    """A requantization of one layer's accumulators to out_t from its bounds alone, for a
+    layer without data (`requantize_hidden` fits a model's to its accumulators): factors
+    from the type's span over the accumulator's down to 1/64 of it (so that outputs spread
+    and saturate), a bias up to a quarter of the accumulator's range, a random zero point
+    and clamp; channel 0 takes multiplier 2^31 - 1, channel 1 2^30 with shift -31, channel
+    2 multiplier 0."""
     c, lo, hi = layer.out_channels, layer.acc_min, layer.acc_max
     spread = max(hi - lo, 1)
     bias = rng.integers(-(spread // 4), spread // 4 + 1, size=c)
@@ -210,13 +212,43 @@ def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
                    clamp_min=int(clamp[0]), clamp_max=int(clamp[1]), out_dtype=out_t)
 
 
-def requantized(model: Model, seed: int = 0) -> Model:
-    """Replaces, in place, every multi-bit threshold activation of the model by a random
-    requantization to the same type (BIPOLAR outputs keep their thresholds); returns it."""
+def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: bool = True
+                      ) -> Model:
+    """The model with each hidden weighted layer's multi-bit thresholds replaced, in place,
+    by a requantization onto the same output type (BIPOLAR outputs keep theirs): per
+    channel, a bias centring and a factor spreading its accumulators on random codes over
+    the output range (clamped to it, a narrow range for signed types). With `extremes` and
+    four channels or more the last three are extremes: multiplier 0, the smallest factor
+    (2^30 at shift -31), and the largest multiplier at the largest left shift the
+    accumulator bounds allow (saturating)."""
+    from flow import golden
+    from flow.ir import Requant, quantize_multiplier
+    from flow.ir.requant import INT32_MAX, INT32_MIN
+
     rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        act = getattr(layer, "activation", None)
-        if act is not None and not act.out_dtype.is_bipolar:
-            layer.activation = random_requant(rng, layer, act.out_dtype)  # type: ignore[arg-type]
+    x = random_codes(model, samples, seed)
+    for lay in model.layers:
+        act = getattr(lay, "activation", None)
+        if isinstance(act, Thresholds) and not act.out_dtype.is_bipolar:
+            out = act.out_dtype
+            lay.activation = None
+            acc = golden.layer(lay, x).reshape(-1, lay.out_channels)
+            clamp_min, clamp_max = out.min + int(out.signed), out.max
+            zero_point = (clamp_min + clamp_max) // 2
+            real = (clamp_max - clamp_min) / (6 * (acc.std(0) + 1)) * rng.uniform(0.5, 2, acc.shape[1])
+            bias = -np.round(acc.mean(0)).astype(np.int64) + rng.integers(-2, 3, acc.shape[1])
+            m, shift = np.array([quantize_multiplier(float(r)) for r in real]).T
+            lo, hi = lay.acc_min + min(int(bias.min()), 0), lay.acc_max + max(int(bias.max()), 0)
+            left_max = 0
+            while lo * 2 ** (left_max + 1) >= INT32_MIN and hi * 2 ** (left_max + 1) <= INT32_MAX:
+                left_max += 1
+            shift = np.minimum(shift, left_max)
+            if extremes and len(m) >= 4:
+                m[-3:] = [0, 2**30, INT32_MAX]
+                shift[-3:] = [0, -31, left_max]
+            lay.activation = Requant(bias=bias, multiplier=m.astype(np.int64),
+                                     shift=shift.astype(np.int64), zero_point=zero_point,
+                                     clamp_min=clamp_min, clamp_max=clamp_max, out_dtype=out)
+        x = golden.layer(lay, x)
     model.validate(model.name)
     return model

@@ -6,13 +6,15 @@
 // Output: MH / PE words per vector, each PE packed outputs (channel nf * PE + pe in word nf,
 //         field pe).
 // Weights: weights[pe][nf * SF + sf] packs W[nf * PE + pe][sf * SIMD + s] in field s.
-// Activation (Act): qflow::thresholds for hidden layers, qflow::accumulator_out for the last.
+// Activation (Act): qflow::thresholds or qflow::requant for hidden layers,
+// qflow::accumulator_out for the last.
 // Reps: vectors per call (a convolution's windows per frame; 1 for a dense layer).
 // One loop iteration per (nf, sf) tile: MH/PE x MW/SIMD cycles per vector at II = 1.
 #ifndef QFLOW_MVAU_HPP
 #define QFLOW_MVAU_HPP
 
 #include "qflow_activation.hpp"
+#include "qflow_requant.hpp"
 #include "qflow_types.hpp"
 
 namespace qflow {

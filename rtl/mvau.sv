@@ -2,8 +2,8 @@
 // output rows x SIMD input lanes. An input vector arrives as SF = MW/SIMD beats; the unit
 // makes NF = MH/PE passes over it (the first straight from the stream, the others from an
 // input buffer), one SIMD-wide beat per cycle with no bubble between passes or vectors,
-// and emits one PE-wide beat per pass: thresholded codes, or with N_THRES = 0 the signed
-// ACC_BITS accumulators. tlast is set on a vector's last output beat when the vector's
+// and emits one PE-wide beat per pass: thresholded codes, requantized codes (REQUANT,
+// requant.sv), or with neither the signed ACC_BITS accumulators. tlast is set on a vector's last output beat when the vector's
 // last input beat carried it.
 //
 // Flow control is by credit: an output beat is only started when the output FIFO is sure
@@ -23,7 +23,7 @@ module mvau #(
     parameter bit W_SIGNED = 1'b0,
     parameter bit W_BIPOLAR = 1'b1,
     parameter int ACC_BITS = 5,
-    parameter int N_THRES = 1,  // 0: no activation, output accumulators
+    parameter int N_THRES = 1,  // 0: requantization (REQUANT) or accumulators out
     parameter int OUT_BITS = 1,
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
@@ -31,7 +31,20 @@ module mvau #(
     parameter THRESHOLDS_FILE = "",  // word nf: T[nf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
     parameter WEIGHTS_STYLE = "block",  // rom STYLE of each memory: "block" | "logic"
     parameter THRESHOLDS_STYLE = "logic",
-    localparam int Y_BITS = N_THRES > 0 ? OUT_BITS : ACC_BITS
+    // requantization (requant.sv's parameters, RQ_ for its own); word nf of REQUANT_FILE:
+    // the PE biases, multipliers, left shifts, right shifts of channels nf*PE.., each a
+    // PE-field group in that order from bit 0
+    parameter bit REQUANT = 1'b0,
+    parameter int RQ_BIAS_BITS = 1,
+    parameter int RQ_SUM_BITS = ACC_BITS,
+    parameter int RQ_LSH_MAX = 0,
+    parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_ZERO_POINT = 0,
+    parameter int RQ_CLAMP_MIN = 0,
+    parameter int RQ_CLAMP_MAX = 0,
+    parameter REQUANT_FILE = "",
+    parameter REQUANT_STYLE = "logic",
+    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -50,7 +63,6 @@ module mvau #(
   localparam int SFW = SF > 1 ? $clog2(SF) : 1;
   localparam int NFW = NF > 1 ? $clog2(NF) : 1;
   localparam int WAW = NF * SF > 1 ? $clog2(NF * SF) : 1;
-  localparam int THR_BITS = ACC_BITS + 1;
   // pipeline depths, in cycles after a beat's issue: its weights and input meet (W_AT),
   // its dot product (DOT_AT), the accumulator with it (ACC_AT), the result entering the
   // output FIFO (PIPE)
@@ -58,7 +70,7 @@ module mvau #(
   localparam int DOT_AT = W_AT + (XNOR ? pipeline_pkg::xnor_dot_latency(SIMD)
                                        : pipeline_pkg::mac_dot_latency(SIMD));
   localparam int ACC_AT = DOT_AT + 1;
-  localparam int PIPE = ACC_AT + (N_THRES > 0 ? pipeline_pkg::thresholds_latency(N_THRES) : 0);
+  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT);
   // credits cover the round trip issue -> FIFO -> pop -> credit back: one beat per cycle
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
@@ -171,23 +183,23 @@ module mvau #(
   wire y_tlast = tag_q[PIPE][TLAST];
   logic [PE*Y_BITS-1:0] y;
 
-  if (N_THRES > 0) begin : g_act
-    // read so that the pass's thresholds arrive with its accumulator, at ACC_AT
-    logic [PE*N_THRES*THR_BITS-1:0] thresholds;
-    rom #(.WIDTH(PE * N_THRES * THR_BITS), .DEPTH(NF), .MEM_FILE(THRESHOLDS_FILE),
-          .STYLE(THRESHOLDS_STYLE)) u_thresholds (
-        .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][NFW-1:0]), .data(thresholds));
-    mvau_thresholds #(
-        .PE(PE), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES),
-        .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP)
-    ) u_act (.clk, .acc, .thresholds, .out_data(y));
-  end else begin : g_no_act
-    for (genvar p = 0; p < PE; p++) begin : g_out
-      wire [ACC_BITS-1:0] a = acc[p*ACC_BITS+:ACC_BITS];
-      // XNOR accumulates popcounts: the dot product is 2 * popcount - MW
-      assign y[p*ACC_BITS+:ACC_BITS] = XNOR ? (a << 1) - ACC_BITS'(MW) : a;
-    end
+  // thresholds compare the accumulator itself (an XNOR layer's popcount, its thresholds
+  // moved there); the requantization and the output take the dot product, 2 * popcount - MW
+  logic [PE*ACC_BITS-1:0] act_in;
+  for (genvar p = 0; p < PE; p++) begin : g_sum
+    wire [ACC_BITS-1:0] a = acc[p*ACC_BITS+:ACC_BITS];
+    assign act_in[p*ACC_BITS+:ACC_BITS] = XNOR && N_THRES == 0 ? (a << 1) - ACC_BITS'(MW) : a;
   end
+  // read so that the pass's parameters arrive with its accumulator, at ACC_AT
+  activation #(
+      .PE(PE), .FOLDS(NF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
+      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
+      .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
+      .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX),
+      .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
+      .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
+  ) u_act (
+      .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][NFW-1:0]), .acc(act_in), .y);
 
   logic out_ready;
   axis_fifo #(.WIDTH(PE * Y_BITS), .DEPTH(OUT_DEPTH)) u_out (

@@ -34,6 +34,18 @@ package pipeline_pkg;
     thresholds_latency = tree_latency(n_thres, TREE_STAGE_LEVELS) + 2;
   endfunction
 
+  // requantization (requant.sv): the sum, the multiplier's inputs, the product, its high
+  // word, the right shift, the clamped code
+  function automatic int requant_latency();
+    requant_latency = 6;
+  endfunction
+
+  // an MVAU's or VVAU's activation (activation.sv): thresholds, requantization or none
+  function automatic int activation_latency(input int n_thres, input bit requant);
+    activation_latency = n_thres > 0 ? thresholds_latency(n_thres)
+                       : requant ? requant_latency() : 0;
+  endfunction
+
   // line buffer rows of a sliding-window unit (swu.sv): the most an output row holds (its
   // window rows up to the next row's top, or the frame's remaining rows on the last one)
   // plus the first output row of the next frame, so the writer can run that far ahead

@@ -3,8 +3,8 @@
 // beats of every channel group's PE codes (window order (tap, channel group), C/PE groups,
 // PE channels a beat: the swu's SIMD is PE); PE multiply-accumulate lanes take one beat a
 // cycle, so a window takes TAPS * C/PE cycles. With the window's last tap of a group its
-// PE results leave as one beat: thresholded codes, or with N_THRES = 0 the signed
-// ACC_BITS accumulators; tlast follows the input's on the window's last tap.
+// PE results leave as one beat through activation.sv (thresholded or requantized codes, or
+// the signed ACC_BITS accumulators); tlast follows the input's on the window's last tap.
 //
 // The running sums of a window's groups sit in a small memory (one register for C = PE),
 // read and written back as each product arrives. Flow control is by credit as in the mvau:
@@ -21,7 +21,7 @@ module vvau #(
     parameter bit W_SIGNED = 1'b1,
     parameter bit W_BIPOLAR = 1'b0,
     parameter int ACC_BITS = 8,
-    parameter int N_THRES = 1,  // 0: no activation, output accumulators
+    parameter int N_THRES = 1,  // 0: requantization (REQUANT) or accumulators out
     parameter int OUT_BITS = 1,
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
@@ -29,7 +29,17 @@ module vvau #(
     parameter THRESHOLDS_FILE = "",  // word cf: T[cf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
     parameter WEIGHTS_STYLE = "logic",  // rom STYLE of each memory: "block" | "logic"
     parameter THRESHOLDS_STYLE = "logic",
-    localparam int Y_BITS = N_THRES > 0 ? OUT_BITS : ACC_BITS
+    parameter bit REQUANT = 1'b0,  // requantization: activation.sv's parameters, word cf
+    parameter int RQ_BIAS_BITS = 1,
+    parameter int RQ_SUM_BITS = ACC_BITS,
+    parameter int RQ_LSH_MAX = 0,
+    parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_ZERO_POINT = 0,
+    parameter int RQ_CLAMP_MIN = 0,
+    parameter int RQ_CLAMP_MAX = 0,
+    parameter REQUANT_FILE = "",
+    parameter REQUANT_STYLE = "logic",
+    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
 ) (
     input  logic                  clk,
     input  logic                  rst_n,
@@ -46,14 +56,13 @@ module vvau #(
   localparam int CFW = CF > 1 ? $clog2(CF) : 1;
   localparam int TW = TAPS > 1 ? $clog2(TAPS) : 1;
   localparam int WAW = TAPS * CF > 1 ? $clog2(TAPS * CF) : 1;
-  localparam int THR_BITS = ACC_BITS + 1;
   // pipeline depths after a beat's issue, as in the mvau: weights and input meet (W_AT),
   // the products (DOT_AT), the running sum with them (ACC_AT), the result entering the
   // output FIFO (PIPE)
   localparam int W_AT = pipeline_pkg::rom_latency();
   localparam int DOT_AT = W_AT + pipeline_pkg::mac_dot_latency(1);
   localparam int ACC_AT = DOT_AT + 1;
-  localparam int PIPE = ACC_AT + (N_THRES > 0 ? pipeline_pkg::thresholds_latency(N_THRES) : 0);
+  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT);
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
   localparam int TAG_BITS = 3 + CFW;  // {first, last, tlast, cf} of a beat
@@ -149,19 +158,16 @@ module vvau #(
   wire y_tlast = tag_q[PIPE][TLAST];
   logic [PE*Y_BITS-1:0] y;
 
-  if (N_THRES > 0) begin : g_act
-    // read so that the group's thresholds arrive with its sum, at ACC_AT
-    logic [PE*N_THRES*THR_BITS-1:0] thresholds;
-    rom #(.WIDTH(PE * N_THRES * THR_BITS), .DEPTH(CF), .MEM_FILE(THRESHOLDS_FILE),
-          .STYLE(THRESHOLDS_STYLE)) u_thresholds (
-        .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][CFW-1:0]), .data(thresholds));
-    mvau_thresholds #(
-        .PE(PE), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES),
-        .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP)
-    ) u_act (.clk, .acc, .thresholds, .out_data(y));
-  end else begin : g_no_act
-    assign y = acc;
-  end
+  // read so that the group's parameters arrive with its sum, at ACC_AT
+  activation #(
+      .PE(PE), .FOLDS(CF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
+      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
+      .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
+      .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX),
+      .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
+      .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
+  ) u_act (
+      .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][CFW-1:0]), .acc, .y);
 
   logic out_ready;
   axis_fifo #(.WIDTH(PE * Y_BITS), .DEPTH(OUT_DEPTH)) u_out (

@@ -24,7 +24,7 @@ from flow.synthetic import (
     random_codes,
     random_model,
     random_requant,
-    requantized,
+    requantize_hidden,
 )
 from tests.test_firmware_kernels import harness, make_layer, run_harness, rv32
 from tests.test_requant import ref_mbqm, w8a8_onnx  # noqa: F401 - w8a8_onnx: a fixture
@@ -136,12 +136,12 @@ def mlp() -> Model:
     thresholds to BIPOLAR between them, an XNOR layer requantized."""
     m = random_model([50, 40, 33, 31, 17, 5], ["INT8", "BIPOLAR", "INT4", "BIPOLAR", "INT8"],
                      ["UINT8", "INT8", "BIPOLAR", "INT8"], "UINT8", seed=1, name="rq_mlp")
-    return requantized(m, seed=2)
+    return requantize_hidden(m, seed=2)
 
 
 def tiny() -> Model:
     """Few narrow inputs: accumulators of a few levels, factors above 1 (left shifts)."""
-    m = requantized(random_model([3, 5, 4, 2], ["INT2", "INT3", "INT2"], ["INT4", "UINT5"],
+    m = requantize_hidden(random_model([3, 5, 4, 2], ["INT2", "INT3", "INT2"], ["INT4", "UINT5"],
                                  "UINT2", seed=3, name="rq_tiny"), seed=3)
     assert any((la.activation.shift > 0).any() for la in m.layers[:2])  # type: ignore[union-attr]
     return m
@@ -159,7 +159,7 @@ def cnn() -> Model:
         {"conv": 12, "k": 3, "pad": 1, "w": "INT8", "act": "BIPOLAR"},
         {"conv": 10, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "INT8"},
         {"dense": 5, "w": "INT8"}], seed=3, name="rq_cnn")
-    return requantized(m, seed=4)
+    return requantize_hidden(m, seed=4)
 
 
 def test_models_take_every_form() -> None:

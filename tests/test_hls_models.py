@@ -275,3 +275,35 @@ def test_real_model_equals_golden(tmp_path: Path, request: pytest.FixtureRequest
     agree = agreement(outputs, golden.run_codes(model, codes))["hls"]
     assert len(outputs["hls"]) == len(codes) and agree["equal"] == len(codes), \
         agree["differing_samples"]
+
+
+REQUANTIZED = {
+    # 8-bit: a padded convolution, a pool, a depthwise convolution (VVAU), a dense layer
+    "cnn": lambda: random_folding(synthetic.random_cnn_model((2, 6, 6), "INT8", [
+        {"conv": 6, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
+        {"pool": 2},
+        {"conv": 6, "k": 3, "pad": 1, "w": "INT8", "act": "UINT4", "depthwise": True},
+        {"dense": 8, "w": "INT8", "act": "INT8"},
+        {"dense": 3, "w": "INT8"},
+    ], seed=5, name="rq_cnn"), np.random.default_rng(5)),
+    # XNOR popcounts mapped back to sums before the requantization
+    "xnor": lambda: synthetic.random_model([24, 8, 3], ["BIPOLAR", "INT4"], ["UINT4"],
+                                           "BIPOLAR", [(4, 6), (1, 8)], seed=5, name="rq_xnor"),
+}
+
+
+@pytest.mark.parametrize("types", ["fallback", pytest.param("vendor", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["cnn", pytest.param("xnor", marks=pytest.mark.slow)])
+def test_requantized_models_equal_golden(tmp_path: Path, name: str, types: str) -> None:
+    """Requantized layers (hls/qflow_requant.hpp) in MVAUs and a VVAU, on the fallback
+    types and on Xilinx's: every sample equal to golden."""
+    include = vendor.installed() if types == "vendor" else None
+    if types == "vendor" and include is None:
+        pytest.skip(f"Xilinx's ap_int.h / hls_stream.h are not installed ({vendor.AP_TYPES})")
+    model = synthetic.requantize_hidden(REQUANTIZED[name](), seed=5)
+    assert backends.unsupported("hls", model) == []
+    codes = synthetic.random_codes(model, 60)
+    outputs, details = hls.run_timed(model, tmp_path, codes, vendor_include=include)
+    assert details["types"] == (f"vendor ({include})" if include else "fallback")
+    agree = agreement(outputs, golden.run_codes(model, codes))
+    assert agree["hls"]["equal"] == len(codes), agree["hls"]["differing_samples"]

@@ -16,7 +16,7 @@ import pytest
 from flow.backends import rtl
 from flow.ir import Folding
 from flow.packing import mem_image
-from flow.synthetic import random_cnn_model, random_model
+from flow.synthetic import random_cnn_model, random_model, requantize_hidden
 
 TB_DIR = Path(__file__).resolve().parent / "cocotb"
 sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports them by name
@@ -98,12 +98,14 @@ MVAU_SLOW = [
 
 
 def mvau_case(tmp_path: Path, mw: int, mh: int, pe: int, simd: int, in_t: str, w_t: str,
-              out_t: str | None) -> None:
+              out_t: str | None, requant: bool = False) -> None:
     if out_t is None:
         model = random_model([mw, mh], [w_t], [], in_t, [(pe, simd)], seed=mw + mh)
     else:  # a hidden layer: the next layer only gives it an activation
         model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, simd), (1, 1)],
                              seed=mw + mh)
+    if requant:
+        requantize_hidden(model, seed=mw)
     # memory images named relative to the folder the bench runs in: one build for every run
     stage = rtl.dense.stage(model.layers[0], "mvau", Path())
     stage.write_images(tmp_path)
@@ -125,6 +127,19 @@ def test_mvau_slow(case: tuple, tmp_path: Path) -> None:
 def slow(*values: Any) -> Any:
     """A parameter set of the slow run only."""
     return pytest.param(*values, marks=pytest.mark.slow)
+
+
+# requantized: (in, out, PE, SIMD, input type, weight type, output type)
+MVAU_REQUANT_CASES = [
+    slow((32, 8, 4, 8, "INT8", "INT8", "INT8")),  # the 8-bit layer (fast: test_rtl_model)
+    slow((24, 6, 6, 3, "BIPOLAR", "BIPOLAR", "UINT4")),  # XNOR popcounts back to sums first
+]
+
+
+@pytest.mark.parametrize("case", MVAU_REQUANT_CASES, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}")
+def test_mvau_requant(case: tuple, tmp_path: Path) -> None:
+    mw, mh, pe, simd, in_t, w_t, out_t = case
+    mvau_case(tmp_path, mw, mh, pe, simd, in_t, w_t, out_t, requant=True)
 
 
 # (WIDTH, DEPTH, STYLE, with an image): one word, non-power-of-two depths, words wider than
@@ -199,6 +214,25 @@ def test_mvau_thresholds(case: tuple[int, ...], tmp_path: Path) -> None:
               tmp_path)
 
 
+# (PE, ACC_BITS, BIAS_BITS, SUM_BITS, LSH_MAX, RSH_MAX, OUT_BITS, ZERO_POINT, CLAMP_MIN,
+# CLAMP_MAX)
+REQUANT_CASES = [
+    (3, 20, 16, 21, 0, 31, 8, -5, -127, 127),  # INT8, right shifts up to 31
+    slow((1, 32, 32, 32, 0, 31, 32, 0, -(2**31), 2**31 - 1)),  # the int32 sum's ends, no clamp
+    (2, 2, 1, 2, 30, 1, 8, 3, -128, 127),  # left shift 30: the product's widest input
+    slow((4, 12, 8, 13, 5, 20, 4, 3, 0, 15)),  # both shifts, UINT4 around a zero point
+    slow((2, 24, 32, 32, 0, 8, 16, -300, -32768, 1000)),  # wide bias, narrow clamp
+]
+REQUANT_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "SUM_BITS", "LSH_MAX", "RSH_MAX", "OUT_BITS",
+                  "ZERO_POINT", "CLAMP_MIN", "CLAMP_MAX")
+
+
+@pytest.mark.parametrize("case", REQUANT_CASES, ids=lambda c: "-".join(map(str, c[:7])))
+def test_requant(case: tuple[int, ...], tmp_path: Path) -> None:
+    params = dict(zip(REQUANT_PARAMS, case, strict=True))
+    run_block("requant", params, {**params, "vectors": 400, "seed": sum(case[:7])}, tmp_path)
+
+
 # sliding-window unit: (H, W, C, SIMD, kernel, stride, pads (t, l, b, r), ELEM_BITS,
 # TERNARY_OUT); the pad value is the largest code (pads are visible in the output)
 SWU_CASES = [
@@ -237,13 +271,16 @@ def test_pool_reduce(c: int, pe: int, taps: int, bits: int, signed: int,
 
 
 def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
-                      spec: dict[str, Any], folding: tuple[int, int]) -> None:
+                      spec: dict[str, Any], folding: tuple[int, int], requant: bool = False
+                      ) -> None:
     """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer;
     a dense layer after it unless it is a conv without activation (one output position)."""
     specs = [spec] if "conv" in spec and "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
     model = random_cnn_model(shape, in_t, specs, seed=sum(shape))
     layer = model.layers[0]
     layer.folding = Folding(*folding)
+    if requant:
+        requantize_hidden(model, seed=sum(shape))
     model.validate("window_stage_case")
     st = rtl.ops.op(layer).stage(layer, "stage", Path())
     st.write_images(tmp_path)
@@ -279,6 +316,14 @@ CONV_CASES = [
 def test_conv_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
                     folding: tuple[int, int], tmp_path: Path) -> None:
     window_stage_case(tmp_path, shape, in_t, spec, folding)
+
+
+@pytest.mark.slow
+def test_conv_layer_requant(tmp_path: Path) -> None:
+    """An 8-bit padded convolution, requantized."""
+    window_stage_case(tmp_path, (3, 5, 5), "INT8",
+                      {"conv": 4, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"}, (2, 3),
+                      requant=True)
 
 
 POOL_CASES = [

@@ -36,6 +36,11 @@ def test_lint_hw_script() -> None:
      "W_SIGNED": 1, "ACC_BITS": 7, "N_THRES": 0, "MH": 4, "PE": 4, "SIMD": 8},  # MAC, NF = SF = 1
     {"WEIGHTS_STYLE": '"logic"', "THRESHOLDS_STYLE": '"block"'},  # ROM latencies 1 and 2
     {"SIMD": 64, "MW": 128, "N_THRES": 15, "OUT_BITS": 4, "ACC_BITS": 8},  # deep trees
+    {"IN_BIPOLAR": 0, "IN_BITS": 8, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 8,
+     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "REQUANT": 1, "OUT_BITS": 8,
+     "RQ_BIAS_BITS": 20, "RQ_SUM_BITS": 21, "RQ_LSH_MAX": 3, "RQ_RSH_MAX": 31,
+     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # requantized
+    {"N_THRES": 0, "REQUANT": 1, "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, requantized
 ])
 def test_mvau_lint_modes(params: dict[str, int | str]) -> None:
     rtl.verilator_env()

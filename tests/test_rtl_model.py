@@ -19,7 +19,7 @@ from flow import backends, golden
 from flow.backends import rtl
 from flow.inputs import InputError
 from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, MaxPoolLayer, Model
-from flow.synthetic import random_cnn_model, random_codes, random_model
+from flow.synthetic import random_cnn_model, random_codes, random_model, requantize_hidden
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
 
@@ -315,3 +315,22 @@ def test_expected_latency_of_a_slow_consumer(tmp_path: Path) -> None:
     rtl.generate(model, tmp_path)
     man = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
     assert man["expected"]["latency"] > 14 * 14 * 72
+
+
+def test_requantized_cnn(tmp_path: Path) -> None:
+    """8-bit layers requantized (rtl/requant.sv): a padded convolution, a pool, a second
+    convolution onto UINT4 and a dense layer onto INT8, then the last layer; every sample
+    equal to golden, free-running and stalled, at the folding's interval and latency."""
+    model = random_cnn_model((2, 6, 6), "INT8", [
+        {"conv": 6, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
+        {"pool": 2},
+        {"conv": 4, "k": 2, "w": "INT4", "act": "UINT4"},
+        {"dense": 6, "w": "INT8", "act": "INT8"},
+        {"dense": 3, "w": "INT8"},
+    ], seed=4, name="requant_cnn")
+    for layer, (pe, simd) in zip(model.layers, [(3, 2), (2, 1), (2, 3), (3, 4), (1, 6)],
+                                 strict=True):
+        layer.folding = Folding(pe, simd)
+    requantize_hidden(model, seed=4)
+    assert [backends.unsupported(b, model) for b in ("rtl", "golden")] == [[], []]
+    check_cnn(model, random_codes(model, 16), tmp_path)

@@ -22,8 +22,8 @@ from flow.backends.hls.generate import generate, headers, sources, template_dir,
 from flow.backends.hls.ops import KINDS, LayerStage, stage, stages
 from flow.backends.hls.ops import KINDS as LAYER_KINDS
 
-# activation forms it builds (requantization: not yet)
-ACTIVATIONS = ("thresholds", "none")
+# activation forms it builds
+ACTIVATIONS = ("thresholds", "requant", "none")
 
 __all__ = [
     "ACTIVATIONS",

@@ -1,8 +1,9 @@
 """Dense layers in HLS: one `qflow::mvau` (hls/qflow_mvau.hpp) per layer.
 
 Its parameter header holds the weights packed per PE and SIMD and the activation
-(thresholds per PE and output fold, or the accumulator itself for the last layer), as
-function-local statics of the layer's function in the top.
+(thresholds, or requantization parameters (hls/qflow_requant.hpp), per PE and output fold;
+or the accumulator itself for the last layer), as function-local statics of the layer's
+function in the top.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from flow.backends.hls.cpp import MAX_BITS, ApWord, c_array, cpp_type, stream_word
+from flow.backends.requant import HardwareRequant, hardware_requant
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer, Layer, thresholds_of
+from flow.ir import DenseLayer, Layer, Requant
 from flow.packing import encode, hex_words
 
 
@@ -26,10 +28,11 @@ class DenseStage:
     layer: DenseLayer
     index: int
     acc_bits: int
-    act_type: str  # qflow::thresholds<...> or qflow::accumulator_out<...>
+    act_type: str  # qflow::thresholds<...>, qflow::requant<...> or qflow::accumulator_out<...>
     out_type: str  # C++ datatype of the output fields
     out_bits: int
     thresholds: np.ndarray | None  # [out, count] in the accumulator's domain, clipped
+    requant: HardwareRequant | None = None
 
     @property
     def name(self) -> str:
@@ -80,6 +83,9 @@ class DenseStage:
         if self.thresholds is not None:
             lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.t complete "
                       f"dim={d})" for d in (1, 3)]
+        if self.requant is not None:
+            lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.{a} complete "
+                      f"dim=1)" for a in ("bias", "multiplier", "lsh", "rsh")]
         return "\n".join(lines)
 
     def function(self) -> str:
@@ -128,17 +134,25 @@ def stage(layer: DenseLayer, index: int) -> DenseStage:
     if acc_bits > MAX_BITS or layer.acc_dtype.bits > MAX_BITS:
         raise ValueError(f"{at}: accumulator of {layer.acc_dtype.bits} bits; the HLS templates "
                          f"support at most {MAX_BITS}")
-    act = thresholds_of(layer, "the HLS backend")
+    act = layer.activation
+    # an XNOR layer's popcount back to the sum
+    mul, add = (2, -layer.in_features) if layer.is_xnor else (1, 0)
     if act is None:
-        mul, add = (2, -layer.in_features) if layer.is_xnor else (1, 0)
         bits = layer.acc_dtype.bits
         return DenseStage(layer, index, acc_bits, f"qflow::accumulator_out<{bits}, {mul}, {add}>",
                           f"qflow::int_t<{bits}>", bits, None)
     if act.out_dtype.bits > MAX_BITS:
         raise ValueError(f"{at}: output type {act.out_dtype} is wider than {MAX_BITS} bits")
+    nf = layer.out_features // layer.folding.pe
+    if isinstance(act, Requant):
+        hw = hardware_requant(layer)
+        act_type = (f"qflow::requant<{layer.folding.pe}, {nf}, {hw.bias_bits}, {hw.sum_bits}, "
+                    f"{hw.lsh_max}, {hw.rsh_max}, {cpp_type(act.out_dtype)}, {act.zero_point}, "
+                    f"{act.clamp_min}, {act.clamp_max}, {mul}, {add}>")
+        return DenseStage(layer, index, acc_bits, act_type, cpp_type(act.out_dtype),
+                          act.out_dtype.bits, None, hw)
     t = hardware_thresholds(layer)
     t_bits = bits_for_range(min(int(t.min()), -1), int(t.max()))
-    nf = layer.out_features // layer.folding.pe
     act_type = (f"qflow::thresholds<{layer.folding.pe}, {nf}, {act.count}, {t_bits}, "
                 f"{cpp_type(act.out_dtype)}, {act.base}, {act.step}>")
     return DenseStage(layer, index, acc_bits, act_type, cpp_type(act.out_dtype),
@@ -165,11 +179,17 @@ def params_header(s: DenseStage) -> str:
         f"static const ap_uint<{wbits}> {s.name}_weights[{f.pe}][{nf * sf}] =",
         c_array(rows) + ";",
     ]
-    if s.thresholds is None:
-        text.append(f"static const {s.act_type} {s.name}_act = {{}};")
-    else:
+    if s.thresholds is not None:
         # T[nf * PE + pe, j] -> [pe][nf][j]
         t = s.thresholds.reshape(nf, f.pe, -1).transpose(1, 0, 2)
         planes = [c_array([[f"{int(v)}LL" for v in row] for row in plane]) for plane in t]
         text += [f"static const {s.act_type} {s.name}_act = {{{{", ",\n".join(planes), "}};"]
+    elif s.requant is not None:
+        # bias, multiplier, left and right shift of channel nf * PE + pe -> [pe][nf] each
+        hw = s.requant
+        arrays = [c_array([[f"{int(v)}LL" for v in row] for row in a.reshape(nf, f.pe).T])
+                  for a in (hw.requant.bias, hw.requant.multiplier, hw.left, hw.right)]
+        text += [f"static const {s.act_type} {s.name}_act = {{", ",\n".join(arrays), "};"]
+    else:
+        text.append(f"static const {s.act_type} {s.name}_act = {{}};")
     return "\n".join(text) + "\n"

@@ -46,6 +46,7 @@ from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.pipeline import (
     ROM_LATENCY,
     mac_dot_latency,
+    requant_latency,
     thresholds_latency,
     tree_latency,
     xnor_dot_latency,
@@ -59,8 +60,8 @@ from flow.backends.rtl.sim import (
     simulate_codes,
 )
 
-# activation forms it builds (requantization: not yet)
-ACTIVATIONS = ("thresholds", "none")
+# activation forms it builds
+ACTIVATIONS = ("thresholds", "requant", "none")
 
 __all__ = [
     "ACTIVATIONS",
@@ -68,7 +69,7 @@ __all__ = [
     "up_to_date",
     "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
     "build_stream",
-    "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli", "run", "run_bench",
-    "run_cocotb", "simulate", "simulate_codes", "thresholds_latency", "tree_latency",
-    "verilator_env", "xnor_dot_latency",
+    "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli",
+    "requant_latency", "run", "run_bench", "run_cocotb", "simulate", "simulate_codes",
+    "thresholds_latency", "tree_latency", "verilator_env", "xnor_dot_latency",
 ]

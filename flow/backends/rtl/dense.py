@@ -2,8 +2,8 @@
 images, its streams and its pipeline latency.
 
 The input stream carries SIMD codes of the layer's input type a beat, in/SIMD beats a frame;
-the output PE codes of its output type (thresholded codes, or the signed accumulators of a
-layer without activation), out/PE beats a frame.
+the output PE codes of its output type (thresholded or requantized codes, or the signed
+accumulators of a layer without activation), out/PE beats a frame.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from flow.backends.requant import MULTIPLIER_BITS, hardware_requant
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.stage import Params, Stage, Stream, Timing
 from flow.backends.thresholds import hardware_thresholds
-from flow.ir import DenseLayer, thresholds_of
+from flow.ir import DenseLayer, Requant
 from flow.packing import encode, mem_image, pack_words
 
-STAGE = "the rtl backend"
-
-BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "mvau")
+BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "requant", "activation", "mvau")
 
 
 def streams(layer: DenseLayer) -> tuple[Stream, Stream]:
@@ -38,21 +37,35 @@ def weight_image(layer: DenseLayer) -> str:
     return mem_image(pack_words(w.reshape(nf * sf, pe * simd), wt.bits), pe * simd * wt.bits)
 
 
-def threshold_image(layer: DenseLayer) -> str | None:
-    """Word nf holds T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each;
-    None without an activation."""
-    act = thresholds_of(layer, STAGE)
+def activation_image(layer: DenseLayer) -> str | None:
+    """The activation's memory (None without an activation). Thresholds: word nf holds
+    T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each. Requantization: word
+    nf holds the biases, multipliers, left shifts and right shifts of channels nf*PE + p,
+    each a group of PE fields (element p), in that order from bit 0."""
+    act = layer.activation
+    nf, pe = layer.out_features // layer.folding.pe, layer.folding.pe
     if act is None:
         return None
+    if isinstance(act, Requant):
+        hw = hardware_requant(layer)
+        groups = [(act.bias, hw.bias_bits), (act.multiplier, MULTIPLIER_BITS),
+                  (hw.left, hw.lsh_bits), (hw.right, hw.rsh_bits)]
+        words, offset = [0] * nf, 0
+        for values, bits in groups:
+            fields = (values.astype(np.int64) & ((1 << bits) - 1)).reshape(nf, pe)
+            words = [w | (f << offset) for w, f in zip(words, pack_words(fields, bits),
+                                                       strict=True)]
+            offset += pe * bits
+        return mem_image(words, offset)
     t = hardware_thresholds(layer)  # popcount domain for XNOR, clipped to the reachable range
-    pe, thr_bits = layer.folding.pe, layer.acc_dtype.bits + 1
-    t = (t.astype(np.int64) & ((1 << thr_bits) - 1)).reshape(layer.out_features // pe,
-                                                            pe * act.count)
+    thr_bits = layer.acc_dtype.bits + 1
+    t = (t.astype(np.int64) & ((1 << thr_bits) - 1)).reshape(nf, pe * act.count)
     return mem_image(pack_words(t, thr_bits), pe * act.count * thr_bits)
 
 
-def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> Params:
-    """The `mvau` parameters of one dense layer (thresholds_file: "" without activation)."""
+def mvau_params(layer: DenseLayer, weights_file: str, activation_file: str) -> Params:
+    """The `mvau` parameters of one dense layer; activation_file: its thresholds or
+    requantization memory (unused without activation)."""
     pe, simd = layer.folding.pe, layer.folding.simd
     nf, sf = layer.out_features // pe, layer.in_features // simd
     xt, wt = layer.input_dtype, layer.weight_dtype
@@ -67,26 +80,33 @@ def mvau_params(layer: DenseLayer, weights_file: str, thresholds_file: str) -> P
         "WEIGHTS_STYLE": pipeline.rom_style(nf * sf),
         "THRESHOLDS_STYLE": pipeline.rom_style(nf),
     }
-    act = thresholds_of(layer, STAGE)
-    if act is not None:
+    act = layer.activation
+    if isinstance(act, Requant):
+        hw = hardware_requant(layer)
+        params.update(OUT_BITS=act.out_dtype.bits, REQUANT=1, RQ_BIAS_BITS=hw.bias_bits,
+                      RQ_SUM_BITS=hw.sum_bits, RQ_LSH_MAX=hw.lsh_max, RQ_RSH_MAX=hw.rsh_max,
+                      RQ_ZERO_POINT=act.zero_point, RQ_CLAMP_MIN=act.clamp_min,
+                      RQ_CLAMP_MAX=act.clamp_max, REQUANT_FILE=activation_file,
+                      REQUANT_STYLE=pipeline.rom_style(nf))
+    elif act is not None:
         out = act.out_dtype
         # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
         base, step = (0, 1) if out.is_bipolar else (act.base, act.step)
         params.update(N_THRES=act.count, OUT_BITS=out.bits, OUT_BASE=base, OUT_STEP=step,
-                      THRESHOLDS_FILE=thresholds_file)
+                      THRESHOLDS_FILE=activation_file)
     return params
-
 
 
 def stage(layer: DenseLayer, name: str, image_dir: Path, weights: str | None = None) -> Stage:
     """The mvau of the layer; `weights`: a memory image in another order (the vvau's)."""
-    weights_file, thresholds_file = f"{name}_weights.mem", f"{name}_thresholds.mem"
+    form = "requant" if isinstance(layer.activation, Requant) else "thresholds"
+    weights_file, activation_file = f"{name}_weights.mem", f"{name}_{form}.mem"
     images = {weights_file: weight_image(layer) if weights is None else weights}
-    thresholds = threshold_image(layer)
-    if thresholds is not None:
-        images[thresholds_file] = thresholds
+    activation = activation_image(layer)
+    if activation is not None:
+        images[activation_file] = activation
     params = mvau_params(layer, str(image_dir / weights_file),
-                         str(image_dir / thresholds_file))
+                         str(image_dir / activation_file))
     pe, simd = layer.folding.pe, layer.folding.simd
     inp, out = streams(layer)
     comment = (f"{layer.name}: {layer.in_features} -> {layer.out_features}, {layer.input_dtype}"
@@ -100,9 +120,10 @@ def pipe_latency(layer: DenseLayer) -> int:
     (mvau.sv's PIPE, plus the output FIFO)."""
     simd = layer.folding.simd
     dot = pipeline.xnor_dot_latency(simd) if layer.is_xnor else pipeline.mac_dot_latency(simd)
-    t = thresholds_of(layer, STAGE)
-    act = pipeline.thresholds_latency(t.count) if t else 0
-    return pipeline.ROM_LATENCY + dot + 1 + act + pipeline.FIFO_LATENCY
+    act = layer.activation
+    act_latency = (0 if act is None else pipeline.requant_latency() if isinstance(act, Requant)
+                   else pipeline.thresholds_latency(act.count))
+    return pipeline.ROM_LATENCY + dot + 1 + act_latency + pipeline.FIFO_LATENCY
 
 
 def output_buffer(layer: DenseLayer) -> int:

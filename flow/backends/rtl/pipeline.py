@@ -33,6 +33,12 @@ def thresholds_latency(n_thres: int) -> int:
     return tree_latency(n_thres) + 2
 
 
+def requant_latency() -> int:
+    """pipeline_pkg::requant_latency: sum, multiplier inputs, product, high word, right
+    shift, clamped code."""
+    return 6
+
+
 def rom_style(depth: int) -> str:
     """rom.sv's STYLE for a memory of `depth` words."""
     return "logic" if depth <= LOGIC_ROM_DEPTH else "block"
