@@ -63,7 +63,8 @@ module activation #(
     ) u_act (
         .clk, .acc, .bias(rq[B_AT+:PE*RQ_BIAS_BITS]), .multiplier(rq[M_AT+:PE*31]),
         .lsh(rq[L_AT+:PE*LSH_BITS]), .rsh(rq[R_AT+:PE*RSH_BITS]), .out_data(y));
-  end else begin : g_none
+  end else begin : g_none  // no parameters: the clock and the ROM address go unused
+    wire unused = &{1'b0, clk, addr};
     assign y = acc;
   end
 endmodule
