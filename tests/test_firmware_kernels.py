@@ -65,7 +65,8 @@ def stored_input(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
 
 
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
-KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed", "bipolar_table"]  # run_case
+KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed", "bipolar_table",
+           "xnor_sliced"]  # run_case
 def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
     """C source running every layer on a random input and on all-min, all-max and
     alternating min/max inputs, comparing with numpy's result. int8 weights run through
@@ -167,6 +168,26 @@ def test_kernels_sweep(tmp_path: Path, seed: int) -> None:
     run_harness(src, tmp_path, "host", fw.SANITIZE + ["-DQNN_PORTABLE_POPCOUNT"])
     if HAVE_RV32:
         run_harness(src, tmp_path, "rv32", [])
+
+
+SLICED_SHAPES = [(1, 22), (33, 32), (95, 45), (784, 64), (4065, 27), (8200, 60)]
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
+def test_xnor_sliced(tmp_path: Path, target: str) -> None:
+    """The bit-sliced XNOR kernel (bits out by one threshold, blocks at least 2/3 full):
+    word and block tails, thresholds past both ends, rows of more than 4064 inputs (counts
+    added up every 127 words)."""
+    rng = np.random.default_rng(5)
+    layers = [make_layer(rng, n_in, n_out, "BIPOLAR", "BIPOLAR", "BIPOLAR", extreme=k % 2 == 1)
+              for k, (n_in, n_out) in enumerate(SLICED_SHAPES)]
+    kernels = {fw.plan_layer(0, la, bits_out=True).kernel for la in layers}
+    assert kernels == {"xnor_sliced"}
+    # a block less than 2/3 full stays row by row
+    assert fw.plan_layer(0, make_layer(rng, 64, 33, "BIPOLAR", "BIPOLAR", "BIPOLAR"),
+                         bits_out=True).kernel == "xnor"
+    run_harness(harness(layers, rng), tmp_path, target,
+                fw.SANITIZE if target == "host" else [])
 
 
 INT8_SHAPES = [(1, 1), (2, 8), (3, 7), (17, 9), (64, 16), (255, 13), (512, 17)]
