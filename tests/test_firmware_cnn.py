@@ -163,8 +163,38 @@ LAYERS = [
 ]
 
 
+# binary convolutions whose blocks of 32 channels are at least 2/3 full: bit-sliced
+SLICED = [
+    ((3, 7, 9), {"conv": 24, "k": 3, "pad": 1}),
+    ((33, 5, 6), {"conv": 45, "k": 3, "stride": 2, "pad": 2}),
+    ((40, 6, 5), {"conv": 32, "k": 5, "pad": 2}),
+    ((64, 3, 3), {"conv": 64, "k": 1}),
+    ((35, 7, 6), {"conv": 23, "k": 3}),
+]
+SLICED_LONG = [((520, 4, 3), {"conv": 60, "k": 3, "stride": 2, "pad": 1})]  # 153 words
+
+
+def sliced_layers(seed: int, specs: list[tuple[tuple[int, int, int], dict[str, Any]]]
+                  ) -> list[Conv2dLayer | MaxPoolLayer]:
+    layers = [one_layer(seed + k, shape, "BIPOLAR", {**spec, "w": "BIPOLAR", "act": "BIPOLAR"})
+              for k, (shape, spec) in enumerate(specs)]
+    assert {fwconv.plan_layer(0, la, bits_out=True).kernel for la in layers
+            if isinstance(la, Conv2dLayer)} == {"xnor_sliced"}
+    return layers
+
+
 def layer_set(seed: int) -> list[Conv2dLayer | MaxPoolLayer]:
-    return [one_layer(seed + k, shape, t, spec) for k, (shape, t, spec) in enumerate(LAYERS)]
+    return [one_layer(seed + k, shape, t, spec) for k, (shape, t, spec) in enumerate(LAYERS)
+            ] + sliced_layers(seed + 50, SLICED)
+
+
+@pytest.mark.slow
+def test_conv_xnor_sliced_long_windows(tmp_path: Path) -> None:
+    """Windows of more than 127 words: counts added up across the window's rows."""
+    src = harness(sliced_layers(30, SLICED_LONG), np.random.default_rng(4))
+    run_harness(src, tmp_path, "host", fw.SANITIZE)
+    if HAVE_RV32:
+        run_harness(src, tmp_path, "rv32", [])
 
 
 def test_conv_pool_kernels_host(tmp_path: Path) -> None:
@@ -175,29 +205,6 @@ def test_conv_pool_kernels_host(tmp_path: Path) -> None:
 @rv32
 def test_conv_pool_kernels_rv32(tmp_path: Path) -> None:
     run_harness(harness(layer_set(10), np.random.default_rng(2)), tmp_path, "rv32", [])
-
-
-# binary convolutions whose blocks of 32 channels are at least 2/3 full: bit-sliced
-SLICED = [
-    ((3, 7, 9), {"conv": 24, "k": 3, "pad": 1}),
-    ((33, 5, 6), {"conv": 45, "k": 3, "stride": 2, "pad": 2}),
-    ((40, 6, 5), {"conv": 32, "k": 5, "pad": 2}),
-    ((64, 3, 3), {"conv": 64, "k": 1}),
-    ((35, 7, 6), {"conv": 23, "k": 3}),
-    ((520, 4, 3), {"conv": 60, "k": 3, "stride": 2, "pad": 1}),  # 153 words a window
-]
-
-
-@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
-def test_conv_xnor_sliced(tmp_path: Path, target: str) -> None:
-    """The bit-sliced binary convolution: padded rows and columns left out, strides,
-    kernels 1/3/5, channels around multiples of 32, windows past 127 words."""
-    layers = [one_layer(20 + k, shape, "BIPOLAR", {**spec, "w": "BIPOLAR", "act": "BIPOLAR"})
-              for k, (shape, spec) in enumerate(SLICED)]
-    assert {fwconv.plan_layer(0, la, bits_out=True).kernel for la in layers
-            if isinstance(la, Conv2dLayer)} == {"xnor_sliced"}
-    run_harness(harness(layers, np.random.default_rng(3)), tmp_path, target,
-                fw.SANITIZE if target == "host" else [])
 
 
 @pytest.mark.slow

@@ -142,22 +142,63 @@ def layer_set(seed: int, shapes: list[tuple[int, int]]) -> list[DenseLayer]:
 
 
 FAST_SHAPES = [(1, 1), (33, 9), (95, 33), (784, 3)]
+# the bit-sliced kernel's (qnn_dense_xnor_sliced): blocks of 32 channels at least 2/3 full
+SLICED_SHAPES = [(1, 22), (33, 32), (95, 45), (784, 64)]
+SLICED_LONG_SHAPES = [(4065, 27), (8200, 60)]  # counts added up every 127 words
+
+
+def sliced_layers(seed: int, shapes: list[tuple[int, int]]) -> list[DenseLayer]:
+    rng = np.random.default_rng(seed)
+    layers = [make_layer(rng, n_in, n_out, "BIPOLAR", "BIPOLAR", "BIPOLAR", extreme=k % 2 == 1)
+              for k, (n_in, n_out) in enumerate(shapes)]
+    assert {fw.plan_layer(0, la, bits_out=True).kernel for la in layers} == {"xnor_sliced"}
+    return layers
+
+
+def test_xnor_sliced_choice() -> None:
+    """Bit-sliced where the outputs are bits by one threshold and the blocks of 32 channels
+    at least 2/3 full; row by row otherwise."""
+    rng = np.random.default_rng(5)
+    for n_out, bits_out, out_t, kernel in [(22, True, "BIPOLAR", "xnor_sliced"),
+                                            (21, True, "BIPOLAR", "xnor"),
+                                            (64, True, "BIPOLAR", "xnor_sliced"),
+                                            (42, True, "BIPOLAR", "xnor"),
+                                            (43, True, "BIPOLAR", "xnor_sliced"),
+                                            (64, False, "BIPOLAR", "xnor"),
+                                            (64, False, "UINT2", "xnor"),
+                                            (64, False, None, "xnor")]:
+        layer = make_layer(rng, 40, n_out, "BIPOLAR", "BIPOLAR", out_t)
+        assert fw.plan_layer(0, layer, bits_out=bits_out).kernel == kernel, n_out
+
+
+@pytest.mark.slow
+def test_xnor_sliced_long_rows(tmp_path: Path) -> None:
+    """Rows of more than 4064 inputs, host (sanitizers) and RV32."""
+    src = harness(sliced_layers(7, SLICED_LONG_SHAPES), np.random.default_rng(8))
+    run_harness(src, tmp_path, "host", fw.SANITIZE)
+    if HAVE_RV32:
+        run_harness(src, tmp_path, "rv32", [])
+
+
 
 
 @pytest.mark.parametrize("popcount", ["portable", "builtin"])
 def test_kernels_host(tmp_path: Path, popcount: str) -> None:
     """Every kernel and output kind on the host with ASan/UBSan; the builtin variant uses
-    the POPCNT instruction (-mpopcnt), the portable one the SWAR path."""
+    the POPCNT instruction (-mpopcnt), the portable one the SWAR path; the bit-sliced
+    kernel's word and block tails, thresholds past both ends."""
     flags = fw.SANITIZE + (["-DQNN_PORTABLE_POPCOUNT"] if popcount == "portable"
                            else ["-mpopcnt"])
     rng = np.random.default_rng(1)
-    run_harness(harness(layer_set(0, FAST_SHAPES), rng), tmp_path, "host", flags)
+    layers = layer_set(0, FAST_SHAPES) + sliced_layers(6, SLICED_SHAPES)
+    run_harness(harness(layers, rng), tmp_path, "host", flags)
 
 
 @rv32
 def test_kernels_rv32(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    run_harness(harness(layer_set(3, FAST_SHAPES), rng), tmp_path, "rv32", [])
+    layers = layer_set(3, FAST_SHAPES) + sliced_layers(9, SLICED_SHAPES)
+    run_harness(harness(layers, rng), tmp_path, "rv32", [])
 
 
 @pytest.mark.slow
@@ -168,26 +209,6 @@ def test_kernels_sweep(tmp_path: Path, seed: int) -> None:
     run_harness(src, tmp_path, "host", fw.SANITIZE + ["-DQNN_PORTABLE_POPCOUNT"])
     if HAVE_RV32:
         run_harness(src, tmp_path, "rv32", [])
-
-
-SLICED_SHAPES = [(1, 22), (33, 32), (95, 45), (784, 64), (4065, 27), (8200, 60)]
-
-
-@pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
-def test_xnor_sliced(tmp_path: Path, target: str) -> None:
-    """The bit-sliced XNOR kernel (bits out by one threshold, blocks at least 2/3 full):
-    word and block tails, thresholds past both ends, rows of more than 4064 inputs (counts
-    added up every 127 words)."""
-    rng = np.random.default_rng(5)
-    layers = [make_layer(rng, n_in, n_out, "BIPOLAR", "BIPOLAR", "BIPOLAR", extreme=k % 2 == 1)
-              for k, (n_in, n_out) in enumerate(SLICED_SHAPES)]
-    kernels = {fw.plan_layer(0, la, bits_out=True).kernel for la in layers}
-    assert kernels == {"xnor_sliced"}
-    # a block less than 2/3 full stays row by row
-    assert fw.plan_layer(0, make_layer(rng, 64, 33, "BIPOLAR", "BIPOLAR", "BIPOLAR"),
-                         bits_out=True).kernel == "xnor"
-    run_harness(harness(layers, rng), tmp_path, target,
-                fw.SANITIZE if target == "host" else [])
 
 
 INT8_SHAPES = [(1, 1), (2, 8), (3, 7), (17, 9), (64, 16), (255, 13), (512, 17)]
