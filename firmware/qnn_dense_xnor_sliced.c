@@ -20,30 +20,30 @@
         l = u_ ^ (c);                  \
     } while (0)
 
-/* carry-save adder over 8 inputs (planes v[j .. j+7] against x's bits j .. j+7) into
+/* carry-save adder over 8 inputs (planes p[j .. j+7] against x's bits j .. j+7) into
  * ones/twos/fours, the eights carried out in `out` */
 #define QNN_SLICED_IN(j) (p[j] ^ (uint32_t)((int32_t)(xw << (31 - (j))) >> 31))
-#define QNN_SLICED_8(out, j)                                                       \
-    do {                                                                           \
-        uint32_t ta_, tb_, fa_, fb_;                                               \
-        QNN_SLICED_CSA(ta_, ones, ones, QNN_SLICED_IN(j), QNN_SLICED_IN((j) + 1));        \
-        QNN_SLICED_CSA(tb_, ones, ones, QNN_SLICED_IN((j) + 2), QNN_SLICED_IN((j) + 3));  \
-        QNN_SLICED_CSA(fa_, twos, twos, ta_, tb_);                                        \
-        QNN_SLICED_CSA(ta_, ones, ones, QNN_SLICED_IN((j) + 4), QNN_SLICED_IN((j) + 5));  \
-        QNN_SLICED_CSA(tb_, ones, ones, QNN_SLICED_IN((j) + 6), QNN_SLICED_IN((j) + 7));  \
-        QNN_SLICED_CSA(fb_, twos, twos, ta_, tb_);                                        \
-        QNN_SLICED_CSA(out, fours, fours, fa_, fb_);                                      \
+#define QNN_SLICED_8(out, j)                                                             \
+    do {                                                                                 \
+        uint32_t ta_, tb_, fa_, fb_;                                                     \
+        QNN_SLICED_CSA(ta_, ones, ones, QNN_SLICED_IN(j), QNN_SLICED_IN((j) + 1));       \
+        QNN_SLICED_CSA(tb_, ones, ones, QNN_SLICED_IN((j) + 2), QNN_SLICED_IN((j) + 3)); \
+        QNN_SLICED_CSA(fa_, twos, twos, ta_, tb_);                                       \
+        QNN_SLICED_CSA(ta_, ones, ones, QNN_SLICED_IN((j) + 4), QNN_SLICED_IN((j) + 5)); \
+        QNN_SLICED_CSA(tb_, ones, ones, QNN_SLICED_IN((j) + 6), QNN_SLICED_IN((j) + 7)); \
+        QNN_SLICED_CSA(fb_, twos, twos, ta_, tb_);                                       \
+        QNN_SLICED_CSA(out, fours, fours, fa_, fb_);                                     \
     } while (0)
 
 /* half adder of `carry` into counter plane c */
-#define QNN_SLICED_RIPPLE(c)           \
-    do {                               \
+#define QNN_SLICED_RIPPLE(c)             \
+    do {                                 \
         const uint32_t h_ = (c) & carry; \
-        (c) ^= carry;                  \
-        carry = h_;                    \
+        (c) ^= carry;                    \
+        carry = h_;                      \
     } while (0)
 
-/* up to this many words between flushes: their counts (< 127 * 32 + 32 = 4096) fit the
+/* up to this many words between flushes: their counts (at most 127 * 32 = 4064) fit the
  * twelve planes of the tree and its counters */
 #define QNN_SLICED_CHUNK 127u
 

@@ -224,6 +224,11 @@ CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
     "bin": ((3, 9, 9), "BIPOLAR", [{"conv": 40, "k": 3, "pad": 1, **BIN}, {"pool": 2},
                                    {"conv": 33, "k": 3, "stride": 2, "pad": 1, **BIN},
                                    {"dense": 10, "w": "BIPOLAR"}]),
+    # bit-sliced: a convolution's frame of 64 channels, a hidden dense layer on a
+    # 33-channel frame (pixel-aligned words)
+    "sliced": ((3, 6, 6), "BIPOLAR", [{"conv": 64, "k": 3, "pad": 1, **BIN},
+                                      {"conv": 33, "k": 3, "stride": 2, **BIN},
+                                      {"dense": 24, **BIN}, {"dense": 10, "w": "BIPOLAR"}]),
     # the usual first layer: 8-bit pixels x binary weights, then binary, to a 1x1 conv out
     "u8_bin": ((3, 11, 11), "UINT8", [{"conv": 16, "k": 5, "stride": 2, "pad": 2, **BIN},
                                       {"conv": 32, "k": 3, **BIN}, {"pool": 2, "pad": 1},

@@ -153,7 +153,8 @@ def sliced(lp: DensePlan, words: np.ndarray, t: np.ndarray, shift: int) -> Dense
     planes = transpose_lanes(t.astype(np.uint32)[:, None])  # 32 words per block: bits 0..31
     planes = planes.reshape(-1, 32)[:, :sliced_planes(n_in, shift)]
     return replace(lp, kernel="xnor_sliced", weights=transpose_lanes(words),
-                   thresholds=planes.reshape(-1, 1).view(np.int32))
+                   thresholds=planes.reshape(-1, 1).view(np.int32),
+                   why="bits by one threshold: bit-sliced, 32 channels a pass")
 
 
 def goes_sliced(lp: DensePlan) -> bool:
@@ -200,7 +201,7 @@ class DensePlan:
 
     index: int
     layer: DenseLayer
-    kernel: str  # xnor | bipolar_weights | bipolar_table | int8_pairs | int8 | packed
+    kernel: str  # xnor | xnor_sliced | bipolar_weights | bipolar_table | int8_pairs | int8 | packed
     weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
     weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
     thresholds: np.ndarray | None  # int32 [out, count]
