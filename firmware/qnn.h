@@ -83,6 +83,14 @@ typedef struct {
  * acc = 2p - in. */
 void qnn_dense_xnor(const qnn_dense_t *layer, const uint32_t *x, void *y);
 
+/* BIPOLAR x BIPOLAR with bits out and one threshold per channel (base <= 0 < base + step),
+ * bit-sliced over blocks of 32 channels (see the kernel's comment). weights: per block,
+ * per input word j, 32 planes: bit r of plane b is W[32 * block + r][32 j + b] (1 = +1;
+ * 0 past `out` or `in`). thresholds: per block, qnn_sliced_planes(in, 0) planes of
+ * T_r = clip(t_r, 0, in + 1), t_r the threshold on the XNOR popcount p = in - mismatches;
+ * output bit r = (mismatches_r + T_r <= in). */
+void qnn_dense_xnor_sliced(const qnn_dense_t *layer, const uint32_t *x, void *y);
+
 /* BIPOLAR weights (bits, as above) x multi-bit int8 inputs: acc = 2 * sum_{w=+1} x - sum x,
  * bit-serial; scratch holds the inputs' bit planes: in_bits * ceil(in/32) words. */
 void qnn_dense_bipolar_weights(const qnn_dense_t *layer, const int8_t *x, void *y,
@@ -125,7 +133,8 @@ void qnn_dense_packed(const qnn_dense_t *layer, const int8_t *x, void *y);
  * read as bits, ceil(C/32) words a pixel (channel c at bit c % 32 of word c / 32, tail bits
  * 0), so that every pixel starts a word. No kernel materializes im2col: each output
  * position gathers its one window (kh x kw pixels, in (ky, kx, c) order, the order of a
- * weight row) into scratch and runs the window's dense kernel over all output channels.
+ * weight row) into scratch and runs the window's dense kernel over all output channels
+ * (QNN_CONV_XNOR_SLICED reads the window's rows of words in place instead).
  */
 
 /* the geometry of a sliding window */
@@ -144,7 +153,13 @@ enum {
     QNN_CONV_INT8 = 3,            /* int8 window, qnn_dense_int8 */
     QNN_CONV_PACKED = 4,          /* int8 window, qnn_dense_packed */
     QNN_CONV_DEPTHWISE = 5,       /* int8 window, int16 weights [C][kh * kw] */
-    QNN_CONV_BIPOLAR_TABLE = 6    /* int8 window, qnn_dense_bipolar_table */
+    QNN_CONV_BIPOLAR_TABLE = 6,   /* int8 window, qnn_dense_bipolar_table */
+    QNN_CONV_XNOR_SLICED = 7      /* bits, bit-sliced as qnn_dense_xnor_sliced, no window
+                                     copy: the real taps' words are read in place; weights
+                                     as that kernel's over (ky, kx, channel word) of the
+                                     window, thresholds T_r = clip(t_r + in, 0, 2 in + 1)
+                                     on the accumulator (qnn_sliced_planes(in, 1) planes):
+                                     bit r = (2 mismatches_r + T_r <= real taps + in) */
 };
 
 /* One convolution: `dense` is the layer of one window (in = kh * kw * C_in / group taps,

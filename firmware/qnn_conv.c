@@ -42,7 +42,8 @@ static uint32_t gather(const qnn_window_t *g, const uint8_t *x, uint32_t pixel_b
 }
 
 /* BIPOLAR x BIPOLAR window: acc = taps - 2 * mismatches over the real taps (padded taps
- * contribute nothing: masked where the window holds any) */
+ * contribute nothing: masked where the window holds any); bits out by one threshold go
+ * bit-sliced instead (qnn_conv_xnor_sliced) */
 static void xnor_window(const qnn_dense_t *L, const uint32_t *x, const uint32_t *mask,
                         uint32_t words, int32_t taps, void *y)
 {
@@ -50,23 +51,6 @@ static void xnor_window(const qnn_dense_t *L, const uint32_t *x, const uint32_t 
     const uint32_t *w = (const uint32_t *)L->weights;
     uint32_t word = 0;
     uint32_t o;
-    if (L->out_kind == QNN_OUT_BITS && L->count == 1 && !L->bias && L->base <= 0 &&
-        L->base + L->step > 0) {
-        /* output bit = (acc >= t) = (2 * mismatches <= taps - t), 32 bits per store */
-        const int32_t *t = L->thresholds;
-        uint32_t *bits = (uint32_t *)y;
-        for (o = 0; o < out; o += 32u) {
-            uint32_t k, n = out - o < 32u ? out - o : 32u;
-            word = 0;
-            for (k = 0; k < n; k++, w += words) {
-                int32_t m = (int32_t)(mask ? qnn_popcount_xor_masked(x, w, mask, words)
-                                           : qnn_popcount_xor(x, w, words));
-                word |= (uint32_t)(2 * m <= taps - t[o + k]) << k;
-            }
-            *bits++ = word;
-        }
-        return;
-    }
     for (o = 0; o < out; o++, w += words) {
         int32_t m = (int32_t)(mask ? qnn_popcount_xor_masked(x, w, mask, words)
                                    : qnn_popcount_xor(x, w, words));
@@ -146,6 +130,10 @@ void qnn_conv2d(const qnn_conv_t *C, const void *x, void *y, uint32_t *scratch)
     const uint32_t taps = (uint32_t)g->kh * g->kw, step = position_bytes(L);
     uint8_t *out = (uint8_t *)y;
     uint32_t oy, ox;
+    if (C->kernel == QNN_CONV_XNOR_SLICED) {
+        qnn_conv_xnor_sliced(C, (const uint32_t *)x, (uint32_t *)y);
+        return;
+    }
     if (C->kernel == QNN_CONV_XNOR) {
         const uint32_t cw = ((uint32_t)g->in_c + 31u) >> 5, words = taps * cw;
         uint32_t *win = scratch, *mask = scratch + words;

@@ -67,6 +67,24 @@ void qnn_int8_pairs_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x
 void qnn_int8_pairs_four(const qnn_dense_t *L, const int8_t *const x[4], void *const y[4],
                          uint32_t *scratch);
 
+/* ---- bit-sliced XNOR (qnn_dense_xnor_sliced.c) ---- */
+#define QNN_SLICED_PLANES 17 /* of a count up to 65535, and one 0 above */
+
+/* m[0 .. QNN_SLICED_PLANES - 1] = bit-sliced mismatch counts of 32 channels over `rows`
+ * rows of `words` input words (x) and their planes (v, 32 a word); the next row starts
+ * x_stride words further in x, v_stride in v */
+void qnn_sliced_counts(const uint32_t *x, const uint32_t *v, uint32_t words, uint32_t rows,
+                       uint32_t x_stride, uint32_t v_stride, uint32_t *m);
+
+/* threshold planes of a block: the bit length of 2 * (in << shift) + 1 */
+uint32_t qnn_sliced_planes(uint32_t in, uint32_t shift);
+
+/* lane mask of m + tp <= bound, over `planes` planes of each */
+uint32_t qnn_sliced_le(const uint32_t *m, const uint32_t *tp, uint32_t planes, uint32_t bound);
+
+/* qnn_conv2d's QNN_CONV_XNOR_SLICED: y is the output bit frame */
+void qnn_conv_xnor_sliced(const qnn_conv_t *C, const uint32_t *x, uint32_t *y);
+
 static inline int32_t qnn_sum_i8(const int8_t *x, uint32_t n)
 {
     int32_t s = 0;

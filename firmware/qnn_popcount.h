@@ -1,4 +1,5 @@
-/* Popcount of x ^ w over bit-packed words, the inner loop of XNOR layers.
+/* Popcount of x ^ w over bit-packed words, the inner loop of row-by-row XNOR layers (the
+ * bit-sliced ones, qnn_dense_xnor_sliced.c, need none) and of bit-serial ones.
  *
  * RV32IMC and Xtensa LX6/LX7 have no popcount instruction, so the portable path is a
  * Harley-Seal carry-save tree over 8 words at a time (rows of 16 words and more) and SWAR

@@ -163,8 +163,38 @@ LAYERS = [
 ]
 
 
+# binary convolutions whose blocks of 32 channels are at least 2/3 full: bit-sliced
+SLICED = [
+    ((3, 7, 9), {"conv": 24, "k": 3, "pad": 1}),
+    ((33, 5, 6), {"conv": 45, "k": 3, "stride": 2, "pad": 2}),
+    ((40, 6, 5), {"conv": 32, "k": 5, "pad": 2}),
+    ((64, 3, 3), {"conv": 64, "k": 1}),
+    ((35, 7, 6), {"conv": 23, "k": 3}),
+]
+SLICED_LONG = [((520, 4, 3), {"conv": 60, "k": 3, "stride": 2, "pad": 1})]  # 153 words
+
+
+def sliced_layers(seed: int, specs: list[tuple[tuple[int, int, int], dict[str, Any]]]
+                  ) -> list[Conv2dLayer | MaxPoolLayer]:
+    layers = [one_layer(seed + k, shape, "BIPOLAR", {**spec, "w": "BIPOLAR", "act": "BIPOLAR"})
+              for k, (shape, spec) in enumerate(specs)]
+    assert {fwconv.plan_layer(0, la, bits_out=True).kernel for la in layers
+            if isinstance(la, Conv2dLayer)} == {"xnor_sliced"}
+    return layers
+
+
 def layer_set(seed: int) -> list[Conv2dLayer | MaxPoolLayer]:
-    return [one_layer(seed + k, shape, t, spec) for k, (shape, t, spec) in enumerate(LAYERS)]
+    return [one_layer(seed + k, shape, t, spec) for k, (shape, t, spec) in enumerate(LAYERS)
+            ] + sliced_layers(seed + 50, SLICED)
+
+
+@pytest.mark.slow
+def test_conv_xnor_sliced_long_windows(tmp_path: Path) -> None:
+    """Windows of more than 127 words: counts added up across the window's rows."""
+    src = harness(sliced_layers(30, SLICED_LONG), np.random.default_rng(4))
+    run_harness(src, tmp_path, "host", fw.SANITIZE)
+    if HAVE_RV32:
+        run_harness(src, tmp_path, "rv32", [])
 
 
 def test_conv_pool_kernels_host(tmp_path: Path) -> None:
@@ -194,6 +224,11 @@ CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
     "bin": ((3, 9, 9), "BIPOLAR", [{"conv": 40, "k": 3, "pad": 1, **BIN}, {"pool": 2},
                                    {"conv": 33, "k": 3, "stride": 2, "pad": 1, **BIN},
                                    {"dense": 10, "w": "BIPOLAR"}]),
+    # bit-sliced: a convolution's frame of 64 channels, a hidden dense layer on a
+    # 33-channel frame (pixel-aligned words)
+    "sliced": ((3, 6, 6), "BIPOLAR", [{"conv": 64, "k": 3, "pad": 1, **BIN},
+                                      {"conv": 33, "k": 3, "stride": 2, **BIN},
+                                      {"dense": 24, **BIN}, {"dense": 10, "w": "BIPOLAR"}]),
     # the usual first layer: 8-bit pixels x binary weights, then binary, to a 1x1 conv out
     "u8_bin": ((3, 11, 11), "UINT8", [{"conv": 16, "k": 5, "stride": 2, "pad": 2, **BIN},
                                       {"conv": 32, "k": 3, **BIN}, {"pool": 2, "pad": 1},

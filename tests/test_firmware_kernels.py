@@ -68,7 +68,8 @@ def stored_input(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
 
 
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
-KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed", "bipolar_table"]  # run_case
+KERNELS = ["xnor", "bipolar_weights", "int8_pairs", "int8", "packed", "bipolar_table",
+           "xnor_sliced"]  # run_case
 def harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
     """C source running every layer on a random input and on all-min, all-max and
     alternating min/max inputs, comparing with numpy's result. int8 weights run through
@@ -144,22 +145,63 @@ def layer_set(seed: int, shapes: list[tuple[int, int]]) -> list[DenseLayer]:
 
 
 FAST_SHAPES = [(1, 1), (33, 9), (95, 33), (784, 3)]
+# the bit-sliced kernel's (qnn_dense_xnor_sliced): blocks of 32 channels at least 2/3 full
+SLICED_SHAPES = [(1, 22), (33, 32), (95, 45), (784, 64)]
+SLICED_LONG_SHAPES = [(4065, 27), (8200, 60)]  # counts added up every 127 words
+
+
+def sliced_layers(seed: int, shapes: list[tuple[int, int]]) -> list[DenseLayer]:
+    rng = np.random.default_rng(seed)
+    layers = [make_layer(rng, n_in, n_out, "BIPOLAR", "BIPOLAR", "BIPOLAR", extreme=k % 2 == 1)
+              for k, (n_in, n_out) in enumerate(shapes)]
+    assert {fw.plan_layer(0, la, bits_out=True).kernel for la in layers} == {"xnor_sliced"}
+    return layers
+
+
+def test_xnor_sliced_choice() -> None:
+    """Bit-sliced where the outputs are bits by one threshold and the blocks of 32 channels
+    at least 2/3 full; row by row otherwise."""
+    rng = np.random.default_rng(5)
+    for n_out, bits_out, out_t, kernel in [(22, True, "BIPOLAR", "xnor_sliced"),
+                                            (21, True, "BIPOLAR", "xnor"),
+                                            (64, True, "BIPOLAR", "xnor_sliced"),
+                                            (42, True, "BIPOLAR", "xnor"),
+                                            (43, True, "BIPOLAR", "xnor_sliced"),
+                                            (64, False, "BIPOLAR", "xnor"),
+                                            (64, False, "UINT2", "xnor"),
+                                            (64, False, None, "xnor")]:
+        layer = make_layer(rng, 40, n_out, "BIPOLAR", "BIPOLAR", out_t)
+        assert fw.plan_layer(0, layer, bits_out=bits_out).kernel == kernel, n_out
+
+
+@pytest.mark.slow
+def test_xnor_sliced_long_rows(tmp_path: Path) -> None:
+    """Rows of more than 4064 inputs, host (sanitizers) and RV32."""
+    src = harness(sliced_layers(7, SLICED_LONG_SHAPES), np.random.default_rng(8))
+    run_harness(src, tmp_path, "host", fw.SANITIZE)
+    if HAVE_RV32:
+        run_harness(src, tmp_path, "rv32", [])
+
+
 
 
 @pytest.mark.parametrize("popcount", ["portable", "builtin"])
 def test_kernels_host(tmp_path: Path, popcount: str) -> None:
     """Every kernel and output kind on the host with ASan/UBSan; the builtin variant uses
-    the POPCNT instruction (-mpopcnt), the portable one the SWAR path."""
+    the POPCNT instruction (-mpopcnt), the portable one the SWAR path; the bit-sliced
+    kernel's word and block tails, thresholds past both ends."""
     flags = fw.SANITIZE + (["-DQNN_PORTABLE_POPCOUNT"] if popcount == "portable"
                            else ["-mpopcnt"])
     rng = np.random.default_rng(1)
-    run_harness(harness(layer_set(0, FAST_SHAPES), rng), tmp_path, "host", flags)
+    layers = layer_set(0, FAST_SHAPES) + sliced_layers(6, SLICED_SHAPES)
+    run_harness(harness(layers, rng), tmp_path, "host", flags)
 
 
 @rv32
 def test_kernels_rv32(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    run_harness(harness(layer_set(3, FAST_SHAPES), rng), tmp_path, "rv32", [])
+    layers = layer_set(3, FAST_SHAPES) + sliced_layers(9, SLICED_SHAPES)
+    run_harness(harness(layers, rng), tmp_path, "rv32", [])
 
 
 @pytest.mark.slow

@@ -35,7 +35,8 @@ static void run_case(const qnn_case_t *c)
     case 2: qnn_dense_int8_pairs(c->layer, (const int8_t *)c->x, y, scratch); break;
     case 3: qnn_dense_int8(c->layer, (const int8_t *)c->x, y); break;
     case 4: qnn_dense_packed(c->layer, (const int8_t *)c->x, y); break;
-    default: qnn_dense_bipolar_table(c->layer, (const int8_t *)c->x, y, scratch); break;
+    case 5: qnn_dense_bipolar_table(c->layer, (const int8_t *)c->x, y, scratch); break;
+    default: qnn_dense_xnor_sliced(c->layer, (const uint32_t *)c->x, y); break;
     }
 }
 

@@ -3,7 +3,9 @@ window run at every output position (firmware/qnn_conv.c). Its window's kernel, 
 weights and thresholds come from the dense planner on that window's dense layer, then the
 XNOR kernel's weights are packed pixel by pixel (bit frames: every pixel starts a word)
 with thresholds on the accumulator (taps - 2 * mismatches over the real taps, so that
-padded taps count for nothing), and depthwise layers take int16 weights per channel."""
+padded taps count for nothing); where its outputs are bits by one threshold, as the
+bit-sliced kernel's planes (QNN_CONV_XNOR_SLICED, which reads the window's words in place).
+Depthwise layers take int16 weights per channel."""
 
 from __future__ import annotations
 
@@ -17,14 +19,17 @@ from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
-KERNEL = {"xnor": "XNOR", "bipolar_weights": "BIPOLAR_WEIGHTS", "int8_pairs": "INT8_PAIRS",
+KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPOLAR_WEIGHTS",
+          "int8_pairs": "INT8_PAIRS",
           "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE",
           "bipolar_table": "BIPOLAR_TABLE"}  # QNN_CONV_*
-MAC_KIND = {"xnor": "binary_conv", "int8_pairs": "int8_conv", "int8": "int8_conv",
+MAC_KIND = {"xnor": "binary_conv", "xnor_sliced": "binary_conv", "int8_pairs": "int8_conv",
+            "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
 # window kernels that run several positions per pass (qnn_conv.c's grouped_conv)
 POSITIONS_PER_PASS = {"bipolar_table": 2, "int8_pairs": 4}
-NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col); "
+NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col), "
+         "bit-sliced XNOR ones read the window's words in place; "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
 
@@ -89,6 +94,8 @@ class ConvPlan:
         c = self.layer.in_shape[2]
         if self.kernel == "xnor":
             return 2 * 4 * taps * words(c)
+        if self.kernel == "xnor_sliced":  # reads the window's words in place
+            return 0
         if self.kernel in POSITIONS_PER_PASS:  # a window and its scratch per position
             return POSITIONS_PER_PASS[self.kernel] * (4 * ((taps * c + 3) // 4)
                                                       + self.window.scratch_bytes)
@@ -175,8 +182,14 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
                       w_offset=0, thresholds=thresholds,
                       bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
-    if win.kernel == "xnor":  # its window plan's bias: the requantization's, or none
+    if win.kernel in ("xnor", "xnor_sliced"):  # its plan's bias: the requantization's, or none
         co, taps = layer.out_channels, layer.kernel[0] * layer.kernel[1]
         packed = pack_bits(layer.weights.reshape(co * taps, c)).reshape(co, -1)
         win = replace(win, weights=packed, thresholds=thresholds)
+        if win.kernel == "xnor_sliced":
+            # acc = real taps - 2 mismatches >= t <=> 2 mismatches + (t + in) <= real + in
+            assert thresholds is not None
+            n = layer.window
+            win = dense.sliced(win, packed, np.clip(thresholds[:, 0].astype(np.int64) + n, 0,
+                                                    2 * n + 1), 1)
     return ConvPlan(i, layer, win, win.kernel, pad_code, win.why)

@@ -17,13 +17,15 @@ from flow.packing import encode, pack_words
 
 INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
 INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
-WEIGHT_CTYPE = {"xnor": "uint32_t", "bipolar_weights": "uint32_t", "bipolar_table": "uint8_t",
+WEIGHT_CTYPE = {"xnor": "uint32_t", "xnor_sliced": "uint32_t", "bipolar_weights": "uint32_t",
+                "bipolar_table": "uint8_t",
                 "int8": "int8_t",
                 "int8_pairs": "int32_t", "packed": "uint8_t", "depthwise": "int16_t"}
 SCRATCH_KERNELS = ("bipolar_weights", "bipolar_table", "int8_pairs")  # take a scratch argument
 # kernels grouped for instructions per MAC: both int8 kernels count as int8, both kernels of
 # BIPOLAR weights on int8 inputs as bipolar_weights
-MAC_KIND = {"xnor": "binary", "int8_pairs": "int8", "bipolar_table": "bipolar_weights"}
+MAC_KIND = {"xnor": "binary", "xnor_sliced": "binary", "int8_pairs": "int8",
+            "bipolar_table": "bipolar_weights"}
 TABLE_GROUP = 4  # inputs per lookup of qnn_dense_bipolar_table
 TABLE_ENTRIES = 16  # QNN_TABLE_ENTRIES in qnn.h (int16 each)
 # inputs of up to this many bits as stored go bit-serial (qnn_dense_bipolar_weights: one
@@ -121,6 +123,51 @@ def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
     return None
 
 
+LANES = 32  # output channels of one pass of the bit-sliced XNOR kernels
+
+
+def sliced_planes(n_in: int, shift: int) -> int:
+    """Threshold planes per block of the bit-sliced kernels (qnn_sliced_planes in C): the
+    bits of (mismatches << shift) + T, at most 2 * (n_in << shift) + 1."""
+    return (2 * (n_in << shift) + 1).bit_length()
+
+
+def transpose_lanes(words: np.ndarray) -> np.ndarray:
+    """uint32 words [rows, n] -> per block of 32 rows, per column j, 32 words: bit r of
+    word b is bit b of words[32 * block + r][j] (rows past the end: 0); flat."""
+    rows, n = words.shape
+    blocks = -(-rows // LANES)
+    padded = np.zeros((blocks * LANES, n), np.uint64)
+    padded[:rows] = words
+    bit = np.arange(32, dtype=np.uint64)
+    bits = (padded[:, :, None] >> bit) & 1  # [row, j, b]
+    lanes = bits.reshape(blocks, LANES, n, 32) << bit[None, :, None, None]  # lane r at bit r
+    return lanes.sum(axis=1).astype(np.uint32).reshape(-1)
+
+
+def sliced(lp: DensePlan, words: np.ndarray, t: np.ndarray, shift: int) -> DensePlan:
+    """A plan of qnn_dense_xnor_sliced / QNN_CONV_XNOR_SLICED: rows of packed weight words
+    [out, n] and per-row thresholds T (already clipped to [0, (in << shift) + 1]) as
+    bit-sliced planes (see qnn.h)."""
+    n_in = lp.in_stored or lp.layer.in_features
+    planes = transpose_lanes(t.astype(np.uint32)[:, None])  # 32 words per block: bits 0..31
+    planes = planes.reshape(-1, 32)[:, :sliced_planes(n_in, shift)]
+    return replace(lp, kernel="xnor_sliced", weights=transpose_lanes(words),
+                   thresholds=planes.reshape(-1, 1).view(np.int32),
+                   why="bits by one threshold: bit-sliced, 32 channels a pass")
+
+
+def goes_sliced(lp: DensePlan) -> bool:
+    """An XNOR layer whose outputs are bits, each the comparison of the accumulator with one
+    threshold (what the bit-sliced kernels compute), and whose channels fill at least 2/3
+    of the 32-lane blocks: a block costs the same for 1 channel as for 32, and its weights
+    take 32 rows of flash."""
+    padded = LANES * -(-lp.outputs // LANES)
+    return (lp.kernel == "xnor" and lp.out_kind == "BITS" and lp.thresholds is not None
+            and lp.thresholds.shape[1] == 1 and lp.bias is None
+            and lp.base <= 0 < lp.base + lp.step and 3 * lp.outputs >= 2 * padded)
+
+
 def weight_storage(t: DataType) -> tuple[int, int]:
     """(bits per stored weight, offset subtracted before storing) for a weight type."""
     if t.is_bipolar:
@@ -154,7 +201,7 @@ class DensePlan:
 
     index: int
     layer: DenseLayer
-    kernel: str  # xnor | bipolar_weights | bipolar_table | int8_pairs | int8 | packed
+    kernel: str  # xnor | xnor_sliced | bipolar_weights | bipolar_table | int8_pairs | int8 | packed
     weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
     weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
     thresholds: np.ndarray | None  # int32 [out, count]
@@ -270,7 +317,7 @@ class DensePlan:
     def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
         """The kernel call reading C expression x, writing y (scratch: the kernels' scratch
         in the arena)."""
-        cast = "const uint32_t *" if self.kernel == "xnor" else "const int8_t *"
+        cast = "const uint32_t *" if self.kernel.startswith("xnor") else "const int8_t *"
         extra = f", (uint32_t *)({scratch})" if self.kernel in SCRATCH_KERNELS else ""
         return f"{self.kernel_name}(&{name}, ({cast}){x}, {y}{extra});"
 
@@ -290,7 +337,20 @@ class DensePlan:
 
 def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool = False,
                in_pixel: int = 0) -> DensePlan:
-    """Kernel, stored arrays and constants of one layer. int8 weights go to
+    """Kernel, stored arrays and constants of one layer (see _plan_rows); XNOR layers go
+    bit-sliced where goes_sliced says (qnn_dense_xnor_sliced), thresholds on the popcount
+    p = in - mismatches: p >= t <=> mismatches + t <= in."""
+    lp = _plan_rows(i, layer, compact, bits_out, in_pixel)
+    if not goes_sliced(lp):
+        return lp
+    assert lp.thresholds is not None
+    n_in = lp.in_stored or layer.in_features
+    return sliced(lp, lp.weights, np.clip(lp.thresholds[:, 0], 0, n_in + 1), 0)
+
+
+def _plan_rows(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool = False,
+               in_pixel: int = 0) -> DensePlan:
+    """Kernel, stored arrays and constants of one layer, weights row by row. int8 weights go to
     qnn_dense_int8_pairs (2 bytes of flash per weight) unless `compact` asks for
     qnn_dense_int8 (1 byte per weight). The layer reads its inputs as
     bits when it is the XNOR kernel, as int8 otherwise; `bits_out` (the next layer is the
@@ -298,7 +358,7 @@ def plan_layer(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     `in_pixel`: the inputs are a bit frame of pixels of that many channels, each pixel
     starting a word (see qnn.h), rather than a flat bit vector."""
     if in_pixel and in_pixel % 32 and layer.is_xnor:
-        return _pixel_aligned(plan_layer(i, layer, compact, bits_out), in_pixel)
+        return _pixel_aligned(_plan_rows(i, layer, compact, bits_out), in_pixel)
     at = f"layer {i} ({layer.name}, from {layer.source})"
     acc_bits = layer.acc_dtype.bits
     if acc_bits > 32:
