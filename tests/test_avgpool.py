@@ -6,6 +6,7 @@ clear errors naming the node where the float graph has no integer form."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from brevitas.quant_tensor import QuantTensor
 from torch import nn
 
 from flow import golden
+from flow.backends import firmware as fw
 from flow.export import export_qonnx
 from flow.golden.pool import shift_round
 from flow.ir import AvgPoolLayer, IRError, load
 from flow.lower import LoweringError, lower
 from flow.quantizers import act_quant, weight_quant
+from flow.synthetic import random_cnn_model, random_codes
 from flow.verify import activation_quantizers, frame_order
 from tests.test_lower_cnn import inputs
 
@@ -129,7 +132,11 @@ def executor_trace(path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarr
     return np.stack(outs), [np.stack(c).astype(np.int64) for c in zip(*codes, strict=True)]
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+FAST = ("k2-uint4-round", "global-adaptive-uint8-33ch")
+
+
+@pytest.mark.parametrize("variant", [v if v in FAST else pytest.param(v, marks=pytest.mark.slow)
+                                     for v in sorted(VARIANTS)])
 def test_golden_equals_executor(variant: str, tmp_path: Path) -> None:
     """Every layer's codes equal the executor's (the pool's: its Trunc's) on every sample;
     the outputs too, exactly where the float graph is exact (a power-of-two window keeps the
@@ -199,6 +206,7 @@ def with_pads(path: Path, pads: list[int], count_include_pad: int) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_padded_pool_equals_executor(tmp_path: Path) -> None:
     """Top/left padding (counted in the window, as ONNX's count_include_pad): padded taps
     add 0 to the sum; 11 x 11 frames keep their 5 x 5 windows, so the graph stays valid."""
@@ -216,13 +224,65 @@ def test_padded_pool_equals_executor(tmp_path: Path) -> None:
         lower(with_pads(path, [1, 1, 0, 0], 0))
 
 
-def test_ir_checks_name_the_layer(tmp_path: Path) -> None:
-    path, _ = export("k2-uint4-round", tmp_path)
-    model = lower(path)
-    pool = next(la for la in model.layers if isinstance(la, AvgPoolLayer))
+def test_ir_checks_name_the_layer() -> None:
+    shape, t, layers = FIRMWARE_CNNS["global"]
+    model = random_cnn_model(shape, t, layers, seed=3)
+    pool = model.layers[1]
+    assert isinstance(pool, AvgPoolLayer)
     pool.rounding = "HALF_UP"
     with pytest.raises(IRError, match=rf"layer 1 \({pool.name}, .*rounding 'HALF_UP'"):
         model.validate("m")
     pool.rounding, pool.clamp = "ROUND", (0, 300)
     with pytest.raises(IRError, match=rf"\({pool.name}, .*\[0, 300\] is not inside UINT8"):
         model.validate("m")
+
+
+# ---- firmware: host (ASan/UBSan) and RV32IMC equal golden -----------------------------------
+
+HAVE_RV32 = all(shutil.which(t) for t in ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"))
+FIRMWARE_CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
+    # a left shift to UINT8, a saturating shift to UINT4 (the clamp), floor on signed codes
+    # with padding; 33 channels, odd sizes
+    "shifts": ((3, 9, 9), "UINT8", [
+        {"conv": 33, "k": 3, "pad": 1, "w": "INT4", "act": "UINT4"},
+        {"avgpool": 2, "shift": -2, "out": "UINT8"},
+        {"conv": 7, "k": 1, "w": "INT4", "act": "INT4"},
+        {"avgpool": 3, "stride": 2, "pad": 1, "shift": 1, "rounding": "FLOOR", "out": "INT8"},
+        {"conv": 6, "k": 1, "w": "INT4", "act": "UINT4"},
+        {"avgpool": 2, "stride": 1, "shift": 1, "out": "UINT4"},
+        {"dense": 4, "w": "INT2"}]),  # pool5: UINT4 sums of 4 halved, clamped at 15
+    # global: kernel = the 5 x 5 frame, 8-bit sums rounded half to even
+    "global": ((5, 7, 7), "UINT8", [
+        {"conv": 35, "k": 3, "w": "INT8", "act": "UINT8"},
+        {"avgpool": 5, "shift": 5, "out": "UINT8"},
+        {"dense": 3, "w": "INT4"}]),
+}
+
+
+@pytest.mark.parametrize("name, target", [
+    ("shifts", "rv32"), pytest.param("shifts", "host", marks=pytest.mark.slow),
+    *(pytest.param("global", target, marks=pytest.mark.slow) for target in ("host", "rv32"))])
+def test_firmware_equals_golden(tmp_path: Path, name: str, target: str) -> None:
+    if target == "rv32" and not HAVE_RV32:
+        pytest.skip("riscv64-unknown-elf-gcc / QEMU missing")
+    shape, t, layers = FIRMWARE_CNNS[name]
+    m = random_cnn_model(shape, t, layers, seed=3, name=name)
+    codes = random_codes(m, 24, seed=4)
+    pools = [k for k, la in enumerate(m.layers) if isinstance(la, AvgPoolLayer)]
+    trace = golden.trace_codes(m, codes)
+    for k in pools:  # many codes, signed ones below 0, the saturating one at its top
+        assert len(np.unique(trace[k])) >= 5
+        assert trace[k].min() < 0 or m.layers[k].out_dtype.min == 0
+    acc = fw.run(m, tmp_path, codes, target=target, sanitize=target == "host")
+    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
+
+
+@pytest.mark.slow
+def test_brevitas_model_on_firmware(tmp_path: Path) -> None:
+    """Lowered from Brevitas (a 3x3 stride-2 TruncAvgPool2d between convs): firmware on
+    the host equals golden."""
+    path, _ = export("k3-stride2-int4-floor", tmp_path)
+    model = lower(path)
+    codes = golden.quantize_input(model.input, inputs(VARIANTS["k3-stride2-int4-floor"][0], 16))
+    acc = fw.run(model, tmp_path / "fw", codes, target="host", sanitize=True)
+    np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
