@@ -127,7 +127,7 @@ def random_cnn_model(input_shape: tuple[int, int, int], input_type: str,
     for i, spec in enumerate(layers):
         last = i == len(layers) - 1
         if "pool" in spec or "avgpool" in spec:
-            k = spec.get("pool", spec.get("avgpool"))
+            k = int(spec["pool"] if "pool" in spec else spec["avgpool"])
             st, p = spec.get("stride", k), spec.get("pad", 0)
             o = (window_output(shape[0], k, st, p, p), window_output(shape[1], k, st, p, p), shape[2])
             window: dict[str, Any] = dict(
