@@ -286,3 +286,18 @@ def test_brevitas_model_on_firmware(tmp_path: Path) -> None:
     codes = golden.quantize_input(model.input, inputs(VARIANTS["k3-stride2-int4-floor"][0], 16))
     acc = fw.run(model, tmp_path / "fw", codes, target="host", sanitize=True)
     np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
+
+
+# ---- HLS C simulation equals golden ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["shifts", pytest.param("global", marks=pytest.mark.slow)])
+def test_hls_equals_golden(tmp_path: Path, name: str) -> None:
+    from flow import backends
+    from tests.test_hls_cnn import random_folding
+
+    model = random_folding(random_cnn_model(*FIRMWARE_CNNS[name], seed=3, name=name),
+                           np.random.default_rng(5))
+    codes = random_codes(model, 24, seed=4)
+    assert np.array_equal(backends.run("hls", model, tmp_path, codes),
+                          golden.run_codes(model, codes))
