@@ -301,3 +301,37 @@ def test_hls_equals_golden(tmp_path: Path, name: str) -> None:
     codes = random_codes(model, 24, seed=4)
     assert np.array_equal(backends.run("hls", model, tmp_path, codes),
                           golden.run_codes(model, codes))
+
+
+# ---- RTL simulation (Verilator) equals golden ---------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["shifts", "global"])
+def test_rtl_equals_golden(tmp_path: Path, name: str) -> None:
+    from tests.test_hls_cnn import random_folding
+    from tests.test_rtl_model import check_cnn
+
+    model = random_folding(random_cnn_model(*FIRMWARE_CNNS[name], seed=3, name=name),
+                           np.random.default_rng(6))
+    check_cnn(model, random_codes(model, 8, seed=4), tmp_path)
+
+
+# (C, H, W) input, input type, layer, (PE, SIMD): the stage alone (cocotb, stalls)
+RTL_STAGES = [
+    ((4, 6, 6), "UINT4", {"avgpool": 2, "shift": -1, "out": "UINT8"}, (2, 1)),
+    pytest.param((5, 7, 7), "INT4", {"avgpool": 3, "stride": 2, "pad": 1, "shift": 1,
+                                     "out": "INT4"}, (5, 1), marks=pytest.mark.slow),
+    pytest.param((3, 5, 5), "UINT8", {"avgpool": 2, "stride": 1, "shift": 3,
+                                      "rounding": "FLOOR", "out": "UINT6"}, (1, 1),
+                 marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("shape, in_t, spec, folding", RTL_STAGES,
+                         ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_rtl_stage(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
+                   folding: tuple[int, int], tmp_path: Path) -> None:
+    from tests.test_rtl_blocks import window_stage_case
+
+    window_stage_case(tmp_path, shape, in_t, spec, folding)
