@@ -224,6 +224,25 @@ def test_padded_pool_equals_executor(tmp_path: Path) -> None:
         lower(with_pads(path, [1, 1, 0, 0], 0))
 
 
+@pytest.mark.slow
+def test_global_average_pool_op(tmp_path: Path) -> None:
+    """ONNX's GlobalAveragePool in place of Brevitas' ReduceMean: the same global pool."""
+    path, _ = export("global-adaptive-uint8-33ch", tmp_path)
+    m = onnx.load(path)
+    at, mean = next((k, n) for k, n in enumerate(m.graph.node) if n.op_type == "ReduceMean")
+    m.graph.node.remove(mean)
+    m.graph.node.insert(at, onnx.helper.make_node("GlobalAveragePool", mean.input[:1],
+                                                  mean.output, name="gap"))
+    path = tmp_path / "gap.onnx"
+    onnx.save(m, path)
+    model = lower(path)
+    assert [la.source for la in model.layers if isinstance(la, AvgPoolLayer)] == ["gap"]
+    x = inputs(VARIANTS["global-adaptive-uint8-33ch"][0], 16)
+    _, graph_codes = executor_trace(path, x)
+    mine = golden.trace_codes(model, golden.quantize_input(model.input, x))
+    assert np.array_equal(mine[1], graph_codes[2])
+
+
 def test_ir_checks_name_the_layer() -> None:
     shape, t, layers = FIRMWARE_CNNS["global"]
     model = random_cnn_model(shape, t, layers, seed=3)

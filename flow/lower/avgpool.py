@@ -1,6 +1,6 @@
 """Lowering pattern of average pooling on codes: Brevitas' TruncAvgPool2d and
 TruncAdaptiveAvgPool2d, exported as AveragePool (or ReduceMean over H and W, the global
-pool) on a quantizer's output, then QONNX's Trunc.
+pool; GlobalAveragePool likewise) on a quantizer's output, then QONNX's Trunc.
 
 Brevitas gives the pool's float output the scale s / (kh * kw) (s: the input's scale), so
 that Trunc's input, x / scale_in, is the integer window sum of codes; Trunc then computes
@@ -32,7 +32,7 @@ from flow.lower.pool import ceil_output
 log = logging.getLogger("qflow.lower")
 
 KIND = AvgPoolLayer.kind
-OP_TYPES = ("AveragePool", "ReduceMean")
+OP_TYPES = ("AveragePool", "ReduceMean", "GlobalAveragePool")
 SPATIAL = True
 ROUNDINGS = {"ROUND": "ROUND", "HALF_EVEN": "ROUND", "FLOOR": "FLOOR"}
 F32_EPS = 2.0**-24  # float32's unit roundoff
@@ -41,6 +41,8 @@ F32_EPS = 2.0**-24  # float32's unit roundoff
 def window(g: Graph, node: onnx.NodeProto, c: int, h: int, w: int
            ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int], tuple[int, ...]]:
     """Kernel, stride, pads and the output's shape (batch excluded) of the pooling node."""
+    if node.op_type == "GlobalAveragePool":
+        return (h, w), (h, w), (0, 0, 0, 0), (c, 1, 1)
     if node.op_type == "ReduceMean":
         axes = g.attr(node, "axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
