@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 import torch
 from brevitas.nn import (
@@ -222,6 +223,22 @@ def test_padded_pool_equals_executor(tmp_path: Path) -> None:
     assert np.array_equal(mine, frame_order(graph_codes[at + 1], pool.out_shape))
     with pytest.raises(LoweringError, match=r"\(AveragePool\): padding left out"):
         lower(with_pads(path, [1, 1, 0, 0], 0))
+
+
+@pytest.mark.slow
+def test_trunc_not_of_the_window_sum_is_refused(tmp_path: Path) -> None:
+    """A Trunc whose input scale is not the codes' / (kh * kw) reads no integer sum."""
+    path, _ = export("k2-uint4-round", tmp_path)
+    m = onnx.load(path)
+    trunc = next(n for n in m.graph.node if n.op_type == "Trunc")
+    scale = next(i for i in m.graph.initializer if i.name == trunc.input[1])
+    doubled = onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(scale) * 2, "doubled")
+    m.graph.initializer.append(doubled)
+    trunc.input[1] = "doubled"
+    onnx.save(m, tmp_path / "bad.onnx")
+    with pytest.raises(LoweringError, match=r"bad\.onnx: node .*\(Trunc\): Trunc's scale .* "
+                                            r"is not the window sum of codes"):
+        lower(tmp_path / "bad.onnx")
 
 
 @pytest.mark.slow
