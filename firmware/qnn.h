@@ -185,6 +185,18 @@ typedef struct {
 } qnn_pool_t;
 void qnn_maxpool(const qnn_pool_t *layer, const void *x, void *y);
 
+/* Average pool on int8 codes: y = clamp(sum of the window's codes / 2^shift) (padded taps
+ * add 0), the division rounding half to even or down, a negative shift a product by
+ * 2^-shift; codes are stored minus an offset (128 for UINT8, else 0). */
+typedef struct {
+    qnn_window_t win;
+    int8_t shift;
+    uint8_t half_even; /* 1: round half to even, 0: floor */
+    int16_t lo, hi;    /* output code range */
+    int16_t in_offset, out_offset;
+} qnn_avgpool_t;
+void qnn_avgpool(const qnn_avgpool_t *layer, const int8_t *x, int8_t *y);
+
 /* BIPOLAR codes of `pixels` pixels x `channels` -> a bit frame (ceil(channels/32) words a
  * pixel) */
 void qnn_pack_bipolar_frame(const int8_t *codes, uint32_t pixels, uint32_t channels,

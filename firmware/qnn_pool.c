@@ -1,4 +1,4 @@
-/* Max pooling on codes over channel-last frames: int8 codes take the max, bit frames
+/* Pooling on codes over channel-last frames. Max: int8 codes take the max, bit frames
  * (BIPOLAR, 1 = +1) the OR; padded taps are skipped, so they never win (every window
  * holds a real pixel: the padding is smaller than the kernel). */
 #include "qnn.h"
@@ -43,6 +43,53 @@ void qnn_maxpool(const qnn_pool_t *L, const void *x, void *y)
                         for (c = 0; c < c_n; c++)
                             out[c] = p[c] > out[c] ? p[c] : out[c];
                     }
+            }
+        }
+    }
+}
+
+/* Round-to-floor and half-to-even division by 2^shift, portable for negative sums (C99
+ * leaves >> of a negative value to the implementation). */
+static int32_t shift_round(int32_t acc, int32_t shift, uint32_t half_even)
+{
+    int32_t q, r, half;
+    if (shift <= 0)
+        return acc * (int32_t)(1u << (uint32_t)-shift);
+    q = acc >= 0 ? acc >> shift : -(int32_t)(((uint32_t)-acc + (1u << shift) - 1u) >> shift);
+    if (!half_even)
+        return q;
+    r = acc - q * (int32_t)(1u << shift); /* 0 .. 2^shift - 1 */
+    half = (int32_t)(1u << (shift - 1));
+    return q + (r > half || (r == half && (q & 1)));
+}
+
+/* Average pool on int8 codes (stored = code - in_offset): each channel's window sum of
+ * codes (padded taps add 0: skipped), divided by 2^shift, clamped, stored - out_offset. */
+void qnn_avgpool(const qnn_avgpool_t *L, const int8_t *x, int8_t *y)
+{
+    const qnn_window_t *g = &L->win;
+    const uint32_t c_n = g->in_c;
+    uint32_t oy, ox, c, ky, kx;
+    for (oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
+        const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
+        const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
+        for (ox = 0; ox < g->out_w; ox++) {
+            const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
+            const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
+            const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
+            const int8_t *first = x + ((uint32_t)(iy0 + (int32_t)ky0) * g->in_w +
+                                       (uint32_t)(ix0 + (int32_t)kx0)) * c_n;
+            const int32_t real = (int32_t)((ky1 - ky0) * (kx1 - kx0)) * L->in_offset;
+            int8_t *out = y + (oy * g->out_w + ox) * c_n;
+            for (c = 0; c < c_n; c++) {
+                int32_t acc = real, v;
+                for (ky = 0; ky < ky1 - ky0; ky++)
+                    for (kx = 0; kx < kx1 - kx0; kx++)
+                        acc += first[(ky * g->in_w + kx) * c_n + c];
+                v = shift_round(acc, L->shift, L->half_even);
+                v = v < L->lo ? L->lo : v > L->hi ? L->hi : v;
+                out[c] = (int8_t)(v - L->out_offset);
             }
         }
     }

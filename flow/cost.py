@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import Conv2dLayer, DenseLayer, Layer, MaxPoolLayer, Model, Requant, op_for
+from flow.ir import AvgPoolLayer, Conv2dLayer, DenseLayer, Layer, Model, Pool, Requant, op_for
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -137,23 +137,34 @@ def fan_in(layer: DenseLayer | Conv2dLayer) -> int:
     return layer.window if isinstance(layer, Conv2dLayer) else layer.in_features
 
 
-def _pool_cost(layer: MaxPoolLayer, fp32: bool) -> dict[str, Any]:
+def _pool_cost(layer: Pool, fp32: bool) -> dict[str, Any]:
+    """A max pool compares, an average pool adds (then shifts: free in hardware), over each
+    window's taps."""
     bits = 32 if fp32 else layer.input_dtype.bits
-    compares = layer.out_features * (layer.kernel[0] * layer.kernel[1] - 1)
+    ops = layer.out_features * (layer.taps - 1)
     t = _Terms()
+    average = isinstance(layer, AvgPoolLayer)
     if fp32:
-        t.add("compute", "fp_add (max compare)", 32, compares, ENERGY_45NM_PJ[("fp_add", 32)])
+        t.add("compute", "fp_add (window sum)" if average else "fp_add (max compare)", 32, ops,
+              ENERGY_45NM_PJ[("fp_add", 32)])
+    elif average:
+        t.add("compute", "int_add (window sum)", layer.acc_dtype.bits, ops,
+              int_add_pj(layer.acc_dtype.bits))
     else:
         op = "or (bipolar max)" if layer.input_dtype.is_bipolar else "int_add (max compare)"
-        t.add("compute", op, bits, compares, int_add_pj(bits))
+        t.add("compute", op, bits, ops, int_add_pj(bits))
+    out_bits = 32 if fp32 else layer.out_dtype.bits
     _memory(t, "input activations", layer.in_features * bits)
-    _memory(t, "output activations", layer.out_features * bits)
-    return _layer_record(layer, "fp32-max" if fp32 else "max", 0, 0, bits, bits, bits, 0, 0, t)
+    _memory(t, "output activations", layer.out_features * out_bits)
+    kind = "sum" if average else "max"
+    acc_bits = layer.acc_dtype.bits if average and not fp32 else bits
+    return _layer_record(layer, f"fp32-{kind}" if fp32 else kind, 0, 0, bits, out_bits, acc_bits,
+                         0, 0, t)
 
 
 def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """Operation counts, bits, bytes and energy of one integer IR layer (see module doc)."""
-    if isinstance(layer, MaxPoolLayer):
+    if isinstance(layer, Pool):
         return _pool_cost(layer, fp32=False)
     layer = weighted_layer(layer)
     n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)
@@ -205,7 +216,7 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
 
 def float32_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """The same layer in float32: fp32 MACs, folded batch norm, clamp activation."""
-    if isinstance(layer, MaxPoolLayer):
+    if isinstance(layer, Pool):
         return _pool_cost(layer, fp32=True)
     layer = weighted_layer(layer)
     n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)

@@ -13,6 +13,7 @@ import numpy as np
 
 from flow.datatypes import DataType, dtype
 from flow.ir import (
+    AvgPoolLayer,
     Conv2dLayer,
     DenseLayer,
     ElementwiseOp,
@@ -117,6 +118,7 @@ def random_cnn_model(input_shape: tuple[int, int, int], input_type: str,
     """A CNN on a (C, H, W) input; `layers` in order, each one of
     {"conv": C_out, "k": 3, "stride": 1, "pad": 0, "w": type, "act": type, "depthwise": bool}
     {"pool": k, "stride": k, "pad": 0}                      (max pool)
+    {"avgpool": k, "stride": k, "pad": 0, "shift": 2, "rounding": "ROUND", "out": "UINT8"}
     {"dense": width, "w": type, "act": type}                ("act" absent on the last)
     Folding is (1, 1) everywhere; set it after."""
     rng = np.random.default_rng(seed)
@@ -128,12 +130,20 @@ def random_cnn_model(input_shape: tuple[int, int, int], input_type: str,
     out: list[Layer] = []
     for i, spec in enumerate(layers):
         last = i == len(layers) - 1
-        if "pool" in spec:
-            k, st, p = spec["pool"], spec.get("stride", spec["pool"]), spec.get("pad", 0)
+        if "pool" in spec or "avgpool" in spec:
+            k = int(spec["pool"] if "pool" in spec else spec["avgpool"])
+            st, p = spec.get("stride", k), spec.get("pad", 0)
             o = (window_output(shape[0], k, st, p, p), window_output(shape[1], k, st, p, p), shape[2])
-            out.append(MaxPoolLayer(name=f"pool{i}", source=f"synthetic{i}", in_shape=shape,
-                                    out_shape=o, kernel=(k, k), stride=(st, st),
-                                    pads=(p, p, p, p), input_dtype=x_t))
+            window: dict[str, Any] = dict(
+                name=f"pool{i}", source=f"synthetic{i}", in_shape=shape, out_shape=o,
+                kernel=(k, k), stride=(st, st), pads=(p, p, p, p), input_dtype=x_t)
+            if "pool" in spec:
+                out.append(MaxPoolLayer(**window))
+            else:
+                out_t = dtype(spec.get("out", "UINT8"))
+                out.append(AvgPoolLayer(**window, shift=int(spec.get("shift", 2)),
+                                        rounding=spec.get("rounding", "ROUND"),
+                                        clamp=(out_t.min, out_t.max), output_dtype=out_t))
         else:
             w_t = dtype(spec["w"])
             if "conv" in spec:

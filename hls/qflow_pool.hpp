@@ -1,7 +1,10 @@
-// Max pooling on codes, channel-last, PE channels per stream word (as FINN's
+// Pooling on codes, channel-last, PE channels per stream word (as FINN's
 // StreamingMaxPool and, for general windows, ConvolutionInputGenerator + Pool_batch).
-// The largest code of each window; for BIPOLAR codes (bit 1 = +1) that is the OR of the
-// bits. Padded taps never win (ONNX pads MaxPool with -inf).
+// Max: the largest code of each window; for BIPOLAR codes (bit 1 = +1) that is the OR of
+// the bits. Padded taps never win (ONNX pads MaxPool with -inf).
+// Average (Brevitas' TruncAvgPool2d): each window's sum of codes (padded taps add 0),
+// divided by 2^Shift rounding half to even or down (times 2^-Shift for Shift < 0), clamped
+// to [Lo, Hi].
 #ifndef QFLOW_POOL_HPP
 #define QFLOW_POOL_HPP
 
@@ -73,6 +76,46 @@ void streaming_maxpool(hls::stream<ap_uint<PE * T::bits>>& in,
       }
     }
   }
+}
+
+// floor(a / 2^Shift), or half to even; a * 2^-Shift for Shift <= 0
+template <int Shift, bool HalfEven>
+int64_t shift_round(int64_t a) {
+  if (Shift <= 0) return a * (int64_t(1) << (Shift <= 0 ? -Shift : 0));
+  constexpr int S = Shift > 0 ? Shift : 1;
+  const int64_t q = a >= 0 ? a >> S : -((-a + (int64_t(1) << S) - 1) >> S);
+  if (!HalfEven) return q;
+  const int64_t r = a - q * (int64_t(1) << S), half = int64_t(1) << (S - 1);
+  return q + ((r > half || (r == half && (q & 1))) ? 1 : 0);
+}
+
+template <class IT, class OT, unsigned AccBits, int Shift, bool HalfEven, int Lo, int Hi>
+struct sum_unit {
+  using in_type = IT;
+  using out_type = OT;
+  using state = ap_int<AccBits>;
+
+  void step(state& acc, unsigned, unsigned, unsigned tap, const ap_uint<IT::bits>& x) const {
+    acc = tap == 0 ? state(IT::decode(x)) : state(int64_t(acc) + int64_t(IT::decode(x)));
+  }
+  ap_uint<OT::bits> finish(unsigned, unsigned, const state& acc) const {
+    const int64_t v = shift_round<Shift, HalfEven>(int64_t(acc));
+    return OT::encode(v < Lo ? Lo : v > Hi ? Hi : v);
+  }
+};
+
+// Any window: the sliding-window generator pads with code 0, the sum unit reduces each
+// window's taps per channel into an AccBits-bit signed sum.
+template <class G, unsigned PE, class IT, class OT, unsigned AccBits, int Shift, bool HalfEven,
+          int Lo, int Hi>
+void avgpool(hls::stream<ap_uint<PE * IT::bits>>& in, hls::stream<ap_uint<PE * OT::bits>>& out) {
+  QFLOW_HLS(DATAFLOW)
+  static_assert(AccBits <= kMaxBits, "sums wider than 32 bits are not supported");
+  hls::stream<ap_uint<PE * IT::bits>> windows("avgpool.windows");
+  QFLOW_HLS(STREAM variable=windows depth=2)
+  sliding_window<G, PE, IT, IT, 0>(in, windows);
+  channelwise<G::taps, G::C, PE, G::OH * G::OW>(
+      windows, out, sum_unit<IT, OT, AccBits, Shift, HalfEven, Lo, Hi>{});
 }
 
 }  // namespace qflow

@@ -1,6 +1,8 @@
-// A max-pooling layer: a swu turning the channel-last frame into windows, padded taps
-// holding the type's smallest code (PAD_VALUE) so that they never win, and pool_reduce
-// taking each window's max per channel. PE codes of ELEM_BITS a beat in and out.
+// A pooling layer: a swu turning the channel-last frame into windows and pool_reduce
+// reducing each window per channel. MODE 0, max: padded taps hold the type's smallest
+// code (PAD_VALUE) so that they never win; PE codes of ELEM_BITS a beat in and out.
+// MODE 1, average: padded taps hold code 0; the sum, shift, rounding and clamp of
+// pool_reduce give PE codes of OUT_BITS a beat out.
 module maxpool_layer #(
     parameter int H = 4,
     parameter int W = 4,
@@ -16,7 +18,14 @@ module maxpool_layer #(
     parameter int PR = 0,
     parameter int ELEM_BITS = 1,
     parameter bit SIGNED = 1'b0,
-    parameter int PAD_VALUE = 0
+    parameter int PAD_VALUE = 0,
+    parameter int MODE = 0,
+    parameter int OUT_BITS = ELEM_BITS,
+    parameter int ACC_BITS = ELEM_BITS,
+    parameter int SHIFT = 0,
+    parameter bit HALF_EVEN = 1'b0,
+    parameter int LO = 0,
+    parameter int HI = 0
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -26,7 +35,7 @@ module maxpool_layer #(
     input  logic                    s_axis_tlast,
     output logic                    m_axis_tvalid,
     input  logic                    m_axis_tready,
-    output logic [PE*ELEM_BITS-1:0] m_axis_tdata,
+    output logic [PE*OUT_BITS-1:0]  m_axis_tdata,
     output logic                    m_axis_tlast
 );
   logic win_tvalid, win_tready, win_tlast;
@@ -41,7 +50,9 @@ module maxpool_layer #(
       .m_axis_tlast(win_tlast));
 
   pool_reduce #(
-      .C(C), .PE(PE), .TAPS(KH * KW), .ELEM_BITS(ELEM_BITS), .SIGNED(SIGNED)
+      .C(C), .PE(PE), .TAPS(KH * KW), .ELEM_BITS(ELEM_BITS), .SIGNED(SIGNED), .MODE(MODE),
+      .OUT_BITS(OUT_BITS), .ACC_BITS(ACC_BITS), .SHIFT(SHIFT), .HALF_EVEN(HALF_EVEN), .LO(LO),
+      .HI(HI)
   ) u_reduce (
       .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
       .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),

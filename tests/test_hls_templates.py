@@ -248,10 +248,10 @@ def test_layer_fields(tmp_path: Path) -> None:
     s = hls.stage(layer, 0)
     assert (s.acc_bits, s.datapath, s.out_type) == (6, "mac", "qflow::int_t<6>")
     assert s.act_type == "qflow::accumulator_out<6, 1, 0>"
-    with pytest.raises(IRError, match="layer d .*kind 'avgpool' is not supported by the HLS "
-                                      "backend .it handles: conv2d, dense, maxpool."):
+    with pytest.raises(IRError, match="layer d .*kind 'lstm' is not supported by the HLS "
+                                      "backend .it handles: avgpool, conv2d, dense, maxpool."):
         unknown = copy.copy(layer)
-        unknown.kind = "avgpool"  # type: ignore[misc]  # a kind the HLS backend does not build
+        unknown.kind = "lstm"  # type: ignore[misc]  # a kind the HLS backend does not build
         hls.stage(unknown, 0)
 
 

@@ -31,8 +31,7 @@ U8 = {"quant": "uint", "bits": 8, "max_val": 1.0}
 
 class SmallCNN(nn.Module):
     """QuantIdentity input, then per block QuantConv2d + BatchNorm2d + activation quantizer
-    (+ MaxPool2d after it, or before it with pool="before"; AvgPool2d after it with
-    pool="avg"), flatten (NCHW, or NHWC with
+    (+ MaxPool2d after it, or before it with pool="before"), flatten (NCHW, or NHWC with
     channels_last_flatten), QuantLinear + BatchNorm1d + quantizer, QuantLinear."""
 
     def __init__(self, in_shape: tuple[int, int, int], blocks: list[dict[str, Any]],
@@ -51,8 +50,7 @@ class SmallCNN(nn.Module):
                                    bias=b.get("bias", False),
                                    weight_quant=weight_quant(b.get("w", w), "conv")),
                        nn.BatchNorm2d(co)]
-            pool = [nn.AvgPool2d(b.get("pool_k", 2)) if b.get("pool") == "avg" else
-                    nn.MaxPool2d(b.get("pool_k", 2), b.get("pool_stride"),
+            pool = [nn.MaxPool2d(b.get("pool_k", 2), b.get("pool_stride"),
                                  ceil_mode=b.get("ceil", False))] if b.get("pool") else []
             quant = [QuantIdentity(act_quant=act_quant(b.get("act", act), "act"))]
             layers += pool + quant if b.get("pool") == "before" else quant + pool
@@ -267,16 +265,6 @@ def test_cnv_w2a2_equals_executor(tmp_path: Path) -> None:
 def test_cnv_equals_executor_many(name: str, tmp_path: Path) -> None:
     path = export_bnn_pynq(name, tmp_path, seed=5)
     check_equal(path, inputs((3, 32, 32), 200, seed=9))
-
-
-def test_average_pool_is_refused_by_name(tmp_path: Path) -> None:
-    """Average pooling has no integer kind yet: a clear error naming the node."""
-    shape = (3, 8, 8)
-    net = randomized(SmallCNN(shape, [{"out": 4, "pool": "avg"}], U8, BIN, BIN), shape, seed=1)
-    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
-    with pytest.raises(LoweringError, match=r"m\.onnx: node .*\(AveragePool\): op AveragePool "
-                                            "is not supported"):
-        lower(path)
 
 
 def test_cnv_w1a1_folding_preset(cnv_w1a1_onnx: Path) -> None:

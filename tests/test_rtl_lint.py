@@ -80,6 +80,13 @@ def test_yosys_synth_xilinx() -> None:
              "PR": 0}),  # stride beyond the kernel
     ("pool_reduce", {"TAPS": 1}),
     ("pool_reduce", {"C": 1, "PE": 1, "SIGNED": 1}),
+    # average: a left shift; half to even by 1 (no rest to compare); floor, one tap
+    ("pool_reduce", {"MODE": 1, "ELEM_BITS": 4, "OUT_BITS": 8, "ACC_BITS": 9, "SHIFT": -2,
+                     "LO": 0, "HI": 255}),
+    ("pool_reduce", {"MODE": 1, "ELEM_BITS": 4, "SIGNED": 1, "OUT_BITS": 4, "ACC_BITS": 9,
+                     "SHIFT": 1, "HALF_EVEN": 1, "LO": -8, "HI": 7}),
+    ("pool_reduce", {"MODE": 1, "TAPS": 1, "ELEM_BITS": 8, "OUT_BITS": 4, "ACC_BITS": 9,
+                     "SHIFT": 5, "LO": 0, "HI": 15}),
     ("conv_layer", {"TERNARY_OUT": 1, "PT": 1, "PL": 1, "PB": 1, "PR": 1, "ACC_BITS": 8}),
     ("conv_layer", {"ELEM_BITS": 4, "ELEM_SIGNED": 1, "ELEM_BIPOLAR": 0, "W_BITS": 2,
                     "W_SIGNED": 1, "W_BIPOLAR": 0, "ACC_BITS": 9, "N_THRES": 0}),

@@ -171,10 +171,10 @@ def test_bipolar_input_zero_rejected(tmp_path: Path) -> None:
 
 
 def test_unknown_layer_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LAYER_KINDS, "avgpool", DenseLayer)  # a kind the IR knows, rtl does not
-    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="avgpool_like")
-    model.layers[0].kind = "avgpool"
-    with pytest.raises(IRError, match=r"layer dense0 .*'avgpool' is not supported by the rtl"):
+    monkeypatch.setitem(LAYER_KINDS, "lstm", DenseLayer)  # a kind the IR knows, rtl does not
+    model = random_model([8, 4], ["INT2"], [], "UINT2", [(2, 4)], name="lstm_like")
+    model.layers[0].kind = "lstm"
+    with pytest.raises(IRError, match=r"layer dense0 .*'lstm' is not supported by the rtl"):
         rtl.generate(model, tmp_path)
 
 

@@ -18,7 +18,7 @@ from flow.golden.exact import levels
 from flow.ir import InputStage, IRError, Layer, Model, OutputStage, op_for
 
 # kind -> module with prepare(layer) -> (codes [N, in] -> codes or accumulators [N, out])
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
 
 
 def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:

@@ -38,11 +38,12 @@ from flow.ir.model import (
     load,
     op_for,
 )
-from flow.ir.pool import MaxPoolLayer
+from flow.ir.pool import AvgPoolLayer, MaxPoolLayer, Pool
 from flow.ir.requant import Requant, quantize_multiplier
 
 __all__ = [
-    "Activation", "Requant", "activation_form", "quantize_multiplier", "thresholds_of",
+    "Activation", "AvgPoolLayer", "Pool", "Requant", "activation_form", "quantize_multiplier",
+    "thresholds_of",
     "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "Conv2dLayer", "DenseLayer", "ElementwiseOp",
     "Folding", "IRError", "MaxPoolLayer", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
     "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds", "window_output",

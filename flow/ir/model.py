@@ -16,13 +16,14 @@ from flow.datatypes import DataType, dtype
 from flow.ir.conv import Conv2dLayer
 from flow.ir.dense import DenseLayer
 from flow.ir.layer import IRError, Layer
-from flow.ir.pool import MaxPoolLayer
+from flow.ir.pool import AvgPoolLayer, MaxPoolLayer
 
 SCHEMA = "qflow.ir/2"
 ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 # Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).
-LAYER_KINDS: dict[str, Any] = {k.kind: k for k in (DenseLayer, Conv2dLayer, MaxPoolLayer)}
+LAYER_KINDS: dict[str, Any] = {k.kind: k for k in (DenseLayer, Conv2dLayer, MaxPoolLayer,
+                                                 AvgPoolLayer)}
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from flow.ir import InputStage, Layer, Model, OutputStage, Requant
-from flow.lower import conv, dense, pool
+from flow.lower import avgpool, conv, dense, pool
 from flow.lower.graph import (
     ARITH,
     LAYOUT_OPS,
@@ -39,7 +39,8 @@ from flow.lower.graph import (
 
 # ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
-PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool) for op in m.OP_TYPES}
+PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
+                               for op in m.OP_TYPES}
 
 __all__ = ["PATTERNS", "LoweringError", "lower"]
 

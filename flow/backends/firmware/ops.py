@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from flow.backends.firmware import conv, dense, pool
 from flow.ir import Layer, op_for
 
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool,
+                             "avgpool": pool}
 STAGE = "the firmware backend"
 
 

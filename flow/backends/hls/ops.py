@@ -15,7 +15,7 @@ from flow.backends.hls import conv, dense, pool
 from flow.backends.hls.cpp import ApWord
 from flow.ir import Layer, Model, op_for
 
-KINDS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
+KINDS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
 
 
 class LayerStage(Protocol):

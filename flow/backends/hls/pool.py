@@ -1,7 +1,8 @@
-"""Max pooling in HLS (hls/qflow_pool.hpp): `qflow::streaming_maxpool` when kernel ==
-stride (no line buffer, one row of running maxima), else `qflow::maxpool` (the window
-generator, padding with the type's minimum, then a per-channel max over each window).
-PE channels per stream word; no parameters."""
+"""Pooling in HLS (hls/qflow_pool.hpp), PE channels per stream word, no parameter files.
+Max: `qflow::streaming_maxpool` when kernel == stride (no line buffer, one row of running
+maxima), else `qflow::maxpool` (the window generator, padding with the type's minimum,
+then a per-channel max over each window). Average: `qflow::avgpool` (the window generator,
+padding with 0, then a per-channel sum, shift, rounding and clamp)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 
 from flow.backends.hls.cpp import ApWord, cpp_type, stream_word, window_shape
 from flow.backends.hls.dense import layer_label
-from flow.ir import MaxPoolLayer
+from flow.ir import AvgPoolLayer, Pool
 
 
 @dataclass
 class PoolStage:
-    layer: MaxPoolLayer
+    layer: Pool
     index: int
 
     @property
@@ -40,7 +41,7 @@ class PoolStage:
 
     @property
     def out_type(self) -> str:
-        return self.in_type
+        return cpp_type(self.layer.out_dtype)
 
     @property
     def out_elems(self) -> int:
@@ -52,8 +53,8 @@ class PoolStage:
 
     @property
     def streaming(self) -> bool:
-        """Non-overlapping windows: the line-buffer-free variant."""
-        return self.layer.kernel == self.layer.stride
+        """Non-overlapping windows of a max pool: the line-buffer-free variant."""
+        return self.layer.kind == "maxpool" and self.layer.kernel == self.layer.stride
 
     @property
     def cycles(self) -> int:
@@ -71,27 +72,39 @@ class PoolStage:
 
     def function(self) -> str:
         layer, pe = self.layer, self.layer.folding.pe
-        word = stream_word(pe, self.in_type)
-        template = "streaming_maxpool" if self.streaming else "maxpool"
         kh, kw = layer.kernel
-        return f"""// {layer.name}: {kh}x{kw} max pool, stride {list(layer.stride)}, pads \
+        shape = window_shape(layer.in_shape, layer.kernel, layer.stride, layer.pads)
+        if isinstance(layer, AvgPoolLayer):
+            lo, hi = layer.clamp
+            what = f"average pool (sum / 2^{layer.shift}, {layer.rounding})"
+            call = (f"qflow::avgpool<shape, {pe}, {self.in_type}, {self.out_type}, "
+                    f"{layer.acc_dtype.bits + 1}, {layer.shift}, "
+                    f"{str(layer.rounding == 'ROUND').lower()}, {lo}, {hi}>(in, out);")
+        else:
+            what = "max pool"
+            template = "streaming_maxpool" if self.streaming else "maxpool"
+            call = f"qflow::{template}<shape, {pe}, {self.in_type}, {layer.input_dtype.min}>(in, out);"
+        return f"""// {layer.name}: {kh}x{kw} {what}, stride {list(layer.stride)}, pads \
 {list(layer.pads)}: {self.cycles} cycles per frame
-static void {self.name}(hls::stream<{word}>& in, hls::stream<{word}>& out) {{
-  using shape = {window_shape(layer.in_shape, layer.kernel, layer.stride, layer.pads)};
-  qflow::{template}<shape, {pe}, {self.in_type}, {layer.input_dtype.min}>(in, out);
+static void {self.name}(hls::stream<{stream_word(pe, self.in_type)}>& in,
+                        hls::stream<{stream_word(pe, self.out_type)}>& out) {{
+  using shape = {shape};
+  {call}
 }}
 """
 
     def words(self) -> list[ApWord]:
-        pe, t = self.layer.folding.pe, self.layer.input_dtype
-        return [ApWord(f"stream word (PE {pe} x {t})", pe * t.bits)]
+        pe = self.layer.folding.pe
+        return [ApWord(f"stream word (PE {pe} x {t})", pe * t.bits)
+                for t in sorted({self.layer.input_dtype, self.layer.out_dtype}, key=str)]
 
     def report(self) -> dict[str, Any]:
         f = self.layer.folding
         return {"name": self.layer.name, "pe": f.pe, "simd": f.simd, "cycles": self.cycles,
-                "datapath": "or" if self.layer.input_dtype.is_bipolar else "max",
+                "datapath": "sum" if isinstance(self.layer, AvgPoolLayer) else
+                "or" if self.layer.input_dtype.is_bipolar else "max",
                 "streaming": self.streaming}
 
 
-def stage(layer: MaxPoolLayer, index: int) -> PoolStage:
+def stage(layer: Pool, index: int) -> PoolStage:
     return PoolStage(layer, index)

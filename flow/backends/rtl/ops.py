@@ -11,7 +11,7 @@ from flow.ir import Layer, op_for
 from flow.resources import source_dir
 
 # kind -> module with the functions of stage.OpModule
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool}
+OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
 
 # The package first (Verilator reads it before its users), the primitives the ops share and
 # the stream plumbing between stages; each op adds its own blocks after these.
