@@ -24,14 +24,14 @@ W8A8 = ("fmnist_mlp_w8a8", "fmnist_mlp_w8a8_fixed", "fmnist_cnn_w8a8", "fmnist_c
         "fmnist_mlp_w8a8_ptq", "fmnist_cnn_w8a8_ptq")
 
 
-def small(name: str) -> dict[str, Any]:
+def small(name: str, epochs: int = 3) -> dict[str, Any]:
     """The config on the digits dataset (8x8), with small layers and few epochs."""
     cfg = configs.load(ROOT / "configs" / f"{name}.yaml")
     cfg["data"] = {"name": "digits"}
     cfg["model"]["hidden"] = [24]
     if cfg["model"].get("convs"):
         cfg["model"]["convs"] = [6, "pool", 8, "pool"]  # 8x8 -> 4x4 -> 2x2
-    cfg["train"].update(epochs=3, float_epochs=3, calibration_batches=4)
+    cfg["train"].update(epochs=epochs, float_epochs=epochs, calibration_batches=4, lr=0.01)
     return cfg
 
 
@@ -116,7 +116,7 @@ def test_config_trains_exports_and_checks(name: str, tmp_path: Path) -> None:
     that do not build requantization yet are skipped with the reason, verify passes."""
     from flow.cli import main
 
-    cfg = small(name)
+    cfg = small(name, epochs=15)  # 1,437 training images: 12 steps an epoch
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     build = tmp_path / "b"
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(build)]) == 0
