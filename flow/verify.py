@@ -384,6 +384,8 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
                            for a in result["agreement"].values())
     write_json(build_dir / "verify.json", result)
     for k, a in result["agreement"].items():
-        log.info("verify: golden vs %s: %d / %d equal", k, a["equal"], a["total"])
+        log.info("verify: golden vs %s: %d / %d equal%s", k, a["equal"], a["total"],
+                 ", every difference explained (verify.json: rounding, requantization)"
+                 if a["equal"] < a["total"] and a.get("explained") else "")
     log.info("verify: wrote %s", build_dir / "verify.json")
     return result
