@@ -1,6 +1,7 @@
 """`qflow check DIR`: every check a build can take, in one command (the main job's).
 
-verify (golden against qonnx's executor and Brevitas' forward), then the RTL simulation,
+verify (golden against qonnx's executor and Brevitas' forward; a requantized layer's
+measured difference from the float graph is "explained", not a failure), then the RTL simulation,
 the HLS C simulation and the firmware on the host and on RV32IMC, each against the golden
 model on the build's test split. A backend that does not build one of the model's layer
 kinds yet is skipped with the reason. check.json records each check's outcome; the
@@ -37,8 +38,9 @@ def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
     outcome: dict[str, dict[str, Any]] = {}
     start = time.monotonic()
     v = verify(build_dir, limit)
-    outcome["verify"] = {"status": "equal" if v["all_equal"] else "differs",
-                         "seconds": round(time.monotonic() - start, 1)}
+    # "explained": golden differs from the float graph only by the measured requantization
+    status = "equal" if v["all_equal"] else "explained" if v["passed"] else "differs"
+    outcome["verify"] = {"status": status, "seconds": round(time.monotonic() - start, 1)}
     for name, backend, module, function in CHECKS:
         missing = backends.unsupported(backend, model)
         if missing:

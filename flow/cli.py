@@ -142,10 +142,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", choices=["digits", "fashion-mnist", "idx"],
                    help="dataset whose test split verify/sim use")
     s.add_argument("--data-path", help="IDX folder for --dataset idx / fashion-mnist")
-    s.add_argument("--activation", choices=["thresholds", "requant", "auto"],
-                   default="thresholds",
+    s.add_argument("--activation", choices=["thresholds", "requant", "auto"], default="auto",
                    help="hidden activations as thresholds (exact), fixed-point "
-                        "requantization, or auto (requantization from 5-bit outputs)")
+                        "requantization, or auto (the default: requantization of 5-bit and "
+                        "wider outputs whose float tail is affine, thresholds elsewhere)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("run", help="run a backend on float inputs (.npy) -> outputs (.npy)")

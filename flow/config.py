@@ -67,10 +67,20 @@ class WeightQuantSpec(QuantSpec):
 
 
 class ActQuantSpec(QuantSpec):
+    # int/uint: a constant range [-max_val, max_val] / [0, max_val] (const), or Brevitas' learned
+    # scale initialised from runtime statistics (stats: Int8ActPerTensorFloat and its kin)
+    scaling: Literal["const", "stats"] | None = None
+
     @model_validator(mode="after")
     def _known(self) -> ActQuantSpec:
         if self.quant not in ACT_OPTIONS:
             raise ValueError(f"quant: {self.quant!r} is not one of {', '.join(ACT_OPTIONS)}")
+        if self.scaling is not None and self.quant not in ("int", "uint"):
+            raise ValueError(f"scaling: only int and uint activations take scaling, not "
+                             f"{self.quant}")
+        if self.scaling == "stats" and self.max_val is not None:
+            raise ValueError("max_val: a statistics-initialised scale has no constant range; "
+                             "remove max_val or set scaling: const")
         return self
 
 
@@ -111,6 +121,9 @@ class ModelSpec(Section):
     last_weight: WeightQuantSpec | None = None
     grad: GradQuantSpec | None = None
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # a batch norm after every weighted layer; without it, power-of-two quantizers keep every
+    # factor of the integer pipeline a power of two (an exact requantization)
+    batch_norm: bool = True
 
     @model_validator(mode="after")
     def _arch(self) -> ModelSpec:
@@ -131,6 +144,9 @@ class ModelSpec(Section):
             raise ValueError("last_weight: a WAGE model's layers are all wage (no batch norm)")
         if (self.grad is not None and self.grad.quant == "wage") and not wage:
             raise ValueError("grad: WAGE's error quantizer belongs to a WAGE model (weight: wage)")
+        if wage and not self.batch_norm:
+            raise ValueError("batch_norm: WAGE has no batch norm (its shift scaling takes the "
+                             "place); remove batch_norm")
         if wage and self.grad is None:  # WAGE's default 2-8-8-8
             self.grad = GradQuantSpec(quant="wage", bits=8)
         return self
@@ -168,7 +184,7 @@ class HardwareSpec(Section):
 class LowerSpec(Section):
     """How the lowering forms hidden layers' activations (see flow/lower/__init__.py)."""
 
-    activation: Literal["thresholds", "requant", "auto"] = "thresholds"
+    activation: Literal["thresholds", "requant", "auto"] = "auto"
 
 
 class FirmwareSpec(Section):

@@ -20,7 +20,7 @@ import numpy as np
 from flow import backends
 from flow.atomic import check_build_folder, replace_dir, write_with
 from flow.ir import Model
-from flow.lower import lower
+from flow.lower import DEFAULT_ACTIVATION_FORM, lower
 
 log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096
@@ -123,7 +123,8 @@ def check_dataset(model: Model, data: dict[str, Any]) -> None:
 
 
 def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
-                 data: dict[str, Any] | None = None, activation: str = "thresholds") -> Model:
+                 data: dict[str, Any] | None = None,
+                 activation: str = DEFAULT_ACTIVATION_FORM) -> Model:
     """A QONNX file made anywhere through lowering and generation into `out_dir`."""
     out_dir = Path(out_dir)
     check_build_folder(out_dir)

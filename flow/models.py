@@ -85,7 +85,8 @@ class QuantNet(nn.Module):
         def weighted(layer: QuantLinear | QuantConv2d, s: dict[str, Any], fan_in: int, width: int,
                      norm: type[nn.BatchNorm1d | nn.BatchNorm2d]) -> list[nn.Module]:
             """The weighted op with its method's weight handling, then what replaces batch
-            norm's place: [op, (DoReFa gradient quantizer), batch norm or shift scaling]."""
+            norm's place: [op, (DoReFa gradient quantizer), batch norm (unless the spec has
+            batch_norm: false) or shift scaling]."""
             kind = s.get("quant") if quantized else None
             bits = int(s.get("bits", DEFAULT_BITS.get(str(kind), 4)))
             if kind == "dorefa":
@@ -102,7 +103,10 @@ class QuantNet(nn.Module):
             out = [layer]
             if grad and grad["quant"] == "dorefa":
                 out.append(lowprec.BackwardQuant("dorefa", grad["bits"]))
-            out.append(lowprec.ShiftScale(lowprec.wage_alpha(fan_in, bits)) if wage else norm(width))
+            if wage:
+                out.append(lowprec.ShiftScale(lowprec.wage_alpha(fan_in, bits)))
+            elif spec.get("batch_norm", True):
+                out.append(norm(width))
             return out
 
         def linear(n_in: int, n_out: int, s: dict[str, Any], where: str) -> list[nn.Module]:

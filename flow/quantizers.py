@@ -29,8 +29,11 @@ Weight options (config `model.weight.quant`):
 Activation options (config `model.act.quant`):
   binary             sign(x) with hard-tanh STE, scale 1
   binary_stochastic  stochastic sign while training, deterministic at evaluation
-  int                INTn symmetric in [-max, max] (hard-tanh like), learned or const scale
-  uint               UINTn in [0, max] (quantized ReLU)
+  int                INTn symmetric in [-max, max] (hard-tanh like), const scale; or with
+                     scaling: stats, Brevitas' Int8ActPerTensorFloat (a learned scale
+                     initialised from percentile statistics; po2: its fixed-point kin)
+  uint               UINTn in [0, max] (quantized ReLU); scaling: stats as for int
+                     (Uint8ActPerTensorFloat)
   int_asym           UINTn with a zero point over [min, max] (affine)
   lsq                UINTn ReLU with a learned step size
   dorefa             DoReFa-Net: quantize_k(clip(x, 0, 1)), scale 1/(2^k - 1) (po2: false,
@@ -185,9 +188,11 @@ def act_quant(spec: dict[str, Any], where: str = "model.act", calibrate: bool = 
             scaling_const=top, min_val=-top, max_val=top,
             restrict_scaling_type=RestrictValueType.FP)
     common = {"bit_width": bits, **_po2(po2)}
-    if calibrate and kind in ("int", "uint"):
+    if (calibrate or spec.get("scaling") == "stats") and kind in ("int", "uint"):
+        # Brevitas' learned scale from percentile statistics (collected while training, or
+        # in calibration mode): Int8ActPerTensorFloat / Uint8ActPerTensorFloat at these bits
         base = Int8ActPerTensorFloat if kind == "int" else Uint8ActPerTensorFloat
-        return base.let(**common)  # percentile statistics, collected in calibration mode
+        return base.let(**common)
     if kind == "int":
         # constant range [-max, max]: with po2 the step is a power of two
         return Int8ActPerTensorFloat.let(**common, min_val=-max_val, max_val=max_val,

@@ -1,7 +1,8 @@
 """The report's first screen: every headline figure, read from the build's result files.
 
 Accuracy (train.json, verify.json); the agreement of every execution with the golden model
-(verify.json, sim.json, hls.json, firmware.json, and check.json's skipped checks);
+(verify.json, sim.json, hls.json, firmware.json, and check.json's skipped checks), and each
+requantized layer's measured difference from the float graph (verify.json);
 hardware per flow and board (synth.json, board/*/board.json); throughput; firmware sizes
 and instructions; energy from the IR's cost model.
 """
@@ -45,7 +46,8 @@ def summary_lines(build_dir: Path) -> list[str]:
     rows = [[name, v] for name, v in (
         ("float32 (train.json)", train.get("float_test_accuracy")),
         (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy")),
-        ("quantized, golden integer model (verify.json)", acc.get("golden")))
+        ("quantized, golden integer model (verify.json)", acc.get("golden")),
+        ("quantized, float graph by qonnx's executor (verify.json)", acc.get("qonnx_executor")))
         if v is not None]
     lines += ["**Test accuracy**", ""] + (
         table(["model", "accuracy"], rows) if rows else ["*no train.json or verify.json*", ""])
@@ -56,6 +58,7 @@ def summary_lines(build_dir: Path) -> list[str]:
     matrix.insert(2, ["golden integer model", "reference", ""])
     lines += ["**Agreement with the golden model** (exact samples / total)", ""]
     lines += table(["execution", "exact", "verdict"], matrix)
+    lines += requantization(verify.get("requantization") or {})
     lines += hardware(build_dir, synth)
     pnr = synth.get("pnr") or {}
     expected = synth.get("expected") or {}
@@ -90,8 +93,40 @@ def agreement_row(name: str, doc: dict[str, Any], key: str, check: dict[str, Any
             return [name, "—", "no Brevitas checkpoint in this build (compiled)"]
         return [name, "not run", f"`{command}`"]
     total = a.get("total", doc.get("samples"))
-    return [name, f"{a.get('equal')} / {total}", "equal" if a.get("equal") == total else
-            f"DIFFERS: samples {fmt(a.get('differing_samples'))}"]
+    if a.get("equal") == total:
+        verdict = "equal"
+    elif a.get("explained"):
+        verdict = "explained: requantization and float32 rounding, measured (below)"
+    else:
+        verdict = f"DIFFERS: samples {fmt(a.get('differing_samples'))}"
+    return [name, f"{a.get('equal')} / {total}", verdict]
+
+
+def requantization(measured: dict[str, Any]) -> list[str]:
+    """Each requantized layer against the float graph (verify.json's `requantization`): the
+    largest difference in output steps and its bound, the share of samples whose codes all
+    agree, the differing outputs (with power-of-two scales: at ties / by double rounding),
+    and the argmax agreement."""
+    layers = measured.get("layers") or {}
+    if not layers and "error" not in measured:
+        return []
+    rows = [[name, "yes" if m.get("power_of_two") else "no",
+             f"{fmt(m.get('max_step_difference'))} (≤ {fmt(m.get('step_bound'))})",
+             f"{fmt(m.get('equal_share'))} ({fmt(m.get('equal_samples'))} / {fmt(m.get('samples'))})",
+             f"{fmt(m.get('differing_outputs'))} / {fmt(m.get('outputs'))}"
+             + (f" ({fmt(m.get('tie_outputs'))} ties, {fmt(m.get('double_rounding_outputs'))} "
+                "double rounding)" if m.get("power_of_two") else "")]
+            for name, m in layers.items()]
+    lines = ["**Requantized layers against the float graph** (on the executor's own inputs to "
+             "each layer)", ""]
+    if rows:
+        lines += table(["layer", "power-of-two scales", "max difference (steps)",
+                        "samples equal", "outputs differing"], rows)
+    if "error" in measured:
+        lines += [f"*not measured layer by layer: {measured['error']}*", ""]
+    lines += [f"Argmax agreement with the float graph: {fmt(measured.get('argmax_equal'))} / "
+              f"{fmt(measured.get('samples'))} test samples.", ""]
+    return lines
 
 
 def pnr_row(label: str, family: str, utilization: dict[str, Any], fmax: Any) -> list[Any]:

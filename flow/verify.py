@@ -10,12 +10,23 @@ the executor may break a tie differently from exact integer arithmetic. `roundin
 each stage on the executor's own inputs to it and accepts a difference only within the
 rounding tolerance of `rounding_slack`; verify.json's `qonnx_executor.rounding` counts the
 samples affected, by the layer where the executor first departs from golden.
+
+A requantized layer (flow/ir/requant.py) differs from the float graph by design. verify.json's
+`requantization` measures each one on the executor's own inputs to it: the largest
+difference in output steps (within `requant_step_bound`, 1 for factors below 3/2), the share
+of samples whose codes all agree, and with power-of-two scales the outputs that differ at
+a tie (qonnx rounds half to even, TFLite's shift away from zero) or by the double rounding
+(its high product rounds before the shift); plus the argmax agreement. `passed` (what
+`qflow check` takes) accepts those differences and float32 rounding where the IR lists a
+layer inexact (as `rounding` judges it), nothing else: every other difference fails, and a
+power-of-two layer must reproduce the float graph's exact value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +38,7 @@ from flow import backends, golden
 from flow.atomic import write_json
 from flow.golden.requant import prepare_activation
 from flow.inputs import test_split
-from flow.ir import Layer, Model
+from flow.ir import Layer, Model, Requant
 from flow.ir import load as load_ir
 
 log = logging.getLogger("qflow.verify")
@@ -85,25 +96,6 @@ def frame_order(codes: np.ndarray, hwc: tuple[int, ...] | None) -> np.ndarray:
     return codes.reshape(len(codes), c, h, w).transpose(0, 2, 3, 1).reshape(len(codes), -1)
 
 
-def requantization_differences(model: Model, codes: np.ndarray, onnx_path: Path,
-                               graph_codes: list[np.ndarray]) -> dict[str, dict[str, Any]]:
-    """Per requantized layer: its codes against the float graph's quantizer output
-    (`qonnx_trace`'s codes), in output steps: the largest difference, and the samples whose
-    codes all agree."""
-    trace = dict(zip((layer.name for layer in model.layers), golden.trace_codes(model, codes),
-                     strict=True))
-    by_tensor = {q.output[0]: c for q, c in zip(
-        activation_quantizers(onnx.load(onnx_path).graph), graph_codes, strict=True)}
-    out = {}
-    shapes = {layer.name: getattr(layer, "out_shape", None) for layer in model.layers}
-    for name, where in model.meta.get("requantized_layers", {}).items():
-        diff = np.abs(trace[name] - frame_order(by_tensor[where["tensor"]], shapes[name]))
-        out[name] = {"max_step_difference": int(diff.max(initial=0)),
-                     "equal_samples": int(np.all(diff == 0, axis=1).sum()),
-                     "samples": len(codes)}
-    return out
-
-
 def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
     """Per output channel, how far (in accumulator units) the float graph's evaluation of an
     inexact layer may move from the exact accumulator: float32 rounds each of the fan-in
@@ -119,55 +111,158 @@ def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
     return np.ceil((w.shape[1] + 3) * 2.0**-24 * terms).astype(np.int64) + 1
 
 
+def requant_step_bound(act: Requant) -> np.ndarray:
+    """Per channel, the most output steps a requantization can differ from the float graph
+    it replaces: the bias rounded to whole accumulator units moves the exact value by up to
+    half the real factor, the high product's rounding (before a right shift) by up to a
+    quarter step; rounding to the nearest step then adds less than one."""
+    factor = act.multiplier * 2.0 ** (act.shift - 31)
+    return 1 + np.floor(factor / 2 + 0.25).astype(np.int64)
+
+
+def exact_requantization(act: Requant, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A power-of-two requantization as the float graph computes it, independently of
+    TFLite's integer function: (acc + bias) * 2^(shift - 1) rounded half to even (qonnx's
+    Quant), plus the zero point, clamped; and where that value is a tie (x.5)."""
+    x = np.asarray(acc, np.int64) + act.bias
+    e = np.broadcast_to(np.maximum(1 - act.shift, 0), x.shape)  # right shift of (acc + bias)
+    scaled = x << np.maximum(act.shift - 1, 0)
+    q = scaled >> e
+    rest = scaled - (q << e)
+    half = np.where(e > 0, np.int64(1) << np.maximum(e - 1, 0), 1)  # e = 0: never a tie
+    tie = (e > 0) & (rest == half)
+    y = q + ((rest > half) | (tie & (q % 2 == 1)))
+    return np.clip(y + act.zero_point, act.clamp_min, act.clamp_max), tie
+
+
+def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.ndarray,
+                power_of_two: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """A hidden layer's codes on a reference's own inputs to it (accumulators acc [N, ...,
+    C] in the IR's order): golden's codes, which of the reference's codes `theirs` are
+    explained, and for a requantized layer its measured difference. Thresholds: golden's
+    codes at acc -+ slack bound them. A requantization with float scales: those widened by
+    `requant_step_bound`. A power-of-two requantization: the float graph's exact value
+    (`exact_requantization`), where golden may differ only by the integer rounding."""
+    n, act = len(acc), layer.activation
+    channels = layer.out_channels
+    apply = prepare_activation(act, np.int64)
+    acc = acc.reshape(n, -1, channels)  # [N, positions, C]: per-channel parameters broadcast
+
+    def at(a: np.ndarray) -> np.ndarray:
+        return apply(a).reshape(n, -1)
+
+    mine = at(acc)
+    lo, hi = at(acc - slack), at(acc + slack)
+    low, high = np.minimum(lo, hi), np.maximum(lo, hi)
+    if not isinstance(act, Requant):
+        return mine, (low <= theirs) & (theirs <= high), None
+    diff = np.abs(mine - theirs)
+    bound = requant_step_bound(act)
+    measured: dict[str, Any] = {
+        "power_of_two": power_of_two, "max_step_difference": int(diff.max(initial=0)),
+        "step_bound": int(bound.max(initial=1)),
+        "equal_samples": int(np.all(diff == 0, axis=1).sum()), "samples": n,
+        "equal_share": float(np.all(diff == 0, axis=1).mean()) if n else 1.0,
+        "differing_outputs": int((diff > 0).sum()), "outputs": int(diff.size)}
+    if power_of_two:
+        exact, tie = exact_requantization(act, acc)
+        ok = theirs == exact.reshape(n, -1)
+        tie = tie.reshape(n, -1)
+        measured.update(tie_outputs=int(((diff > 0) & tie).sum()),
+                        double_rounding_outputs=int(((diff > 0) & ~tie).sum()))
+        return mine, ok, measured
+    wide = np.broadcast_to(bound, (n, diff.shape[1] // channels, channels)).reshape(n, -1)
+    return mine, (low - wide <= theirs) & (theirs <= high + wide), measured
+
+
+def hidden_stages(model: Model, codes: np.ndarray, after: list[np.ndarray]
+                  ) -> Iterator[tuple[Layer, np.ndarray, np.ndarray | None]]:
+    """A reference's run walked layer by layer on its own codes: the input codes, then
+    `after` (its codes after each hidden weighted layer, in the IR's order). Yields each
+    weighted layer, its accumulators on the reference's inputs to it, and the reference's
+    codes after it (None for the last layer). Pools run on the reference's codes (exact)."""
+    x, rest = codes, iter(after)
+    for lay in model.layers:
+        if not lay.weighted:
+            x = golden.layer(lay, x)
+            continue
+        acc = golden.layer(dataclasses.replace(cast(Any, lay), activation=None), x)
+        theirs = next(rest, None)
+        yield lay, acc, theirs
+        if theirs is not None:
+            x = theirs
+
+
 def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
              codes: list[np.ndarray]) -> dict[str, Any]:
     """Golden (outputs `ours` [N, C]) against the executor's trace (`qonnx_trace`: outputs
     `out` and activation codes `codes` on float inputs `x`), stage by stage on the
-    executor's own inputs to each stage: the input codes must be equal; each layer's
-    result, at its accumulator acc, must lie between golden's results at acc - slack and
-    acc + slack (`rounding_slack`: equality for an exact layer), which is where float32
-    rounding of the product can move it. Counts the samples whose outputs differ, by the
-    first stage where the executor departs from golden, and lists the samples no rounding
-    explains. A requantized layer differs from the float graph by design: it counts where
-    it departs, and `requantization_differences` measures it. ValueError when the
-    executor's activation quantizers do not match the layers."""
+    executor's own inputs to each stage: the input codes must be equal; each hidden layer's
+    codes are judged by `judge_codes` (float32 rounding for thresholds, the requantization's
+    bound or, with power-of-two scales, the float graph's exact value); the last layer's
+    outputs must lie between golden's at acc - slack and acc + slack (`rounding_slack`).
+    Counts the samples whose outputs differ, by the first stage where the executor departs
+    from golden, lists the samples nothing explains, and measures each requantized layer
+    (`requantized`). ValueError when the executor's activation quantizers do not match the
+    layers."""
     inexact = list(model.meta.get("inexact_layers", []))
     requantized = model.meta.get("requantized_layers", {})
     n = len(x)
-    if len(codes) != len(model.layers):
+    weighted = [lay for lay in model.layers if lay.weighted]
+    if len(codes) != len(weighted):
         raise ValueError(f"{model.name}: the executor shows {len(codes)} activation quantizers "
-                         f"for {len(model.layers)} layers; cannot follow it layer by layer")
-    stages = ["input", *(lay.name for lay in model.layers)]
+                         f"for {len(weighted)} weighted layers; cannot follow it layer by layer")
     inp = model.input
-    codes = [frame_order(codes[0], inp.shape[1:] + inp.shape[:1] if inp.channels_last else None),
-             *(frame_order(c, getattr(lay, "out_shape", None))
-               for c, lay in zip(codes[1:], model.layers, strict=False))]
+    given = frame_order(codes[0], inp.shape[1:] + inp.shape[:1] if inp.channels_last else None)
+    after = [frame_order(c, getattr(lay, "out_shape", None))
+             for c, lay in zip(codes[1:], weighted, strict=False)]
+    stages = ["input", *(lay.name for lay in weighted)]
     departs = np.full(n, -1)  # first stage whose result differs, per sample
-    explained = np.all(golden.quantize_input(model.input, x) == codes[0], axis=1)
+    explained = np.all(golden.quantize_input(inp, x) == given, axis=1)
     departs[~explained] = 0
-    for i, lay in enumerate(model.layers):
-        last = i == len(model.layers) - 1
-        acc = golden.layer(dataclasses.replace(cast(Any, lay), activation=None), codes[i])
+    measured = {}
+    for k, (lay, acc, theirs) in enumerate(hidden_stages(model, given, after), start=1):
         slack = rounding_slack(lay, lay.name not in inexact)
-
-        def result(a: np.ndarray, lay: Layer = lay, last: bool = last) -> np.ndarray:
-            if last:
+        if theirs is None:  # the last layer: the graph's float outputs
+            def result(a: np.ndarray) -> np.ndarray:
                 return golden.dequantize_output(model.output, a).reshape(n, -1).astype(np.float64)
-            return prepare_activation(lay.activation, np.int64)(a).astype(np.float64)
 
-        theirs = out.astype(np.float64) if last else codes[i + 1]
-        at_lo, at_hi = result(acc - slack), result(acc + slack)
-        low, high = np.minimum(at_lo, at_hi), np.maximum(at_lo, at_hi)
-        if lay.name not in requantized:
-            explained &= np.all((low <= theirs) & (theirs <= high), axis=1)
-        differs = np.any(result(acc) != theirs, axis=1)
-        departs[(departs < 0) & differs] = i + 1
+            mine, theirs = result(acc), out.astype(np.float64)
+            at_lo, at_hi = result(acc - slack), result(acc + slack)
+            ok = (np.minimum(at_lo, at_hi) <= theirs) & (theirs <= np.maximum(at_lo, at_hi))
+        else:
+            po2 = bool(requantized.get(lay.name, {}).get("power_of_two", False))
+            mine, ok, m = judge_codes(lay, acc, slack, theirs, po2)
+            if m is not None:
+                measured[lay.name] = m
+        explained &= np.all(ok, axis=1)
+        departs[(departs < 0) & np.any(mine != theirs, axis=1)] = k
     affected = np.any(ours != out, axis=1)
     by_stage = {stages[k]: int((affected & (departs == k)).sum()) for k in range(len(stages))
                 if (affected & (departs == k)).any()}
     return {"inexact_layers": inexact, "affected_samples": int(affected.sum()),
             "first_difference": by_stage,
-            "unexplained_samples": np.flatnonzero(~explained).tolist()[:100]}
+            "unexplained_samples": np.flatnonzero(~explained).tolist()[:100],
+            "requantized": measured}
+
+
+def explained(agreement: dict[str, Any], requantized: dict[str, Any]) -> bool:
+    """Golden against the executor passes when every sample is equal, or when `rounding`
+    explains every sample that differs: a requantized layer's measured difference (within
+    its bound; exact but for the integer rounding with power-of-two scales), or float32
+    rounding where the IR lists the layer inexact (the float graph's logits, and its ties).
+    Where no layer is inexact, every difference must start at a requantized layer. A layer
+    that `rounding` cannot explain fails even where the outputs end up equal."""
+    r = agreement["rounding"]
+    if r.get("unexplained_samples"):
+        return False
+    if agreement["equal"] == agreement["total"]:
+        return True
+    if "error" in r:
+        return False
+    starts = set(r["first_difference"])
+    return (sum(r["first_difference"].values()) == r["affected_samples"]
+            and (bool(r["inexact_layers"]) or starts <= set(requantized)))
 
 
 def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
@@ -227,6 +322,7 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
     acc = golden.run_codes(model, codes)
     out = golden.dequantize_output(model.output, acc).reshape(len(x), -1)
     result: dict[str, Any] = {"samples": len(x), "reference": "golden", "agreement": {}}
+    requantized = model.meta.get("requantized_layers", {})
     if y is not None:
         result["accuracy"] = {"golden": float((out.argmax(1) == y).mean())}
     onnx_path = build_dir / "model.qonnx.onnx"
@@ -238,12 +334,19 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         except ValueError as e:  # a graph not traceable layer by layer: counts only
             log.warning("verify: %s", e)
             report = {"inexact_layers": model.meta.get("inexact_layers", []), "error": str(e)}
-        result["agreement"]["qonnx_executor"]["rounding"] = report
-        if model.meta.get("requantized_layers"):
+        if requantized:
             # the integer requantization differs from the float graph by design (rounding):
-            # measured per layer in output steps
-            result["requantization"] = requantization_differences(model, codes, onnx_path,
-                                                                  graph_codes)
+            # measured per layer in output steps on the executor's own inputs
+            result["requantization"] = {
+                "layers": report.pop("requantized", {}),
+                "argmax_equal": int((out.argmax(1) == theirs.argmax(1)).sum()),
+                "samples": len(x), **({"error": report["error"]} if "error" in report else {})}
+        report.pop("requantized", None)
+        agreement = result["agreement"]["qonnx_executor"]
+        agreement["rounding"] = report
+        agreement["explained"] = explained(agreement, requantized)
+        if y is not None:
+            result["accuracy"]["qonnx_executor"] = float((theirs.argmax(1) == y).mean())
     bt = brevitas_forward(build_dir, model, x)
     if bt is not None:
         # agreement on integers: every weighted layer's codes (a pool's output is the next
@@ -252,9 +355,21 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         trace = [codes, *(t for t, layer in zip(golden.trace_codes(model, codes), model.layers,
                                                 strict=True) if layer.weighted)]
         same = np.ones(len(x), bool)
-        for ours, theirs in zip(trace, bt[1], strict=True):
-            same &= np.all(ours == theirs, axis=1)
+        for ours, ref in zip(trace, bt[1], strict=True):
+            same &= np.all(ours == ref, axis=1)
+        # explained differences: layer by layer on Brevitas' own codes (`judge_codes`, no
+        # float32 slack: it is the same float graph), the last accumulators exactly
+        agrees = np.all(bt[1][0] == codes, axis=1)
+        po2 = {k: bool(v.get("power_of_two")) for k, v in requantized.items()}
+        for lay, acc_bt, theirs_bt in hidden_stages(model, bt[1][0], bt[1][1:-1]):
+            if theirs_bt is None:
+                agrees &= np.all(acc_bt == bt[1][-1], axis=1)
+            else:
+                ok = judge_codes(lay, acc_bt, np.zeros(lay.out_channels, np.int64), theirs_bt,
+                                 po2.get(lay.name, False))[1]
+                agrees &= np.all(ok, axis=1)
         result["agreement"]["brevitas_forward"] = compare(out, bt[0], same)
+        result["agreement"]["brevitas_forward"]["explained"] = bool(agrees.all())
         result["agreement"]["brevitas_forward"]["float_outputs_equal"] = int(
             np.all(out == bt[0], axis=1).sum())
         if y is not None:
@@ -264,8 +379,13 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
         got = backends.run(name, model, build_dir, codes)
         result["agreement"][name] = compare(acc, np.asarray(got))
     result["all_equal"] = all(a["equal"] == a["total"] for a in result["agreement"].values())
+    # every difference explained: the requantization's, measured (`explained`)
+    result["passed"] = all(a.get("explained", a["equal"] == a["total"])
+                           for a in result["agreement"].values())
     write_json(build_dir / "verify.json", result)
     for k, a in result["agreement"].items():
-        log.info("verify: golden vs %s: %d / %d equal", k, a["equal"], a["total"])
+        log.info("verify: golden vs %s: %d / %d equal%s", k, a["equal"], a["total"],
+                 ", every difference explained (verify.json: rounding, requantization)"
+                 if a["equal"] < a["total"] and a.get("explained") else "")
     log.info("verify: wrote %s", build_dir / "verify.json")
     return result

@@ -36,15 +36,24 @@ Draw space (one seed -> one `spec`, a JSON-able dict, -> one model; see `draw`):
   node or graph ("refused").
 Nothing is excluded from this space to hide a failure.
 
+Lowering uses qflow's default activation form (auto: an 8-bit-like output, 5 bits and up,
+whose float tail is affine becomes a fixed-point requantization, the rest thresholds);
+`--activation` forces one.
+
 Verdicts per seed (`check`):
-- "exact": the IR lists no inexact layer and golden equals the executor on every sample,
-  bit for bit;
+- "exact": the IR lists no inexact or requantized layer and golden equals the executor on
+  every sample, bit for bit;
+- "requant": the IR has requantized layers and every difference from the executor is the
+  requantization's measured one (`flow.verify.explained`: within its step bound, or with
+  power-of-two scales only the integer function's tie and double rounding), departing
+  first at a requantized layer unless a layer is inexact (then as "rounding");
 - "rounding": the IR lists inexact layers and every difference from the executor is
   within float32 rounding of those layers (`flow.verify.rounding`, documented in
   docs/architecture.md: each stage checked on the executor's own inputs to it);
 - "refused": lowering stopped with a clear error naming the file and the node or graph;
 - "fail": anything else: a wrong answer, a backend differing from golden, an error that
-  names nothing, or a traceback.
+  names nothing, or a traceback. A backend that does not build the model yet (requantized
+  layers, while it takes only thresholds) is skipped and listed, not run.
 
 `python -m tests.fuzz --seeds N --out DIR` runs N fresh seeds (from --start, default the
 clock) and writes each failing model to DIR/<seed>/ (model.onnx, inputs.npy, executor.npy,
@@ -69,8 +78,8 @@ import numpy as np
 from flow import backends, golden
 from flow.atomic import write_json, write_text
 from flow.ir import IRError, Model
-from flow.lower import LoweringError, lower
-from flow.verify import qonnx_trace, rounding
+from flow.lower import DEFAULT_ACTIVATION_FORM, LoweringError, lower
+from flow.verify import explained, qonnx_trace, rounding
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = 96  # inputs per model: random, plus all-zero and halfway-between-levels samples
@@ -256,16 +265,20 @@ def inputs_for(model: Model, spec: dict[str, Any], n: int) -> np.ndarray:
 
 @dataclass
 class Outcome:
-    """The verdict on one model: exact, rounding, refused or fail (module docstring)."""
+    """The verdict on one model: exact, requant, rounding, refused or fail (module
+    docstring)."""
 
     seed: int
     verdict: str
     detail: str = ""
+    activation: str = DEFAULT_ACTIVATION_FORM  # the form hidden activations were lowered in
     inexact_layers: list[str] = field(default_factory=list)
     samples: int = 0
     rounding: dict[str, Any] = field(default_factory=dict)  # flow.verify.rounding's report
     argmax_differs: int = 0  # samples whose argmax differs (rounding may flip near-ties)
     backends: dict[str, int] = field(default_factory=dict)  # name -> samples equal to golden
+    skipped: dict[str, str] = field(default_factory=dict)  # backend -> what it does not build
+    requantized_layers: list[str] = field(default_factory=list)
 
 
 def clear_refusal(e: Exception, path: Path) -> bool:
@@ -275,40 +288,49 @@ def clear_refusal(e: Exception, path: Path) -> bool:
 
 
 def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, ...] = (),
-               build_dir: Path | None = None) -> tuple[Outcome, dict[str, np.ndarray]]:
-    """Lower the QONNX file, compare golden with the executor (and backends with golden).
-    Returns the verdict and the arrays a reproduction needs."""
+               build_dir: Path | None = None, activation: str = DEFAULT_ACTIVATION_FORM
+               ) -> tuple[Outcome, dict[str, np.ndarray]]:
+    """Lower the QONNX file (hidden activations in the form `activation`), compare golden
+    with the executor (and backends with golden). Returns the verdict and the arrays a
+    reproduction needs."""
     arrays: dict[str, np.ndarray] = {"inputs": x}
     try:
-        model = lower(path)
+        model = lower(path, activation=activation)
     except (LoweringError, IRError) as e:
         if clear_refusal(e, path):
-            return Outcome(seed, "refused", str(e)), arrays
-        return Outcome(seed, "fail", f"unclear refusal: {type(e).__name__}: {e}"), arrays
+            return Outcome(seed, "refused", str(e), activation), arrays
+        return Outcome(seed, "fail", f"unclear refusal: {type(e).__name__}: {e}",
+                       activation), arrays
     inexact = list(model.meta.get("inexact_layers", []))
     ours = golden.run(model, x).reshape(len(x), -1)
     theirs, trace = qonnx_trace(path, x)
     arrays.update(golden=ours, executor=theirs)
     report = rounding(model, x, ours, theirs, trace)
-    out = Outcome(seed, "rounding" if inexact else "exact", inexact_layers=inexact,
-                  samples=len(x), rounding=report,
-                  argmax_differs=int((ours.argmax(1) != theirs.argmax(1)).sum()))
-    if not inexact and not np.array_equal(ours, theirs):
+    requantized = model.meta.get("requantized_layers", {})
+    out = Outcome(seed, "rounding" if inexact else "requant" if requantized else "exact",
+                  activation=activation, inexact_layers=inexact, samples=len(x), rounding=report,
+                  argmax_differs=int((ours.argmax(1) != theirs.argmax(1)).sum()),
+                  requantized_layers=list(requantized))
+    equal = np.all(ours == theirs, axis=1)
+    if not explained({"equal": int(equal.sum()), "total": len(x), "rounding": report},
+                     requantized):
+        unexplained = report["unexplained_samples"] or np.flatnonzero(~equal).tolist()
         out.verdict = "fail"
-        out.detail = (f"no layer is inexact, yet {int(np.any(ours != theirs, axis=1).sum())} "
-                      f"samples differ from the executor")
-    elif report["unexplained_samples"]:
-        out.verdict = "fail"
-        out.detail = (f"samples {report['unexplained_samples'][:10]} differ from the executor "
-                      f"beyond float32 rounding (first difference: {report['first_difference']})")
+        out.detail = (f"samples {unexplained[:10]} differ from the executor beyond float32 "
+                      f"rounding (inexact layers: {inexact}) and the requantized layers' "
+                      f"bounds (first difference: {report['first_difference']})")
     if backend_names and out.verdict != "fail":
         from flow.export import compile_onnx
 
         assert build_dir is not None
-        model = compile_onnx(path, build_dir, {})
+        model = compile_onnx(path, build_dir, {}, activation=activation)
         codes = golden.quantize_input(model.input, x)
         acc = golden.run_codes(model, codes)
         for name in backend_names:
+            missing = backends.unsupported(name, model)
+            if missing:
+                out.skipped[name] = ", ".join(missing)
+                continue
             got = np.asarray(backends.run(name, model, build_dir, codes))
             same = np.all(got == acc, axis=1) if got.shape == acc.shape else np.zeros(len(x), bool)
             out.backends[name] = int(same.sum())
@@ -320,9 +342,11 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
     return out, arrays
 
 
-def check(seed: int, work: Path, backend_names: tuple[str, ...] = ()
+def check(seed: int, work: Path, backend_names: tuple[str, ...] = (),
+          activation: str = DEFAULT_ACTIVATION_FORM
           ) -> tuple[Outcome, dict[str, np.ndarray], dict[str, Any]]:
-    """Draw, build, export and check one seed in `work` (a scratch folder)."""
+    """Draw, build, export and check one seed in `work` (a scratch folder), its hidden
+    activations lowered in the form `activation`."""
     import torch
 
     from flow.export import export_qonnx
@@ -334,15 +358,15 @@ def check(seed: int, work: Path, backend_names: tuple[str, ...] = ()
         export_qonnx(net, torch.from_numpy(random_inputs(spec, 1, seed)), path)
     except Exception:  # a draw Brevitas itself cannot build or export: the fuzzer's bug
         detail = "the fuzzer drew a model Brevitas cannot build or export:\n"
-        return Outcome(seed, "fail", detail + traceback.format_exc()), {}, spec
+        return Outcome(seed, "fail", detail + traceback.format_exc(), activation), {}, spec
     try:
-        x = inputs_for(lower(path), spec, SAMPLES)
+        x = inputs_for(lower(path, activation=activation), spec, SAMPLES)
     except Exception:  # check_onnx judges the same error
         x = random_inputs(spec, SAMPLES, seed + 1)
     try:
-        outcome, arrays = check_onnx(seed, path, x, backend_names, work / "build")
+        outcome, arrays = check_onnx(seed, path, x, backend_names, work / "build", activation)
     except Exception:
-        outcome, arrays = Outcome(seed, "fail", traceback.format_exc()), {"inputs": x}
+        outcome, arrays = Outcome(seed, "fail", traceback.format_exc(), activation), {"inputs": x}
     return outcome, arrays, spec
 
 
@@ -363,32 +387,39 @@ def save_repro(folder: Path, outcome: Outcome, arrays: dict[str, np.ndarray],
                "#!/bin/sh\n# re-check this model: golden vs qonnx's executor"
                f"{' and backends vs golden' if backends_opt else ''}\n"
                f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m tests.fuzz --replay "
-               f"{folder.resolve()}{backends_opt}\n")
+               f"{folder.resolve()}{backends_opt}\n")  # the form comes from verdict.json
     (folder / "repro.sh").chmod(0o755)
     return folder
 
 
 def replay(folder: Path, backend_names: tuple[str, ...]) -> Outcome:
-    """Re-check a saved model (model.onnx, inputs.npy) without torch."""
-    seed = int(json.loads((folder / "verdict.json").read_text())["seed"])
+    """Re-check a saved model (model.onnx, inputs.npy) without torch, in the activation
+    form it was checked in."""
+    verdict = json.loads((folder / "verdict.json").read_text())
     x = np.load(folder / "inputs.npy")
-    return check_onnx(seed, folder / "model.onnx", x, backend_names, folder / "build")[0]
+    return check_onnx(int(verdict["seed"]), folder / "model.onnx", x, backend_names,
+                      folder / "build", verdict.get("activation", DEFAULT_ACTIVATION_FORM))[0]
 
 
-def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...]) -> list[Outcome]:
+def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...],
+              activation: str = DEFAULT_ACTIVATION_FORM) -> list[Outcome]:
     """Check every seed; each failing model goes to out/<seed>/."""
     import tempfile
 
     outcomes = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            outcome, arrays, spec = check(seed, Path(tmp), backend_names)
+            outcome, arrays, spec = check(seed, Path(tmp), backend_names, activation)
             if outcome.verdict == "fail":
                 save_repro(out / str(seed), outcome, arrays, spec, Path(tmp) / "model.onnx")
         print(f"seed {seed}: {outcome.verdict}"
               + (f" ({outcome.rounding.get('affected_samples', 0)} samples affected by "
                  f"rounding in {', '.join(outcome.inexact_layers)}, "
                  f"{outcome.argmax_differs} argmax)" if outcome.inexact_layers else "")
+              + (f" (requantized: {', '.join(outcome.requantized_layers)})"
+                 if outcome.requantized_layers else "")
+              + (f" (skipped: {', '.join(f'{k}: {v}' for k, v in outcome.skipped.items())})"
+                 if outcome.skipped else "")
               + (f": {outcome.detail.strip().splitlines()[-1]}" if outcome.detail else ""),
               flush=True)
         outcomes.append(outcome)
@@ -404,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="",
                    help="comma-separated backends to check against golden (rtl,hls,firmware)")
     p.add_argument("--replay", type=Path, help="re-check a saved failure folder")
+    p.add_argument("--activation", choices=["thresholds", "requant", "auto"],
+                   default=DEFAULT_ACTIVATION_FORM,
+                   help="how hidden activations are lowered (as `qflow compile`)")
     a = p.parse_args(argv)
     names = tuple(b for b in a.backends.split(",") if b)
     if a.replay:
@@ -411,9 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(outcome), indent=2))
         return int(outcome.verdict == "fail")
     start = a.start if a.start is not None else int(time.time() * 1000) % 2**31
-    outcomes = run_seeds(list(range(start, start + a.seeds)), a.out, names)
+    outcomes = run_seeds(list(range(start, start + a.seeds)), a.out, names, a.activation)
     counts = {v: sum(o.verdict == v for o in outcomes)
-              for v in ("exact", "rounding", "refused", "fail")}
+              for v in ("exact", "requant", "rounding", "refused", "fail")}
     print(f"fuzz: seeds {start}..{start + a.seeds - 1}: "
           + ", ".join(f"{n} {v}" for v, n in counts.items())
           + (f"; failing models in {a.out}/<seed>/" if counts["fail"] else ""))

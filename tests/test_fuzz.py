@@ -17,29 +17,48 @@ from tests import fuzz
 
 # the first seven cover every quantizer, bias, batch norm, input rank, exact and rounding
 # graphs and a refusal (test_fixed_seeds_cover_the_draw_space); the rest are small models
-FAST_SEEDS = [0, 10, 80, 106, 116, 132, 153, 12, 20, 34, 43, 60, 72, 118, 175]
+FAST_SEEDS = [0, 10, 80, 106, 116, 132, 153, 12, 20, 34, 43, 60, 72, 118, 175, 49]
+# seeds whose default (auto) lowering requantizes a layer: float scales (10, 153), power-of-two
+# scales (49: verdict "requant", golden differs only by the integer function's rounding)
+REQUANT_SEEDS = {10: "rounding", 153: "rounding", 49: "requant"}
 # small models through every host backend: BIPOLAR input and weights (25), shifted
-# (zero-point) weights and activations with quantized biases (96)
+# (zero-point) weights and activations with quantized biases (96); lowered to thresholds
+# here (96's 8-bit layer is requantized by default: test_backends_run_the_requantization)
 BACKEND_SEEDS = [25, 96]
 SLOW_SEEDS = list(range(200, 400))
 SLOW_BACKEND_SEEDS = list(range(400, 412))
 
 
-def run_seed(seed: int, tmp_path: Path, backend_names: tuple[str, ...] = ()) -> fuzz.Outcome:
-    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names)
+def run_seed(seed: int, tmp_path: Path, backend_names: tuple[str, ...] = (),
+             activation: str = fuzz.DEFAULT_ACTIVATION_FORM) -> fuzz.Outcome:
+    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names, activation)
     assert outcome.verdict != "fail", f"seed {seed} ({json.dumps(spec)}): {outcome.detail}"
     return outcome
 
 
 @pytest.mark.parametrize("seed", FAST_SEEDS)
 def test_golden_vs_executor(seed: int, tmp_path: Path) -> None:
-    run_seed(seed, tmp_path)
+    outcome = run_seed(seed, tmp_path)
+    assert bool(outcome.requantized_layers) == (seed in REQUANT_SEEDS)
+    if seed in REQUANT_SEEDS:
+        assert outcome.verdict == REQUANT_SEEDS[seed]
 
 
 @pytest.mark.parametrize("seed", BACKEND_SEEDS)
 def test_backends_vs_golden(seed: int, tmp_path: Path) -> None:
-    outcome = run_seed(seed, tmp_path, ("rtl", "hls", "firmware"))
+    names = ("rtl", "hls", "firmware")
+    outcome = run_seed(seed, tmp_path, names, "thresholds")
     assert outcome.backends == {"rtl": fuzz.SAMPLES, "hls": fuzz.SAMPLES, "firmware": fuzz.SAMPLES}
+
+
+def test_backends_run_the_requantization(tmp_path: Path) -> None:
+    """Seed 96 lowered by default requantizes its 8-bit layer (float scales, quantized
+    biases): every backend builds it and equals golden on every sample."""
+    names = ("rtl", "hls", "firmware")
+    outcome = run_seed(96, tmp_path, names)
+    assert outcome.requantized_layers == ["dense0"]
+    assert outcome.skipped == {}
+    assert outcome.backends == {n: fuzz.SAMPLES for n in names}
 
 
 def test_fixed_seeds_cover_the_draw_space() -> None:
@@ -99,7 +118,8 @@ def test_unclear_refusal_is_a_failure(tmp_path: Path) -> None:
 
 def test_main_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fuzz.main(["--seeds", "1", "--start", "156", "--out", str(tmp_path)]) == 0
-    assert "fuzz: seeds 156..156: 1 exact, 0 rounding, 0 refused, 0 fail" in capsys.readouterr().out
+    assert "fuzz: seeds 156..156: 1 exact, 0 requant, 0 rounding, 0 refused, 0 fail" in \
+        capsys.readouterr().out
     assert not any(tmp_path.iterdir())
 
 

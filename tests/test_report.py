@@ -156,3 +156,30 @@ def test_summary_leads_with_every_check(small_build: tuple[Path, Path], tmp_path
     assert "**Energy** (45 nm model)" in summary
     assert text.index("## Appendix") > text.index("## Accuracy")
     assert text.index("### Per epoch: epochs") > text.index("## Appendix")
+
+
+def test_summary_shows_the_requantization(small_build: tuple[Path, Path], tmp_path: Path) -> None:
+    """A requantized build: the executor's differences are explained, not DIFFERS, and each
+    requantized layer's measured difference and the argmax agreement are on the first screen."""
+    d = partial(small_build[1], tmp_path / "b", ("ir.json", "ir.npz"))
+    (d / "verify.json").write_text(json.dumps({
+        "samples": 40, "accuracy": {"golden": 0.9, "qonnx_executor": 0.875},
+        "agreement": {"qonnx_executor": {"equal": 31, "total": 40, "differing_samples": [3],
+                                         "explained": True}},
+        "requantization": {"samples": 40, "argmax_equal": 39, "layers": {
+            "dense0": {"power_of_two": False, "max_step_difference": 1, "step_bound": 1,
+                       "equal_samples": 30, "samples": 40, "equal_share": 0.75,
+                       "differing_outputs": 12, "outputs": 1280},
+            "dense1": {"power_of_two": True, "max_step_difference": 1, "step_bound": 1,
+                       "equal_samples": 38, "samples": 40, "equal_share": 0.95,
+                       "differing_outputs": 2, "outputs": 640, "tie_outputs": 1,
+                       "double_rounding_outputs": 1}}}}))
+    summary = report(d).read_text()
+    summary = summary[:summary.index("## Accuracy")]
+    assert "| quantized, float graph by qonnx's executor (verify.json) | 0.875 |" in summary
+    assert ("| qonnx executor (float graph) | 31 / 40 | explained: requantization and float32 "
+            "rounding, measured (below) |") in summary
+    assert "| dense0 | no | 1 (≤ 1) | 0.75 (30 / 40) | 12 / 1280 |" in summary
+    assert ("| dense1 | yes | 1 (≤ 1) | 0.95 (38 / 40) | 2 / 640 (1 ties, 1 double rounding) |"
+            in summary)
+    assert "Argmax agreement with the float graph: 39 / 40 test samples." in summary

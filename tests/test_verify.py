@@ -1,6 +1,8 @@
 """verify.json's rounding report: where the float graph rounds (±0.1 binary weights), the
 samples whose ties break differently in qonnx's executor are counted by the layer where
-the executor departs from golden, and a wrong threshold is never taken for rounding."""
+the executor departs from golden, and a wrong threshold is never taken for rounding; a
+requantized layer's difference from the float graph is measured (ties and double rounding
+with power-of-two scales, at most a step with float scales), and a wrong one fails."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import torch
 
 from flow import golden
 from flow.export import export_qonnx
+from flow.ir import Requant
+from flow.ir import load as load_ir
 from flow.lower import lower
-from flow.verify import qonnx_trace, rounding, verify
+from flow.verify import explained, frame_order, qonnx_trace, rounding, verify
 from tests import fuzz
 
 
@@ -84,3 +88,103 @@ def test_a_wrong_threshold_is_unexplained(tmp_path: Path, signs: np.ndarray) -> 
     differs = np.any(step != codes[1], axis=1)
     unexplained = rounding(model, x, ours, theirs, codes)["unexplained_samples"]
     assert set(np.flatnonzero(surely_wrong)) <= set(unexplained) <= set(np.flatnonzero(differs))
+
+
+# ---- requantized layers: measured against the float graph, never hidden ---------------------
+
+def fixed_point_spec() -> dict:
+    """Brevitas' fixed-point quantizers (Int8WeightPerTensorFixedPoint,
+    Int8ActPerTensorFixedPoint), no bias, no batch norm: every scale a power of two, so the
+    8-bit hidden layer's requantization is the float graph's own factor."""
+    weight = {"quant": "fixed_tensor", "bits": 8}
+    return {"seed": 4, "po2": True, "input_shape": [20], "input": {"quant": "fixed", "bits": 8},
+            "input_gain": 1.0, "refuse": None, "layers": [
+                {"out": 16, "bias": None, "weight": weight, "weight_gain": 0.3, "bn": None,
+                 "act": {"module": "identity", "quant": "fixed", "bits": 8}},
+                {"out": 5, "bias": None, "weight": weight, "weight_gain": 0.3, "bn": None,
+                 "act": None}]}
+
+
+@pytest.fixture(scope="module")
+def fixed_point_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    folder = tmp_path_factory.mktemp("po2")
+    spec = fixed_point_spec()
+    export_qonnx(fuzz.build(spec), torch.zeros(1, 20), folder / "model.qonnx.onnx")
+    lower(folder / "model.qonnx.onnx").save(folder)  # auto: dense0 requantized
+    return folder, fuzz.random_inputs(spec, 160, 1)
+
+
+def test_power_of_two_requantization_differs_only_by_its_rounding(
+        fixed_point_build: tuple[Path, np.ndarray]) -> None:
+    """The executor computes the exact value (acc + bias) * 2^(shift - 1) rounded half to even
+    (checked here with fractions); golden's TFLite function differs from it by one step where
+    that value is a tie (rounded away from zero) or where the high product's rounding before
+    the shift moves it across a half (double rounding): verify counts both, and passes."""
+    from fractions import Fraction
+
+    from tests.test_requant import ref_mbqm
+
+    folder, x = fixed_point_build
+    r = verify(folder, x=x)
+    model = load_ir(folder)
+    act = model.layers[0].activation
+    assert isinstance(act, Requant)
+    assert model.meta["requantized_layers"]["dense0"]["power_of_two"]
+    assert set(act.multiplier.tolist()) == {2**30} and model.meta["inexact_layers"] == []
+    _, codes = qonnx_trace(folder / "model.qonnx.onnx", x)
+    acc = codes[0] @ model.layers[0].weights.T.astype(np.int64)
+    theirs = codes[1]
+    mine = np.zeros_like(theirs)
+    ties = np.zeros(theirs.shape, bool)
+    for (i, c), a in np.ndenumerate(acc):
+        b, m, s = int(act.bias[c]), int(act.multiplier[c]), int(act.shift[c])
+        v = Fraction(int(a) + b) * m * Fraction(2) ** (s - 31)
+        assert theirs[i, c] == min(max(round(v) + act.zero_point, act.clamp_min), act.clamp_max)
+        ties[i, c] = v.denominator == 2
+        mine[i, c] = min(max(ref_mbqm(int(a) + b, m, s) + act.zero_point, act.clamp_min),
+                         act.clamp_max)
+    differs = mine != theirs
+    assert differs.any() and np.abs(mine - theirs).max() == 1
+    m = r["requantization"]["layers"]["dense0"]
+    assert m["tie_outputs"] == int((differs & ties).sum()) > 0
+    assert m["double_rounding_outputs"] == int((differs & ~ties).sum()) > 0
+    assert m["differing_outputs"] == int(differs.sum())
+    assert m["equal_samples"] == int((~differs).all(axis=1).sum())
+    assert m["max_step_difference"] == 1 and m["power_of_two"]
+    executor = r["agreement"]["qonnx_executor"]
+    assert executor["rounding"]["unexplained_samples"] == []
+    assert set(executor["rounding"]["first_difference"]) == {"dense0"}
+    assert not r["all_equal"] and r["passed"] and executor["explained"]
+    assert r["requantization"]["argmax_equal"] == executor["argmax_equal"]
+
+
+@pytest.mark.parametrize("case", ["power_of_two", "float_scales"])
+def test_a_wrong_requantization_is_unexplained(
+        case: str, fixed_point_build: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """A requantization bias moved by half an output step (power-of-two scales: the exact
+    value is checked) or by three steps (float scales: beyond the one-step bound) fails."""
+    if case == "power_of_two":
+        folder, x = fixed_point_build
+        onnx_path = folder / "model.qonnx.onnx"
+    else:
+        from tests.test_lower import VARIANTS, random_mlp
+
+        onnx_path = export_qonnx(random_mlp(VARIANTS["w8a8"], seed=3), torch.rand(1, 1, 8, 8),
+                                 tmp_path / "m.onnx")
+        x = np.random.default_rng(1).random((40, 1, 8, 8), dtype=np.float32)
+    model = lower(onnx_path)
+    act = model.layers[0].activation
+    assert isinstance(act, Requant)
+    factor = act.multiplier * 2.0 ** (act.shift - 31)
+    steps = 0.5 if case == "power_of_two" else 3.0
+    act.bias = act.bias + np.round(steps / factor).astype(np.int64)
+    theirs, codes = qonnx_trace(onnx_path, x)
+    ours = golden.run(model, x).reshape(len(x), -1)
+    report = rounding(model, x, ours, theirs, codes)
+    step = golden.trace_codes(model, golden.quantize_input(model.input, x))[0]
+    moved = np.any(step != frame_order(codes[1], None), axis=1)
+    assert moved.sum() > len(x) // 2
+    assert report["unexplained_samples"] == np.flatnonzero(moved)[:100].tolist()  # as listed
+    agreement = {"equal": int(np.all(ours == theirs, axis=1).sum()), "total": len(x),
+                 "rounding": report}
+    assert not explained(agreement, model.meta["requantized_layers"])

@@ -18,8 +18,11 @@ reference implementation. All intermediate values are int32: the IR checks that
 acc + bias and its left shift fit.
 
 Against the float graph: QONNX's Quant rounds half to even, so even with power-of-two
-scales an output whose exact value is a tie (x.5) can differ by one step, and the double
-rounding can add one more step for factors below 1/2. Thresholds reproduce the float graph
+scales an output whose exact value is a tie (x.5) can differ by one step, and for factors
+below 1/2 the double rounding moves values within 2^-e of a half (for a right shift e)
+across it, one step: SRDHM rounds x * M / 2^31 to an integer before the shift. Both are one step at most, and
+verify counts them per layer (flow/verify.py); with float scales the bias rounded to whole
+accumulator units adds up to half the factor. Thresholds reproduce the float graph
 exactly; a requantized layer's differences are measured, never assumed away.
 """
 

@@ -42,7 +42,7 @@ from flow.lower.graph import (
 PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
                                for op in m.OP_TYPES}
 
-__all__ = ["PATTERNS", "LoweringError", "lower"]
+__all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "PATTERNS", "LoweringError", "lower"]
 
 
 def skip_layout(g: Graph, tensor: str, index: np.ndarray
@@ -91,13 +91,15 @@ def input_stage(g: Graph) -> tuple[InputStage, Stream]:
 
 
 ACTIVATION_FORMS = ("thresholds", "requant", "auto")
+DEFAULT_ACTIVATION_FORM = "auto"  # config lower.activation and `qflow compile --activation`
 
 
-def lower(path: Path, name: str | None = None, activation: str = "thresholds") -> Model:
+def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVATION_FORM
+          ) -> Model:
     """QONNX file -> integer IR (validated). `activation`: hidden layers' activations as
     thresholds (exact for any monotone tail), fixed-point requantizations (an affine tail;
-    an error where impossible), or auto (requantization from REQUANT_MIN_BITS-bit outputs
-    where the tail allows, thresholds elsewhere)."""
+    an error where impossible), or auto, the default (requantization from
+    REQUANT_MIN_BITS-bit outputs where the tail allows, thresholds elsewhere)."""
     if activation not in ACTIVATION_FORMS:
         raise ValueError(f"activation form {activation!r} is not one of "
                          f"{', '.join(ACTIVATION_FORMS)}")
@@ -126,6 +128,7 @@ def lower(path: Path, name: str | None = None, activation: str = "thresholds") -
             # requantization's difference from them
             q = done.stream.q
             requantized[lname] = {"tensor": done.stream.tensor,
+                                  "power_of_two": done.requant_exact,
                                   "scale": float(np.asarray(q.scale).reshape(-1)[0]),
                                   "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
         if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes

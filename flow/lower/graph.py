@@ -86,8 +86,7 @@ def frame_index(shape: tuple[int, int, int]) -> np.ndarray:
 class Graph:
     """Producer/consumer maps and constants of an ONNX graph."""
 
-    def __init__(self, model: onnx.ModelProto, path: str, activation_form: str = "thresholds"
-                 ) -> None:
+    def __init__(self, model: onnx.ModelProto, path: str, activation_form: str) -> None:
         self.model, self.path = model, path
         # how hidden layers' activations are lowered: thresholds | requant | auto
         self.activation_form = activation_form

@@ -65,6 +65,8 @@ class Lowered:
     output: OutputStage | None  # set after the last layer
     exact: bool  # the float graph computes this layer's product without rounding
     pool: onnx.NodeProto | None = None  # a MaxPool of the tail, to follow on the codes
+    # a requantization whose factors and bias are the float graph's own (power-of-two scales)
+    requant_exact: bool = False
 
 
 def weight_dtype(q: QuantParams, w: np.ndarray) -> DataType:
@@ -112,13 +114,14 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
             raise g.err(nxt, "activation quantizers need one scale and zero point")
         requant = _requantize(g, name, nxt, q, pool, m, tail, real, w)
         if requant is not None:
-            act, sign = requant
+            act, sign, requant_exact = requant
             w = w * sign[:, None]
             lo, hi = accumulator_bounds(w, *m.x_bounds)
             if not w_dtype.contains(int(w.min()), int(w.max())):
                 w_dtype = smallest_int_type(int(w.min()), int(w.max()))
             layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), act)
-            return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, False)
+            return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, exact,
+                           requant_exact=exact and requant_exact)
         t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, m.x_bounds,
                              len(m.out_shape))
         if pool is not None:
@@ -148,9 +151,9 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
 def _requantize(g: Graph, name: str, quant: onnx.NodeProto, q: QuantParams,
                 pool: onnx.NodeProto | None, m: LinearMatch, tail: list[onnx.NodeProto],
                 real: Callable[[np.ndarray], np.ndarray], w: np.ndarray
-                ) -> tuple[Activation, np.ndarray] | None:
-    """The layer's requantization when the lowering's activation form asks for one (and the
-    tail allows it); None for thresholds."""
+                ) -> tuple[Activation, np.ndarray, bool] | None:
+    """The layer's requantization, sign and exactness (`requantization`) when the lowering's
+    activation form asks for one and the tail allows it; None for thresholds."""
     form = g.activation_form
     wanted = form == "requant" or (form == "auto" and not q.bipolar
                                    and q.bitwidth >= REQUANT_MIN_BITS)

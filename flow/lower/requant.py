@@ -7,7 +7,9 @@ checked at the middle of the range), and the quantizer's code is zp + round(f(ac
 requantization's real factor is |a| / s and its bias round(b / a) in accumulator units
 (channels with a < 0 have their weight rows negated, as for thresholds). Where b / a is
 not an integer or the factor not a power of two, the integer function differs from the
-float graph by rounding; verify measures it per layer.
+float graph by rounding; verify measures it per layer. Where both are exact (power-of-two
+scales, no float bias) the IR's bias and factor are the float graph's own: only the integer
+function's rounding (ties, double rounding) can differ, and verify checks exactly that.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ AFFINE_TOLERANCE = 1e-5  # relative: a float32 tail of affine ops, evaluated at 
 
 def requantization(g: Graph, tail: list[onnx.NodeProto], start: str, q: QuantParams,
                    real: Callable[[np.ndarray], np.ndarray], w: np.ndarray,
-                   x_range: tuple[int, int], rank: int) -> tuple[Requant, np.ndarray] | None:
-    """(requantization, per-channel sign) for the float tail that runs from `start` to the
-    activation quantizer `q`, or None where it is not affine in the accumulator (a clip or
-    rounding inside it)."""
+                   x_range: tuple[int, int], rank: int
+                   ) -> tuple[Requant, np.ndarray, bool] | None:
+    """(requantization, per-channel sign, exact) for the float tail that runs from `start`
+    to the activation quantizer `q`, or None where it is not affine in the accumulator (a
+    clip or rounding inside it). `exact`: every factor a power of two and every bias a whole
+    number of accumulator units, so that the IR's parameters are the float graph's own."""
     channels = w.shape[0]
     lo, hi = accumulator_bounds(w, *x_range)
     mid = (lo + hi) // 2
@@ -48,9 +52,11 @@ def requantization(g: Graph, tail: list[onnx.NodeProto], start: str, q: QuantPar
     factors = [quantize_multiplier(abs(float(x)) / scale) for x in a]
     qmin, qmax = q.code_range
     # f = |a| * (sign * acc) + b: on the signed rows' accumulator the bias is b / |a|
-    out = Requant(bias=np.round(b / np.abs(a)).astype(np.int64),
+    bias = b / np.abs(a)
+    exact = all(m == 2**30 for m, _ in factors) and bool(np.all(bias == np.round(bias)))
+    out = Requant(bias=np.round(bias).astype(np.int64),
                   multiplier=np.array([m for m, _ in factors], np.int64),
                   shift=np.array([s for _, s in factors], np.int64),
                   zero_point=int(np.asarray(q.zero_point).reshape(-1)[0]),
                   clamp_min=qmin, clamp_max=qmax, out_dtype=q.dtype)
-    return out, sign
+    return out, sign, exact
