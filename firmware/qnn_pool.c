@@ -3,22 +3,37 @@
  * holds a real pixel: the padding is smaller than the kernel). */
 #include "qnn.h"
 
+/* The real (unpadded) taps of output (oy, ox)'s window: its first pixel's index in the
+ * frame and how many rows and columns of it lie inside the frame. */
+typedef struct {
+    uint32_t first, rows, cols;
+} real_taps_t;
+
+static real_taps_t real_taps(const qnn_window_t *g, uint32_t oy, uint32_t ox)
+{
+    const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
+    const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
+    const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
+    const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
+    const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
+    const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
+    real_taps_t t;
+    t.first = (uint32_t)(iy0 + (int32_t)ky0) * g->in_w + (uint32_t)(ix0 + (int32_t)kx0);
+    t.rows = ky1 - ky0;
+    t.cols = kx1 - kx0;
+    return t;
+}
+
 void qnn_maxpool(const qnn_pool_t *L, const void *x, void *y)
 {
     const qnn_window_t *g = &L->win;
     const uint32_t c_n = L->bits ? ((uint32_t)g->in_c + 31u) >> 5 : g->in_c;
     uint32_t oy, ox, c;
     for (oy = 0; oy < g->out_h; oy++) {
-        const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
-        const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
-        const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
         for (ox = 0; ox < g->out_w; ox++) {
-            const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
-            const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
-            const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
             /* the first real pixel starts the result, the others join it */
-            const uint32_t first = ((uint32_t)(iy0 + (int32_t)ky0) * g->in_w +
-                                    (uint32_t)(ix0 + (int32_t)kx0)) * c_n;
+            const real_taps_t t = real_taps(g, oy, ox);
+            const uint32_t first = t.first * c_n;
             const uint32_t at = (oy * g->out_w + ox) * c_n;
             uint32_t ky, kx;
             if (L->bits) {
@@ -26,9 +41,9 @@ void qnn_maxpool(const qnn_pool_t *L, const void *x, void *y)
                 uint32_t *out = (uint32_t *)y + at;
                 for (c = 0; c < c_n; c++)
                     out[c] = in[first + c];
-                for (ky = ky0; ky < ky1; ky++)
-                    for (kx = kx0; kx < kx1; kx++) {
-                        const uint32_t *p = in + first + ((ky - ky0) * g->in_w + kx - kx0) * c_n;
+                for (ky = 0; ky < t.rows; ky++)
+                    for (kx = 0; kx < t.cols; kx++) {
+                        const uint32_t *p = in + first + (ky * g->in_w + kx) * c_n;
                         for (c = 0; c < c_n; c++)
                             out[c] |= p[c];
                     }
@@ -37,9 +52,9 @@ void qnn_maxpool(const qnn_pool_t *L, const void *x, void *y)
                 int8_t *out = (int8_t *)y + at;
                 for (c = 0; c < c_n; c++)
                     out[c] = in[first + c];
-                for (ky = ky0; ky < ky1; ky++)
-                    for (kx = kx0; kx < kx1; kx++) {
-                        const int8_t *p = in + first + ((ky - ky0) * g->in_w + kx - kx0) * c_n;
+                for (ky = 0; ky < t.rows; ky++)
+                    for (kx = 0; kx < t.cols; kx++) {
+                        const int8_t *p = in + first + (ky * g->in_w + kx) * c_n;
                         for (c = 0; c < c_n; c++)
                             out[c] = p[c] > out[c] ? p[c] : out[c];
                     }
@@ -71,21 +86,15 @@ void qnn_avgpool(const qnn_avgpool_t *L, const int8_t *x, int8_t *y)
     const uint32_t c_n = g->in_c;
     uint32_t oy, ox, c, ky, kx;
     for (oy = 0; oy < g->out_h; oy++) {
-        const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
-        const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
-        const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
         for (ox = 0; ox < g->out_w; ox++) {
-            const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
-            const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
-            const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
-            const int8_t *first = x + ((uint32_t)(iy0 + (int32_t)ky0) * g->in_w +
-                                       (uint32_t)(ix0 + (int32_t)kx0)) * c_n;
-            const int32_t real = (int32_t)((ky1 - ky0) * (kx1 - kx0)) * L->in_offset;
+            const real_taps_t t = real_taps(g, oy, ox);
+            const int8_t *first = x + t.first * c_n;
+            const int32_t real = (int32_t)(t.rows * t.cols) * L->in_offset;
             int8_t *out = y + (oy * g->out_w + ox) * c_n;
             for (c = 0; c < c_n; c++) {
                 int32_t acc = real, v;
-                for (ky = 0; ky < ky1 - ky0; ky++)
-                    for (kx = 0; kx < kx1 - kx0; kx++)
+                for (ky = 0; ky < t.rows; ky++)
+                    for (kx = 0; kx < t.cols; kx++)
                         acc += first[(ky * g->in_w + kx) * c_n + c];
                 v = shift_round(acc, L->shift, L->half_even);
                 v = v < L->lo ? L->lo : v > L->hi ? L->hi : v;

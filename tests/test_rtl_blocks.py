@@ -289,6 +289,70 @@ def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
                                      "cycles": st.summary["cycles"]}, tmp_path)
 
 
+# the activation block alone: (in, out, PE, input type, weight type, output type or None,
+# requantized)
+ACTIVATION_CASES = [
+    (12, 8, 2, "UINT4", "INT3", "UINT3", False),  # 7 thresholds
+    (10, 6, 3, "INT4", "TERNARY", "BIPOLAR", False),  # one threshold, BIPOLAR codes
+    (16, 8, 4, "UINT8", "INT8", "INT8", True),  # requantized, extreme channels
+    (9, 4, 4, "INT2", "INT2", None, False),  # none: the accumulators
+]
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: f"{c[5]}{'-rq' if c[6] else ''}")
+def test_activation(case: tuple, tmp_path: Path) -> None:
+    mw, mh, pe, in_t, w_t, out_t, requant = case
+    if out_t is None:
+        model = random_model([mw, mh], [w_t], [], in_t, [(pe, 1)], seed=mw)
+    else:
+        model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, 1), (1, 1)],
+                             seed=mw)
+    if requant:
+        requantize_hidden(model, seed=mw)
+    stage = rtl.dense.stage(model.layers[0], "act", Path())
+    stage.write_images(tmp_path)
+    model.save(tmp_path)
+    keys = ("PE", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE", "OUT_STEP", "THRESHOLDS_FILE",
+            "THRESHOLDS_STYLE", "REQUANT", "REQUANT_FILE", "REQUANT_STYLE")
+    params = {k: v for k, v in stage.params.items() if k in keys or k.startswith("RQ_")}
+    run_block("activation", {**params, "FOLDS": mh // pe},
+              {"ir": str(tmp_path), "vectors": 60, "seed": mw}, tmp_path)
+
+
+# depthwise layers in the vvau alone: (C, H, W) input, input type, layer, PE
+VVAU_CASES = [
+    ((6, 5, 4), "INT3", {"conv": 0, "k": 3, "pad": 1, "w": "INT2", "act": "UINT2",
+                         "depthwise": True}, 2),  # padded taps hold the pad code
+    ((4, 5, 5), "BIPOLAR", {"conv": 0, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR",
+                            "depthwise": True}, 4),  # 2-bit taps, one channel group
+    slow((3, 3, 3), "UINT2", {"conv": 0, "k": 3, "w": "INT3", "depthwise": True},
+         1),  # accumulators out, one position
+]
+
+
+@pytest.mark.parametrize("shape, in_t, spec, pe", VVAU_CASES,
+                         ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_vvau(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any], pe: int,
+              tmp_path: Path) -> None:
+    specs = [spec] if "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
+    model = random_cnn_model(shape, in_t, specs, seed=sum(shape))
+    layer = model.layers[0]
+    layer.folding = Folding(pe, 1)
+    model.validate("test_vvau")
+    st = rtl.conv.stage(layer, "vvau", Path())
+    st.write_images(tmp_path)
+    model.save(tmp_path)
+    view = rtl.conv.dense_view(layer)
+    xt = view.input_dtype
+    unit = {k: v for k, v in st.params.items() if k in (
+        "PE", "W_BITS", "W_SIGNED", "W_BIPOLAR", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE",
+        "OUT_STEP", "WEIGHTS_FILE", "THRESHOLDS_FILE", "WEIGHTS_STYLE", "THRESHOLDS_STYLE",
+        "REQUANT", "REQUANT_FILE", "REQUANT_STYLE") or k.startswith("RQ_")}
+    params = {**unit, "C": layer.out_channels, "TAPS": layer.window, "IN_BITS": xt.bits,
+              "IN_SIGNED": int(xt.signed and not xt.is_bipolar), "IN_BIPOLAR": int(xt.is_bipolar)}
+    run_block("vvau", params, {"ir": str(tmp_path), "frames": 4, "seed": 3}, tmp_path)
+
+
 # (C, H, W) input, input type, layer, (PE, SIMD)
 CONV_CASES = [
     ((3, 5, 4), "BIPOLAR", {"conv": 4, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
