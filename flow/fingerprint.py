@@ -2,12 +2,15 @@
 
 Every generator stamps its output folder with `fingerprint.json`; every consumer compares
 the stamp with the IR it is asked to run and regenerates (or refuses) on a mismatch, so a
-stale artifact never answers for a new model.
+stale artifact never answers for a new model. The sources are the hand-written blocks,
+templates or kernels and the generator's own Python (`python_sources`): a folder generated
+by older generator code is stale too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +43,19 @@ def files_fingerprint(paths: Iterable[Path]) -> str:
     for p in sorted(Path(p) for p in paths):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def python_sources(*modules: str) -> list[Path]:
+    """The Python files of modules or packages (a package: every .py file in its folder),
+    found where they are imported from, e.g. python_sources("flow.backends.rtl")."""
+    out: list[Path] = []
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"python_sources: no module {name}")
+        origin = Path(spec.origin)
+        out += sorted(origin.parent.glob("*.py")) if spec.submodule_search_locations else [origin]
+    return out
 
 
 def stamp(model: Model, sources: Iterable[Path] = (), location: Path | None = None

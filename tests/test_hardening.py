@@ -249,3 +249,30 @@ def test_moved_rtl_folder_is_regenerated(digits_default: tuple, tmp_path: Path) 
     shutil.move(tmp_path / "a", tmp_path / "b")
     manifest = current_manifest(model, tmp_path / "b")
     assert all(str(tmp_path / "b") in f for f in manifest["mem_files"])
+
+
+def test_generator_code_is_in_every_fingerprint(tmp_path: Path) -> None:
+    """A generated folder is stale once the code that generated it changes, not only its IR
+    or its hand-written blocks: every generator's fingerprint sources hold its own Python."""
+    from flow.backends import firmware, hls
+    from flow.backends.rtl.generate import generator_sources
+    from flow.board.shell import hw_sources
+    from flow.fingerprint import is_current, python_sources, write_stamp
+    from flow.synthetic import random_model
+
+    for sources, generator in ((generator_sources(), "top.py"),
+                               (hls.template_sources(), "top.py"),
+                               (firmware.generator_sources(), "emit.py"),
+                               (hw_sources(), "shell.py")):
+        names = {p.name for p in sources}
+        assert {generator, "packing.py"} <= names, names
+    assert python_sources("flow.packing") == [ROOT / "flow" / "packing.py"]
+    with pytest.raises(ValueError, match="no module flow.nothing"):
+        python_sources("flow.nothing")
+    code = tmp_path / "generator.py"
+    code.write_text("VERSION = 1\n")
+    model = random_model([4, 2], ["INT2"], [], "UINT2", [(1, 1)])
+    write_stamp(tmp_path, model, [code])
+    assert is_current(tmp_path, model, [code])
+    code.write_text("VERSION = 2\n")
+    assert not is_current(tmp_path, model, [code])

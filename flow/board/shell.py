@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from flow.backends.rtl import block_sources
-from flow.backends.rtl.generate import current_manifest
+from flow.backends.rtl.generate import current_manifest, generator_sources
 from flow.backends.rtl.top import model_streams, top_name
 from flow.board.boards import Board
 from flow.board.protocol import protocol_for
+from flow.fingerprint import python_sources
 from flow.ir import Model
 from flow.resources import source_dir
 
@@ -28,8 +29,9 @@ def board_blocks() -> list[Path]:
 
 
 def hw_sources() -> list[Path]:
-    """The hand-written blocks a bitstream is built from (its fingerprint covers them)."""
-    return [*block_sources(), *board_blocks()]
+    """The hand-written blocks a bitstream is built from and the generators' code (its
+    fingerprint covers them)."""
+    return [*generator_sources(), *board_blocks(), *python_sources("flow.board")]
 
 
 def board_top_name(model: Model) -> str:

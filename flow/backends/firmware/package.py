@@ -24,7 +24,7 @@ from flow.backends.firmware.common import (
 from flow.backends.firmware.emit import model_data_files, model_files
 from flow.backends.firmware.plan import Plan, plan
 from flow.data import DataError
-from flow.fingerprint import is_current, write_stamp
+from flow.fingerprint import is_current, python_sources, write_stamp
 from flow.inputs import test_codes
 from flow.ir import Model
 from flow.resources import fill_template
@@ -35,8 +35,10 @@ EXAMPLE_VECTORS = 16  # test vectors embedded in the example app
 
 
 def generator_sources() -> list[Path]:
-    """The hand-written files a generated folder depends on (its fingerprint's sources)."""
-    return runtime_sources() + template_files("project") + template_files("component")
+    """The hand-written files a generated folder depends on (its fingerprint's sources): the
+    runtime, the templates and the generator's own code."""
+    return (runtime_sources() + template_files("project") + template_files("component")
+            + python_sources("flow.backends.firmware", "flow.packing"))
 
 
 def example_vectors(model: Model, n: int = EXAMPLE_VECTORS) -> np.ndarray:

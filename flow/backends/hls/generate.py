@@ -16,7 +16,7 @@ from flow.atomic import replace_dir
 from flow.backends.hls.cpp import c_identifier
 from flow.backends.hls.ops import stages
 from flow.backends.hls.top import top_sources
-from flow.fingerprint import is_current, write_stamp
+from flow.fingerprint import is_current, python_sources, write_stamp
 from flow.ir import Model
 from flow.resources import fill_template, source_dir
 
@@ -35,8 +35,11 @@ def headers() -> list[Path]:
 
 
 def template_sources() -> list[Path]:
-    """Every hand-written file a generated folder depends on (its fingerprint's sources)."""
-    return [*headers(), *sorted((template_dir() / "templates").iterdir())]
+    """Every hand-written file a generated folder depends on (its fingerprint's sources):
+    the templates and the generator's own code."""
+    return [*headers(), *sorted((template_dir() / "templates").iterdir()),
+            *python_sources("flow.backends.hls", "flow.backends.thresholds",
+                            "flow.backends.requant", "flow.packing")]
 
 
 def testbench_source(name: str) -> str:

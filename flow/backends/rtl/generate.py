@@ -10,10 +10,17 @@ from typing import Any
 from flow.atomic import replace_dir, write_json
 from flow.backends.rtl import top
 from flow.backends.rtl.ops import block_sources
-from flow.fingerprint import is_current, write_stamp
+from flow.fingerprint import is_current, python_sources, write_stamp
 from flow.ir import Model
 
 MANIFEST = "manifest.json"
+
+
+def generator_sources() -> list[Path]:
+    """What a generated folder depends on besides the IR (its fingerprint's sources): the
+    rtl/ blocks and the generator's own code."""
+    return [*block_sources(), *python_sources("flow.backends.rtl", "flow.backends.thresholds",
+                                              "flow.backends.requant", "flow.packing")]
 
 
 def rtl_dir(build_dir: Path) -> Path:
@@ -52,17 +59,17 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
                          "latency": top.expected_latency(model)},
         }
         write_json(tmp / MANIFEST, manifest)
-        write_stamp(tmp, model, block_sources(), location=image_dir)
+        write_stamp(tmp, model, generator_sources(), location=image_dir)
 
     return replace_dir(folder, build_folder)
 
 
 def up_to_date(model: Model, build_dir: Path) -> bool:
-    """True when build_dir/rtl/ was generated from exactly this IR and these rtl/ blocks,
-    in this folder (the top names its memory images by absolute path: a moved build
-    folder is stale too)."""
+    """True when build_dir/rtl/ was generated from exactly this IR, these rtl/ blocks and
+    this generator, in this folder (the top names its memory images by absolute path: a
+    moved build folder is stale too)."""
     folder = rtl_dir(build_dir)
-    return is_current(folder, model, block_sources(), location=folder)
+    return is_current(folder, model, generator_sources(), location=folder)
 
 
 def current_manifest(model: Model, build_dir: Path) -> dict[str, Any]:
