@@ -178,8 +178,10 @@ def fifo_depths(model: Model) -> list[int]:
                                           strict=False):
         before = np.searchsorted(np.asarray(popped), np.asarray(pushed), side="left")
         waiting = int((np.arange(1, len(pushed) + 1) - before).max())
-        held = (op(layer).output_buffer(layer) * op(layer).streams(layer)[1].elems
-                // op(nxt).streams(nxt)[0].elems)
+        out, nxt_in = op(layer).streams(layer)[1].elems, op(nxt).streams(nxt)[0].elems
+        # an up-converting width converter passes the stage's queued beats on only as whole
+        # wider beats, a registered fill level behind: their room is not counted there
+        held = 0 if out < nxt_in else op(layer).output_buffer(layer) * out // nxt_in
         depths.append(max(2, waiting - held))
     return depths
 
