@@ -16,7 +16,7 @@ from tb_common import first_difference, job, pack, pipeline_outputs
 
 from flow.backends.rtl import pipeline
 from flow.golden.requant import prepare_activation
-from flow.ir import Requant, load, thresholds_of
+from flow.ir import load
 from flow.packing import encode, pack_words
 
 
@@ -34,11 +34,7 @@ async def activation_codes(dut: Any) -> None:
     inputs = [{"addr": cases[t][0] if t < len(cases) else 0,
                "acc": pack(cases[t - rom][1], acc_bits) if t >= rom else 0}
               for t in range(len(cases) + rom)]
-    if isinstance(act, Requant):
-        latency = pipeline.requant_latency()
-    else:
-        t = thresholds_of(layer, "tb_activation")
-        latency = pipeline.thresholds_latency(t.count) if t else 0
+    latency = pipeline.activation_latency(act)
     activate = prepare_activation(act, np.int64)
     want = []
     for f, acc in cases:

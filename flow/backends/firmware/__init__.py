@@ -36,13 +36,14 @@ from flow.backends.firmware.common import (
     storage_offset,
     template_dir,
 )
-from flow.backends.firmware.dense import pack_bits, pair_words, pairs_fit, plan_layer
+from flow.backends.firmware.dense import plan_layer
 from flow.backends.firmware.emit import output_is_monotonic
 from flow.backends.firmware.ops import OPS as LAYER_KINDS
 from flow.backends.firmware.package import ensure_generated, generate, generator_sources
 from flow.backends.firmware.plan import Plan, plan
 from flow.backends.firmware.runner import measure, run
 from flow.backends.firmware.toolchain import SANITIZE, compile_program, run_program
+from flow.backends.firmware.weights import pack_bits, pair_words, pairs_fit
 
 # activation forms it builds
 ACTIVATIONS = ("thresholds", "requant", "none")

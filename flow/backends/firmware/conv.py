@@ -16,7 +16,8 @@ import numpy as np
 
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
-from flow.backends.firmware.dense import DensePlan, pack_bits
+from flow.backends.firmware.dense import DensePlan
+from flow.backends.firmware.weights import pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
 KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPOLAR_WEIGHTS",

@@ -10,12 +10,22 @@ from typing import Any
 import numpy as np
 
 from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
+from flow.backends.firmware.weights import (
+    LANES,
+    interleave_rows,
+    pack_bits,
+    pack_rows,
+    pair_words,
+    pairs_fit,
+    sliced_planes,
+    table_groups,
+    table_weights,
+    transpose_lanes,
+)
 from flow.backends.thresholds import accumulator_range, hardware_thresholds
-from flow.datatypes import DataType, dtype
+from flow.datatypes import DataType
 from flow.ir import DenseLayer, Requant
-from flow.packing import encode, pack_words
 
-INT8_ROWS = 8  # QNN_INT8_ROWS in qnn.h
 INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
 WEIGHT_CTYPE = {"xnor": "uint32_t", "xnor_sliced": "uint32_t", "bipolar_weights": "uint32_t",
                 "bipolar_table": "uint8_t",
@@ -26,7 +36,6 @@ SCRATCH_KERNELS = ("bipolar_weights", "bipolar_table", "int8_pairs")  # take a s
 # BIPOLAR weights on int8 inputs as bipolar_weights
 MAC_KIND = {"xnor": "binary", "xnor_sliced": "binary", "int8_pairs": "int8",
             "bipolar_table": "bipolar_weights"}
-TABLE_GROUP = 4  # inputs per lookup of qnn_dense_bipolar_table
 TABLE_ENTRIES = 16  # QNN_TABLE_ENTRIES in qnn.h (int16 each)
 # inputs of up to this many bits as stored go bit-serial (qnn_dense_bipolar_weights: one
 # bit plane each), wider ones to the table kernel (4 instructions per 4 MACs whatever the
@@ -41,108 +50,6 @@ NOTES = ["int8 weights take 2 bytes each as pairs (qnn_dense_int8_pairs, two MAC
 def reads_bits(layer: DenseLayer, bits_out: bool = False) -> bool:
     """The XNOR kernel (BIPOLAR inputs x BIPOLAR weights) is the only one reading bits."""
     return layer.is_xnor
-
-
-# ---- weight packing -----------------------------------------------------------------------
-
-
-def pack_rows(fields: np.ndarray, bits: int, word: str) -> np.ndarray:
-    """Rows of unsigned `bits`-bit fields [out, in] -> each row packed by flow.packing
-    (field k at bits [k*bits, (k+1)*bits), LSB first) and padded with zero bits to whole
-    words of numpy type `word` ("<u4": 32-bit words, "u1": bytes): [out, words]."""
-    size = np.dtype(word).itemsize
-    nbytes = size * -(-fields.shape[1] * bits // (8 * size))
-    rows = pack_words(fields, bits)
-    data = b"".join(r.to_bytes(nbytes, "little") for r in rows)
-    return np.frombuffer(data, dtype=word).reshape(len(rows), -1)
-
-
-def pack_bits(w: np.ndarray) -> np.ndarray:
-    """BIPOLAR rows -> uint32 words, LSB first, 1 for +1, tail bits 0."""
-    return pack_rows(encode(w, dtype("BIPOLAR")), 1, "<u4")
-
-
-def interleave_rows(w: np.ndarray, rows: int = INT8_ROWS) -> np.ndarray:
-    """Rows in blocks of `rows` interleaved by column, the rest row-major, flat (the layout
-    of qnn_dense_int8 over weights and of qnn_dense_int8_pairs over weight pairs)."""
-    full = w.shape[0] // rows * rows
-    blocks = w[:full].reshape(-1, rows, w.shape[1]).transpose(0, 2, 1).reshape(-1)
-    return np.concatenate([blocks, w[full:].reshape(-1)])
-
-
-def _pairs(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) = (w[:, 0::2], w[:, 1::2]) in int64, an odd row padded with a zero weight."""
-    w = np.pad(np.asarray(w, np.int64), ((0, 0), (0, w.shape[1] % 2)))
-    return w[:, 0::2], w[:, 1::2]
-
-
-def pair_words(w: np.ndarray) -> np.ndarray:
-    """Stored int8 weights [out, in] -> qnn_dense_int8_pairs' words
-    A = -(w[o][2j] * 2^16 + w[o][2j+1]), int32 [out, ceil(in/2)], before interleaving."""
-    a, b = _pairs(w)
-    return (-(a * 65536 + b)).astype(np.int32)
-
-
-def table_groups(n_in: int) -> int:
-    """Groups of a qnn_dense_bipolar_table row as stored: ceil(in / 4), rows of more than 8
-    groups padded to a multiple of 4 (the kernel's unrolled loop)."""
-    g = -(-n_in // TABLE_GROUP)
-    return g if g <= 8 else -(-g // 4) * 4
-
-
-def table_weights(w: np.ndarray) -> np.ndarray:
-    """BIPOLAR rows [out, in] -> qnn_dense_bipolar_table's index bytes [out, groups]: per
-    group of 4 inputs 2 * s, bit k of s set where weight 4g + k is +1 (the byte offset of
-    that sign pattern's int16 partial sum in the group's table)."""
-    n_out, n_in = w.shape
-    g = table_groups(n_in)
-    plus = np.zeros((n_out, g * TABLE_GROUP), np.int64)
-    plus[:, :n_in] = w > 0
-    s = (plus.reshape(n_out, g, TABLE_GROUP) << np.arange(TABLE_GROUP)).sum(axis=2)
-    return (2 * s).astype(np.uint8)
-
-
-def pairs_fit(w: np.ndarray, x_lo: int, x_hi: int) -> str | None:
-    """None when qnn_dense_int8_pairs is exact for stored weights w [out, in] and stored
-    inputs in [x_lo, x_hi], else why not. Per pair (a, b) of a row and inputs (c, d) the
-    multiply yields G + D * 2^16 with G = -b*c, D = -(a*c + b*d); the kernel recovers D
-    when both lie in [-2^15, 2^15). Checked on the ranges these products reach: for any
-    int8 weights and inputs they fit (D at most 32512, at least -32768)."""
-
-    def span(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # of -v * x, x in [x_lo, x_hi]
-        return np.minimum(-v * x_lo, -v * x_hi), np.maximum(-v * x_lo, -v * x_hi)
-
-    (a_lo, a_hi), (b_lo, b_hi) = (span(v) for v in _pairs(w))
-    for name, vlo, vhi in (("a*c + b*d", a_lo + b_lo, a_hi + b_hi), ("b*c", b_lo, b_hi)):
-        bad = (vlo < -(2**15)) | (vhi >= 2**15)
-        if bad.any():
-            o, j = (int(k) for k in np.argwhere(bad)[0])
-            return (f"row {o}, inputs {2 * j} and {2 * j + 1}: -({name}) reaches "
-                    f"[{int(vlo[o, j])}, {int(vhi[o, j])}], outside int16 for inputs in "
-                    f"[{x_lo}, {x_hi}]")
-    return None
-
-
-LANES = 32  # output channels of one pass of the bit-sliced XNOR kernels
-
-
-def sliced_planes(n_in: int, shift: int) -> int:
-    """Threshold planes per block of the bit-sliced kernels (qnn_sliced_planes in C): the
-    bits of (mismatches << shift) + T, at most 2 * (n_in << shift) + 1."""
-    return (2 * (n_in << shift) + 1).bit_length()
-
-
-def transpose_lanes(words: np.ndarray) -> np.ndarray:
-    """uint32 words [rows, n] -> per block of 32 rows, per column j, 32 words: bit r of
-    word b is bit b of words[32 * block + r][j] (rows past the end: 0); flat."""
-    rows, n = words.shape
-    blocks = -(-rows // LANES)
-    padded = np.zeros((blocks * LANES, n), np.uint64)
-    padded[:rows] = words
-    bit = np.arange(32, dtype=np.uint64)
-    bits = (padded[:, :, None] >> bit) & 1  # [row, j, b]
-    lanes = bits.reshape(blocks, LANES, n, 32) << bit[None, :, None, None]  # lane r at bit r
-    return lanes.sum(axis=1).astype(np.uint32).reshape(-1)
 
 
 def sliced(lp: DensePlan, words: np.ndarray, t: np.ndarray, shift: int) -> DensePlan:

@@ -120,10 +120,8 @@ def pipe_latency(layer: DenseLayer) -> int:
     (mvau.sv's PIPE, plus the output FIFO)."""
     simd = layer.folding.simd
     dot = pipeline.xnor_dot_latency(simd) if layer.is_xnor else pipeline.mac_dot_latency(simd)
-    act = layer.activation
-    act_latency = (0 if act is None else pipeline.requant_latency() if isinstance(act, Requant)
-                   else pipeline.thresholds_latency(act.count))
-    return pipeline.ROM_LATENCY + dot + 1 + act_latency + pipeline.FIFO_LATENCY
+    act = pipeline.activation_latency(layer.activation)
+    return pipeline.ROM_LATENCY + dot + 1 + act + pipeline.FIFO_LATENCY
 
 
 def output_buffer(layer: DenseLayer) -> int:

@@ -4,6 +4,8 @@ the fixed latencies of the stream plumbing and the ROM style rule."""
 
 from __future__ import annotations
 
+from flow.ir import Activation, Requant
+
 TREE_STAGE_LEVELS = 2  # pipeline_pkg::TREE_STAGE_LEVELS
 ROM_LATENCY = 2  # pipeline_pkg::rom_latency(), either style
 # A ROM this deep or shallower is LUTs, one LUT6 a bit; a block RAM would sit mostly empty.
@@ -37,6 +39,14 @@ def requant_latency() -> int:
     """pipeline_pkg::requant_latency: sum, multiplier inputs, product, high word, right
     shift, clamped code."""
     return 6
+
+
+def activation_latency(act: Activation | None) -> int:
+    """pipeline_pkg::activation_latency of a layer's activation (activation.sv): thresholds,
+    requantization or none."""
+    if act is None:
+        return 0
+    return requant_latency() if isinstance(act, Requant) else thresholds_latency(act.count)
 
 
 def rom_style(depth: int) -> str:
