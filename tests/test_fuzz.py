@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import fuzz
+from tests import fuzz, fuzz_space
 
 # the first seven cover every quantizer, bias, batch norm, input rank, exact and rounding
 # graphs and a refusal (test_fixed_seeds_cover_the_draw_space); the rest are small models
@@ -64,23 +64,23 @@ def test_backends_run_the_requantization(tmp_path: Path) -> None:
 def test_fixed_seeds_cover_the_draw_space() -> None:
     """The fixed set draws exact and rounding graphs and a refusal, every quantizer of
     every role, every bias and batch-norm option, rank-1 and rank-3 inputs, odd widths."""
-    specs = [fuzz.draw(s) for s in FAST_SEEDS]
+    specs = [fuzz_space.draw(s) for s in FAST_SEEDS]
     assert {s["po2"] for s in specs} == {True, False}
     assert any(s["refuse"] for s in specs)
     layers = [lay for s in specs for lay in s["layers"]]
-    assert {lay["weight"]["quant"] for lay in layers} == set(fuzz.WEIGHT_QUANTS)
-    assert {lay["act"]["module"] for lay in layers if lay["act"]} == set(fuzz.ACT_QUANTS)
-    assert {lay["bias"] for lay in layers} == set(fuzz.BIASES)
-    assert {lay["bn"] for lay in layers} == set(fuzz.BATCH_NORMS)
-    assert {s["input"]["quant"] for s in specs} == set(fuzz.INPUT_QUANTS)
+    assert {lay["weight"]["quant"] for lay in layers} == set(fuzz_space.WEIGHT_QUANTS)
+    assert {lay["act"]["module"] for lay in layers if lay["act"]} == set(fuzz_space.ACT_QUANTS)
+    assert {lay["bias"] for lay in layers} == set(fuzz_space.BIASES)
+    assert {lay["bn"] for lay in layers} == set(fuzz_space.BATCH_NORMS)
+    assert {s["input"]["quant"] for s in specs} == set(fuzz_space.INPUT_QUANTS)
     assert {lay["act"]["quant"] for lay in layers if lay["act"]} == {
-        q for qs in fuzz.ACT_QUANTS.values() for q in qs}
+        q for qs in fuzz_space.ACT_QUANTS.values() for q in qs}
     assert {len(s["input_shape"]) for s in specs} == {1, 3}
     assert any(lay["out"] % 2 for lay in layers)
 
 
 def test_draw_is_deterministic() -> None:
-    assert fuzz.draw(7) == fuzz.draw(7) != fuzz.draw(8)
+    assert fuzz_space.draw(7) == fuzz_space.draw(7) != fuzz_space.draw(8)
 
 
 def test_failure_writes_a_reproduction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def test_failure_writes_a_reproduction(tmp_path: Path, monkeypatch: pytest.Monke
         assert (folder / name).is_file(), name
     x = np.load(folder / "inputs.npy")
     assert len(x) == len(np.load(folder / "golden.npy")) == len(np.load(folder / "executor.npy"))
-    assert json.loads((folder / "spec.json").read_text()) == fuzz.draw(seed)
+    assert json.loads((folder / "spec.json").read_text()) == fuzz_space.draw(seed)
     monkeypatch.undo()
     # the saved model checks clean with the real judge, through repro.sh's own command
     r = subprocess.run(["sh", str(folder / "repro.sh")], capture_output=True, text=True)
@@ -157,8 +157,8 @@ def test_quantized_bias(tmp_path: Path) -> None:
                  "act": {"module": "relu", "quant": "ufixed", "bits": 3}},
                 {"out": 5, "bias": "int8", "weight": {"quant": "fixed_channel", "bits": 5},
                  "weight_gain": 0.5, "bn": None, "act": None}]}
-    path = export_qonnx(fuzz.build(spec), torch.zeros(1, 9), tmp_path / "m.onnx")
+    path = export_qonnx(fuzz_space.build(spec), torch.zeros(1, 9), tmp_path / "m.onnx")
     model = lower(path)
     assert model.meta["inexact_layers"] == []
-    x = fuzz.random_inputs(spec, 64, 0)
+    x = fuzz_space.random_inputs(spec, 64, 0)
     np.testing.assert_array_equal(golden.run(model, x).reshape(64, -1), qonnx_outputs(path, x))

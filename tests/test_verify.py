@@ -18,7 +18,7 @@ from flow.ir import Requant
 from flow.ir import load as load_ir
 from flow.lower import lower
 from flow.verify import explained, frame_order, qonnx_trace, rounding, verify
-from tests import fuzz
+from tests import fuzz_space
 
 
 def binary_spec(scale: float) -> dict:
@@ -39,7 +39,7 @@ def signs() -> np.ndarray:
 
 
 def test_ties_of_a_rounding_graph(tmp_path: Path, signs: np.ndarray) -> None:
-    onnx_path = export_qonnx(fuzz.build(binary_spec(0.1)), torch.zeros(1, 24),
+    onnx_path = export_qonnx(fuzz_space.build(binary_spec(0.1)), torch.zeros(1, 24),
                              tmp_path / "model.qonnx.onnx")
     model = lower(onnx_path)
     model.save(tmp_path)
@@ -58,7 +58,7 @@ def test_ties_of_a_rounding_graph(tmp_path: Path, signs: np.ndarray) -> None:
 
 
 def test_exact_graph_has_no_affected_samples(tmp_path: Path, signs: np.ndarray) -> None:
-    onnx_path = export_qonnx(fuzz.build(binary_spec(0.5)), torch.zeros(1, 24),
+    onnx_path = export_qonnx(fuzz_space.build(binary_spec(0.5)), torch.zeros(1, 24),
                              tmp_path / "model.qonnx.onnx")
     lower(onnx_path).save(tmp_path)
     r = verify(tmp_path, x=signs)["agreement"]["qonnx_executor"]
@@ -71,7 +71,7 @@ def test_a_wrong_threshold_is_unexplained(tmp_path: Path, signs: np.ndarray) -> 
     """Thresholds moved up by 20 in an inexact layer: every sample with an accumulator
     clearly between the old and the new threshold (not at the old tie, not within the
     rounding slack of the new one) is a wrong answer, not rounding."""
-    onnx_path = export_qonnx(fuzz.build(binary_spec(0.1)), torch.zeros(1, 24),
+    onnx_path = export_qonnx(fuzz_space.build(binary_spec(0.1)), torch.zeros(1, 24),
                              tmp_path / "m.onnx")
     model = lower(onnx_path)
     x = signs[:80]
@@ -109,9 +109,9 @@ def fixed_point_spec() -> dict:
 def fixed_point_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     folder = tmp_path_factory.mktemp("po2")
     spec = fixed_point_spec()
-    export_qonnx(fuzz.build(spec), torch.zeros(1, 20), folder / "model.qonnx.onnx")
+    export_qonnx(fuzz_space.build(spec), torch.zeros(1, 20), folder / "model.qonnx.onnx")
     lower(folder / "model.qonnx.onnx").save(folder)  # auto: dense0 requantized
-    return folder, fuzz.random_inputs(spec, 160, 1)
+    return folder, fuzz_space.random_inputs(spec, 160, 1)
 
 
 def test_power_of_two_requantization_differs_only_by_its_rounding(

@@ -1,0 +1,206 @@
+"""The fuzzer's draw space: random Brevitas models, written here with brevitas.nn and
+brevitas.quant directly (not through flow.models / flow.quantizers), so that qflow is tested
+on models that nobody in qflow wrote.
+
+Draw space (one seed -> one `spec`, a JSON-able dict, -> one model; see `draw`):
+- input: shape (F,) or (C, H, W) with 2 <= F <= 40, C in 1..3, H, W in 1..6 (a Flatten
+  follows the input quantizer of a rank-3 input); values normal around 0.3 times a random
+  gain, plus an all-zero sample and samples exactly halfway between two levels of the
+  input quantizer (its rounding ties);
+- input quantizer (QuantIdentity): Int8ActPerTensorFloat, Uint8ActPerTensorFloat,
+  Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint, ShiftedUint8ActPerTensorFloat
+  at 2..8 bits, SignedBinaryActPerTensorConst, SignedTernaryActPerTensorConst;
+- depth 1..4 QuantLinear layers, widths 3..40 (odd and even; the last 2..11), weights
+  normal at a random magnitude, quantized by SignedBinaryWeightPerTensorConst,
+  SignedTernaryWeightPerTensorConst, Int8WeightPerTensorFloat, Int8WeightPerChannelFloat,
+  Int8WeightPerTensorFixedPoint, Int8WeightPerChannelFixedPoint or
+  ShiftedUint8WeightPerTensorFloat (2..8 bits); no bias, a float bias, or a Brevitas
+  Int8Bias / Int16Bias / Int32Bias (the activation before returns a QuantTensor);
+- after each layer: no BatchNorm1d, one with random statistics (negative gammas
+  included), or one whose channel 0 has gamma 0 (a constant channel);
+- after each hidden layer, one activation: QuantReLU (Uint8ActPerTensorFloat or
+  Uint8ActPerTensorFixedPoint, 1..8 bits), QuantHardTanh (Int8ActPerTensorFloatMinMaxInit
+  or Int8ActPerTensorFixedPoint with a random clamp range, 2..8 / 1..8 bits, or the binary
+  and ternary const quantizers) or QuantIdentity (Int8ActPerTensorFloat,
+  Int8ActPerTensorFixedPoint, ShiftedUint8ActPerTensorFloat at 1..8 bits, or the binary
+  and ternary const quantizers); nothing after the last layer (logits);
+- scales: statistics-based scales set by three training-mode batches. Four draws in ten
+  keep to power-of-two scales (fixed-point quantizers, binary/ternary weights with a
+  constant scale 2^-4..2), whose float graph qflow lowers as exact; the others mix in
+  float scales (and the binary/ternary weights' default 0.1), whose float32 graph rounds;
+- about one draw in twelve adds a construct qflow refuses by design: an activation
+  quantizer after the last layer, or a float Tanh before the first hidden activation.
+  Any draw qflow refuses must end in a LoweringError / IRError naming the file and the
+  node or graph ("refused").
+Nothing is excluded from this space to hide a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Quantizers drawn, by role; a power-of-two draw (exact float graph) keeps to the second set.
+WEIGHT_QUANTS = ("binary", "ternary", "int_tensor", "int_channel", "fixed_tensor",
+                 "fixed_channel", "shifted")
+WEIGHT_QUANTS_PO2 = ("binary", "ternary", "fixed_tensor", "fixed_channel")
+INPUT_QUANTS = ("int", "uint", "fixed", "ufixed", "shifted", "binary", "ternary")
+INPUT_QUANTS_PO2 = ("fixed", "ufixed", "binary", "ternary")
+# activation module -> the quantizers drawn for it
+ACT_QUANTS = {"relu": ("uint", "ufixed"), "hardtanh": ("int_minmax", "fixed", "binary", "ternary"),
+              "identity": ("int", "fixed", "shifted", "binary", "ternary")}
+ACT_QUANTS_PO2 = {"relu": ("ufixed",), "hardtanh": ("fixed", "binary", "ternary"),
+                  "identity": ("fixed", "binary", "ternary")}
+MULTI_BIT = ("int", "uint", "fixed", "ufixed", "shifted", "int_minmax")
+BIASES = (None, "float", "int8", "int16", "int32")  # None: no bias; intN: Brevitas IntNBias
+# None: no batch norm; "dead": random statistics with gamma 0 on channel 0 (a constant channel)
+BATCH_NORMS = (None, "random", "random", "dead")
+REFUSALS = ("final_act", "tanh")  # constructs qflow refuses by design (module docstring)
+
+
+def draw(seed: int) -> dict[str, Any]:
+    """The random architecture of one seed, as a JSON-able spec (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    po2 = bool(rng.random() < 0.4)
+    acts, weights, inputs = ((ACT_QUANTS_PO2, WEIGHT_QUANTS_PO2, INPUT_QUANTS_PO2) if po2 else
+                             (ACT_QUANTS, WEIGHT_QUANTS, INPUT_QUANTS))
+
+    def bits(lo: int) -> int:
+        return int(rng.integers(lo, 9))
+
+    def act() -> dict[str, Any]:
+        module = str(rng.choice(list(acts)))
+        quant = str(rng.choice(acts[module]))
+        spec: dict[str, Any] = {"module": module, "quant": quant}
+        if quant in MULTI_BIT:
+            # Brevitas exports no 1-bit quantizer with a zero point or a MinMax init
+            spec["bits"] = bits(2 if quant in ("int_minmax", "shifted") else 1)
+        if module == "hardtanh" and quant in MULTI_BIT:  # the clamp's range
+            lo = -float(rng.uniform(0.1, 4))
+            spec.update(min_val=lo, max_val=float(rng.uniform(0.1, 4)) if rng.random() < 0.7
+                        else -lo)
+        return spec
+
+    rank = int(rng.choice([1, 3]))
+    if rank == 1:
+        shape = [int(rng.integers(2, 41))]
+    else:
+        shape = [int(rng.integers(1, 4)), int(rng.integers(1, 7)), int(rng.integers(1, 7))]
+    in_q = str(rng.choice(inputs))
+    depth = int(rng.integers(1, 5))
+    layers = []
+    for k in range(depth):
+        wq = str(rng.choice(weights))
+        weight: dict[str, Any] = {"quant": wq}
+        if wq in ("binary", "ternary"):  # Brevitas' constant scale is 0.1 unless po2
+            weight["scale"] = float(2.0 ** rng.integers(-4, 2)) if po2 else 0.1
+        else:
+            weight["bits"] = bits(2)
+        layers.append({
+            "out": int(rng.integers(3, 41)) if k < depth - 1 else int(rng.integers(2, 12)),
+            "bias": BIASES[int(rng.integers(len(BIASES)))],
+            "weight": weight,
+            "weight_gain": float(10 ** rng.uniform(-1.5, 0.5)),
+            "bn": BATCH_NORMS[int(rng.integers(len(BATCH_NORMS)))],
+            "act": act() if k < depth - 1 else None,
+        })
+    refuse = str(rng.choice(REFUSALS)) if rng.random() < 1 / 12 else None
+    if refuse == "tanh" and depth == 1:  # no hidden activation to put the Tanh before
+        refuse = "final_act"
+    return {"seed": seed, "po2": po2, "input_shape": shape,
+            "input": {"quant": in_q, **({"bits": bits(2)} if in_q in MULTI_BIT else {})},
+            "input_gain": float(10 ** rng.uniform(-1, 1)), "layers": layers, "refuse": refuse}
+
+
+def _act_quant(spec: dict[str, Any]) -> Any:
+    from brevitas import quant as bq
+
+    table = {"int": bq.Int8ActPerTensorFloat, "uint": bq.Uint8ActPerTensorFloat,
+             "fixed": bq.Int8ActPerTensorFixedPoint, "ufixed": bq.Uint8ActPerTensorFixedPoint,
+             "shifted": bq.ShiftedUint8ActPerTensorFloat,
+             "int_minmax": bq.Int8ActPerTensorFloatMinMaxInit,
+             "binary": bq.SignedBinaryActPerTensorConst,
+             "ternary": bq.SignedTernaryActPerTensorConst}
+    q = table[spec["quant"]]
+    return q.let(bit_width=spec["bits"]) if "bits" in spec else q
+
+
+def _weight_quant(spec: dict[str, Any]) -> Any:
+    from brevitas import quant as bq
+    from brevitas.quant import fixed_point  # its per-channel quantizer is not re-exported
+
+    table = {"binary": bq.SignedBinaryWeightPerTensorConst,
+             "ternary": bq.SignedTernaryWeightPerTensorConst,
+             "int_tensor": bq.Int8WeightPerTensorFloat,
+             "int_channel": bq.Int8WeightPerChannelFloat,
+             "fixed_tensor": bq.Int8WeightPerTensorFixedPoint,
+             "fixed_channel": fixed_point.Int8WeightPerChannelFixedPoint,
+             "shifted": bq.ShiftedUint8WeightPerTensorFloat}
+    q = table[spec["quant"]]
+    if "scale" in spec:
+        return q.let(scaling_const=spec["scale"])
+    return q.let(bit_width=spec["bits"]) if "bits" in spec else q
+
+
+def random_inputs(spec: dict[str, Any], n: int, seed: int) -> np.ndarray:
+    """Float inputs of the spec's shape: normal, scaled by its input gain, shifted a little."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.3, 1.0, (n, *spec["input_shape"])) * spec["input_gain"]
+    return x.astype(np.float32)
+
+
+def build(spec: dict[str, Any]) -> Any:
+    """The spec as a Brevitas model in eval mode, statistics-based scales set by a few
+    training-mode batches of its inputs, batch norm statistics randomized."""
+    import torch
+    from brevitas import quant as bq
+    from brevitas.nn import QuantHardTanh, QuantIdentity, QuantLinear, QuantReLU
+    from torch import nn
+
+    torch.manual_seed(spec["seed"])
+    # a quantized bias takes its scale from the input's: that activation returns a QuantTensor
+    layers = spec["layers"]
+    quant_bias = [lay["bias"] not in (None, "float") for lay in layers]
+    modules: list[nn.Module] = [QuantIdentity(act_quant=_act_quant(spec["input"]),
+                                              return_quant_tensor=quant_bias[0])]
+    if len(spec["input_shape"]) > 1:
+        modules.append(nn.Flatten())
+    width = int(np.prod(spec["input_shape"]))
+    biases = {"int8": bq.Int8Bias, "int16": bq.Int16Bias, "int32": bq.Int32Bias}
+    for k, lay in enumerate(layers):
+        linear = QuantLinear(width, lay["out"], bias=lay["bias"] is not None,
+                             weight_quant=_weight_quant(lay["weight"]),
+                             bias_quant=biases.get(lay["bias"]))
+        with torch.no_grad():
+            linear.weight.normal_(0.0, lay["weight_gain"])
+        modules.append(linear)
+        if lay["bn"]:
+            modules.append(nn.BatchNorm1d(lay["out"]))
+        act = lay["act"]
+        if k == len(spec["layers"]) - 1 and spec["refuse"] == "final_act":
+            act = {"module": "identity", "quant": "int", "bits": 4}
+        if act is not None:
+            if spec["refuse"] == "tanh" and k == 0:
+                modules.append(nn.Tanh())
+            kind = {"relu": QuantReLU, "hardtanh": QuantHardTanh, "identity": QuantIdentity}
+            extra = {key: act[key] for key in ("min_val", "max_val") if key in act}
+            modules.append(kind[act["module"]](act_quant=_act_quant(act), **extra,
+                                               return_quant_tensor=k + 1 < len(layers)
+                                               and quant_bias[k + 1]))
+        width = lay["out"]
+    model = nn.Sequential(*modules)
+    model.train()
+    with torch.no_grad():
+        for b in range(3):
+            model(torch.from_numpy(random_inputs(spec, 32, spec["seed"] + 1000 + b)))
+        norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+        for m, lay in zip(norms, [lay for lay in layers if lay["bn"]], strict=True):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c) * 2)
+            m.running_var.copy_(torch.rand(c) * 5 + 0.05)
+            m.weight.copy_(torch.randn(c))  # negative gammas flip channels
+            m.bias.copy_(torch.randn(c))
+            if lay["bn"] == "dead":
+                m.weight[0] = 0.0
+    return model.eval()
