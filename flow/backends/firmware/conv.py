@@ -17,7 +17,7 @@ import numpy as np
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan
-from flow.backends.firmware.weights import pack_bits
+from flow.backends.firmware.weights import conv_pair_words, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
 KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPOLAR_WEIGHTS",
@@ -27,10 +27,11 @@ KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPO
 MAC_KIND = {"xnor": "binary_conv", "xnor_sliced": "binary_conv", "int8_pairs": "int8_conv",
             "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
-# window kernels that run several positions per pass (qnn_conv.c's grouped_conv)
-POSITIONS_PER_PASS = {"bipolar_table": 2, "int8_pairs": 4}
+# window kernels that run several positions per pass (qnn_conv.c's table_conv)
+POSITIONS_PER_PASS = {"bipolar_table": 2}
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col), "
-         "bit-sliced XNOR ones read the window's words in place; "
+         "bit-sliced XNOR ones read the window's words in place, int8 pairs ones pack "
+         "kh input rows into pairs (a ring in scratch) and read windows there; "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
 
@@ -56,6 +57,18 @@ def window_layer(layer: Conv2dLayer) -> DenseLayer:
                       out_features=co, input_dtype=layer.input_dtype,
                       weight_dtype=layer.weight_dtype, weights=layer.weights.reshape(co, -1),
                       acc_min=layer.acc_min, acc_max=layer.acc_max, activation=layer.activation)
+
+
+def pair_ring_words(layer: Conv2dLayer, pixel_sums: bool) -> int:
+    """Scratch words of QNN_CONV_INT8_PAIRS (qnn_conv_int8.c's ring_geometry): kh packed input
+    rows, each of ceil(C/4) rows of pair couples (and a row of pixel sums with w_offset) over
+    the padded row's pixels that four positions a pass read, by stride phase; then kh * kw
+    run offsets."""
+    (kh, kw), sw, ow = layer.kernel, layer.stride[1], layer.out_shape[1]
+    pixels = (4 * -(-ow // 4) - 1) * sw + kw
+    row = 2 * sw * -(-pixels // sw)
+    slot = ((layer.in_shape[2] + 3) // 4 + int(pixel_sums)) * row
+    return kh * (slot + kw)
 
 
 @dataclass
@@ -97,6 +110,8 @@ class ConvPlan:
             return 2 * 4 * taps * words(c)
         if self.kernel == "xnor_sliced":  # reads the window's words in place
             return 0
+        if self.kernel == "int8_pairs":
+            return 4 * pair_ring_words(self.layer, self.window.w_offset != 0)
         if self.kernel in POSITIONS_PER_PASS:  # a window and its scratch per position
             return POSITIONS_PER_PASS[self.kernel] * (4 * ((taps * c + 3) // 4)
                                                       + self.window.scratch_bytes)
@@ -183,6 +198,9 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
                       w_offset=0, thresholds=thresholds,
                       bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
+    if win.kernel == "int8_pairs":  # pairs pixel by pixel, rows in blocks of 4
+        win = replace(win, weights=conv_pair_words(layer.weights.astype(np.int64)
+                                                   - win.w_offset))
     if win.kernel in ("xnor", "xnor_sliced"):  # its plan's bias: the requantization's, or none
         co, taps = layer.out_channels, layer.kernel[0] * layer.kernel[1]
         packed = pack_bits(layer.weights.reshape(co * taps, c)).reshape(co, -1)
