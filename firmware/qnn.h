@@ -157,10 +157,10 @@ enum {
     QNN_CONV_BIPOLAR_WEIGHTS = 1, /* int8 window, qnn_dense_bipolar_weights */
     QNN_CONV_INT8_PAIRS = 2,      /* int8 frame packed into pairs row by row, no window
                                      copy (qnn_conv_int8.c): weights as qnn_dense_int8_pairs'
-                                     words, pairs per pixel (an odd C padded with a zero
-                                     weight), in (ky, kx, pair) order, rows in blocks of 4
-                                     interleaved by pair (rows padded with zero weights to a
-                                     multiple of 4) */
+                                     words, taps in (kx, ky) order, pairs within a pixel (C
+                                     padded with zero weights to a multiple of 4), rows in
+                                     blocks of 4 interleaved by pair (rows padded with zero
+                                     weights to a multiple of 4) */
     QNN_CONV_INT8 = 3,            /* int8 window, qnn_dense_int8 */
     QNN_CONV_PACKED = 4,          /* int8 window, qnn_dense_packed */
     QNN_CONV_DEPTHWISE = 5,       /* int8 window, int16 weights [C][kh * kw] */
@@ -185,9 +185,10 @@ typedef struct {
 /* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
  * second half the mask of padded taps), word-aligned, then the window kernel's scratch;
  * QNN_CONV_BIPOLAR_TABLE runs two positions per pass: two int8 windows, then the kernel's
- * scratch for each. QNN_CONV_INT8_PAIRS: a ring of kh packed input rows, each
- * (ceil(C/2) + (w_offset != 0)) * sw * ceil(((4 * ceil(out_w/4) - 1) * sw + kw) / sw) words,
- * then kh * kw words (the window's runs). */
+ * scratch for each. QNN_CONV_INT8_PAIRS (qnn_conv_int8.c), in words, with
+ * lanes = 4 * ceil(out_w / 4) and pixels = sw * ceil(((lanes - 1) * sw + kw) / sw): a ring of
+ * 2 * kh input rows of 2 * ceil(C / 4) * pixels pair words, kh * pixels pixel sums where
+ * w_offset != 0, kw run offsets, then 6 * lanes (a block's accumulators, bits and starts). */
 void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
 
 /* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded

@@ -83,6 +83,11 @@ void qnn_conv_int8_pairs(const qnn_conv_t *C, const int8_t *x, uint8_t *y, uint3
 void qnn_requant_block(const qnn_dense_t *L, uint32_t o, uint32_t rows, const int32_t *sums,
                        uint32_t n, int8_t *y, uint32_t step);
 
+/* The same for int8 codes by thresholds (QNN_OUT_INT8; qnn_threshold.c): each row's
+ * thresholds searched by qnn_threshold_count_binary, inlined */
+void qnn_threshold_block(const qnn_dense_t *L, uint32_t o, uint32_t rows, const int32_t *sums,
+                         uint32_t n, int8_t *y, uint32_t step);
+
 /* ---- bit-sliced XNOR (qnn_dense_xnor_sliced.c) ---- */
 #define QNN_SLICED_PLANES 17 /* of a count up to 65535, and one 0 above */
 

@@ -3,7 +3,7 @@
  * about 15 thresholds (4-bit activations), binary search beyond (255 thresholds: ~90
  * against ~650 instructions per channel, measured before the unrolled search); the
  * 2^k - 1 thresholds of a k-bit activation go to a search unrolled for that count. */
-#include "qnn.h"
+#include "qnn_internal.h"
 
 uint32_t qnn_threshold_count_linear(const int32_t *t, uint32_t n, int32_t acc)
 {
@@ -19,7 +19,7 @@ uint32_t qnn_threshold_count_linear(const int32_t *t, uint32_t n, int32_t acc)
     if (b[(h) - 1] <= acc) \
         b += (h)
 
-uint32_t qnn_threshold_count_binary(const int32_t *t, uint32_t n, int32_t acc)
+static inline uint32_t count_binary(const int32_t *t, uint32_t n, int32_t acc)
 {
     const int32_t *b = t;
     switch (n) { /* 2^k - 1 thresholds: k halvings of fixed sizes */
@@ -54,9 +54,30 @@ uint32_t qnn_threshold_count_binary(const int32_t *t, uint32_t n, int32_t acc)
     return (uint32_t)(b - t);
 }
 
+uint32_t qnn_threshold_count_binary(const int32_t *t, uint32_t n, int32_t acc)
+{
+    return count_binary(t, n, acc);
+}
+
 uint32_t qnn_threshold_count(const int32_t *t, uint32_t n, int32_t acc)
 {
     return n < QNN_LINEAR_THRESHOLDS && (n & (n + 1u))
                ? qnn_threshold_count_linear(t, n, acc)
                : qnn_threshold_count_binary(t, n, acc);
+}
+
+void qnn_threshold_block(const qnn_dense_t *L, uint32_t o, uint32_t rows, const int32_t *sums,
+                         uint32_t n, int8_t *y, uint32_t step)
+{
+    const uint32_t count = L->count;
+    const int32_t base = L->base, level = L->step;
+    uint32_t row;
+    for (row = 0; row < rows; row++) {
+        const int32_t *const t = L->thresholds + (o + row) * count;
+        const int32_t bias = L->bias ? L->bias[o + row] : 0;
+        const int32_t *acc = sums + row, *const end = acc + 4u * n;
+        int8_t *dst = y + o + row;
+        for (; acc != end; acc += 4, dst += step)
+            *dst = (int8_t)(base + level * (int32_t)count_binary(t, count, *acc + bias));
+    }
 }

@@ -60,15 +60,16 @@ def window_layer(layer: Conv2dLayer) -> DenseLayer:
 
 
 def pair_ring_words(layer: Conv2dLayer, pixel_sums: bool) -> int:
-    """Scratch words of QNN_CONV_INT8_PAIRS (qnn_conv_int8.c's ring_geometry): kh packed input
-    rows, each of ceil(C/4) rows of pair couples (and a row of pixel sums with w_offset) over
-    the padded row's pixels that four positions a pass read, by stride phase; then kh * kw
-    run offsets."""
+    """Scratch words of QNN_CONV_INT8_PAIRS (qnn_conv_int8.c's ring_geometry and layout): a
+    ring of 2 * kh packed input rows, each 2 * ceil(C/4) pairs of each pixel of the padded
+    row that four positions a pass read (by stride phase); with w_offset, kh rows of pixel
+    sums; kw run offsets; an output row's accumulators of a block of 4 channels, and a word of
+    bits and a start per position."""
     (kh, kw), sw, ow = layer.kernel, layer.stride[1], layer.out_shape[1]
-    pixels = (4 * -(-ow // 4) - 1) * sw + kw
-    row = 2 * sw * -(-pixels // sw)
-    slot = ((layer.in_shape[2] + 3) // 4 + int(pixel_sums)) * row
-    return kh * (slot + kw)
+    lanes = 4 * -(-ow // 4)
+    pixels = sw * -(-((lanes - 1) * sw + kw) // sw)  # of a packed row, by stride phase
+    slot = 2 * ((layer.in_shape[2] + 3) // 4) * pixels  # one word a pair
+    return 2 * kh * slot + (kh * pixels if pixel_sums else 0) + kw + 6 * lanes
 
 
 @dataclass

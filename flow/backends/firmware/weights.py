@@ -56,12 +56,13 @@ CONV_PAIR_ROWS = 4  # rows of a block of qnn_conv_int8.c's four_by_four
 
 def conv_pair_words(w: np.ndarray) -> np.ndarray:
     """Stored int8 convolution weights [out, kh, kw, C] -> QNN_CONV_INT8_PAIRS' words
-    (pair_words): pairs within each pixel, its C padded with zero weights to a multiple of 4
-    (the kernel takes two pairs an iteration), rows padded with zero rows to a multiple of
-    CONV_PAIR_ROWS, in blocks of CONV_PAIR_ROWS interleaved by pair; flat."""
+    (pair_words): taps in (kx, ky) order, pairs within each pixel, its C padded with zero
+    weights to a multiple of 4 (the kernel takes two pairs an iteration), rows padded with
+    zero rows to a multiple of CONV_PAIR_ROWS, in blocks of CONV_PAIR_ROWS interleaved by
+    pair; flat."""
     rows = -(-w.shape[0] // CONV_PAIR_ROWS) * CONV_PAIR_ROWS
-    w = np.pad(np.asarray(w, np.int64), ((0, rows - w.shape[0]), (0, 0), (0, 0),
-                                         (0, -w.shape[3] % 4)))
+    w = np.pad(np.asarray(w, np.int64).transpose(0, 2, 1, 3),
+               ((0, rows - w.shape[0]), (0, 0), (0, 0), (0, -w.shape[3] % 4)))
     return interleave_rows(pair_words(w.reshape(rows, -1)), CONV_PAIR_ROWS)
 
 
