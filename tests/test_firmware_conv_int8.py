@@ -57,7 +57,7 @@ def variants(layer: Conv2dLayer, k: int, rng: np.random.Generator
              ) -> list[tuple[fwconv.ConvPlan, bool]]:
     """Every output form of the layer: its thresholds (BIPOLAR: as int8 and as bits), a
     random requantization onto its output type (multi-bit outputs), raw accumulators."""
-    out = []
+    out: list[tuple[fwconv.ConvPlan, bool]] = []
     bipolar = layer.out_dtype.is_bipolar
     for bits in ([False, True] if bipolar else [False]):
         out.append((fwconv.plan_layer(k + len(out), layer, bits_out=bits), bits))
@@ -169,8 +169,9 @@ def test_int8_cnn_equals_golden(tmp_path: Path, target: str) -> None:
         {"conv": 16, "k": 3, "stride": 2, "pad": 1, "w": "INT8", "act": "INT8"},
         {"conv": 8, "k": 1, "w": "INT8", "act": "INT4"},
         {"dense": 5, "w": "INT8"}], seed=3, name="int8_convs")
-    m.layers[0].activation = random_requant(np.random.default_rng(4), m.layers[0],
-                                            m.layers[0].out_dtype)
+    first = m.layers[0]
+    assert isinstance(first, Conv2dLayer)
+    first.activation = random_requant(np.random.default_rng(4), first, first.out_dtype)
     codes = random_codes(m, 8, seed=5)
     plan = fw.plan(m)
     assert [getattr(lp, "kernel", "") for lp in plan.layers][:3] == ["int8_pairs"] * 3
