@@ -1,7 +1,7 @@
 """The int8 convolution kernel (QNN_CONV_INT8_PAIRS, firmware/qnn_conv_int8.c: input rows
 packed into pairs once, four positions x four channels a pass) against numpy's naive
 windows (tests/test_firmware_cnn.py's conv_acc) on shapes around its blocking: channels
-1 .. 33 (pair groups of 2, 4 and 8, odd C), output rows not a multiple of 4 wide, output
+3 .. 33 (pair groups of 2, 4, 8 and 16, odd C), output rows not a multiple of 4 wide, output
 channels not a multiple of 4, kernels 1/3/5, strides 1/2, pads 0/1/2, stride larger than
 the kernel, UINT8 inputs (a non-zero pad code) and UINT8 weights (w_offset); every output
 form: thresholds (int8 codes and bits), the requantization, raw accumulators. Each case runs
@@ -33,7 +33,7 @@ SHAPES = [
     ((8, 7, 6), "INT8", {"conv": 5, "k": 5, "pad": 2, "w": "INT8", "act": "INT4"}),
     ((3, 9, 7), "UINT8", {"conv": 17, "k": 3, "stride": 2, "pad": 1, "w": "INT8",
                           "act": "BIPOLAR"}),
-    ((1, 8, 11), "UINT8", {"conv": 4, "k": 5, "stride": 2, "w": "INT8", "act": "INT8"}),
+    ((12, 8, 11), "UINT8", {"conv": 4, "k": 5, "stride": 2, "w": "INT8", "act": "INT8"}),
     ((6, 5, 5), "INT4", {"conv": 7, "k": 1, "w": "INT8", "act": "INT8"}),
     ((33, 4, 6), "INT8", {"conv": 3, "k": 3, "w": "INT8", "act": "UINT8"}),
     ((5, 9, 9), "INT8", {"conv": 8, "k": 1, "stride": 3, "w": "INT8", "act": "INT8"}),
@@ -159,6 +159,19 @@ def test_conv_int8_layout() -> None:
     assert not words[4, :, 1:].any()  # rows 17 .. 19 are zero
     # out 4 x 3: lanes 4, pixels 2 * ceil(((4 - 1) * 2 + 3) / 2) = 10, 2 pairs each
     assert lp.scratch_bytes == 4 * (2 * 3 * 2 * 10 + 3 + 6 * 4)
+
+
+def test_conv_int8_few_channels_gather() -> None:
+    """One or two input channels (pixels padded to 4 would compute 2-4 times the MACs)
+    gather windows for qnn_dense_int8 instead, and say why."""
+    for c in (1, 2, 3):
+        m = random_cnn_model((c, 6, 6), "UINT8", [
+            {"conv": 5, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"}, {"dense": 3, "w": "INT8"}])
+        layer = m.layers[0]
+        assert isinstance(layer, Conv2dLayer)
+        lp = fwconv.plan_layer(0, layer)
+        assert lp.kernel == ("int8_pairs" if c >= fwconv.PAIRS_MIN_CHANNELS else "int8")
+        assert (f"{c} input channel" in lp.why) == (c < fwconv.PAIRS_MIN_CHANNELS)
 
 
 @pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])

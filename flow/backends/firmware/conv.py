@@ -5,7 +5,9 @@ XNOR kernel's weights are packed pixel by pixel (bit frames: every pixel starts 
 with thresholds on the accumulator (taps - 2 * mismatches over the real taps, so that
 padded taps count for nothing); where its outputs are bits by one threshold, as the
 bit-sliced kernel's planes (QNN_CONV_XNOR_SLICED, which reads the window's words in place).
-Depthwise layers take int16 weights per channel."""
+Depthwise layers take int16 weights per channel. int8 weights of three input channels or
+more go to QNN_CONV_INT8_PAIRS (firmware/qnn_conv_int8.c): the window's pair words re-laid
+tap by tap in (kx, ky) order, and the scratch of its ring of packed input rows."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPO
 MAC_KIND = {"xnor": "binary_conv", "xnor_sliced": "binary_conv", "int8_pairs": "int8_conv",
             "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
+# int8 convolutions of fewer input channels gather windows for qnn_dense_int8 instead of
+# packing pixels into pairs padded to 4 channels (2-4 times the MACs; measured slower)
+PAIRS_MIN_CHANNELS = 3
 # window kernels that run several positions per pass (qnn_conv.c's table_conv)
 POSITIONS_PER_PASS = {"bipolar_table": 2}
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col), "
@@ -199,6 +204,9 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
                       w_offset=0, thresholds=thresholds,
                       bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
+    if win.kernel == "int8_pairs" and c < PAIRS_MIN_CHANNELS:
+        win = replace(dense.plan_layer(i, window_layer(layer), True, bits_out),
+                      why=f"{c} input channel(s): pairs would pad each pixel to 4 channels")
     if win.kernel == "int8_pairs":  # pairs pixel by pixel, rows in blocks of 4
         win = replace(win, weights=conv_pair_words(layer.weights.astype(np.int64)
                                                    - win.w_offset))
