@@ -247,10 +247,10 @@ def main() -> None:
         },
         "notes": ["instructions per MAC count whole layers (loops, thresholds, output "
                   "packing); the input conversion of the first layer is reported apart",
-                  "int8 convolution: four positions a pass (qnn_int8_pairs_four: per input "
-                  "pair of 4 rows x 4 positions, 4 + 4 loads and 16 x (mul, add, srai, sub)); "
-                  "with 255 thresholds the activation alone costs ~0.4 instructions per MAC "
-                  "of a 3x3x32 window, requantized ~0.2",
+                  "int8 convolution: input rows packed into pairs once (a ring in scratch, "
+                  "qnn_conv_int8.c), four positions x four channels a pass, per input pair "
+                  "4 + 4 loads and 16 x (mul, add, srai, sub), up to 16 pairs an iteration; "
+                  "the activation of a block of 4 channels once per output row",
                   "int8: qnn_dense_int8_pairs packs the inputs in pairs (arena scratch, 2 "
                   "bytes per input) and stores each weight pair as one int32 (2 bytes of "
                   "flash per weight); per input pair: lw x, then for each of 8 rows lw w, "

@@ -38,6 +38,13 @@ typedef struct {
     int32_t act_min, act_max;  /* the clamp */
 } qnn_requant_t;
 
+/* RDBPOT(x, e): x / 2^e rounded to nearest, ties away from zero (e in 0 .. 31) */
+static inline int32_t qnn_rounding_divide_by_pot(int32_t x, int32_t e)
+{
+    const int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u);
+    return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0));
+}
+
 /* TFLite's MultiplyByQuantizedMultiplier, double rounding (CMSIS-NN's arm_nn_requantize,
  * ESP-NN): RDBPOT(SRDHM(x * 2^max(shift, 0), multiplier), max(-shift, 0)), bit for bit
  * flow/golden/requant.py. x * 2^max(shift, 0) must fit int32 (the IR checks it).
@@ -45,18 +52,16 @@ typedef struct {
  * product's sign, is floor((a * b + 2^30) / 2^31) for either sign (for a * b < 0 the
  * truncation is a ceiling: ceil((p + 1 - 2^30) / 2^31) = floor((p + 2^30) / 2^31)): one
  * 64-bit add and arithmetic shift, no 64-bit division; it saturates only for
- * a = b = INT32_MIN. RDBPOT(x, e) rounds x / 2^e to nearest, ties away from zero. */
+ * a = b = INT32_MIN. */
 static inline int32_t qnn_requantize(int32_t x, int32_t multiplier, int32_t shift)
 {
-    const int32_t right = shift > 0 ? 0 : -shift;
     const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
-    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
     int32_t high;
     if (a == INT32_MIN && multiplier == INT32_MIN)
         high = INT32_MAX;
     else
         high = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
-    return (high >> right) + ((high & mask) > (mask >> 1) + (high < 0));
+    return qnn_rounding_divide_by_pot(high, shift > 0 ? 0 : -shift);
 }
 
 /* One dense layer; the generator emits these as const (flash) objects. */
@@ -134,7 +139,8 @@ void qnn_dense_packed(const qnn_dense_t *layer, const int8_t *x, void *y);
  * 0), so that every pixel starts a word. No kernel materializes im2col: each output
  * position gathers its one window (kh x kw pixels, in (ky, kx, c) order, the order of a
  * weight row) into scratch and runs the window's dense kernel over all output channels
- * (QNN_CONV_XNOR_SLICED reads the window's rows of words in place instead).
+ * (QNN_CONV_XNOR_SLICED reads the window's rows of words in place instead;
+ * QNN_CONV_INT8_PAIRS packs each input row into pairs once and reads windows there).
  */
 
 /* the geometry of a sliding window */
@@ -149,7 +155,12 @@ typedef struct {
 enum {
     QNN_CONV_XNOR = 0,            /* bits window; padded taps masked out, never +-1 */
     QNN_CONV_BIPOLAR_WEIGHTS = 1, /* int8 window, qnn_dense_bipolar_weights */
-    QNN_CONV_INT8_PAIRS = 2,      /* int8 window, qnn_dense_int8_pairs */
+    QNN_CONV_INT8_PAIRS = 2,      /* int8 frame packed into pairs row by row, no window
+                                     copy (qnn_conv_int8.c): weights as qnn_dense_int8_pairs'
+                                     words, taps in (kx, ky) order, pairs within a pixel (C
+                                     padded with zero weights to a multiple of 4), rows in
+                                     blocks of 4 interleaved by pair (rows padded with zero
+                                     weights to a multiple of 4) */
     QNN_CONV_INT8 = 3,            /* int8 window, qnn_dense_int8 */
     QNN_CONV_PACKED = 4,          /* int8 window, qnn_dense_packed */
     QNN_CONV_DEPTHWISE = 5,       /* int8 window, int16 weights [C][kh * kw] */
@@ -173,8 +184,11 @@ typedef struct {
 
 /* scratch: the window (int8: kh*kw*C bytes; bits: twice kh*kw*ceil(C/32) words, the
  * second half the mask of padded taps), word-aligned, then the window kernel's scratch;
- * QNN_CONV_BIPOLAR_TABLE runs two positions per pass and QNN_CONV_INT8_PAIRS four: two
- * (four) int8 windows, then the kernel's scratch for each */
+ * QNN_CONV_BIPOLAR_TABLE runs two positions per pass: two int8 windows, then the kernel's
+ * scratch for each. QNN_CONV_INT8_PAIRS (qnn_conv_int8.c), in words, with
+ * lanes = 4 * ceil(out_w / 4) and pixels = sw * ceil(((lanes - 1) * sw + kw) / sw): a ring of
+ * 2 * kh input rows of 2 * ceil(C / 4) * pixels pair words, kh * pixels pixel sums where
+ * w_offset != 0, kw run offsets, then 6 * lanes (a block's accumulators, bits and starts). */
 void qnn_conv2d(const qnn_conv_t *layer, const void *x, void *y, uint32_t *scratch);
 
 /* Max pool on codes: int8 frames (max) or bit frames (BIPOLAR: OR of the bits); padded

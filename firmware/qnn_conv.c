@@ -1,6 +1,7 @@
 /* Convolution over channel-last frames: every output position gathers its window into
  * scratch (padding as the pad code, or masked out for bit windows) and runs the window's
- * dense kernel over all output channels; the gather is amortized over C_out. */
+ * dense kernel over all output channels; the gather is amortized over C_out. int8 pairs
+ * (qnn_conv_int8.c) and bit-sliced XNOR (qnn_dense_xnor_sliced.c) gather no window. */
 #include <string.h>
 
 #include "qnn_internal.h"
@@ -73,45 +74,31 @@ static void depthwise_window(const qnn_dense_t *L, const int8_t *x, uint32_t tap
     }
 }
 
-/* Window kernels that run several positions per pass (one weight load feeds each of
- * them): qnn_dense_int8_pairs four, qnn_dense_bipolar_table two. Positions in output
- * order, across rows; their windows one after the other in scratch, then the kernel's
- * scratch; the last positions two at a time, then one. */
-#define QNN_GROUP_MAX 4
-
-static void grouped_conv(const qnn_conv_t *C, const uint8_t *x, uint8_t *out, uint32_t step,
-                         uint32_t *scratch)
+/* qnn_dense_bipolar_table two positions a pass (one weight load feeds both): positions in
+ * output order, across rows; their windows one after the other in scratch, then the
+ * kernel's scratch; the last position alone. */
+static void table_conv(const qnn_conv_t *C, const uint8_t *x, uint8_t *out, uint32_t step,
+                       uint32_t *scratch)
 {
     const qnn_window_t *g = &C->win;
     const qnn_dense_t *L = &C->dense;
-    const int table = C->kernel == QNN_CONV_BIPOLAR_TABLE;
-    const uint32_t group = table ? 2u : 4u;
     const uint32_t words = ((uint32_t)g->kh * g->kw * g->in_c + 3u) >> 2;
     const uint32_t positions = (uint32_t)g->out_h * g->out_w;
-    uint32_t *rest = scratch + group * words;
-    const int8_t *win[QNN_GROUP_MAX];
-    void *dst[QNN_GROUP_MAX];
-    uint32_t oy = 0, ox = 0, done = 0, k, n;
-    for (k = 0; k < group; k++)
-        win[k] = (const int8_t *)(scratch + k * words);
-    for (; done < positions; done += n) {
-        n = positions - done >= group ? group : positions - done >= 2u ? 2u : 1u;
-        for (k = 0; k < n; k++, out += step) {
-            gather(g, x, g->in_c, oy, ox, (uint8_t *)win[k], C->pad_code);
-            dst[k] = out;
-            if (++ox == g->out_w)
-                ox = 0, oy++;
-        }
-        if (n == 4u)
-            qnn_int8_pairs_four(L, win, dst, rest);
-        else if (n == 2u && table)
-            qnn_bipolar_table_pair(L, win[0], win[1], dst[0], dst[1], rest);
-        else if (n == 2u)
-            qnn_int8_pairs_pair(L, win[0], win[1], dst[0], dst[1], rest);
-        else if (table)
-            qnn_dense_bipolar_table(L, win[0], dst[0], rest);
-        else
-            qnn_dense_int8_pairs(L, win[0], dst[0], rest);
+    int8_t *const win0 = (int8_t *)scratch, *const win1 = (int8_t *)(scratch + words);
+    uint32_t *const rest = scratch + 2u * words;
+    uint32_t oy = 0, ox = 0, done = 0;
+    for (; done + 2u <= positions; done += 2u, out += 2u * step) {
+        gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+        if (++ox == g->out_w)
+            ox = 0, oy++;
+        gather(g, x, g->in_c, oy, ox, (uint8_t *)win1, C->pad_code);
+        if (++ox == g->out_w)
+            ox = 0, oy++;
+        qnn_bipolar_table_pair(L, win0, win1, out, out + step, rest);
+    }
+    if (done < positions) {
+        gather(g, x, g->in_c, oy, ox, (uint8_t *)win0, C->pad_code);
+        qnn_dense_bipolar_table(L, win0, out, rest);
     }
 }
 
@@ -148,8 +135,12 @@ void qnn_conv2d(const qnn_conv_t *C, const void *x, void *y, uint32_t *scratch)
             }
         return;
     }
-    if (C->kernel == QNN_CONV_BIPOLAR_TABLE || C->kernel == QNN_CONV_INT8_PAIRS) {
-        grouped_conv(C, (const uint8_t *)x, out, step, scratch);
+    if (C->kernel == QNN_CONV_INT8_PAIRS) {
+        qnn_conv_int8_pairs(C, (const int8_t *)x, out, step, scratch);
+        return;
+    }
+    if (C->kernel == QNN_CONV_BIPOLAR_TABLE) {
+        table_conv(C, (const uint8_t *)x, out, step, scratch);
         return;
     }
     {

@@ -58,14 +58,35 @@ static inline void qnn_emit8(const qnn_dense_t *L, uint32_t o, int32_t a0, int32
 void qnn_bipolar_table_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1,
                             void *y0, void *y1, uint32_t *scratch);
 
-/* qnn_dense_int8_pairs on two inputs at once: scratch holds both inputs' pairs, alternating */
-void qnn_int8_pairs_pair(const qnn_dense_t *L, const int8_t *x0, const int8_t *x1, void *y0,
-                         void *y1, uint32_t *scratch);
+/* ---- int8 pairs (qnn_dense_int8_pairs.c, qnn_conv_int8.c) ---- */
 
-/* qnn_dense_int8_pairs on four inputs at once (four windows of a convolution; one weight
- * load feeds four multiplies): scratch holds the four inputs' pairs, interleaved by 4 */
-void qnn_int8_pairs_four(const qnn_dense_t *L, const int8_t *const x[4], void *const y[4],
+/* C99 leaves both implementation-defined; GCC and Clang (and so ESP-IDF) convert an
+ * out-of-range unsigned value to int32_t modulo 2^32 and shift a negative int32_t right
+ * arithmetically (sign bits in). A compiler doing otherwise fails here. */
+typedef char qnn_int8_pairs_needs_wrapping_conversion[(int32_t)0xFFFF8000u == -32768 ? 1 : -1];
+typedef char qnn_int8_pairs_needs_arithmetic_shift[(-65536 >> 16) == -1 ? 1 : -1];
+
+/* D from one packed weight pair A and input pair X (qnn_dense_int8_pairs.c's comment);
+ * unsigned multiply: no signed overflow */
+static inline int32_t qnn_pair_dot(uint32_t a, uint32_t x)
+{
+    return (int32_t)(a * x + 0x8000u) >> 16;
+}
+
+/* QNN_CONV_INT8_PAIRS (qnn_conv_int8.c): y is the output frame, step bytes a position */
+void qnn_conv_int8_pairs(const qnn_conv_t *C, const int8_t *x, uint8_t *y, uint32_t step,
                          uint32_t *scratch);
+
+/* Requantized codes of rows o .. o + rows - 1 at n positions: sums[4 * k + r] is row
+ * o + r's accumulator at position k, whose codes start at y + k * step (qnn_requant.c; each
+ * row's constants loaded once) */
+void qnn_requant_block(const qnn_dense_t *L, uint32_t o, uint32_t rows, const int32_t *sums,
+                       uint32_t n, int8_t *y, uint32_t step);
+
+/* The same for int8 codes by thresholds (QNN_OUT_INT8; qnn_threshold.c): each row's
+ * thresholds searched by qnn_threshold_count_binary, inlined */
+void qnn_threshold_block(const qnn_dense_t *L, uint32_t o, uint32_t rows, const int32_t *sums,
+                         uint32_t n, int8_t *y, uint32_t step);
 
 /* ---- bit-sliced XNOR (qnn_dense_xnor_sliced.c) ---- */
 #define QNN_SLICED_PLANES 17 /* of a count up to 65535, and one 0 above */

@@ -5,7 +5,9 @@ XNOR kernel's weights are packed pixel by pixel (bit frames: every pixel starts 
 with thresholds on the accumulator (taps - 2 * mismatches over the real taps, so that
 padded taps count for nothing); where its outputs are bits by one threshold, as the
 bit-sliced kernel's planes (QNN_CONV_XNOR_SLICED, which reads the window's words in place).
-Depthwise layers take int16 weights per channel."""
+Depthwise layers take int16 weights per channel. int8 weights of three input channels or
+more go to QNN_CONV_INT8_PAIRS (firmware/qnn_conv_int8.c): the window's pair words re-laid
+tap by tap in (kx, ky) order, and the scratch of its ring of packed input rows."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from flow.backends.firmware import dense
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.dense import DensePlan
-from flow.backends.firmware.weights import pack_bits
+from flow.backends.firmware.weights import conv_pair_words, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
 KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPOLAR_WEIGHTS",
@@ -27,10 +29,14 @@ KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPO
 MAC_KIND = {"xnor": "binary_conv", "xnor_sliced": "binary_conv", "int8_pairs": "int8_conv",
             "int8": "int8_conv",
             "bipolar_table": "bipolar_weights_conv"}
-# window kernels that run several positions per pass (qnn_conv.c's grouped_conv)
-POSITIONS_PER_PASS = {"bipolar_table": 2, "int8_pairs": 4}
+# int8 convolutions of fewer input channels gather windows for qnn_dense_int8 instead of
+# packing pixels into pairs padded to 4 channels (2-4 times the MACs; measured slower)
+PAIRS_MIN_CHANNELS = 3
+# window kernels that run several positions per pass (qnn_conv.c's table_conv)
+POSITIONS_PER_PASS = {"bipolar_table": 2}
 NOTES = ["convolutions gather one window at a time into the arena's scratch (no im2col), "
-         "bit-sliced XNOR ones read the window's words in place; "
+         "bit-sliced XNOR ones read the window's words in place, int8 pairs ones pack "
+         "kh input rows into pairs (a ring in scratch) and read windows there; "
          "bit frames keep every pixel word-aligned (ceil(C/32) words a pixel)"]
 
 
@@ -56,6 +62,19 @@ def window_layer(layer: Conv2dLayer) -> DenseLayer:
                       out_features=co, input_dtype=layer.input_dtype,
                       weight_dtype=layer.weight_dtype, weights=layer.weights.reshape(co, -1),
                       acc_min=layer.acc_min, acc_max=layer.acc_max, activation=layer.activation)
+
+
+def pair_ring_words(layer: Conv2dLayer, pixel_sums: bool) -> int:
+    """Scratch words of QNN_CONV_INT8_PAIRS (qnn_conv_int8.c's ring_geometry and layout): a
+    ring of 2 * kh packed input rows, each 2 * ceil(C/4) pairs of each pixel of the padded
+    row that four positions a pass read (by stride phase); with w_offset, kh rows of pixel
+    sums; kw run offsets; an output row's accumulators of a block of 4 channels, and a word of
+    bits and a start per position."""
+    (kh, kw), sw, ow = layer.kernel, layer.stride[1], layer.out_shape[1]
+    lanes = 4 * -(-ow // 4)
+    pixels = sw * -(-((lanes - 1) * sw + kw) // sw)  # of a packed row, by stride phase
+    slot = 2 * ((layer.in_shape[2] + 3) // 4) * pixels  # one word a pair
+    return 2 * kh * slot + (kh * pixels if pixel_sums else 0) + kw + 6 * lanes
 
 
 @dataclass
@@ -97,6 +116,8 @@ class ConvPlan:
             return 2 * 4 * taps * words(c)
         if self.kernel == "xnor_sliced":  # reads the window's words in place
             return 0
+        if self.kernel == "int8_pairs":
+            return 4 * pair_ring_words(self.layer, self.window.w_offset != 0)
         if self.kernel in POSITIONS_PER_PASS:  # a window and its scratch per position
             return POSITIONS_PER_PASS[self.kernel] * (4 * ((taps * c + 3) // 4)
                                                       + self.window.scratch_bytes)
@@ -183,6 +204,12 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
                       w_offset=0, thresholds=thresholds,
                       bias=dense.int32_or_none(bias if bias.any() else None, at))
         return ConvPlan(i, layer, win, "depthwise", pad_code)
+    if win.kernel == "int8_pairs" and c < PAIRS_MIN_CHANNELS:
+        win = replace(dense.plan_layer(i, window_layer(layer), True, bits_out),
+                      why=f"{c} input channel(s): pairs would pad each pixel to 4 channels")
+    if win.kernel == "int8_pairs":  # pairs pixel by pixel, rows in blocks of 4
+        win = replace(win, weights=conv_pair_words(layer.weights.astype(np.int64)
+                                                   - win.w_offset))
     if win.kernel in ("xnor", "xnor_sliced"):  # its plan's bias: the requantization's, or none
         co, taps = layer.out_channels, layer.kernel[0] * layer.kernel[1]
         packed = pack_bits(layer.weights.reshape(co * taps, c)).reshape(co, -1)

@@ -1,6 +1,7 @@
-"""The weight layouts the C kernels read (firmware/qnn_dense_*.c, qnn_conv.c): packed bit
-rows, int8 rows interleaved in blocks, int8 weight pairs for two MACs a multiply, index bytes
-of the BIPOLAR table kernel, and the 32-lane transposition of the bit-sliced XNOR kernels."""
+"""The weight layouts the C kernels read (firmware/qnn_dense_*.c, qnn_conv*.c): packed bit
+rows, int8 rows interleaved in blocks, int8 weight pairs for two MACs a multiply (rows of a
+dense layer, or of a convolution pixel by pixel), index bytes of the BIPOLAR table kernel,
+and the 32-lane transposition of the bit-sliced XNOR kernels."""
 
 from __future__ import annotations
 
@@ -48,6 +49,21 @@ def pair_words(w: np.ndarray) -> np.ndarray:
     A = -(w[o][2j] * 2^16 + w[o][2j+1]), int32 [out, ceil(in/2)], before interleaving."""
     a, b = _pairs(w)
     return (-(a * 65536 + b)).astype(np.int32)
+
+
+CONV_PAIR_ROWS = 4  # rows of a block of qnn_conv_int8.c's four_by_four
+
+
+def conv_pair_words(w: np.ndarray) -> np.ndarray:
+    """Stored int8 convolution weights [out, kh, kw, C] -> QNN_CONV_INT8_PAIRS' words
+    (pair_words): taps in (kx, ky) order, pairs within each pixel, its C padded with zero
+    weights to a multiple of 4 (the kernel takes two pairs an iteration), rows padded with
+    zero rows to a multiple of CONV_PAIR_ROWS, in blocks of CONV_PAIR_ROWS interleaved by
+    pair; flat."""
+    rows = -(-w.shape[0] // CONV_PAIR_ROWS) * CONV_PAIR_ROWS
+    w = np.pad(np.asarray(w, np.int64).transpose(0, 2, 1, 3),
+               ((0, rows - w.shape[0]), (0, 0), (0, 0), (0, -w.shape[3] % 4)))
+    return interleave_rows(pair_words(w.reshape(rows, -1)), CONV_PAIR_ROWS)
 
 
 def table_groups(n_in: int) -> int:
