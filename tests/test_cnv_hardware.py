@@ -87,8 +87,8 @@ def test_cnv_hls(name: str, types: str, cnv_build: Callable[[str], Path], tmp_pa
     """`qflow run --backend hls` equals golden on 20 images, on the fallback types and on
     Xilinx's headers (named explicitly: a missing folder is an error, not a quiet
     fallback). On 2 cores under load, g++ on the fallback types: CNV-w1a1 ~28 s, CNV-w2a2
-    ~39 s; on Xilinx's, CNV-w1a1 13 min (5 min of CPU): its ap_uint has no constexpr
-    constructor, so every weight word is initialized by code g++ must optimize."""
+    ~39 s; on Xilinx's ~100 s each (13 min for CNV-w1a1 before weight tables became plain
+    integers there: qflow::table_word_t)."""
     if types == "vendor":
         include = vendor.installed()
         if include is None:
