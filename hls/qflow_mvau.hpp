@@ -65,7 +65,7 @@ template <unsigned MW, unsigned MH, unsigned SIMD, unsigned PE, class WT, class 
           unsigned AccBits, class Act, unsigned Reps = 1>
 void mvau(hls::stream<ap_uint<SIMD * IT::bits>>& in,
           hls::stream<ap_uint<PE * Act::out_type::bits>>& out,
-          const ap_uint<SIMD * WT::bits> (&weights)[PE][(MH / PE) * (MW / SIMD)],
+          const table_word_t<SIMD * WT::bits> (&weights)[PE][(MH / PE) * (MW / SIMD)],
           const Act& act) {
   QFLOW_HLS(INLINE)
   static_assert(MW % SIMD == 0 && MH % PE == 0, "SIMD must divide MW and PE must divide MH");

@@ -13,6 +13,7 @@
 #define QFLOW_TYPES_HPP
 
 #include <cstdint>
+#include <type_traits>
 
 #ifndef QFLOW_VENDOR_TYPES
 #if defined(__SYNTHESIS__)
@@ -57,6 +58,34 @@ template <unsigned B, int W>
 ap_uint<B> field(const ap_uint<W>& word, unsigned i) {
   return word.range(B * i + B - 1, B * i);
 }
+
+// A weight table's word of B bits. Xilinx's ap_uint has no constexpr constructor: a static
+// table of them is initialized by a constructor call a word, which g++ takes minutes to
+// compile for a CNV's ~100k words. So in C simulation on those types a word of at most 64
+// bits is the narrowest unsigned integer holding it (constant-initialized), converted
+// exactly where it is read; under synthesis and on the fallback types it is ap_uint<B>.
+#if QFLOW_VENDOR_TYPES && !defined(__SYNTHESIS__)
+constexpr bool kPlainTableWords = true;
+#else
+constexpr bool kPlainTableWords = false;
+#endif
+
+template <unsigned B, bool Plain = kPlainTableWords && (B <= 64)>
+struct table_word {
+  using type = ap_uint<B>;
+};
+
+template <unsigned B>
+struct table_word<B, true> {
+  using type = typename std::conditional<
+      (B <= 8), uint8_t,
+      typename std::conditional<
+          (B <= 16), uint16_t,
+          typename std::conditional<(B <= 32), uint32_t, uint64_t>::type>::type>::type;
+};
+
+template <unsigned B>
+using table_word_t = typename table_word<B>::type;
 
 template <unsigned B, int W>
 void set_field(ap_uint<W>& word, unsigned i, const ap_uint<B>& v) {

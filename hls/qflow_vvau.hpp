@@ -56,7 +56,7 @@ struct vvau_unit {
   using in_type = IT;
   using out_type = typename Act::out_type;
   using state = ap_int<AccBits>;
-  const ap_uint<WT::bits> (&weights)[PE][NF * Taps];
+  const table_word_t<WT::bits> (&weights)[PE][NF * Taps];
   const Act& act;
 
   void step(state& acc, unsigned pe, unsigned nf, unsigned tap,
@@ -73,7 +73,7 @@ template <unsigned Taps, unsigned C, unsigned PE, class WT, class IT, unsigned A
           class Act, unsigned Reps>
 void vvau(hls::stream<ap_uint<PE * IT::bits>>& in,
           hls::stream<ap_uint<PE * Act::out_type::bits>>& out,
-          const ap_uint<WT::bits> (&weights)[PE][(C / PE) * Taps], const Act& act) {
+          const table_word_t<WT::bits> (&weights)[PE][(C / PE) * Taps], const Act& act) {
   QFLOW_HLS(INLINE)
   static_assert(AccBits <= kMaxBits, "accumulators wider than 32 bits are not supported");
   const vvau_unit<Taps, C / PE, PE, WT, IT, AccBits, Act> unit{weights, act};

@@ -255,9 +255,21 @@ def test_cnv_compile_run_verify(cnv_w1a1_onnx: Path, tmp_path: Path) -> None:
 
 
 def test_cnv_w2a2_equals_executor(tmp_path: Path) -> None:
+    """Golden equals the QONNX executor; finn-examples' CNV-w2a2 folding runs at 115,200
+    cycles per frame by FINN's arithmetic (the fourth convolution: 10 x 10 pixels x 1152/16
+    x 128/8); pools take the PE of the convolution before them."""
+    from flow.export import configure
+
     path = export_bnn_pynq("cnv-w2a2", tmp_path, seed=4)
     model = check_equal(path, inputs((3, 32, 32), 6))
     assert str(model.layers[1].weight_dtype) == "TERNARY"  # 2-bit narrow: -1, 0, 1
+    configure(model, {"preset": "cnv-w2a2"})
+    weighted = [(la.folding.pe, la.folding.simd) for la in model.layers if la.weighted]
+    assert weighted == [(8, 3), (16, 16), (8, 16), (8, 16), (4, 8), (1, 8),
+                        (1, 2), (2, 2), (5, 1)]
+    assert [la.folding.pe for la in model.layers if la.kind == "maxpool"] == [16, 8]
+    assert model.initiation_interval == 115200
+    model.validate("preset")
 
 
 @pytest.mark.slow

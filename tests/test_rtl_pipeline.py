@@ -2,11 +2,10 @@
 (flow.backends.rtl.top.fifo_depths) sized from the stages' cycle models, confirmed in
 simulation (the interval met with them, missed with a FIFO cut below them), refused when
 given undersized; CNNs under random input and output stalls equal golden, nothing lost,
-duplicated or reordered; Brevitas' CNV-w1a1 through `qflow sim` (slow)."""
+duplicated or reordered. Brevitas' CNV networks through `qflow sim`: test_cnv_hardware."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -105,31 +104,3 @@ def test_cnn_under_random_stalls(name: str, pattern: int, tmp_path: Path) -> Non
     valid, ready = STALL_PATTERNS[pattern]
     acc, _ = rtl.simulate_codes(model, tmp_path, codes, valid, ready, seed=11 + pattern)
     np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
-
-
-@pytest.mark.slow
-def test_cnv_w1a1_qflow_sim(tmp_path: Path) -> None:
-    """Brevitas' CNV-w1a1 (random weights) at finn-examples' folding: `qflow sim` and
-    `qflow run --backend rtl` equal golden; the measured initiation interval is FINN's
-    32,768 cycles and the latency the generator's prediction."""
-    from flow.cli import main
-    from flow.ir import load
-    from tests.conftest import export_bnn_pynq
-    from tests.test_lower_cnn import inputs
-
-    onnx = export_bnn_pynq("cnv-w1a1", tmp_path, seed=4)
-    out = tmp_path / "build"
-    assert main(["compile", str(onnx), "--out", str(out), "--folding-preset", "cnv-w1a1"]) == 0
-    x = inputs((3, 32, 32), 3)
-    np.save(tmp_path / "x.npy", x)
-    assert main(["sim", str(out), "--inputs", str(tmp_path / "x.npy")]) == 0
-    r = json.loads((out / "sim.json").read_text())
-    assert r["all_equal"] and r["samples"] == 3
-    assert r["initiation_interval_cycles"] == r["expected_initiation_interval"] == 32768
-    assert r["latency_cycles"] == r["expected_latency"]
-    np.save(tmp_path / "x2.npy", x[:2])
-    assert main(["run", str(out), "--backend", "rtl", "--inputs", str(tmp_path / "x2.npy"),
-                 "--outputs", str(tmp_path / "y.npy")]) == 0
-    model = load(out)
-    assert np.array_equal(np.load(tmp_path / "y.npy").reshape(2, -1),
-                          golden.run(model, x[:2]).reshape(2, -1))
