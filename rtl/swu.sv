@@ -129,8 +129,6 @@ module swu #(
     assign avail_step_after[r] = AVW'(avail_step_of((r + 1) % OH));
   end
 
-  (* ram_style = "auto", no_rw_check *) logic [SIMD*ELEM_BITS-1:0] mem[DEPTH];
-
   // ---- writer: rows fill the ring's words in order ----------------------------------------
   logic [RWW-1:0] wcol;
   logic [AW-1:0] waddr;
@@ -138,10 +136,6 @@ module swu #(
   wire push = s_axis_tvalid && s_axis_tready;
   wire row_written = push && wcol == RWW'(RW - 1);
   assign s_axis_tready = filled != FW'(ROWS);
-
-  always_ff @(posedge clk) begin
-    if (push) mem[waddr] <= s_axis_tdata;
-  end
 
   // ---- reader: the tap being issued ---------------------------------------------------
   logic [CFW-1:0] cf;
@@ -272,12 +266,23 @@ module swu #(
   end
 
   logic [AW-1:0] raddr;  // the tap's word (meaningless when padded)
-  logic [SIMD*ELEM_BITS-1:0] rdata, rdata_q;
+  always_ff @(posedge clk) raddr <= slot_base[rslot] + col;
+
+  // the line buffer: the word at raddr in rdata_q 2 cycles later
+  logic [SIMD*ELEM_BITS-1:0] rdata_q;
+`ifdef QFLOW_ECP5
+  ram_dp16kd #(.WIDTH(SIMD * ELEM_BITS), .DEPTH(DEPTH)) u_buffer (
+      .clk, .we(push), .waddr, .wdata(s_axis_tdata), .raddr, .rdata(rdata_q));
+`else
+  // reads never meet writes (the reader reads complete rows only): no collision logic
+  (* ram_style = "auto", no_rw_check *) logic [SIMD*ELEM_BITS-1:0] mem[DEPTH];
+  logic [SIMD*ELEM_BITS-1:0] rdata;
   always_ff @(posedge clk) begin
-    raddr <= slot_base[rslot] + col;
+    if (push) mem[waddr] <= s_axis_tdata;
     rdata <= mem[raddr];
     rdata_q <= rdata;
   end
+`endif
 
   wire rpad = side_q[PIPE][0];
   logic [SIMD*OUT_BITS-1:0] tap;
