@@ -30,10 +30,16 @@ module rom #(
       data <= q;
     end
   end else begin : g_logic
-    logic [$bits(addr)-1:0] addr_q;
-    always_ff @(posedge clk) begin
-      addr_q <= addr;
-      data <= mem[addr_q];
+    // one address register per COPY_BITS bits of the word, kept apart (Yosys would merge
+    // them): one register fanning out to every LUT of a wide ROM (an MVAU's PE x SIMD
+    // weights), and the address decoding ABC then shared across the word, made the
+    // slowest routes of a wide layer
+    localparam int COPY_BITS = 32;
+    for (genvar lo = 0; lo < WIDTH; lo += COPY_BITS) begin : g_copy
+      localparam int N = WIDTH - lo < COPY_BITS ? WIDTH - lo : COPY_BITS;
+      logic [$bits(addr)-1:0] addr_q;
+      (* keep *) always_ff @(posedge clk) addr_q <= addr;
+      always_ff @(posedge clk) data[lo+:N] <= mem[addr_q][lo+:N];
     end
   end
 endmodule

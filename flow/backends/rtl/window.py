@@ -5,8 +5,8 @@ and pool stages' expected output times come.
 The cycle model mirrors swu.sv's registers: the writer takes an input beat in a cycle when
 one has arrived and `filled` < rows; the reader issues a tap when `filled` covers what its
 output row needs and it holds a credit; an issued tap reaches the consumer SWU_LATENCY
-cycles later at the earliest (the memory read, then the output FIFO); a credit comes back
-the cycle after the consumer takes a beat.
+cycles later at the earliest (address register, memory read, read register, output FIFO);
+a credit comes back the cycle after the consumer takes a beat.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from flow.backends.rtl import pipeline
 from flow.backends.rtl.stage import Params
 from flow.ir.conv import Pads, window_output
 
-SWU_LATENCY = 2  # swu.sv: issue -> memory read -> FIFO, readable the cycle after
-SWU_CREDITS = 3  # swu.sv's OUT_DEPTH: the issue -> pop -> credit round trip
+SWU_LATENCY = 4  # swu.sv: issue -> address -> read -> read register -> FIFO, readable after
+SWU_CREDITS = 5  # swu.sv's OUT_DEPTH: the issue -> pop -> credit round trip
 
 
 @dataclass(frozen=True)
