@@ -68,7 +68,7 @@ def write_stage_build(model: Model, layer_name: str, build: Path) -> None:
     from dataclasses import replace
 
     from flow.atomic import write_json, write_text
-    from flow.backends.rtl import top
+    from flow.backends.rtl import dp16kd, top
     from flow.backends.rtl.ops import block_sources
 
     index = [layer.name for layer in model.layers].index(layer_name)
@@ -81,6 +81,7 @@ def write_stage_build(model: Model, layer_name: str, build: Path) -> None:
     write_text(folder / f"{name}.sv", top.top_source(alone, [stage], []))
     write_json(folder / "manifest.json", {
         "top": name, "sources": [str(p) for p in block_sources()] + [str(folder / f"{name}.sv")],
+        "ecp5_sources": dp16kd.write_init(folder, folder, stage.images),
         "mem_files": [str(folder / f) for f in stage.images],
         "layers": [{"name": layer_name, "instance": stage.name, **stage.summary}],
         "expected": {}})
