@@ -18,6 +18,7 @@ from flow.backends.rtl import dp16kd
 from flow.packing import mem_image
 from flow.resources import source_dir
 from flow.synth import synthesize, tool_path, yowasp_mounts
+from flow.synth.nextpnr import dp16kd_regmodes
 from flow.synthetic import random_model
 
 MODEL = Path(__file__).resolve().parent / "data" / "dp16kd_model.sv"
@@ -201,3 +202,11 @@ def test_model_on_ecp5_uses_dp16kd_output_registers(tmp_path: Path) -> None:
     assert r["ok"], r["errors"]
     assert r["pnr"]["dp16kd_regmode"] == {"OUTREG": 2}
     assert r["pnr"]["utilization"]["DP16KD"]["used"] == 2
+
+
+def test_regmodes_counted_from_netlist() -> None:
+    cell = {"type": "DP16KD", "parameters": {"REGMODE_A": "OUTREG"}}
+    netlist = {"modules": {"top": {"cells": {
+        "a": cell, "b": cell, "c": {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG"}},
+        "d": {"type": "TRELLIS_FF", "parameters": {}}}}}}
+    assert dp16kd_regmodes(netlist) == {"NOREG": 1, "OUTREG": 2}
