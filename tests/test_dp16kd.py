@@ -87,7 +87,8 @@ def test_initval_equals_yosys_mapping(tmp_path: Path) -> None:
 
 # (WIDTH, DEPTH): paired columns (even and odd counts), a full block at each port width,
 # several rows with the row's word selected after the blocks, narrow ROMs. The fast set
-# covers each port width, pairing and rows in six blocks (a block is a C++ module to compile)
+# covers each port width, pairing and rows in six blocks (a block is a C++ module to
+# compile); test_model_with_ecp5_roms_equals_golden covers them in `make test`
 ROM_GEOMETRIES = {
     "fast": [(37, 100), (4, 5000), (13, 1500)],
     "all": [(32, 128), (37, 100), (1, 65), (18, 1024), (9, 2048), (4, 4096), (40, 4500),
@@ -96,7 +97,7 @@ ROM_GEOMETRIES = {
 
 
 @pytest.mark.parametrize("geometries", [
-    "fast", pytest.param("all", marks=pytest.mark.slow)])
+    pytest.param("fast", marks=pytest.mark.slow), pytest.param("all", marks=pytest.mark.slow)])
 def test_rom_ecp5_path_reads_every_word(geometries: str, tmp_path: Path) -> None:
     """rom.sv with QFLOW_ECP5 defined (DP16KD instances, a behavioural DP16KD from Lattice's
     EBR description) under Verilator: every address in order then random ones, each word
@@ -214,24 +215,27 @@ def test_regmodes_counted_from_netlist() -> None:
 
 def test_model_with_ecp5_roms_equals_golden(tmp_path: Path) -> None:
     """A generated top built as synth_ecp5 reads it (QFLOW_ECP5, the generated package, the
-    DP16KD ROM; the behavioural DP16KD) under Verilator: its outputs equal golden's on 20
+    DP16KD ROM; the behavioural DP16KD) under Verilator: its outputs equal golden's on 8
     frames and the first frame's latency is the generator's (the ROM latency unchanged).
-    dense0's 32-bit x 256 weights and its 128 thresholds are block ROMs."""
+    Its block ROMs cover each port width, both halves of a block, an unpaired last column
+    and several rows: dense0's 4-bit x 16384 weights (4 bits, 4 rows) and 2048 thresholds
+    (9 bits), dense1's 40-bit x 512 weights (18 bits, 3 columns in 2 blocks)."""
     from flow import golden
     from flow.backends.rtl import harness, top
     from flow.packing import encode, pack_words, unpack_words
     from flow.synthetic import random_codes
 
-    model = random_model([64, 128, 10], ["BIPOLAR", "BIPOLAR"], ["BIPOLAR"], "BIPOLAR",
-                         [(1, 32), (5, 8)], seed=2, name="dp16kd_sim")
+    model = random_model([32, 2048, 10], ["BIPOLAR", "BIPOLAR"], ["BIPOLAR"], "BIPOLAR",
+                         [(1, 4), (5, 8)], seed=2, name="dp16kd_sim")
     man = json.loads((rtl.generate(model, tmp_path) / "manifest.json").read_text())
-    images = [f for f in man["mem_files"] if dp16kd.block_roms({f: Path(f).read_text()})]
-    assert len(images) == 2
+    roms = dp16kd.block_roms({f: Path(f).read_text() for f in man["mem_files"]})
+    assert sorted((g.port_width, g.paired, g.cols, g.rows) for g, _ in roms.values()) == [
+        (4, False, 1, 4), (9, False, 1, 1), (18, True, 3, 1)]
     define = tmp_path / "qflow_ecp5.svh"  # Verilator reads its sources as one unit
     define.write_text("`define QFLOW_ECP5\n")
     sources = [define, MODEL, *(Path(p) for p in man["ecp5_sources"] + man["sources"])]
     inp, out = top.model_streams(model)
-    codes = random_codes(model, 20)
+    codes = random_codes(model, 8)
     words = pack_words(encode(codes, inp.dtype).reshape(-1, inp.elems), inp.bits)
     beats = [(w, int(k % inp.beats == inp.beats - 1)) for k, w in enumerate(words)]
     folder = harness.build_stream(sources, man["top"], inp.width, out.width)
