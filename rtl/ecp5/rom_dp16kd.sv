@@ -4,8 +4,8 @@
 // the inferred path) and the array's 5.8 ns clock-to-out stays inside the block. Yosys'
 // own mapping (brams_map_16kd.v) always leaves that register off.
 //
-// A block holds 1024 rows of 18 bits, read PORT_WIDTH (4, 9 or 18) bits a word, 2^14 /
-// 2^(14 - PORT_ABITS) words deep. The ROM is cut into columns of PORT_WIDTH bits. A ROM no
+// A block holds 1024 rows of 18 bits, read PORT_WIDTH (4, 9 or 18) bits a word, 4096, 2048
+// or 1024 words deep. The ROM is cut into columns of PORT_WIDTH bits. A ROM no
 // deeper than half a block puts two columns in each block, port A reading the lower half
 // and port B the upper; a deeper one stacks ROWS blocks per column on port A, the word of
 // the row the address named selected two cycles later. The generator chooses PORT_WIDTH
