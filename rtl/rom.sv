@@ -1,7 +1,9 @@
 // Read-only memory loaded from a $readmemh image, one read port taking an address every
 // cycle; the word comes pipeline_pkg::rom_latency() = 2 cycles later. STYLE "block": block
 // RAM, then a register (an ECP5 DP16KD's clock-to-out alone is 5.8 ns, and Yosys leaves
-// the block's own output register unused). "logic": LUTs, for shallow memories, where one
+// the block's own output register unused); where QFLOW_ECP5 is defined (flow.synth's
+// synth_ecp5 runs), DP16KD instances whose own output register is that register
+// (ecp5/rom_dp16kd.sv). "logic": LUTs, for shallow memories, where one
 // LUT6 holds a 64-deep bit and a block RAM would sit mostly empty; a register of its own
 // drives their address, else Yosys reads the ROM from the address counter's next value,
 // putting the counter's carry chain before the ROM's fanout.
@@ -24,11 +26,15 @@ module rom #(
   end
 
   if (STYLE == "block") begin : g_block
+`ifdef QFLOW_ECP5
+    rom_dp16kd #(.WIDTH(WIDTH), .DEPTH(DEPTH), .MEM_FILE(MEM_FILE)) u_dp16kd (.clk, .addr, .data);
+`else
     logic [WIDTH-1:0] q;
     always_ff @(posedge clk) begin
       q <= mem[addr];
       data <= q;
     end
+`endif
   end else begin : g_logic
     // one address register per COPY_BITS bits of the word, kept apart (Yosys would merge
     // them): one register fanning out to every LUT of a wide ROM (an MVAU's PE x SIMD

@@ -82,9 +82,11 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
     model = random_model(widths, wts, acts, in_t, folding, seed=3, name="int_mix")
     folder = rtl.generate(model, tmp_path)
     man = json.loads((folder / "manifest.json").read_text())
-    assert set(man) == {"top", "sources", "mem_files", "layers", "fifos", "expected"}
+    assert set(man) == {"top", "sources", "ecp5_sources", "mem_files", "layers", "fifos",
+                        "expected"}
     assert man["top"] == "int_mix_top" and man["sources"][-1] == str(folder / "int_mix_top.sv")
-    assert all(Path(p).is_absolute() and Path(p).exists() for p in man["sources"] + man["mem_files"])
+    assert all(Path(p).is_absolute() and Path(p).exists()
+               for p in man["sources"] + man["ecp5_sources"] + man["mem_files"])
     assert [(la["pe"], la["simd"], la["cycles"]) for la in man["layers"]] == \
         [(pe, simd, layer.cycles) for (pe, simd), layer in zip(folding, model.layers, strict=True)]
     assert man["expected"]["initiation_interval"] == model.initiation_interval
@@ -92,7 +94,7 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
         ("l0_fifo", model.layers[0].name, 2), ("l1_fifo", model.layers[1].name, 2)]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json",
-                                                    "fingerprint.json"])
+                                                    "fingerprint.json", "rom_dp16kd_init.sv"])
     assert rtl.up_to_date(model, tmp_path)
     rtl.verilator_env()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],

@@ -90,7 +90,8 @@ def read_manifest(build_dir: Path) -> dict[str, Any]:
     base = path.parent
     m["sources"] = [str((base / s).resolve()) for s in m["sources"]]
     m["mem_files"] = [str((base / s).resolve()) for s in m.get("mem_files", [])]
-    for f in m["sources"] + m["mem_files"]:
+    m["ecp5_sources"] = [str((base / s).resolve()) for s in m.get("ecp5_sources", [])]
+    for f in m["sources"] + m["mem_files"] + m["ecp5_sources"]:
         if not Path(f).exists():
             raise FileNotFoundError(f"{path}: lists {f}, which does not exist")
     return m

@@ -92,15 +92,28 @@ def pnr_summary(log_text: str, report: dict[str, Any] | None,
     return parsed
 
 
+def dp16kd_regmodes(netlist: dict[str, Any]) -> dict[str, int]:
+    """DP16KD blocks of a Yosys JSON netlist by output register mode ("OUTREG": the word
+    leaves the block's own register; "NOREG": the array's clock-to-out reaches the fabric)."""
+    modes: dict[str, int] = {}
+    for module in netlist["modules"].values():
+        for cell in module["cells"].values():
+            if cell["type"] == "DP16KD":
+                mode = str(cell["parameters"].get("REGMODE_A", "NOREG"))
+                modes[mode] = modes.get(mode, 0) + 1
+    return dict(sorted(modes.items()))
+
+
 def place_and_route(s: Session, device: str, clock_mhz: float, keep_netlist: bool) -> dict[str, Any]:
     dev, m, out = PNR_DEVICES[device], s.manifest, s.out
     res: dict[str, Any] = {"device": device, "family": dev.family, "clock_mhz": clock_mhz,
                            "seconds": {}}
     netlist = out / f"{dev.family}_netlist.json"
     synth = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp"}[dev.family]
+    # on ECP5, block ROMs are DP16KD instances with their output register (rom.sv)
     syn = s.yosys(f"yosys synth_{dev.family}", f"{dev.family}_synth", [
         f'{synth} -top {m["top"]} -json "{netlist}"',
-        f'tee -q -o "{out / f"{dev.family}_stat.json"}" stat -json'])
+        f'tee -q -o "{out / f"{dev.family}_stat.json"}" stat -json'], ecp5=dev.family == "ecp5")
     res["seconds"]["synth"] = syn.seconds
     if not syn.ok:
         return {**res, "ok": False, "errors": syn.errors}
@@ -109,6 +122,8 @@ def place_and_route(s: Session, device: str, clock_mhz: float, keep_netlist: boo
     res["io_bits"] = int(top_stat["num_port_bits"])
     res["synth_cells"] = {k: v for k, v in flat_cells(module_cells(stat), m["top"]).items()
                           if not k.startswith("$")}
+    if dev.family == "ecp5":
+        res["dp16kd_regmode"] = dp16kd_regmodes(json.loads(netlist.read_text()))
     report_path = out / "nextpnr_report.json"
     args = [tool_path(f"nextpnr-{dev.family}"), *dev.args, "--json", str(netlist),
             "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", "1",

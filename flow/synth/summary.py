@@ -69,6 +69,9 @@ def summary_text(r: dict[str, Any]) -> str:
         keys = [k for k in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D", "TRELLIS_IO",
                             "ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP", "SB_IO") if k in u]
         lines += [f"  {k:<13}{u[k]['used']:>7} / {u[k]['available']}" for k in keys]
+        if p.get("dp16kd_regmode"):  # OUTREG: the word leaves the block's own register
+            lines.append("  DP16KD output register: " + ", ".join(
+                f"{mode} {n}" for mode, n in p["dp16kd_regmode"].items()))
         cp = p.get("critical_path")
         if cp:
             lines += [f"  critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels, "

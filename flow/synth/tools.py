@@ -129,19 +129,25 @@ class Session:
     env: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        files = [Path(f) for f in self.manifest["sources"] + self.manifest["mem_files"]]
+        files = [Path(f) for f in self.manifest["sources"] + self.manifest["mem_files"]
+                 + self.manifest.get("ecp5_sources", [])]
         self.env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(self.cwd, [self.out, *files])}
 
     def run(self, name: str, argv: list[str], logname: str) -> ToolResult:
         return run_tool(name, argv, self.out / logname, self.cwd, self.env, self.timeout)
 
-    def read_sources(self) -> str:
+    def read_sources(self, ecp5: bool = False) -> str:
+        """The read_verilog command; ecp5: for synth_ecp5, with the manifest's ecp5_sources
+        first and QFLOW_ECP5 defined (block ROMs as DP16KD with their output register,
+        flow.backends.rtl.dp16kd), where the manifest has them."""
         # -defer: modules are elaborated with their real parameters only, so a default such
         # as an empty $readmemh file name is never evaluated
-        return "read_verilog -defer -sv " + " ".join(f'"{f}"' for f in self.manifest["sources"])
+        extra = self.manifest.get("ecp5_sources", []) if ecp5 else []
+        return ("read_verilog -defer -sv" + (" -DQFLOW_ECP5" if extra else "") + " "
+                + " ".join(f'"{f}"' for f in [*extra, *self.manifest["sources"]]))
 
-    def yosys(self, name: str, tag: str, lines: list[str]) -> ToolResult:
+    def yosys(self, name: str, tag: str, lines: list[str], ecp5: bool = False) -> ToolResult:
         script = self.out / f"{tag}.ys"
-        script.write_text("\n".join([self.read_sources(), *lines]) + "\n")
+        script.write_text("\n".join([self.read_sources(ecp5), *lines]) + "\n")
         return self.run(name, [tool_path("yosys"), "-s", str(script)], f"{tag}.log")
 

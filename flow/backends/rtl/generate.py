@@ -1,5 +1,6 @@
-"""build_dir/rtl/: the model's top, the stages' memory images, manifest.json and the
-fingerprint stamp, written as a whole (a reader never sees half a folder)."""
+"""build_dir/rtl/: the model's top, the stages' memory images (and, for ECP5, their block
+ROMs' DP16KD contents: dp16kd.py), manifest.json and the fingerprint stamp, written as a
+whole (a reader never sees half a folder)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flow.atomic import replace_dir, write_json
-from flow.backends.rtl import top
+from flow.backends.rtl import dp16kd, top
 from flow.backends.rtl.ops import block_sources
 from flow.fingerprint import is_current, python_sources, write_stamp
 from flow.ir import Model
@@ -18,9 +19,10 @@ MANIFEST = "manifest.json"
 
 def generator_sources() -> list[Path]:
     """What a generated folder depends on besides the IR (its fingerprint's sources): the
-    rtl/ blocks and the generator's own code."""
-    return [*block_sources(), *python_sources("flow.backends.rtl", "flow.backends.thresholds",
-                                              "flow.backends.requant", "flow.packing")]
+    rtl/ blocks (the ECP5 ROM too) and the generator's own code."""
+    return [*block_sources(), dp16kd.rom_block(),
+            *python_sources("flow.backends.rtl", "flow.backends.thresholds",
+                            "flow.backends.requant", "flow.packing")]
 
 
 def rtl_dir(build_dir: Path) -> Path:
@@ -45,9 +47,11 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
         for st in parts:
             st.write_images(tmp)
         (tmp / f"{name}.sv").write_text(top.top_source(model, parts, fifo_depths))
+        images = {f: text for st in parts for f, text in st.images.items()}
         manifest = {
             "top": name,
             "sources": [str(p) for p in block_sources()] + [str(image_dir / f"{name}.sv")],
+            "ecp5_sources": dp16kd.write_init(tmp, image_dir, images),
             "mem_files": [str(image_dir / f) for st in parts for f in st.images],
             "layers": [{"name": layer.name, "instance": st.name, **st.summary}
                        for layer, st in zip(model.layers, parts, strict=True)],
