@@ -10,11 +10,13 @@ import os
 import random
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flow.backends import rtl
 from flow.backends.rtl import dp16kd
+from flow.ir import Model
 from flow.packing import mem_image
 from flow.resources import source_dir
 from flow.synth import synthesize, tool_path, yowasp_mounts
@@ -159,7 +161,7 @@ endmodule
     # harness.build); its timing runtime needs C++20 coroutines
     for cmd in (["verilator", "--cc", "--exe", "--main", "--timing", "-CFLAGS", "-std=c++20",
                  "-DQFLOW_ECP5", "--top-module", "tb", "-Mdir", str(obj), str(MODEL),
-                 str(tmp_path / dp16kd.INIT_FILE), str(dp16kd.rom_block()),
+                 str(tmp_path / dp16kd.INIT_FILE), *map(str, dp16kd.ecp5_blocks()),
                  str(source_dir("rtl") / "rom.sv"), str(tmp_path / "tb.sv")],
                 ["make", "-C", str(obj), "-f", "Vtb.mk", "CFG_CXXFLAGS_PCH_I=-include"]):
         build = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
@@ -169,8 +171,8 @@ endmodule
 
 
 def test_rom_dp16kd_lints_clean(tmp_path: Path) -> None:
-    """rtl/ecp5/rom_dp16kd.sv under Verilator -Wall (outside lint_hw.sh: it needs the
-    DP16KD model and a generated package), a deep and a paired ROM."""
+    """rtl/ecp5/ under Verilator -Wall (outside lint_hw.sh: it needs the DP16KD model and
+    a generated package): a deep and a paired ROM, line buffers of each kind."""
     images = {str(tmp_path / "a.mem"): random_image(40, 4500, 1)[1],
               str(tmp_path / "b.mem"): random_image(37, 100, 2)[1]}
     (tmp_path / dp16kd.INIT_FILE).write_text(dp16kd.init_package(images))
@@ -179,7 +181,13 @@ def test_rom_dp16kd_lints_clean(tmp_path: Path) -> None:
         r = subprocess.run(
             ["verilator", "--lint-only", "-Wall", "--top-module", "rom_dp16kd", f"-GWIDTH={w}",
              f"-GDEPTH={d}", f'-GMEM_FILE="{path}"', str(MODEL),
-             str(tmp_path / dp16kd.INIT_FILE), str(dp16kd.rom_block())],
+             str(tmp_path / dp16kd.INIT_FILE), *map(str, dp16kd.ecp5_blocks())],
+            capture_output=True, text=True, env=os.environ)
+        assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+    for w, d in [(40, 400), (3, 32), (8, 600)]:  # ram_dp16kd: blocks, LUT RAM, inferred
+        r = subprocess.run(
+            ["verilator", "--lint-only", "-Wall", "--top-module", "ram_dp16kd", f"-GWIDTH={w}",
+             f"-GDEPTH={d}", str(MODEL), *map(str, dp16kd.ecp5_blocks())],
             capture_output=True, text=True, env=os.environ)
         assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
 
@@ -213,33 +221,64 @@ def test_regmodes_counted_from_netlist() -> None:
     assert dp16kd_regmodes(netlist) == {"NOREG": 1, "OUTREG": 2}
 
 
-def test_model_with_ecp5_roms_equals_golden(tmp_path: Path) -> None:
-    """A generated top built as synth_ecp5 reads it (QFLOW_ECP5, the generated package, the
-    DP16KD ROM; the behavioural DP16KD) under Verilator: its outputs equal golden's on 8
-    frames and the first frame's latency is the generator's (the ROM latency unchanged).
-    Its block ROMs cover each port width, both halves of a block, an unpaired last column
-    and several rows: dense0's 4-bit x 16384 weights (4 bits, 4 rows) and 2048 thresholds
-    (9 bits), dense1's 40-bit x 512 weights (18 bits, 3 columns in 2 blocks)."""
+def ecp5_model_equals_golden(model: Model, folder: Path, frames: int = 8) -> dict[str, Any]:
+    """The generated top built as synth_ecp5 reads it (QFLOW_ECP5, the generated package,
+    rtl/ecp5/'s blocks; the behavioural DP16KD) under Verilator: its outputs equal golden's
+    on `frames` frames and the first frame's latency is the generator's. Returns the
+    manifest."""
     from flow import golden
     from flow.backends.rtl import harness, top
     from flow.packing import encode, pack_words, unpack_words
     from flow.synthetic import random_codes
 
-    model = random_model([32, 2048, 10], ["BIPOLAR", "BIPOLAR"], ["BIPOLAR"], "BIPOLAR",
-                         [(1, 4), (5, 8)], seed=2, name="dp16kd_sim")
-    man = json.loads((rtl.generate(model, tmp_path) / "manifest.json").read_text())
-    roms = dp16kd.block_roms({f: Path(f).read_text() for f in man["mem_files"]})
-    assert sorted((g.port_width, g.paired, g.cols, g.rows) for g, _ in roms.values()) == [
-        (4, False, 1, 4), (9, False, 1, 1), (18, True, 3, 1)]
-    define = tmp_path / "qflow_ecp5.svh"  # Verilator reads its sources as one unit
+    man = json.loads((rtl.generate(model, folder) / "manifest.json").read_text())
+    define = folder / "qflow_ecp5.svh"  # Verilator reads its sources as one unit
     define.write_text("`define QFLOW_ECP5\n")
     sources = [define, MODEL, *(Path(p) for p in man["ecp5_sources"] + man["sources"])]
     inp, out = top.model_streams(model)
-    codes = random_codes(model, 8)
+    codes = random_codes(model, frames)
     words = pack_words(encode(codes, inp.dtype).reshape(-1, inp.elems), inp.bits)
     beats = [(w, int(k % inp.beats == inp.beats - 1)) for k, w in enumerate(words)]
-    folder = harness.build_stream(sources, man["top"], inp.width, out.width)
-    r = harness.run_bench(folder, tmp_path / "sim", beats, len(codes) * out.beats)
+    bench = harness.build_stream(sources, man["top"], inp.width, out.width)
+    r = harness.run_bench(bench, folder / "sim", beats, len(codes) * out.beats)
     acc = unpack_words([b[0] for b in r.beats], out.elems, out.bits, out.dtype.signed)
     assert (acc.reshape(len(codes), -1) == golden.run_codes(model, codes)).all()
     assert r.out_cycles[out.beats - 1] - r.in_cycles[0] == man["expected"]["latency"]
+    return man
+
+
+def test_model_with_ecp5_roms_equals_golden(tmp_path: Path) -> None:
+    """ecp5_model_equals_golden on block ROMs of each port width, both halves of a block,
+    an unpaired last column and several rows: dense0's 4-bit x 16384 weights (4 bits,
+    4 rows) and 2048 thresholds (9 bits), dense1's 40-bit x 512 weights (18 bits, 3 columns
+    in 2 blocks)."""
+    model = random_model([32, 2048, 10], ["BIPOLAR", "BIPOLAR"], ["BIPOLAR"], "BIPOLAR",
+                         [(1, 4), (5, 8)], seed=2, name="dp16kd_sim")
+    man = ecp5_model_equals_golden(model, tmp_path)
+    roms = dp16kd.block_roms({f: Path(f).read_text() for f in man["mem_files"]})
+    assert sorted((g.port_width, g.paired, g.cols, g.rows) for g, _ in roms.values()) == [
+        (4, False, 1, 4), (9, False, 1, 1), (18, True, 3, 1)]
+
+
+def test_cnn_with_ecp5_line_buffers_equals_golden(tmp_path: Path) -> None:
+    """ecp5_model_equals_golden on a CNN whose sliding windows' line buffers are DP16KD
+    blocks written and read (ram_dp16kd.sv): conv0's 72 x 24 bits (SIMD 3 x UINT8), conv1's
+    144 x 4 bits; after the pool, conv2's 36 words stay in LUT RAM."""
+    from flow.backends.rtl.pipeline import swu_rows
+    from flow.ir import Folding
+    from flow.synthetic import random_cnn_model
+
+    model = random_cnn_model((3, 12, 12), "UINT8", [
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"conv": 8, "k": 3, "pad": 1, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"pool": 2},
+        {"conv": 4, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"dense": 5, "w": "BIPOLAR"}], seed=3, name="dp16kd_cnn")
+    for layer, (pe, simd) in zip(model.layers, [(4, 3), (8, 4), (4, 1), (2, 8), (5, 4)],
+                                 strict=True):
+        layer.folding = Folding(pe, simd)
+    model.validate("dp16kd_cnn")
+    depths = [swu_rows(12, 3, 1) * 12 * 3 // 3, swu_rows(12, 3, 1) * 12 * 8 // 4,
+              swu_rows(6, 3, 1) * 6 * 8 // 8]
+    assert depths == [72, 144, 36]  # DP16KD, DP16KD, LUT RAM (ram_dp16kd.sv: 65 .. 512)
+    ecp5_model_equals_golden(model, tmp_path, frames=4)

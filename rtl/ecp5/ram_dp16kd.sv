@@ -1,11 +1,13 @@
 // swu.sv's line buffer on ECP5 (Yosys synth_ecp5 with QFLOW_ECP5 defined): a simple
 // dual-port RAM, one write and one read a cycle, the word read leaving a register 2
-// cycles after its address, as the inferred path (array read, then a register). Up to 512
-// words: DP16KD blocks instantiated directly in their 36-bit pseudo dual-port mode (port A
-// writes, port B reads), their output registers on (REGMODE OUTREG), so that the array's
-// 5.8 ns clock-to-out stays inside the block; Yosys' own mapping (brams_map_16kd.v) always
-// leaves that register off. Deeper buffers are inferred. Reads never meet writes here (the
-// swu reads complete rows only), so no collision logic.
+// cycles after its address, as the inferred path (array read, then a register). From 65 to
+// 512 words: DP16KD blocks instantiated directly in their 36-bit pseudo dual-port mode
+// (port A writes, port B reads; the pins as Yosys maps a 512 x 36 memory), their output
+// registers on (REGMODE OUTREG), so that the array's 5.8 ns clock-to-out stays inside the
+// block; Yosys' own mapping (brams_map_16kd.v) always leaves that register off. Shallower
+// buffers stay inferred (LUT RAM, as the generator keeps ROMs of up to 64 words in LUTs:
+// flow/backends/rtl/pipeline.py LOGIC_ROM_DEPTH), deeper ones too. Reads never meet writes
+// here (the swu reads complete rows only), so no collision logic.
 module ram_dp16kd #(
     parameter int WIDTH = 8,
     parameter int DEPTH = 4,
@@ -18,9 +20,12 @@ module ram_dp16kd #(
     input  logic [   AW-1:0] raddr,
     output logic [WIDTH-1:0] rdata
 );
-  if (DEPTH <= 512) begin : g_blocks
+  if (DEPTH > 64 && DEPTH <= 512) begin : g_blocks
     localparam int COLS = (WIDTH + 35) / 36;
-    logic [COLS*36-1:0] di, do_;
+    logic [COLS*36-1:0] di;
+    // verilator lint_off UNUSEDSIGNAL
+    logic [COLS*36-1:0] do_;  // the last column's spare bits are never read
+    // verilator lint_on UNUSEDSIGNAL
     assign di = (COLS * 36)'(wdata);
     assign rdata = do_[WIDTH-1:0];
     // the 36-bit word's address on AD[13:5]; a write's byte enables on port A's AD[3:0]
@@ -66,7 +71,7 @@ module ram_dp16kd #(
       );
     end
   end else begin : g_inferred
-    (* ram_style = "block", no_rw_check *) logic [WIDTH-1:0] mem[DEPTH];
+    (* ram_style = "auto", no_rw_check *) logic [WIDTH-1:0] mem[DEPTH];
     logic [WIDTH-1:0] q;
     always_ff @(posedge clk) begin
       if (we) mem[waddr] <= wdata;

@@ -1,9 +1,12 @@
-// A behavioural ECP5 DP16KD for simulating rtl/ecp5/rom_dp16kd.sv (reads only), from
+// A behavioural ECP5 DP16KD for simulating rtl/ecp5/rom_dp16kd.sv and ram_dp16kd.sv, from
 // Lattice's description of the EBR: an array of 1024 rows of 18 bits, INITVAL_xx holding
 // rows 16 xx .. 16 xx + 15 in 20-bit fields; a port of DATA_WIDTH bits addresses words by
 // AD[13 -: address bits], word a starting at array bit a * DATA_WIDTH (+ a / 2 at 4 bits,
 // where a 9-bit byte holds two words); with CE the word is read at the clock edge, and with
-// REGMODE "OUTREG" it leaves through a register clocked with OCE one edge later.
+// REGMODE "OUTREG" it leaves through a register clocked with OCE one edge later. Writes
+// only in the 36-bit pseudo dual-port mode (both DATA_WIDTHs 36, as Yosys maps a 512 x 36
+// simple dual-port memory): port A writes {DIB, DIA} with CEA and WEA, its 9-bit bytes
+// enabled by ADA[3:0]; port B reads, the word leaving on {DOB, DOA}.
 // verilator lint_off UNUSEDSIGNAL
 // verilator lint_off UNUSEDPARAM
 // verilator lint_off DECLFILENAME
@@ -99,9 +102,11 @@ module DP16KD #(
   logic [18431:0] array;
   initial for (int r = 0; r < 1024; r++) array[r * 18 +: 18] = INIT[r * 20 +: 18];
 
-  function automatic logic [17:0] read(input int width, input logic [13:0] ad);
+  localparam bit PDP36 = DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36;
+
+  function automatic logic [35:0] read(input int width, input logic [13:0] ad);
     int abits, a, first;
-    abits = width == 4 ? 12 : width == 9 ? 11 : width == 18 ? 10 : -1;
+    abits = width == 4 ? 12 : width == 9 ? 11 : width == 18 ? 10 : width == 36 ? 9 : -1;
     if (abits < 0) $fatal(1, "DP16KD model: DATA_WIDTH %0d not modelled", width);
     a = int'(ad) >> (14 - abits);
     first = a * width + (width == 4 ? a / 2 : 0);
@@ -109,17 +114,32 @@ module DP16KD #(
     for (int i = 0; i < width; i++) read[i] = array[first + i];
   endfunction
 
-  logic [17:0] word_a, word_b, reg_a, reg_b, doa, dob;
+  wire [13:0] ada = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0};
+  wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
+  wire [35:0] di = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0,
+                    DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+  if (DATA_WIDTH_A == 36 || DATA_WIDTH_B == 36) begin : g_pdp
+    if (!PDP36) begin : g_refuse
+      $fatal(1, "DP16KD model: 36 bits only as pseudo dual port (both widths 36)");
+    end
+  end
+
+  logic [35:0] word_a, word_b, reg_a, reg_b, doa, dob;
   always_ff @(posedge CLKA) begin
-    if (CEA) word_a <= read(DATA_WIDTH_A, {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0});
-    if (OCEA) reg_a <= word_a;
+    if (PDP36) begin
+      if (CEA && WEA)
+        for (int b = 0; b < 4; b++) if (ada[b]) array[int'(ada[13:5]) * 36 + b * 9 +: 9] <= di[b*9+:9];
+    end else begin
+      if (CEA) word_a <= read(DATA_WIDTH_A, ada);
+      if (OCEA) reg_a <= word_a;
+    end
   end
   always_ff @(posedge CLKB) begin
-    if (CEB) word_b <= read(DATA_WIDTH_B, {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0});
+    if (CEB) word_b <= read(DATA_WIDTH_B, adb);
     if (OCEB) reg_b <= word_b;
   end
-  assign doa = REGMODE_A == "OUTREG" ? reg_a : word_a;
+  assign doa = PDP36 ? dob : REGMODE_A == "OUTREG" ? reg_a : word_a;
   assign dob = REGMODE_B == "OUTREG" ? reg_b : word_b;
-  assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
-  assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = dob;
+  assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa[17:0];
+  assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = PDP36 ? dob[35:18] : dob[17:0];
 endmodule

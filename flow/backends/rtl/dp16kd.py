@@ -148,15 +148,16 @@ def init_package(images: dict[str, str]) -> str:
         "endpackage", ""])
 
 
-def rom_block() -> Path:
-    """rtl/ecp5/rom_dp16kd.sv (outside rtl/'s blocks: Verilator has no DP16KD)."""
-    return source_dir("rtl") / "ecp5" / "rom_dp16kd.sv"
+def ecp5_blocks() -> list[Path]:
+    """rtl/ecp5/: the block ROM and the swu's line buffer as DP16KD instances (outside
+    rtl/'s blocks: Verilator has no DP16KD)."""
+    return [source_dir("rtl") / "ecp5" / name for name in ("rom_dp16kd.sv", "ram_dp16kd.sv")]
 
 
 def write_init(folder: Path, image_dir: Path, images: dict[str, str]) -> list[str]:
     """Write the package into `folder` for the images (file name -> $readmemh text) that
     the top names in image_dir; returns what synth_ecp5 reads before the blocks, with
-    QFLOW_ECP5 defined (the manifest's ecp5_sources): the package, then the DP16KD ROM."""
+    QFLOW_ECP5 defined (the manifest's ecp5_sources): the package, then the DP16KD blocks."""
     text = init_package({str(image_dir / name): image for name, image in images.items()})
     (Path(folder) / INIT_FILE).write_text(text)
-    return [str(image_dir / INIT_FILE), str(rom_block())]
+    return [str(image_dir / INIT_FILE), *(str(p) for p in ecp5_blocks())]

@@ -19,8 +19,8 @@ MANIFEST = "manifest.json"
 
 def generator_sources() -> list[Path]:
     """What a generated folder depends on besides the IR (its fingerprint's sources): the
-    rtl/ blocks (the ECP5 ROM too) and the generator's own code."""
-    return [*block_sources(), dp16kd.rom_block(),
+    rtl/ blocks (the ECP5 ones too) and the generator's own code."""
+    return [*block_sources(), *dp16kd.ecp5_blocks(),
             *python_sources("flow.backends.rtl", "flow.backends.thresholds",
                             "flow.backends.requant", "flow.packing")]
 
