@@ -82,7 +82,7 @@ def build_bitstream(build_dir: Path, board: Board, baud: int,
         synth = {"ice40": "synth_ice40 -dsp", "ecp5": "synth_ecp5"}[dev.family]
         syn = s.yosys(f"yosys {synth}", "synth", [
             f'{synth} -top {design.top} -json "{netlist}"',
-            f'tee -q -o "{tmp / "synth_stat.json"}" stat -json'])
+            f'tee -q -o "{tmp / "synth_stat.json"}" stat -json'], ecp5=dev.family == "ecp5")
         if not syn.ok:
             raise RuntimeError(f"{board.name}: Yosys failed: " + "; ".join(syn.errors[:3]))
         placed = tmp / ("placed.asc" if dev.family == "ice40" else "placed.config")

@@ -57,9 +57,11 @@ class ShellDesign:
     mem_files: list[str]
     params: dict[str, int]  # the board top's parameters (defaults)
     constraints: str  # file name beside the top
+    ecp5_sources: list[str]  # read first by synth_ecp5 (DP16KD blocks, their INITVAL)
 
     def manifest(self) -> dict[str, Any]:
-        return {"top": self.top, "sources": self.sources, "mem_files": self.mem_files}
+        return {"top": self.top, "sources": self.sources, "mem_files": self.mem_files,
+                "ecp5_sources": self.ecp5_sources}
 
 
 def shell_params(model: Model, board: Board, baud: int) -> dict[str, int]:
@@ -122,4 +124,5 @@ def write_shell(model: Model, build_dir: Path, board: Board, baud: int, folder: 
     blocks = [str(p) for p in block_sources()]
     accel = [s for s in man["sources"] if s not in blocks]
     sources = blocks + [str(p) for p in board_blocks()] + accel + [str(Path(folder).resolve() / f"{name}.sv")]
-    return ShellDesign(name, sources, list(man["mem_files"]), params, board.constraints_name)
+    return ShellDesign(name, sources, list(man["mem_files"]), params, board.constraints_name,
+                       list(man.get("ecp5_sources", [])))
