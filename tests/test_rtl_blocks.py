@@ -53,7 +53,8 @@ def test_run_bench_times_out(tmp_path: Path) -> None:
                       max_cycles=500)
 
 
-@pytest.mark.parametrize("width, depth", [(8, 4), (33, 1), (1, 5)])
+# depths up to 16 hold a thermometer level, deeper ones a binary count
+@pytest.mark.parametrize("width, depth", [(8, 4), (33, 1), (1, 5), (3, 16), (5, 21)])
 def test_axis_fifo(width: int, depth: int, tmp_path: Path) -> None:
     params = {"WIDTH": width, "DEPTH": depth}
     run_block("axis_fifo", params, {**params, "n": 200, "seed": width}, tmp_path)
