@@ -23,7 +23,7 @@ from flow.backends.firmware import conv as fwconv
 from flow.golden.requant import requantize
 from flow.ir import Conv2dLayer, Requant
 from flow.synthetic import random_cnn_model, random_codes, random_requant, random_values
-from tests.test_firmware_cnn import conv_acc, rv32, stored
+from tests.test_firmware_cnn import conv_acc, run_harness, rv32, stored
 
 # (C, H, W), input type, layer
 SHAPES = [
@@ -125,15 +125,6 @@ def harness(seed: int) -> str:
             "            printf(\"case %u (%s) differs\\n\", k, cases[k].name);\n"
             "            bad++;\n        }\n    }\n"
             "    printf(\"conv cases failed: %d\\n\", bad);\n    exit(bad != 0);\n}\n")
-
-
-def run_harness(src: str, tmp: Path, target: str, flags: list[str]) -> None:
-    (tmp / "harness.c").write_text(src)
-    runtime = [f for f in fw.runtime_sources() if f.suffix == ".c"]
-    exe = fw.compile_program([tmp / "harness.c", *runtime], tmp / "harness.elf", target,
-                             [f"-I{fw.runtime_dir()}", *flags])
-    out = fw.run_program(exe, target, tmp, timeout=300)
-    assert "conv cases failed: 0" in out, out
 
 
 def test_conv_int8_host(tmp_path: Path) -> None:
