@@ -134,9 +134,11 @@ module mvau #(
     // written whenever the first pass waits on the stream, not only on issue: sf moves on
     // with issue only, so the issued beat is the last word written at sf, and the write
     // enable does not hang on `issue` (the slowest route of a wide multi-bit layer)
-    // x_q's select is a register of its own, equal to from_stream (the write enable):
-    // with from_stream itself Yosys takes the select for the buffer's write-through, folds
-    // x_q into the LUT RAM's read, and the select's mux then drives every PE's copy of x
+    // with PE copies of x, x_q's select is a register of its own, equal to from_stream
+    // (the write enable): with from_stream itself Yosys takes the select for the buffer's
+    // write-through, folds x_q into the LUT RAM's read, and the select's mux then drives
+    // every PE's copy of x. With one PE that folding is kept: it saves a LUT and a
+    // flip-flop per input bit (the default job's dense0: 300 LUT, 264 FF)
     logic stream_q;
     always_ff @(posedge clk) begin
       if (!rst_n) stream_q <= 1'b1;
@@ -144,7 +146,7 @@ module mvau #(
     end
     always_ff @(posedge clk) begin
       if (from_stream) ibuf[sf] <= s_axis_tdata;
-      x_q <= stream_q ? s_axis_tdata : ibuf[sf];
+      x_q <= (PE > 1 ? stream_q : from_stream) ? s_axis_tdata : ibuf[sf];
     end
   end else begin : g_no_ibuf
     always_ff @(posedge clk) x_q <= s_axis_tdata;
