@@ -1,7 +1,8 @@
 """Block ROMs on ECP5 as DP16KD instances with their output register on
 (rtl/ecp5/rom_dp16kd.sv): the port width each ROM is cut into and its blocks' INITVAL,
 from the same $readmemh images the other paths read, written into build_dir/rtl/ as the
-package rom_dp16kd_init. flow.synth reads it, and defines QFLOW_ECP5, for synth_ecp5 only.
+package rom_dp16kd_init. flow.synth reads it with rtl/ecp5/'s blocks (the ROM and the
+swu's line buffer, ram_dp16kd.sv), and defines QFLOW_ECP5, for synth_ecp5 only.
 
 A DP16KD holds 1024 rows of 18 bits. A port of PORT_WIDTH bits reads word `a` from the
 array's bits starting at word_offset(PORT_WIDTH, a) (Lattice's EBR layout, the one Yosys'
