@@ -152,6 +152,14 @@ class ModelSpec(Section):
         return self
 
 
+class AugmentSpec(Section):
+    """Random transforms of each training batch (never of validation or test data)."""
+
+    # translation by up to this many pixels each way, zero fill
+    shift: Annotated[int, Field(strict=True, ge=0, le=8)] = 0
+    flip: bool = False  # horizontal flip of half the images (clothing yes, digits no)
+
+
 class TrainSpec(Section):
     epochs: PositiveInt = 20
     batch_size: Annotated[int, Field(strict=True, ge=2)] = 64  # batch norm needs two samples
@@ -162,6 +170,16 @@ class TrainSpec(Section):
     float_baseline: bool = False
     calibration_batches: PositiveInt = 20
     float_epochs: PositiveInt | None = None
+    # QAT starts from the float baseline's weights (its quantizers' own parameters at init)
+    init: Literal["random", "float"] = "random"
+    augment: AugmentSpec | None = None
+
+    @model_validator(mode="after")
+    def _float_to_start_from(self) -> TrainSpec:
+        if self.init == "float" and not (self.float_baseline and self.mode == "qat"):
+            raise ValueError("init: float starts QAT from the float baseline; set "
+                             "float_baseline: true (and mode: qat)")
+        return self
 
 
 class HardwareSpec(Section):

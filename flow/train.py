@@ -90,6 +90,48 @@ def batches(n: int, batch_size: int, epoch: int, seed: int, shard: Shard | None
     yield from (idx[i:i + local] for i in range(0, len(idx), local))
 
 
+def augment(x: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
+    """A training batch [N, C, H, W], each image shifted by up to spec["shift"] pixels each
+    way (zero fill) and, with spec["flip"], mirrored left to right with probability 1/2; from
+    the global RNG, which checkpoints carry."""
+    n, _, h, w = x.shape
+    if spec["flip"]:
+        x = torch.where(torch.rand(n, 1, 1, 1, device=x.device) < 0.5, x.flip(-1), x)
+    s = spec["shift"]
+    if s:
+        padded = nn.functional.pad(x, (s, s, s, s))
+        dy, dx = torch.randint(0, 2 * s + 1, (2, n, 1), device=x.device)
+        rows = (dy + torch.arange(h, device=x.device))[:, :, None]
+        cols = (dx + torch.arange(w, device=x.device))[:, None, :]
+        # advanced indices around a slice: the result is [N, H, W, C]
+        x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]
+        x = x.permute(0, 3, 1, 2).contiguous()
+    return x
+
+
+def load_float_weights(model: models.QuantNet, float_model: models.QuantNet, why: str) -> None:
+    """`model` takes the float twin's weights and batch norms; only its quantizers' own
+    parameters (scales, clip values) stay at their init. Latent binary weights are scaled
+    per layer into [-1, 1], where BinaryConnect keeps them and the STE passes gradient (their
+    sign, and the batch norm after each layer, make the scale free)."""
+    from brevitas.nn import QuantConv2d, QuantLinear
+
+    theirs, ours = float_model.state_dict(), model.state_dict()
+    stray = [k for k, v in theirs.items() if k not in ours or ours[k].shape != v.shape]
+    stray += [k for k in ours if k not in theirs and "_quant" not in k]
+    if stray:
+        raise ValueError(f"{why}: the float twin's layers do not line up with the quantized "
+                         f"model's (first mismatch: {stray[0]})")
+    result = model.load_state_dict(theirs, strict=False)
+    if model.binary_weights:
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, QuantLinear | QuantConv2d):
+                    m.weight.div_(m.weight.abs().max().clamp_min(1e-12))
+    log.info("%s: float weights loaded (%d quantizer parameters left at their init)", why,
+             len(result.missing_keys))
+
+
 def _load_state(checkpoint: Path | None, shard: Shard | None) -> dict[str, Any] | None:
     """The checkpoint to resume from (rank 0 reads it and sends it to every rank)."""
     state = None
@@ -130,6 +172,7 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
     device = next(model.parameters()).device
     xt, yt = torch.from_numpy(ds.x_train).to(device), torch.from_numpy(ds.y_train).to(device)
     lead = shard is None or shard.lead
+    aug = t.get("augment")
     bar = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
                disable=None if lead else True)
     for epoch in bar:
@@ -138,7 +181,7 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
         for idx in batches(len(xt), t["batch_size"], epoch, cfg["seed"], shard):
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            out = net(xt[idx])
+            out = net(augment(xt[idx], aug) if aug else xt[idx])
             loss = loss_fn(out, yt[idx])
             opt.zero_grad()
             loss.backward()
@@ -184,10 +227,20 @@ def partial_folder(build_dir: Path) -> Path:
 TRAIN_FILES = ("config.yaml", "checkpoint.pt", "float_checkpoint.pt", "train.json")
 
 
-def _resumable(cfg: dict[str, Any]) -> dict[str, Any]:
-    """What a resumed run must share with the run it continues: all but the epoch counts."""
-    t = {k: v for k, v in cfg["train"].items() if k not in ("epochs", "float_epochs")}
-    return {**cfg, "train": t}
+def training_inputs(cfg: dict[str, Any], epochs: bool = True) -> dict[str, Any]:
+    """What training reads (seed, data, model, train), not how the result is lowered or
+    built; without the epoch counts, what a resumed run must share with the one it continues."""
+    t = {k: v for k, v in cfg["train"].items() if epochs or k not in ("epochs", "float_epochs")}
+    return {"seed": cfg["seed"], "data": cfg["data"], "model": cfg["model"], "train": t}
+
+
+def trained_from(build_dir: Path, cfg: dict[str, Any]) -> bool:
+    """Whether build_dir holds a finished training of cfg (same training inputs)."""
+    from flow import config as configs
+
+    if not (build_dir / "train.json").is_file() or not (build_dir / "config.yaml").is_file():
+        return False
+    return training_inputs(configs.load(build_dir / "config.yaml")) == training_inputs(cfg)
 
 
 def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resume: bool
@@ -205,10 +258,10 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
 
         if (partial / "config.yaml").is_file():
             before = configs.load(partial / "config.yaml")
-            if _resumable(before) != _resumable(cfg):
+            if training_inputs(before, epochs=False) != training_inputs(cfg, epochs=False):
                 raise configs.ConfigError(
                     f"{config_path}: differs from the config of the run to resume "
-                    f"({partial / 'config.yaml'}) in more than its epochs; train without "
+                    f"({partial / 'config.yaml'}) in what training reads; train without "
                     "--resume to start over")
         return partial
     shutil.rmtree(partial, ignore_errors=True)
@@ -265,15 +318,16 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | No
     if t["mode"] == "ptq":
         assert float_model is not None  # mode ptq trains the float baseline above
         model = models.build(cfg["model"], ds.input_shape, ds.classes, calibrate=True)
-        missing = model.load_state_dict(float_model.state_dict(), strict=False)
-        log.info("ptq: float weights loaded (%d quantizer parameters left at their init)",
-                 len(missing.missing_keys))
+        load_float_weights(model, float_model, "ptq")
         calibrate(model, ds, t["calibration_batches"], t["batch_size"])
         if lead:
             torch.save({"model": model.state_dict(), "epoch": 0, "history": []}, ckpt)
         result["epochs"] = []
     else:
         model = models.build(cfg["model"], ds.input_shape, ds.classes)
+        if t["init"] == "float":
+            assert float_model is not None  # the config asks for the float baseline
+            load_float_weights(model, float_model, "train.init")
         result["epochs"] = fit(model, ds, cfg, t["epochs"], "qat", ckpt, resume, shard)
     result["test_accuracy"] = evaluate(model, ds.x_test, ds.y_test)
     if lead:

@@ -118,7 +118,7 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
     first = config.load(_digits_config(tmp_path))
     (partial / "config.yaml").write_text(yaml.safe_dump(first))
     changed = _digits_config(tmp_path, lr=0.5)
-    with pytest.raises(config.ConfigError, match="in more than its epochs"):
+    with pytest.raises(config.ConfigError, match="in what training reads"):
         from flow.train import train
         train(changed, build, resume=True)
 
