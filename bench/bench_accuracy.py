@@ -31,8 +31,9 @@ TARGETS = {"fmnist_tfc_w1a1": 0.83, "fmnist_sfc_w2a2": 0.88, "fmnist_lfc_w1a1": 
            "fmnist_sr_fixed_nearest": None}
 METHODS = {"fmnist_tfc_w1a1": "BNN (binary, clipped STE)", "fmnist_sfc_w2a2": "INT2 QAT",
            "fmnist_lfc_w1a1": "BNN (binary, clipped STE)",
-           "fmnist_cnv_w1a1": "CNV-style BNN (binary, clipped STE)",
-           "fmnist_cnv_w2a2": "CNV-style INT2 QAT", "fmnist_cnn_small_w2a2": "small CNN, INT2 QAT",
+           "fmnist_cnv_w1a1": "CNV-style BNN (binary, clipped STE), QAT from the float twin",
+           "fmnist_cnv_w2a2": "CNV-style INT2 QAT from the float twin, shifts and flips",
+           "fmnist_cnn_small_w2a2": "small CNN, INT2 QAT",
            "fmnist_tfc_dorefa_w2a2": "DoReFa-Net W2A2G6",
            "fmnist_tfc_wage": "WAGE 2-8-8-8 (no batch norm)",
            "fmnist_sr_fixed_stochastic": "fixed point <2,6>, stochastic rounding (Gupta)",
