@@ -235,12 +235,17 @@ def training_inputs(cfg: dict[str, Any], epochs: bool = True) -> dict[str, Any]:
 
 
 def trained_from(build_dir: Path, cfg: dict[str, Any]) -> bool:
-    """Whether build_dir holds a finished training of cfg (same training inputs)."""
+    """Whether build_dir holds a finished training of cfg (same training inputs); a build
+    whose config the schema no longer takes is not."""
     from flow import config as configs
 
     if not (build_dir / "train.json").is_file() or not (build_dir / "config.yaml").is_file():
         return False
-    return training_inputs(configs.load(build_dir / "config.yaml")) == training_inputs(cfg)
+    try:
+        before = configs.load(build_dir / "config.yaml")
+    except configs.ConfigError:
+        return False
+    return training_inputs(before) == training_inputs(cfg)
 
 
 def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resume: bool

@@ -111,6 +111,8 @@ def test_a_build_is_trained_from_a_config_with_its_training_inputs(tmp_path: Pat
     assert trained_from(build, cfg)
     assert trained_from(build, {**cfg, "hardware": {"target_cycles": 64}})
     assert not trained_from(build, {**cfg, "train": {**cfg["train"], "epochs": 4}})
+    (build / "config.yaml").write_text("model: {hiddden: [16]}\n")  # an older schema's key
+    assert not trained_from(build, cfg)
 
 
 def test_train_starts_qat_from_its_float_baseline(tmp_path: Path,
