@@ -172,7 +172,7 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
     device = next(model.parameters()).device
     xt, yt = torch.from_numpy(ds.x_train).to(device), torch.from_numpy(ds.y_train).to(device)
     lead = shard is None or shard.lead
-    aug = t.get("augment")
+    aug = t.get("augment")  # config.load leaves unset optional sections out
     bar = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
                disable=None if lead else True)
     for epoch in bar:
