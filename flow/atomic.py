@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ def write_with(path: Path, writer: Callable[[Path], object]) -> Path:
     os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are for everyone to read
     try:
         writer(Path(tmp))
+        _fsync(Path(tmp))  # the data on disk before the name: a crash leaves old or new
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,8 +58,12 @@ def replace_dir(path: Path, builder: Callable[[Path], object]) -> Path:
 
 
 def swap_in(src: Path, path: Path) -> Path:
-    """Rename the finished folder `src` to `path`, replacing what was there (two renames:
-    a reader sees the old folder or the new one, never a mix)."""
+    """Put the finished folder `src` at `path`, replacing what was there: exchanged in one
+    step where the OS allows (renameat2), else two renames (a reader sees the old folder or
+    the new one, never a mix)."""
+    if path.exists() and exchange(src, path):
+        _rmtree(src)  # it now holds the old folder
+        return path
     old = path.with_name(f".{path.name}.old")
     _rmtree(old)
     if path.exists():
@@ -66,18 +73,30 @@ def swap_in(src: Path, path: Path) -> Path:
     return path
 
 
-# files that mark a folder as a qflow build (made by train, export or compile)
-BUILD_MARKERS = ("config.yaml", "checkpoint.pt", "ir.json", "model.qonnx.onnx")
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
 
 
-def check_build_folder(path: Path) -> None:
-    """Refuse to replace a folder that is neither new, empty nor a qflow build: `--out .`
-    must not wipe a user's files."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not any(
-            (path / m).exists() for m in BUILD_MARKERS))):
-        raise ValueError(f"{path}: exists and is not a qflow build (none of "
-                              f"{', '.join(BUILD_MARKERS)}); choose a new or empty folder")
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the C
+    library or the file system has no such call."""
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _rmtree(p: Path) -> None:

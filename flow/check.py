@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from flow import backends
-from flow.atomic import write_json
+from flow.buildfolder import writing
 from flow.ir import load
+from flow.results import write_result
 
 log = logging.getLogger("qflow.check")
 
@@ -31,9 +32,14 @@ CHECKS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
+    """Every check on the build's test split (its first `limit` samples: check.subset.json)."""
+    with writing(build_dir) as folder:
+        return _check_build(folder, limit)
+
+
+def _check_build(build_dir: Path, limit: int | None) -> dict[str, Any]:
     from flow.verify import verify
 
-    build_dir = Path(build_dir)
     model = load(build_dir)
     outcome: dict[str, dict[str, Any]] = {}
     start = time.monotonic()
@@ -55,12 +61,12 @@ def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
         except RuntimeError as e:  # run_check's "differs", or a tool that failed
             outcome[name] = {"status": "differs", "error": str(e)}
         outcome[name]["seconds"] = round(time.monotonic() - start, 1)
-    write_json(build_dir / "check.json", outcome)
+    path = write_result(build_dir, "check", model, outcome, limit is None)
     for name, o in outcome.items():
         log.info("check: %-8s %s%s", name, o["status"],
                  f" ({o['reason']})" if "reason" in o else f" in {o['seconds']} s")
     bad = [n for n, o in outcome.items() if o["status"] == "differs"]
     if bad:
         raise RuntimeError(f"check: {', '.join(bad)} differ from the golden model "
-                           f"(see {build_dir / 'check.json'} and each check's JSON)")
+                           f"(see {path} and each check's JSON)")
     return outcome

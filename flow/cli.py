@@ -7,11 +7,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from flow.atomic import write_with
+from flow.buildfolder import writing
 
 log = logging.getLogger("qflow")
 
@@ -197,6 +199,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(e: Exception) -> str:
+    """The one line a user sees; the OS's own errors (whose str() is "[Errno 30] Read-only
+    file system: 'path'") as "PATH: Read-only file system"."""
+    if isinstance(e, OSError) and e.strerror:
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        return f"{where}: {e.strerror}" if where else e.strerror
+    return str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # our stages log at INFO; libraries (onnxscript, onnx_ir, ...) only when they warn
@@ -204,17 +215,20 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(name)s: %(message)s")
     logging.getLogger("qflow").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
-        args.func(args)
+        # a command on a build holds its lock: one writer at a time, and only in a qflow build
+        with writing(args.build_dir) if getattr(args, "build_dir", None) else nullcontext():
+            args.func(args)
     except KeyboardInterrupt:
         hint = " (`qflow train --resume` continues from the last epoch)" \
             if args.command == "train" else ""
         print(f"qflow: interrupted{hint}", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # the flow's errors name the file, node or key; a traceback adds nothing for a user
+    except (ValueError, OSError, RuntimeError) as e:
+        # the flow's errors name the file, node or key, and so does the OS's (a read-only
+        # or full disk, a name too long): a traceback adds nothing for a user
         if args.verbose:
             raise
-        print(f"qflow: error: {e}", file=sys.stderr)
+        print(f"qflow: error: {error_line(e)}", file=sys.stderr)
         return 2
     return 0
 

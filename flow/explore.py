@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from flow.atomic import write_json, write_text
+from flow.buildfolder import claim, writing
 
 log = logging.getLogger("qflow.explore")
 RAY_HINT = ("qflow explore needs Ray, an optional extra: pip install 'qflow[distributed]' "
@@ -185,8 +186,13 @@ def explore(config: Path, out: Path, ray_address: str | None = None,
     cfg = configs.load(config)
     ex = cfg.get("explore") or configs.ExploreSpec().model_dump(exclude_none=True)
     todo = points({**cfg, "explore": ex}, max_points)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out, create=True) as folder:
+        claim(folder)  # new, empty or an earlier exploration's: never a user's folder
+        return _explore(cfg, ex, todo, folder, ray_address)
+
+
+def _explore(cfg: dict[str, Any], ex: dict[str, Any], todo: list[dict[str, Any]], out: Path,
+             ray_address: str | None) -> dict[str, Any]:
     previous = _previous(out)
     records = {c["name"]: previous[c["name"]] for c in todo
                if previous.get(c["name"], {}).get("status") == "ok"

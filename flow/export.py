@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from flow import backends
-from flow.atomic import check_build_folder, replace_dir, write_with
+from flow.atomic import write_with
+from flow.buildfolder import check_replaceable, replace_build, writing
 from flow.ir import Model
 from flow.lower import DEFAULT_ACTIVATION_FORM, lower
 
@@ -86,23 +87,24 @@ def export_build(build_dir: Path) -> Model:
 
     from flow.train import TRAIN_FILES, load_trained
 
-    build_dir = Path(build_dir)
-    model, cfg, ds = load_trained(build_dir)
-    result: list[Model] = []
+    with writing(build_dir) as build_dir:
+        model, cfg, ds = load_trained(build_dir)
+        result: list[Model] = []
 
-    def build(stage: Path) -> None:
-        for f in TRAIN_FILES:
-            if (build_dir / f).is_file():
-                shutil.copy2(build_dir / f, stage / f)
-        onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]), stage / "model.qonnx.onnx")
-        log.info("QONNX: model.qonnx.onnx")
-        ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"])
-        ir.meta["data"] = cfg["data"]
-        ir.meta["seed"] = cfg["seed"]
-        ir.meta["firmware"] = cfg["firmware"]  # the chip the firmware is built for
-        result.append(finish(ir, stage, cfg.get("hardware", {})))
+        def build(stage: Path) -> None:
+            for f in TRAIN_FILES:
+                if (build_dir / f).is_file():
+                    shutil.copy2(build_dir / f, stage / f)
+            onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]),
+                                     stage / "model.qonnx.onnx")
+            log.info("QONNX: model.qonnx.onnx")
+            ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"])
+            ir.meta["data"] = cfg["data"]
+            ir.meta["seed"] = cfg["seed"]
+            ir.meta["firmware"] = cfg["firmware"]  # the chip the firmware is built for
+            result.append(finish(ir, stage, cfg.get("hardware", {})))
 
-    replace_dir(build_dir, build)
+        replace_build(build_dir, build)
     log.info("export: build %s complete", build_dir)
     return result[0]
 
@@ -126,8 +128,13 @@ def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
                  data: dict[str, Any] | None = None,
                  activation: str = DEFAULT_ACTIVATION_FORM) -> Model:
     """A QONNX file made anywhere through lowering and generation into `out_dir`."""
-    out_dir = Path(out_dir)
-    check_build_folder(out_dir)
+    with writing(out_dir, create=True) as out_dir:
+        return _compile(Path(onnx_path), out_dir, hardware, data, activation)
+
+
+def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
+             data: dict[str, Any] | None, activation: str) -> Model:
+    check_replaceable(out_dir)  # before the work of lowering
     ir = lower(Path(onnx_path), activation=activation)
     if data:
         ir.meta["data"] = data
@@ -137,6 +144,6 @@ def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
         write_with(stage / "model.qonnx.onnx", lambda p: shutil.copyfile(onnx_path, p))
         finish(ir, stage, hardware)
 
-    replace_dir(out_dir, build)
+    replace_build(out_dir, build)
     log.info("compile: build %s complete", out_dir)
     return ir

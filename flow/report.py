@@ -13,14 +13,18 @@ command that fills it.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flow.atomic import write_json, write_text
+from flow.buildfolder import writing
 from flow.markdown import fmt, read_json, records, render_json, table
 from flow.plots import figure, save_figure
-from flow.summary import summary_lines
+from flow.results import FINGERPRINT, current_fingerprint, read_result
+from flow.summary import guarded, summary_lines
 
 log = logging.getLogger("qflow.report")
 
@@ -46,6 +50,7 @@ class Report:
         self.missing: list[list[str]] = []
         self.analysis: dict[str, Any] = {}
         self.appendix: list[str] = []  # long tables, after every section
+        self.fingerprint = current_fingerprint(self.dir)  # results of another IR are stale
 
     def fig(self, name: str) -> Path:
         return self.dir / FIGURES / name
@@ -53,10 +58,22 @@ class Report:
     def image(self, path: Path, alt: str) -> None:
         self.lines += [f"![{alt}]({path.relative_to(self.dir).as_posix()})", ""]
 
-    def lack(self, section: str, needs: str, command: str) -> None:
+    def lack(self, section: str, needs: str, command: str, shown: bool = True) -> None:
+        """A section that cannot be made: listed in the appendix with the command that
+        fills it, and (`shown`) said in place."""
         self.missing.append([section, needs, f"`{command.format(dir=self.dir)}`"])
-        self.lines += [f"*Not available: needs {needs}; run `{command.format(dir=self.dir)}`.*",
-                       ""]
+        if shown:
+            self.lines += [f"*Not available: needs {needs}; run "
+                           f"`{command.format(dir=self.dir)}`.*", ""]
+
+    def guard(self, title: str, section: Callable[[], None]) -> None:
+        """Add a section; a result file with unexpected content (fields of other types)
+        costs that section, said in its place, never the report."""
+        start = len(self.lines)
+        problem = guarded(title, section)
+        if problem:
+            del self.lines[start:]
+            self.lines += [f"## {title}", "", *problem]
 
     def accuracy(self) -> None:
         self.lines += ["## Accuracy: float vs quantized", ""]
@@ -64,8 +81,8 @@ class Report:
         if doc is None:
             self.lack("Accuracy", f"train.json ({why})", "qflow train CONFIG --out {dir}")
             return
-        rows = [[k, doc.get(k)] for k in ("name", "dataset", "mode", "float_test_accuracy",
-                                          "test_accuracy") if k in doc]
+        rows = [[k, doc.get(k)] for k in ("name", "dataset", "mode", "test_samples",
+                                          "float_test_accuracy", "test_accuracy") if k in doc]
         f, q = doc.get("float_test_accuracy"), doc.get("test_accuracy")
         if isinstance(f, (int, float)) and isinstance(q, (int, float)):
             rows.append(["accuracy drop (float - quantized)", f - q])
@@ -106,12 +123,12 @@ class Report:
             self.appendix += [f"### Per epoch: {name}", ""] + records(hist)
 
     def sweep(self) -> None:
-        self.lines += ["## Post-training bit-width sweep", ""]
         doc, why = read_json(self.dir / "sweep.json", want_object=True)
-        if doc is None:
+        if doc is None:  # an optional study (minutes of training): left out until it is run
             self.lack("Bit-width sweep", f"sweep.json ({why})",
-                      "qflow sweep CONFIG --out {dir}")
+                      "qflow sweep CONFIG --out {dir}", shown=why != "missing")
             return
+        self.lines += ["## Post-training bit-width sweep", ""]
         from flow.sweep import plot_sweep
 
         self.image(plot_sweep(doc, self.fig("sweep.png")), "sweep")
@@ -232,26 +249,28 @@ class Report:
 
     def stage(self, file: str, title: str, command: str) -> None:
         self.lines += [f"## {title}", ""]
-        doc, why = read_json(self.dir / file)
+        doc, why = read_result(self.dir, file, self.fingerprint)
         if doc is None:
             self.lack(title, f"{file} ({why})", command)
             return
+        doc = {k: v for k, v in doc.items() if k != FINGERPRINT}
         self.lines += [f"From `{file}`.", ""] + render_json(doc, file.removesuffix(".json"))
 
 
 def report(build_dir: Path) -> Path:
     """Write build_dir/report.md (and figures/, analysis.json) from what the build holds."""
-    build_dir = Path(build_dir)
-    if not build_dir.is_dir():
-        raise FileNotFoundError(f"{build_dir}: not a build folder")
+    with writing(build_dir) as folder:
+        return _report(folder)
+
+
+def _report(build_dir: Path) -> Path:
     r = Report(build_dir)
     r.lines += summary_lines(build_dir)
-    r.accuracy()
-    r.sweep()
-    r.sqnr()
-    r.cost()
-    for stage in STAGE_FILES:
-        r.stage(*stage)
+    for title, section in (("Accuracy", r.accuracy), ("Bit-width sweep", r.sweep),
+                           ("SQNR", r.sqnr), ("Cost model", r.cost)):
+        r.guard(title, section)
+    for file, title, command in STAGE_FILES:
+        r.guard(title, functools.partial(r.stage, file, title, command))
     present = sorted(p.name for p in build_dir.iterdir() if p.is_file()
                      and not p.name.startswith("."))
     head = [f"# qflow report: {build_dir.resolve().name}", ""]

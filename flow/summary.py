@@ -9,10 +9,12 @@ and instructions; energy from the IR's cost model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flow.markdown import fmt, read_json, table
+from flow.results import current_fingerprint, read_result
 from flow.synth.nextpnr import PNR_DEVICES
 
 # nextpnr's cells for the LUT, FF, BRAM and DSP columns, per family (an iCE40 logic cell
@@ -32,34 +34,76 @@ EXECUTIONS = (
 )
 
 
+GUARDED = (AttributeError, TypeError, KeyError, ValueError, IndexError)
+
+
+def guarded(title: str, section: Callable[[], list[str] | None]) -> list[str]:
+    """A section's lines; when a result file holds unexpected content (a field of another
+    type: hand-edited, or from another tool) the section becomes one line saying so."""
+    try:
+        return section() or []
+    except GUARDED as e:
+        return [f"*{title}: a result file holds unexpected content ({type(e).__name__}: "
+                f"{e}); re-run the command that writes it.*", ""]
+
+
 def summary_lines(build_dir: Path) -> list[str]:
     build_dir = Path(build_dir)
+    fingerprint = current_fingerprint(build_dir)
+    unused: dict[str, str] = {}  # result files present but not usable: why
 
     def doc(name: str) -> dict[str, Any]:
-        d, _ = read_json(build_dir / name, want_object=True)
+        if name == "train.json":  # made before the IR: no fingerprint
+            d, why = read_json(build_dir / name, want_object=True)
+        else:
+            d, why = read_result(build_dir, name, fingerprint)
+        if d is None and why != "missing":
+            unused[name] = str(why)
         return d or {}
 
-    train, verify, sim, fw, synth = (doc(f) for f in (
-        "train.json", "verify.json", "sim.json", "firmware.json", "synth.json"))
+    train, verify, sim, fw, synth, checks = (doc(f) for f in (
+        "train.json", "verify.json", "sim.json", "firmware.json", "synth.json", "check.json"))
     lines = ["## Summary", ""]
+    lines += guarded("Test accuracy", lambda: accuracy(train, verify))
+    lines += guarded("Agreement", lambda: [
+        "**Agreement with the golden model** (exact samples / total)", "",
+        *table(["execution", "exact", "verdict"], agreement_matrix(build_dir, doc, checks))])
+    if unused:
+        lines += ["Result files not used: " + "; ".join(f"`{n}`: {why}" for n, why in
+                                                         unused.items()) + ".", ""]
+    lines += guarded("Requantized layers", lambda: requantization(verify.get("requantization") or {}))
+    lines += guarded("Hardware", lambda: hardware(build_dir, synth))
+    lines += guarded("Throughput and firmware", lambda: throughput(sim, synth, fw))
+    return lines + energy(build_dir)
+
+
+def accuracy(train: dict[str, Any], verify: dict[str, Any]) -> list[str]:
+    """Test accuracy of each model with the number of samples it was measured on."""
     acc = verify.get("accuracy") or {}
-    rows = [[name, v] for name, v in (
-        ("float32 (train.json)", train.get("float_test_accuracy")),
-        (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy")),
-        ("quantized, golden integer model (verify.json)", acc.get("golden")),
-        ("quantized, float graph by qonnx's executor (verify.json)", acc.get("qonnx_executor")))
+    n_train, n_verify = train.get("test_samples"), verify.get("samples")
+    rows = [[name, v, n] for name, v, n in (
+        ("float32 (train.json)", train.get("float_test_accuracy"), n_train),
+        (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy"), n_train),
+        ("quantized, golden integer model (verify.json)", acc.get("golden"), n_verify),
+        ("quantized, float graph by qonnx's executor (verify.json)", acc.get("qonnx_executor"),
+         n_verify))
         if v is not None]
-    lines += ["**Test accuracy**", ""] + (
-        table(["model", "accuracy"], rows) if rows else ["*no train.json or verify.json*", ""])
-    checks = doc("check.json")
+    return ["**Test accuracy**", ""] + (
+        table(["model", "accuracy", "test samples"], rows) if rows
+        else ["*no train.json or verify.json*", ""])
+
+
+def agreement_matrix(build_dir: Path, doc: Callable[[str], dict[str, Any]],
+                     checks: dict[str, Any]) -> list[list[Any]]:
     matrix = [agreement_row(name, doc(file), key, checks.get(check) or {},
                             f"qflow {check} {build_dir}")
               for name, file, key, check in EXECUTIONS]
     matrix.insert(2, ["golden integer model", "reference", ""])
-    lines += ["**Agreement with the golden model** (exact samples / total)", ""]
-    lines += table(["execution", "exact", "verdict"], matrix)
-    lines += requantization(verify.get("requantization") or {})
-    lines += hardware(build_dir, synth)
+    return matrix
+
+
+def throughput(sim: dict[str, Any], synth: dict[str, Any], fw: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     pnr = synth.get("pnr") or {}
     expected = synth.get("expected") or {}
     ii = sim.get("initiation_interval_cycles") or expected.get("initiation_interval")
@@ -79,7 +123,7 @@ def summary_lines(build_dir: Path) -> list[str]:
                   f"{fmt(sizes.get('ram_bytes_needed'))} B (arena {fmt(sizes.get('arena_bytes'))}"
                   f" B), {fw['instructions_per_inference']:,} RV32IMC instructions per inference "
                   f"(~{fmt(fw.get('estimated_latency_us_at_160mhz'))} µs at 160 MHz).", ""]
-    return lines + energy(build_dir)
+    return lines
 
 
 def agreement_row(name: str, doc: dict[str, Any], key: str, check: dict[str, Any],

@@ -35,6 +35,7 @@ from flow import config as configs
 from flow import data as datasets
 from flow import models
 from flow.atomic import write_json
+from flow.buildfolder import claim, writing
 from flow.train import calibrate, evaluate, fit, seed_all
 
 log = logging.getLogger("qflow.sweep")
@@ -217,9 +218,13 @@ def sweep(config_path: Path, out: Path | None = None, bits: list[int] | None = N
     if cfg["model"]["arch"] != "mlp":
         raise configs.ConfigError(f"{config_path}: model.arch: the bit-width sweep compares "
                                   "against torch's eager int8 of an MLP; it takes mlp configs")
-    out = Path(out) if out else Path("build") / cfg["name"]
-    out.mkdir(parents=True, exist_ok=True)
-    bits = bits or list(range(1, 9))
+    with writing(Path(out) if out else Path("build") / cfg["name"], create=True) as folder:
+        claim(folder)  # a build (or a new folder): never a user's folder
+        return _sweep(cfg, config_path, folder, bits or list(range(1, 9)), quick)
+
+
+def _sweep(cfg: dict[str, Any], config_path: Path, out: Path, bits: list[int], quick: bool
+           ) -> dict[str, Any]:
     ds = datasets.load(cfg["data"], cfg["seed"])
     fmodel, finfo = float_model(cfg, ds, out, quick)
     batches = QUICK_CALIBRATION_BATCHES if quick else cfg["train"]["calibration_batches"]

@@ -15,6 +15,7 @@ DistributedSampler, and only rank 0 writing the partial folder, checkpoints and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -31,7 +32,8 @@ from tqdm import tqdm
 
 from flow import data as datasets
 from flow import models
-from flow.atomic import check_build_folder, swap_in, write_json, write_text, write_with
+from flow.atomic import write_json, write_text, write_with
+from flow.buildfolder import check_replaceable, install, is_build, location, mark, writing
 
 if TYPE_CHECKING:
     from flow.distributed import Shard
@@ -253,8 +255,12 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
     """The partial folder to train in: fresh, or for --resume the interrupted run's (or the
     finished build's training files, to train on), whose config must be this one."""
     partial = partial_folder(build_dir)
+    if partial.exists() and not is_build(partial):
+        raise ValueError(f"{partial}: the folder `qflow train` keeps an unfinished run in, but "
+                         "qflow did not make it (no marker); move it away")
     if resume and not partial.is_dir() and (build_dir / "checkpoint.pt").is_file():
         partial.mkdir()
+        mark(partial)
         for f in TRAIN_FILES:
             if (build_dir / f).is_file():
                 shutil.copy2(build_dir / f, partial / f)
@@ -269,8 +275,9 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
                     f"({partial / 'config.yaml'}) in what training reads; train without "
                     "--resume to start over")
         return partial
-    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)  # marked: an earlier run's
     partial.mkdir(parents=True)
+    mark(partial)
     return partial
 
 
@@ -279,22 +286,25 @@ def train(config_path: Path, build_dir: Path, resume: bool = False,
     from flow import config as configs
 
     cfg = configs.load(config_path)
-    build_dir = Path(build_dir)
     lead = shard is None or shard.lead
-    if lead:
-        check_build_folder(build_dir)
-        partial = _start_partial(cfg, config_path, build_dir, resume)
-        write_text(partial / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    else:
-        partial = partial_folder(build_dir)  # rank 0's; the others never write there
-    if shard is not None:
-        shard.barrier()
-    result = _train(cfg, partial, resume, shard)
-    if lead:
-        swap_in(partial, build_dir)
-        log.info("train: build %s complete (config.yaml, checkpoint.pt, train.json)", build_dir)
-    if shard is not None:
-        shard.barrier()
+    # rank 0 holds the build's lock for the whole run; the others never write there
+    with writing(build_dir, create=True) if lead else contextlib.nullcontext(
+            location(build_dir)) as build_dir:
+        if lead:
+            check_replaceable(build_dir)
+            partial = _start_partial(cfg, config_path, build_dir, resume)
+            write_text(partial / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+        else:
+            partial = partial_folder(build_dir)  # rank 0's
+        if shard is not None:
+            shard.barrier()
+        result = _train(cfg, partial, resume, shard)
+        if lead:
+            install(partial, build_dir)
+            log.info("train: build %s complete (config.yaml, checkpoint.pt, train.json)",
+                     build_dir)
+        if shard is not None:
+            shard.barrier()
     return result
 
 
@@ -306,7 +316,8 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | No
              len(ds.x_val), len(ds.x_test), ds.input_shape)
     t = cfg["train"]
     ckpt = build_dir / "checkpoint.pt"
-    result: dict[str, Any] = {"name": cfg["name"], "mode": t["mode"], "dataset": ds.name}
+    result: dict[str, Any] = {"name": cfg["name"], "mode": t["mode"], "dataset": ds.name,
+                              "test_samples": len(ds.x_test)}
     if shard is not None:
         result["distributed"] = shard.describe()
     lead = shard is None or shard.lead

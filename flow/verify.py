@@ -35,11 +35,12 @@ import onnx
 from tqdm import tqdm
 
 from flow import backends, golden
-from flow.atomic import write_json
+from flow.buildfolder import writing
 from flow.golden.requant import prepare_activation
 from flow.inputs import test_split
 from flow.ir import Layer, Model, Requant
 from flow.ir import load as load_ir
+from flow.results import write_result
 
 log = logging.getLogger("qflow.verify")
 
@@ -313,8 +314,17 @@ def compare(ref: np.ndarray, other: np.ndarray, equal: np.ndarray | None = None
 
 def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] | None = None,
            x: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, Any]:
-    build_dir = Path(build_dir)
+    """Golden against every reference and `backend_names` on the build's test split (or x),
+    the first `limit` samples; writes verify.json (verify.subset.json for part of the split
+    or other inputs)."""
+    with writing(build_dir) as folder:
+        return _verify(folder, limit, backend_names or [], x, y)
+
+
+def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.ndarray | None,
+            y: np.ndarray | None) -> dict[str, Any]:
     model: Model = load_ir(build_dir)
+    whole_split = x is None and limit is None
     if x is None:
         x, y = test_split(model)
     x, y = x[:limit], (y[:limit] if y is not None else None)
@@ -374,7 +384,7 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
             np.all(out == bt[0], axis=1).sum())
         if y is not None:
             result["accuracy"]["brevitas_forward"] = float((bt[0].argmax(1) == y).mean())
-    for name in backend_names or []:
+    for name in backend_names:
         log.info("verify: running backend %s on %d samples", name, len(x))
         got = backends.run(name, model, build_dir, codes)
         result["agreement"][name] = compare(acc, np.asarray(got))
@@ -382,10 +392,10 @@ def verify(build_dir: Path, limit: int | None = None, backend_names: list[str] |
     # every difference explained: the requantization's, measured (`explained`)
     result["passed"] = all(a.get("explained", a["equal"] == a["total"])
                            for a in result["agreement"].values())
-    write_json(build_dir / "verify.json", result)
+    path = write_result(build_dir, "verify", model, result, whole_split)
     for k, a in result["agreement"].items():
         log.info("verify: golden vs %s: %d / %d equal%s", k, a["equal"], a["total"],
                  ", every difference explained (verify.json: rounding, requantization)"
                  if a["equal"] < a["total"] and a.get("explained") else "")
-    log.info("verify: wrote %s", build_dir / "verify.json")
+    log.info("verify: wrote %s", path)
     return result

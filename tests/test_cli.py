@@ -45,7 +45,7 @@ def test_verify_counts_every_sample(tfc_compiled: Path) -> None:
     r = verify(tfc_compiled, x=x)
     a = r["agreement"]["qonnx_executor"]
     assert a["equal"] == a["total"] == 30 and r["all_equal"]
-    assert json.loads((tfc_compiled / "verify.json").read_text())["samples"] == 30
+    assert json.loads((tfc_compiled / "verify.subset.json").read_text())["samples"] == 30
 
 
 def test_run_errors_are_clear(tfc_compiled: Path, tmp_path: Path,
@@ -57,7 +57,7 @@ def test_run_errors_are_clear(tfc_compiled: Path, tmp_path: Path,
     assert not (tmp_path / "y.npy").exists()
     assert main(["run", str(tmp_path / "nowhere"), "--inputs", str(tmp_path / "bad.npy"),
                  "--outputs", str(tmp_path / "y.npy")]) == 2
-    assert "ir.json: missing" in capsys.readouterr().err
+    assert "nowhere: no such build folder" in capsys.readouterr().err
 
 
 def test_train_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flow.buildfolder import OUTPUTS, mark
 from tests.conftest import ROOT
 
 
@@ -35,6 +36,8 @@ def test_make_train_export_synth(tmp_path: Path) -> None:
     for f in ("checkpoint.pt", "model.qonnx.onnx", "ir.json", "ir.npz", "config.yaml",
               "report.md", "synth/summary.txt"):
         assert (build / f).is_file(), f
+    assert {p.name for p in build.iterdir()} <= OUTPUTS  # the main job writes only qflow's names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]  # and leaves nothing beside
     # synthesis: Yosys counts per layer, placed and routed on ECP5 at the default 100 MHz
     synth = json.loads((build / "synth.json").read_text())
     assert synth["ok"] and synth["fits"], synth["errors"]
@@ -48,9 +51,11 @@ def test_resume_continues_from_checkpoint(digits_build: Path, tmp_path: Path) ->
     hist = json.loads((digits_build / "train.json").read_text())["epochs"]
     cfg = (digits_build / "config.yaml").read_text().replace("epochs: 3", "epochs: 4")
     (tmp_path / "c.yaml").write_text(cfg)
-    for f in ("checkpoint.pt",):
-        (tmp_path / f).write_bytes((digits_build / f).read_bytes())
-    r = train(tmp_path / "c.yaml", tmp_path, resume=True)
+    build = tmp_path / "b"
+    build.mkdir()
+    mark(build)
+    (build / "checkpoint.pt").write_bytes((digits_build / "checkpoint.pt").read_bytes())
+    r = train(tmp_path / "c.yaml", build, resume=True)
     assert [e["epoch"] for e in r["epochs"]] == [1, 2, 3, 4]
     assert r["epochs"][:3] == hist
     assert np.isfinite(r["epochs"][3]["loss"])

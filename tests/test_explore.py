@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flow import config, explore
+from flow.buildfolder import mark
 
 BASE = {"name": "dse", "data": {"name": "digits"},
         "model": {"hidden": [16], "weight": {"quant": "int", "bits": 4},
@@ -58,6 +59,7 @@ def test_rerun_skips_done_points_and_reports_failures(tmp_path: Path, monkeypatc
             {"name": pts[1]["name"], "config": {**pts[1], "seed": 9}, **ok},  # config changed
             {"name": pts[2]["name"], "config": pts[2], "status": "failed", "error": "E"}]
     (tmp_path / "out").mkdir()
+    mark(tmp_path / "out")  # an earlier exploration's folder
     (tmp_path / "out" / "explore.json").write_text(json.dumps({"points": done}))
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flow import config
+from flow.buildfolder import mark
 from flow.cli import main
 from flow.data import DataError, load_idx
 from tests.conftest import ROOT
@@ -87,6 +88,7 @@ def test_interrupted_train_resumes_and_replaces_the_build(
     cfg = _digits_config(tmp_path, epochs=3)
     build = tmp_path / "b"
     build.mkdir()
+    mark(build)
     (build / "ir.json").write_text("{}")  # an older build's output, replaced when done
     real_evaluate = training.evaluate
     calls = {"n": 0}
@@ -115,6 +117,7 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
     build = tmp_path / "b"
     partial = tmp_path / ".b.partial"
     partial.mkdir()
+    mark(partial)
     first = config.load(_digits_config(tmp_path))
     (partial / "config.yaml").write_text(yaml.safe_dump(first))
     changed = _digits_config(tmp_path, lr=0.5)
@@ -169,7 +172,7 @@ def test_compile_checks_out_folder_and_dataset(digits_build: Path, tmp_path: Pat
     Path("mine").mkdir()
     Path("mine/notes.txt").write_text("keep")
     assert main(["compile", "m.onnx", "--out", "mine"]) == 2
-    assert "mine: exists and is not a qflow build" in capsys.readouterr().err
+    assert "mine: holds 'notes.txt' and is not a qflow build" in capsys.readouterr().err
     idx = Path("idx")
     idx.mkdir()
     for split in ("train", "t10k"):

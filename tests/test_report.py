@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flow.buildfolder import mark
 from flow.cli import parser
+from flow.fingerprint import model_fingerprint
+from flow.ir import load
 from flow.report import report
 from flow.sweep import parse_bits
 
@@ -38,8 +41,14 @@ def small_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return config, build
 
 
+def stamped(path: Path, doc: dict[str, object]) -> None:
+    """Write a result file as the build's own IR's (another IR's would be stale)."""
+    path.write_text(json.dumps({**doc, "ir_fingerprint": model_fingerprint(load(path.parent))}))
+
+
 def partial(src: Path, dst: Path, files: tuple[str, ...]) -> Path:
     dst.mkdir()
+    mark(dst)
     for f in files:
         shutil.copy(src / f, dst / f)
     return dst
@@ -84,14 +93,15 @@ def test_sweep_smoke_and_full_report(small_build: tuple[Path, Path]) -> None:
     assert (build / "sweep.png").stat().st_size > 0
 
     # other stages' results, with keys the report has never seen
+    fp = model_fingerprint(load(build))  # results of this IR (another IR's would be stale)
     (build / "verify.json").write_text(json.dumps({
-        "samples": 360, "all_equal": True, "accuracy": {"golden": 0.9125},
+        "ir_fingerprint": fp, "samples": 360, "all_equal": True, "accuracy": {"golden": 0.9125},
         "agreement": {"qonnx_executor": {"equal": 360, "total": 360, "differing_samples": []},
                       "rtl": {"equal": 359, "total": 360, "new_metric": 7.25}}}))
     (build / "synth.json").write_text(json.dumps({
         "targets": [{"arch": "xilinx", "LUT": 123457, "FF": 98765},
                     {"arch": "ice40", "fmax_mhz": 87.125, "extra": {"carry": 4242}}],
-        "nested": {"deeper": {"cells": 31337}}, "tool": "yosys"}))
+        "nested": {"deeper": {"cells": 31337}}, "tool": "yosys", "ir_fingerprint": fp}))
     (build / "firmware.json").write_text("{not json")
     a = parser().parse_args(["report", str(build)])
     a.func(a)
@@ -120,20 +130,19 @@ def test_summary_leads_with_every_check(small_build: tuple[Path, Path], tmp_path
     hardware and throughput, firmware and energy, each read from the build's files."""
     d = partial(small_build[1], tmp_path / "b", ("ir.json", "ir.npz", "train.json"))
     agree = {"equal": 40, "total": 40, "differing_samples": []}
-    (d / "verify.json").write_text(json.dumps({
+    stamped(d / "verify.json", {
         "samples": 40, "accuracy": {"golden": 0.925},
-        "agreement": {"qonnx_executor": agree, "brevitas_forward": agree}}))
-    (d / "sim.json").write_text(json.dumps({
+        "agreement": {"qonnx_executor": agree, "brevitas_forward": agree}})
+    stamped(d / "sim.json", {
         "samples": 40, "agreement": {"rtl": {"equal": 39, "differing_samples": [7]}},
-        "initiation_interval_cycles": 128, "latency_cycles": 344}))
-    (d / "check.json").write_text(json.dumps({"hls": {"status": "skipped",
-                                                      "reason": "no conv2d in hls yet"}}))
-    (d / "synth.json").write_text(json.dumps({
+        "initiation_interval_cycles": 128, "latency_cycles": 344})
+    stamped(d / "check.json", {"hls": {"status": "skipped", "reason": "no conv2d in hls yet"}})
+    stamped(d / "synth.json", {
         "xilinx": {"part": "xc7z020", "total": {"lut": 1546, "ff": 1169, "bram36": 1.5,
                                                 "dsp": 0}},
         "pnr": {"device": "ecp5-85k", "family": "ecp5", "fmax_mhz": 128.0,
                 "utilization": {"TRELLIS_COMB": {"used": 2714}, "TRELLIS_FF": {"used": 1277},
-                                "DP16KD": {"used": 3}, "MULT18X18D": {"used": 0}}}}))
+                                "DP16KD": {"used": 3}, "MULT18X18D": {"used": 0}}}})
     (d / "board" / "icebreaker").mkdir(parents=True)
     (d / "board" / "icebreaker" / "board.json").write_text(json.dumps({
         "board": "icebreaker", "board_title": "iCEBreaker", "device": "ice40-up5k",
@@ -162,7 +171,7 @@ def test_summary_shows_the_requantization(small_build: tuple[Path, Path], tmp_pa
     """A requantized build: the executor's differences are explained, not DIFFERS, and each
     requantized layer's measured difference and the argmax agreement are on the first screen."""
     d = partial(small_build[1], tmp_path / "b", ("ir.json", "ir.npz"))
-    (d / "verify.json").write_text(json.dumps({
+    stamped(d / "verify.json", {
         "samples": 40, "accuracy": {"golden": 0.9, "qonnx_executor": 0.875},
         "agreement": {"qonnx_executor": {"equal": 31, "total": 40, "differing_samples": [3],
                                          "explained": True}},
@@ -173,7 +182,7 @@ def test_summary_shows_the_requantization(small_build: tuple[Path, Path], tmp_pa
             "dense1": {"power_of_two": True, "max_step_difference": 1, "step_bound": 1,
                        "equal_samples": 38, "samples": 40, "equal_share": 0.95,
                        "differing_outputs": 2, "outputs": 640, "tie_outputs": 1,
-                       "double_rounding_outputs": 1}}}}))
+                       "double_rounding_outputs": 1}}}})
     summary = report(d).read_text()
     summary = summary[:summary.index("## Accuracy")]
     assert "| quantized, float graph by qonnx's executor (verify.json) | 0.875 |" in summary

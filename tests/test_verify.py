@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from flow import golden
+from flow.buildfolder import mark
 from flow.export import export_qonnx
 from flow.ir import Requant
 from flow.ir import load as load_ir
@@ -43,6 +44,7 @@ def test_ties_of_a_rounding_graph(tmp_path: Path, signs: np.ndarray) -> None:
                              tmp_path / "model.qonnx.onnx")
     model = lower(onnx_path)
     model.save(tmp_path)
+    mark(tmp_path)
     r = verify(tmp_path, x=signs)["agreement"]["qonnx_executor"]
     report = r["rounding"]
     assert report["inexact_layers"] == ["dense0", "dense1"]
@@ -61,6 +63,7 @@ def test_exact_graph_has_no_affected_samples(tmp_path: Path, signs: np.ndarray) 
     onnx_path = export_qonnx(fuzz_space.build(binary_spec(0.5)), torch.zeros(1, 24),
                              tmp_path / "model.qonnx.onnx")
     lower(onnx_path).save(tmp_path)
+    mark(tmp_path)
     r = verify(tmp_path, x=signs)["agreement"]["qonnx_executor"]
     assert r["equal"] == r["total"] == len(signs)
     assert r["rounding"] == {"inexact_layers": [], "affected_samples": 0,
@@ -111,6 +114,7 @@ def fixed_point_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, n
     spec = fixed_point_spec()
     export_qonnx(fuzz_space.build(spec), torch.zeros(1, 20), folder / "model.qonnx.onnx")
     lower(folder / "model.qonnx.onnx").save(folder)  # auto: dense0 requantized
+    mark(folder)
     return folder, fuzz_space.random_inputs(spec, 160, 1)
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from flow import golden
-from flow.atomic import write_json
+from flow.buildfolder import writing
 from flow.inputs import command_codes
 from flow.ir import Model, load
+from flow.results import write_result
 
 log = logging.getLogger("qflow")
 
@@ -46,8 +47,14 @@ def agreement(outputs: dict[str, np.ndarray], reference: np.ndarray) -> dict[str
 
 def run_check(name: str, build_dir: Path, inputs: str | Path | None, limit: int | None,
               execute: Execute) -> dict[str, Any]:
-    """The whole check; returns the report written to build_dir/<name>.json."""
-    build_dir = Path(build_dir)
+    """The whole check; returns the report written to build_dir/<name>.json (or, on part of
+    the test split or other inputs, <name>.subset.json)."""
+    with writing(build_dir) as folder:
+        return _run_check(name, folder, inputs, limit, execute)
+
+
+def _run_check(name: str, build_dir: Path, inputs: str | Path | None, limit: int | None,
+               execute: Execute) -> dict[str, Any]:
     model = load(build_dir)
     # quantized by the IR's own input stage: inside the input contract by construction
     codes = command_codes(model, inputs, limit)
@@ -59,7 +66,7 @@ def run_check(name: str, build_dir: Path, inputs: str | Path | None, limit: int 
         "all_equal": all(a["equal"] == len(codes) for a in agree.values()),
         "agreement": agree, **details,
     }
-    path = write_json(build_dir / f"{name}.json", report)
+    path = write_result(build_dir, name, model, report, inputs is None and limit is None)
     for out_name, a in agree.items():
         log.info("%s: %s: %d/%d samples equal the golden model", name, out_name, a["equal"],
                  len(codes))

@@ -44,6 +44,7 @@ from typing import Any
 from flow.atomic import replace_dir, write_json, write_text
 from flow.backends.rtl.generate import current_manifest
 from flow.ir import load
+from flow.results import write_result
 from flow.synth.nextpnr import PNR_DEVICES, critical_path, parse_nextpnr_log, place_and_route, pnr_summary
 from flow.synth.summary import finish, summary_text
 from flow.synth.tools import Session, ToolResult, progress, run_tool, tool_path, yowasp_mounts
@@ -141,7 +142,10 @@ def synthesize(build_dir: Path, device: str = DEFAULT_DEVICE, part: str = DEFAUL
         write_text(out / "summary.txt", summary_text(result))
 
     replace_dir(build_dir / "synth", build)
-    write_json(build_dir / "synth.json", result)
+    if (build_dir / "ir.json").is_file():
+        write_result(build_dir, "synth", load(build_dir), result)
+    else:
+        write_json(build_dir / "synth.json", result)
     return result
 
 
