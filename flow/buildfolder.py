@@ -80,6 +80,11 @@ def location(path: Path | str, what: str = "build folder") -> Path:
         p = target
     if p.parent == p:
         raise ValueError(f"{given}: the root folder cannot be a {what}")
+    above = p.parent
+    while not above.exists() and above.parent != above:
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"{given}: {above} is a file, not a folder")
     limit = _name_max(p.parent)
     if len(os.fsencode(p.name)) + NAME_HEADROOM > limit:
         raise ValueError(f"{given}: a name of {len(os.fsencode(p.name))} bytes; a {what} "
@@ -177,6 +182,7 @@ def writing(path: Path | str, create: bool = False) -> Iterator[Path]:
         _recover(p)
         if not create:
             require_build(p)
+        _refuse_links(p)
         _held[p] = 1
         try:
             yield p
@@ -185,6 +191,16 @@ def writing(path: Path | str, create: bool = False) -> Iterator[Path]:
     finally:
         lock.unlink(missing_ok=True)  # while held: a waiter then finds its file gone, retries
         os.close(fd)  # closing releases the flock
+
+
+def _refuse_links(path: Path) -> None:
+    """qflow writes no symbolic links into a build: one found there (e.g. `figures` pointing
+    at a user's folder) would have commands write through it, outside the build."""
+    if is_build(path):
+        links = sorted(e.name for e in path.iterdir() if e.is_symlink())
+        if links:
+            raise ValueError(f"{path}: holds symbolic links ({_names(links)}); qflow writes "
+                             "none and would write through them: remove them")
 
 
 def _lock(lock: Path, build: Path) -> int:

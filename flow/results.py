@@ -25,9 +25,9 @@ def result_path(build_dir: Path, check: str, whole_split: bool = True) -> Path:
 
 def write_result(build_dir: Path, check: str, model: Model, doc: dict[str, Any],
                  whole_split: bool = True) -> Path:
-    """Write a check's result, stamped with the IR it checked."""
-    return write_json(result_path(build_dir, check, whole_split),
-                      {**doc, FINGERPRINT: model_fingerprint(model)})
+    """Write a check's result, stamped (in `doc` too) with the IR it checked."""
+    doc[FINGERPRINT] = model_fingerprint(model)
+    return write_json(result_path(build_dir, check, whole_split), doc)
 
 
 def current_fingerprint(build_dir: Path) -> str | None:

@@ -304,3 +304,44 @@ def test_a_sweep_not_run_is_no_section(build: Path) -> None:
     text = report(build).read_text()
     assert "## Post-training bit-width sweep" not in text
     assert "| Bit-width sweep | sweep.json (missing) | `qflow sweep CONFIG --out" in text
+
+
+def test_links_planted_in_a_build_are_refused(
+        build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `figures` link to the user's folder: the report would write its plots there."""
+    mine = tmp_path / "my_figures"
+    mine.mkdir()
+    (mine / "accuracy.png").write_bytes(b"my own plot")
+    (build / "figures").symlink_to(mine)
+    assert main(["report", str(build)]) == 2
+    assert "holds symbolic links ('figures')" in capsys.readouterr().err
+    assert (mine / "accuracy.png").read_bytes() == b"my own plot"
+
+
+@pytest.mark.parametrize("marker", ["link", "other schema", "not json"])
+def test_only_a_real_marker_makes_a_build(marker: str, build: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (build / MARKER).unlink()
+    if marker == "link":  # another build's marker, linked in
+        other = tmp_path / "other"
+        other.mkdir()
+        mark(other)
+        (build / MARKER).symlink_to(other / MARKER)
+    else:
+        (build / MARKER).write_text('{"schema": "qflow.build/99"}' if marker == "other schema"
+                                    else "\x00\x01")
+    (build / "mine.txt").write_text("precious")
+    assert main(["compile", str(build / "model.qonnx.onnx"), "--out", str(build)]) == 2
+    assert "is not a qflow build" in capsys.readouterr().err
+    assert (build / "mine.txt").read_text() == "precious"
+
+
+def test_an_existing_file_or_a_file_as_parent_is_one_line(
+        build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    onnx = str(build / "model.qonnx.onnx")
+    assert main(["compile", onnx, "--out", str(tmp_path / "file")]) == 2
+    assert "file: exists and is not a folder" in capsys.readouterr().err
+    assert main(["compile", onnx, "--out", str(tmp_path / "file" / "b")]) == 2
+    assert f"{tmp_path / 'file'} is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "x"

@@ -14,6 +14,7 @@ import pytest
 
 from flow import golden
 from flow.backends import firmware as fw
+from flow.buildfolder import mark
 from flow.fingerprint import STAMP, is_current
 from flow.inputs import InputError
 from flow.ir import LAYER_KINDS, DenseLayer, IRError
@@ -209,13 +210,14 @@ def test_build_report_and_cli(tmp_path: Path) -> None:
     golden, weights in flash, instruction counts; `qflow flash` names what is missing."""
     m, codes = model_and_codes("w1a1", n=12)
     m.save(tmp_path)
+    mark(tmp_path)
     np.save(tmp_path / "x.npy", codes.astype(np.float32))
     p = argparse.ArgumentParser()
     fw.register_cli(p.add_subparsers(dest="command"))
     a = p.parse_args(["firmware", str(tmp_path), "--inputs", str(tmp_path / "x.npy"),
                       "--limit", "10"])
     a.func(a)
-    r = json.loads((tmp_path / "firmware.json").read_text())
+    r = json.loads((tmp_path / "firmware.subset.json").read_text())  # --inputs, --limit
     assert r["all_equal"] and r["samples"] == 10
     assert r["agreement"]["host"]["equal"] == r["agreement"]["rv32"]["equal"] == 10
     assert r["rv32_placement"]["constant_bytes_in_ram"] == 0
@@ -241,6 +243,7 @@ def test_build_dir_relative_or_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     m, codes = model_and_codes("w1a1_u8in", n=6)
     build = tmp_path / "build" / "m"
     m.save(build)
+    mark(build)
     x = tmp_path / "x.npy"
     np.save(x, codes.astype(np.float32))
     here = ROOT if cwd == "repo" else tmp_path / "elsewhere"
@@ -256,7 +259,7 @@ def test_build_dir_relative_or_absolute(tmp_path: Path, monkeypatch: pytest.Monk
         np.testing.assert_array_equal(np.load(y), want)
     if HAVE_RV32:
         assert main(["firmware", name, "--inputs", str(x)]) == 0
-        r = json.loads((build / "firmware.json").read_text())
+        r = json.loads((build / "firmware.subset.json").read_text())
         assert r["all_equal"] and r["agreement"]["host"]["equal"] == 6
         assert r["agreement"]["rv32"]["equal"] == 6
 

@@ -16,6 +16,7 @@ from flow import backends, golden, synthetic
 from flow.backends import hls
 from flow.backends.check import agreement
 from flow.backends.hls import vendor
+from flow.buildfolder import mark
 from flow.fingerprint import is_current
 from flow.inputs import InputError
 from flow.ir import Model
@@ -186,6 +187,7 @@ def test_rejects_codes_outside_the_input_type(tmp_path: Path) -> None:
 def test_cli_writes_report(tmp_path: Path) -> None:
     model = synthetic.random_model(*MODELS["mixed"], seed=6, name="mixed")
     model.save(tmp_path)
+    mark(tmp_path)
     codes = synthetic.random_codes(model, 30)
     # the synthetic input stage is the identity: float inputs are the codes
     np.save(tmp_path / "x.npy", codes.astype(np.float32))
@@ -194,7 +196,7 @@ def test_cli_writes_report(tmp_path: Path) -> None:
     a = p.parse_args(["hls", str(tmp_path), "--inputs", str(tmp_path / "x.npy"), "--limit", "20",
                       "--fallback-types"])
     a.func(a)
-    r = json.loads((tmp_path / "hls.json").read_text())
+    r = json.loads((tmp_path / "hls.subset.json").read_text())  # --inputs, --limit
     assert r["types"] == "fallback"
     assert (r["samples"], r["agreement"]["hls"]["equal"], r["all_equal"]) == (20, 20, True)
     assert r["compile_seconds"] > 0 and r["run_seconds"] >= 0

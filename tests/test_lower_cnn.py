@@ -250,7 +250,7 @@ def test_cnv_compile_run_verify(cnv_w1a1_onnx: Path, tmp_path: Path) -> None:
     y = np.load(tmp_path / "y.npy").reshape(len(x), -1)
     assert np.array_equal(y, qonnx_outputs(out / "model.qonnx.onnx", x))
     assert main(["verify", str(out), "--inputs", str(tmp_path / "x.npy"), "--strict"]) == 0
-    r = json.loads((out / "verify.json").read_text())
+    r = json.loads((out / "verify.subset.json").read_text())  # --inputs
     assert r["samples"] == 6 and r["agreement"]["qonnx_executor"]["equal"] == 6
 
 

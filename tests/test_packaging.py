@@ -79,6 +79,7 @@ for tree in ("rtl", "hls", "firmware"):
 parser()  # every stage's subcommands register without torch
 m = random_model([12, 8, 4], ["INT2", "BIPOLAR"], ["BIPOLAR"], input_type="UINT4", seed=1)
 m.save(Path("b"))
+flow.buildfolder.mark(Path("b"))
 flow.report.report(Path("b"))  # its cost section reads the IR only
 codes = random_codes(m, 8)
 ref = golden.run_codes(m, codes)

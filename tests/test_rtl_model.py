@@ -17,6 +17,7 @@ import pytest
 
 from flow import backends, golden
 from flow.backends import rtl
+from flow.buildfolder import mark
 from flow.inputs import InputError
 from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, MaxPoolLayer, Model
 from flow.synthetic import random_cnn_model, random_codes, random_model, requantize_hidden
@@ -115,6 +116,7 @@ def test_digits_default(digits_default: tuple[Model, np.ndarray], tmp_path: Path
     model, codes = digits_default
     assert len(codes) >= 200
     model.save(tmp_path)
+    mark(tmp_path)
     r = rtl.check(tmp_path)
     assert r["all_equal"] and r["samples"] == len(codes)
     assert r["agreement"] == {"rtl": {"equal": len(codes), "differing_samples": []}}

@@ -126,10 +126,10 @@ def test_config_trains_exports_and_checks(name: str, tmp_path: Path) -> None:
         assert train["epochs"] == [] and train["float_test_accuracy"] > 0.5
     assert main(["export", str(build)]) == 0
     assert main(["check", str(build), "--limit", "40"]) == 0
-    checks = json.loads((build / "check.json").read_text())
+    checks = json.loads((build / "check.subset.json").read_text())  # --limit
     assert checks["verify"]["status"] in ("equal", "explained")
     assert all(checks[k]["status"] == "equal" for k in ("sim", "hls", "firmware"))
-    v = json.loads((build / "verify.json").read_text())
+    v = json.loads((build / "verify.subset.json").read_text())
     assert v["passed"] and v["requantization"]["layers"]
     assert v["agreement"]["brevitas_forward"]["explained"]
     assert abs(v["accuracy"]["golden"] - v["accuracy"]["brevitas_forward"]) <= 0.05
