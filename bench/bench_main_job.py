@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         subprocess.run(["make", "-C", str(ROOT), target, f"BUILD={build}"], check=True)
         seconds[target] = round(time.perf_counter() - t0, 1)
-    checks = json.loads((build / "check.json").read_text())
+    checks = json.loads((build / "check.json").read_text())["checks"]
     total = round(sum(seconds.values()), 1)
     result = {
         "bench": "main_job", "build": str(build), "seconds": seconds, "total_seconds": total,

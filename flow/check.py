@@ -4,7 +4,7 @@ verify (golden against qonnx's executor and Brevitas' forward; a requantized lay
 measured difference from the float graph is "explained", not a failure), then the RTL simulation,
 the HLS C simulation and the firmware on the host and on RV32IMC, each against the golden
 model on the build's test split. A backend that does not build one of the model's layer
-kinds yet is skipped with the reason. check.json records each check's outcome; the
+kinds yet is skipped with the reason. check.json records each check's outcome (under "checks"); the
 command fails when any check ran and differs (after running the others).
 """
 
@@ -61,7 +61,7 @@ def _check_build(build_dir: Path, limit: int | None) -> dict[str, Any]:
         except RuntimeError as e:  # run_check's "differs", or a tool that failed
             outcome[name] = {"status": "differs", "error": str(e)}
         outcome[name]["seconds"] = round(time.monotonic() - start, 1)
-    path = write_result(build_dir, "check", model, outcome, limit is None)
+    path = write_result(build_dir, "check", model, {"checks": outcome}, limit is None)
     for name, o in outcome.items():
         log.info("check: %-8s %s%s", name, o["status"],
                  f" ({o['reason']})" if "reason" in o else f" in {o['seconds']} s")

@@ -61,8 +61,9 @@ def summary_lines(build_dir: Path) -> list[str]:
             unused[name] = str(why)
         return d or {}
 
-    train, verify, sim, fw, synth, checks = (doc(f) for f in (
+    train, verify, sim, fw, synth, check = (doc(f) for f in (
         "train.json", "verify.json", "sim.json", "firmware.json", "synth.json", "check.json"))
+    checks = check.get("checks") or {}
     lines = ["## Summary", ""]
     lines += guarded("Test accuracy", lambda: accuracy(train, verify))
     lines += guarded("Agreement", lambda: [

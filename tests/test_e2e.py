@@ -22,7 +22,7 @@ def test_make_train_export_synth(tmp_path: Path) -> None:
     assert train["float_test_accuracy"] > train["test_accuracy"] - 0.1
     verify = json.loads((build / "verify.json").read_text())
     assert verify["samples"] == 360 and verify["all_equal"], verify["agreement"]
-    checks = json.loads((build / "check.json").read_text())
+    checks = json.loads((build / "check.json").read_text())["checks"]
     assert {n: c["status"] for n, c in checks.items()} == {
         "verify": "equal", "sim": "equal", "hls": "equal", "firmware": "equal"}
     for f, outputs in (("sim.json", {"rtl"}), ("hls.json", {"hls"}),

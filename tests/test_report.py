@@ -136,7 +136,8 @@ def test_summary_leads_with_every_check(small_build: tuple[Path, Path], tmp_path
     stamped(d / "sim.json", {
         "samples": 40, "agreement": {"rtl": {"equal": 39, "differing_samples": [7]}},
         "initiation_interval_cycles": 128, "latency_cycles": 344})
-    stamped(d / "check.json", {"hls": {"status": "skipped", "reason": "no conv2d in hls yet"}})
+    stamped(d / "check.json", {"checks": {"hls": {"status": "skipped",
+                                                  "reason": "no conv2d in hls yet"}}})
     stamped(d / "synth.json", {
         "xilinx": {"part": "xc7z020", "total": {"lut": 1546, "ff": 1169, "bram36": 1.5,
                                                 "dsp": 0}},

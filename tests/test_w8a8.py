@@ -126,7 +126,7 @@ def test_config_trains_exports_and_checks(name: str, tmp_path: Path) -> None:
         assert train["epochs"] == [] and train["float_test_accuracy"] > 0.5
     assert main(["export", str(build)]) == 0
     assert main(["check", str(build), "--limit", "40"]) == 0
-    checks = json.loads((build / "check.subset.json").read_text())  # --limit
+    checks = json.loads((build / "check.subset.json").read_text())["checks"]  # --limit
     assert checks["verify"]["status"] in ("equal", "explained")
     assert all(checks[k]["status"] == "equal" for k in ("sim", "hls", "firmware"))
     v = json.loads((build / "verify.subset.json").read_text())
