@@ -404,3 +404,21 @@ def test_explore_without_an_explore_section(tmp_path: Path) -> None:
                                                            "act_bits": [1]})
     with pytest.raises(config.ConfigError, match=r"name: 'n{98}_w1a1' names the build folder"):
         explore(long, tmp_path / "out")
+
+
+def test_export_refuses_a_checkpoint_that_is_not_the_builds(tmp_path: Path) -> None:
+    from flow.train import load_trained, save_checkpoint, training_inputs
+
+    build = tmp_path / "build"
+    build.mkdir()
+    cfg = config.load(_digits_config(tmp_path))
+    (build / "config.yaml").write_text(yaml.safe_dump(cfg))
+    seed7 = {**cfg, "seed": 7}  # a checkpoint copied in from another build
+    save_checkpoint(build / "checkpoint.pt", {"model": {}, "inputs": training_inputs(seed7)})
+    with pytest.raises(ValueError, match=r"checkpoint.pt: was trained with a different seed "
+                                         r"than .*config.yaml; train the build again"):
+        load_trained(build)
+    (build / "checkpoint.pt").unlink()
+    (build / "checkpoint.pt").mkdir()
+    with pytest.raises(FileNotFoundError, match="checkpoint.pt: missing"):
+        load_trained(build)
