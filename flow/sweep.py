@@ -1,11 +1,13 @@
 """`qflow sweep CONFIG`: post-training quantization of a config's float model at 1..8 bits.
 
 The float twin of the config is trained (or its finished float_checkpoint.pt reused, the
-file `qflow train` writes for its float baseline), then quantized with Brevitas at each
-bit width, weights per tensor or per output channel, activations per tensor, calibrated on
-training batches and measured on the test split. Beside it: the build's QAT result
-(train.json) and PyTorch's own int8 quantization (torch.ao dynamic and static) of the same
-float model. Writes sweep.json and sweep.png into the build folder.
+file `qflow train` writes for its float baseline, when it records exactly this config's
+training inputs: another seed's float model has seen this seed's test split), then
+quantized with Brevitas at each bit width, weights per tensor or per output channel,
+activations per tensor, calibrated on training batches and measured on the test split.
+Beside it: the build's QAT result (train.json, when trained from this config) and PyTorch's
+own int8 quantization (torch.ao dynamic and static) of the same float model. Writes
+sweep.json and sweep.png into the build folder.
 
 How a bit width b maps onto the quantizer options (flow/quantizers.py):
   weights      b = 1: `binary` (per tensor, scale 1) or `binary_xnor` (per channel, mean |w|);
@@ -92,8 +94,10 @@ def _not_this_float_model(state: dict[str, Any], cfg: dict[str, Any]) -> str | N
     exactly cfg's training inputs (another seed's model has trained on this seed's test
     split)."""
     recorded = state.get("inputs")
-    if recorded is None or not isinstance(state.get("epoch"), int):
+    if recorded is None:
         return "records no training inputs (written by an older qflow)"
+    if not isinstance(state.get("epoch"), int):
+        return "records no epoch count"
     differs = first_difference(recorded, training_inputs(cfg))
     return None if differs is None else f"was trained with a different {differs}"
 
