@@ -8,16 +8,23 @@ writes to the build's config.yaml).
 
 from __future__ import annotations
 
+import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flow.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 Bits = Annotated[int, Field(strict=True, ge=1, le=8)]
+NAME_MAX = 100  # the name becomes a folder name (build/<name>, .<name>.partial)
+NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}")
+MAX_CONFIG_BYTES = 1 << 16  # a config is a page of YAML; anything this big is the wrong file
+# libyaml: linear scanning and a nesting limit (pure-Python PyYAML is quadratic in nesting)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -25,7 +32,8 @@ class ConfigError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # no inf or NaN: `lr: .inf` would train NaNs, `target_fps: .inf` fold nothing
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class QuantSpec(Section):
@@ -232,8 +240,8 @@ class ExploreSpec(Section):
 
 
 class Config(Section):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
-    seed: Annotated[int, Field(strict=True, ge=0)] = 0
+    name: str  # the config file's name unless given
+    seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] = 0  # numpy's seed range
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -241,6 +249,15 @@ class Config(Section):
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     firmware: FirmwareSpec = Field(default_factory=FirmwareSpec)
     explore: ExploreSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        if not NAME.fullmatch(name):
+            raise ValueError(f"{name!r} names the build folder (the config file's name unless "
+                             f"name: is set): 1 to {NAME_MAX} letters, digits, _ . or -, not "
+                             "starting with . or -")
+        return name
 
     @model_validator(mode="after")
     def _wage_update(self) -> Config:
@@ -253,16 +270,25 @@ class Config(Section):
         return self
 
 
-def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Every key path of a YAML document -> its 1-based line."""
-    out = {path: node.start_mark.line + 1}
+def _lines(path: Path, node: yaml.Node, keys: tuple[Any, ...] = ()
+           ) -> dict[tuple[Any, ...], int]:
+    """Every key path of a YAML document -> its 1-based line; a key given twice in one
+    mapping is an error (YAML would silently keep the last)."""
+    out = {keys: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for k, v in node.value:
-            out[(*path, k.value)] = k.start_mark.line + 1
-            out.update({p: n for p, n in _lines(v, (*path, k.value)).items() if p != (*path, k.value)})
+            line = k.start_mark.line + 1
+            if k.value in seen:
+                raise ConfigError(f"{path}:{line}: {'.'.join(map(str, (*keys, k.value)))}: "
+                                  f"given twice (first on line {seen[k.value]})")
+            seen[k.value] = line
+            out[(*keys, k.value)] = line
+            out.update({p: n for p, n in _lines(path, v, (*keys, k.value)).items()
+                        if p != (*keys, k.value)})
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            out.update(_lines(v, (*path, i)))
+            out.update(_lines(path, v, (*keys, i)))
     return out
 
 
@@ -296,15 +322,56 @@ def validate(doc: Any, path: Path, lines: dict[tuple[Any, ...], int] | None = No
     return cfg.model_dump(exclude_none=True)
 
 
-def load(path: Path) -> dict[str, Any]:
-    path = Path(path)
+def _read(path: Path) -> str:
+    """The text of a config file: a regular file (not a folder, FIFO or device, which
+    would hang or never end), of config size, UTF-8 text."""
     try:
-        text = path.read_text()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a config is a YAML file)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size} bytes; a config is a YAML file of at "
+                              f"most {MAX_CONFIG_BYTES} bytes (is this the right file?)")
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from e
     try:
-        doc = yaml.safe_load(text)
-        node = yaml.compose(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = ""
+        offset = e.start
+    else:
+        offset = text.find("\0")
+    if offset >= 0:
+        raise ConfigError(f"{path}: a binary file, not YAML text (byte {offset} is "
+                          f"0x{raw[offset]:02x}; a config is UTF-8 text)")
+    return text
+
+
+def _refuse_aliases(path: Path, text: str) -> None:
+    """Anchors and aliases let a few lines expand exponentially (a 'billion laughs' bomb
+    hangs the loader); a config has no use for them. Scanning tokens is linear."""
+    for token in yaml.scan(text, Loader=YAML_LOADER):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            sign = "&" if isinstance(token, yaml.AnchorToken) else "*"
+            raise ConfigError(f"{path}:{token.start_mark.line + 1}: YAML anchor or alias "
+                              f"({sign}{token.value}): configs do not take anchors or aliases; "
+                              "write the values out")
+
+
+def load(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    text = _read(path)
+    loader = YAML_LOADER(text)
+    try:
+        _refuse_aliases(path, text)
+        node = loader.get_single_node()
+        lines = _lines(path, node) if node is not None else {}
+        doc = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    return validate(doc, path, _lines(node) if node is not None else {})
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
+    finally:
+        loader.dispose()
+    return validate(doc, path, lines)

@@ -67,13 +67,13 @@ def point_config(base: dict[str, Any], w_bits: int, a_bits: int, target: tuple[s
 
 def points(cfg: dict[str, Any], max_points: int | None = None) -> list[dict[str, Any]]:
     """Every point's config, in the order weight bits, activation bits, target."""
-    ex = cfg.get("explore") or {}
+    ex = cfg["explore"]
     targets: list[tuple[str, float] | None] = [None]
     for key in ("target_cycles", "target_fps"):
         if ex.get(key):
             targets = [(key, v) for v in ex[key]]
     out = [point_config(cfg, w, a, t) for w, a, t in
-           itertools.product(ex.get("weight_bits", [1, 2, 4]), ex.get("act_bits", [1, 2, 4]), targets)]
+           itertools.product(ex["weight_bits"], ex["act_bits"], targets)]
     return out[:max_points] if max_points else out
 
 
@@ -184,8 +184,15 @@ def explore(config: Path, out: Path, ray_address: str | None = None,
     from flow import config as configs
 
     cfg = configs.load(config)
-    ex = cfg.get("explore") or configs.ExploreSpec().model_dump(exclude_none=True)
-    todo = points({**cfg, "explore": ex}, max_points)
+    ex = cfg.get("explore")
+    if ex is None:  # rather than hours on a design space the user never chose
+        raise configs.ConfigError(
+            f"{config}: no explore: section to say what to explore; add one, e.g. `explore: "
+            "{weight_bits: [1, 2, 4], act_bits: [1, 2, 4], stages: [verify]}` (see "
+            "configs/digits_explore.yaml)")
+    todo = points(cfg, max_points)
+    for point in todo:  # a point the schema refuses (a name grown too long) fails now
+        configs.validate(point, Path(config))
     with writing(out, create=True) as folder:
         claim(folder)  # new, empty or an earlier exploration's: never a user's folder
         return _explore(cfg, ex, todo, folder, ray_address)

@@ -1,11 +1,13 @@
 """`qflow sweep CONFIG`: post-training quantization of a config's float model at 1..8 bits.
 
 The float twin of the config is trained (or its finished float_checkpoint.pt reused, the
-file `qflow train` writes for its float baseline), then quantized with Brevitas at each
-bit width, weights per tensor or per output channel, activations per tensor, calibrated on
-training batches and measured on the test split. Beside it: the build's QAT result
-(train.json) and PyTorch's own int8 quantization (torch.ao dynamic and static) of the same
-float model. Writes sweep.json and sweep.png into the build folder.
+file `qflow train` writes for its float baseline, when it records exactly this config's
+training inputs: another seed's float model has seen this seed's test split), then
+quantized with Brevitas at each bit width, weights per tensor or per output channel,
+activations per tensor, calibrated on training batches and measured on the test split.
+Beside it: the build's QAT result (train.json, when trained from this config) and PyTorch's
+own int8 quantization (torch.ao dynamic and static) of the same float model. Writes
+sweep.json and sweep.png into the build folder.
 
 How a bit width b maps onto the quantizer options (flow/quantizers.py):
   weights      b = 1: `binary` (per tensor, scale 1) or `binary_xnor` (per channel, mean |w|);
@@ -36,7 +38,16 @@ from flow import data as datasets
 from flow import models
 from flow.atomic import write_json
 from flow.buildfolder import claim, writing
-from flow.train import calibrate, evaluate, fit, seed_all
+from flow.train import (
+    calibrate,
+    evaluate,
+    first_difference,
+    fit,
+    load_checkpoint,
+    seed_all,
+    trained_from,
+    training_inputs,
+)
 
 log = logging.getLogger("qflow.sweep")
 
@@ -79,25 +90,49 @@ def ptq_spec(model_spec: dict[str, Any], bits: int, per_channel: bool) -> tuple[
     return {**model_spec, "weight": w, "last_weight": w, "act": a}, relu
 
 
+def _not_this_float_model(state: dict[str, Any], cfg: dict[str, Any]) -> str | None:
+    """Why a float checkpoint is not this config's float model, or None when it records
+    exactly cfg's training inputs (another seed's model has trained on this seed's test
+    split)."""
+    recorded = state.get("inputs")
+    if recorded is None:
+        return "records no training inputs (written by an older qflow)"
+    if not isinstance(state.get("epoch"), int):
+        return "records no epoch count"
+    differs = first_difference(recorded, training_inputs(cfg))
+    return None if differs is None else f"was trained with a different {differs}"
+
+
 def float_model(cfg: dict[str, Any], ds: datasets.Dataset, out: Path, quick: bool
                 ) -> tuple[models.QuantNet, dict[str, Any]]:
-    """The config's float twin: a finished float_checkpoint.pt in `out` is reused (a partial
-    one resumed), otherwise it is trained; --quick trains a few epochs and keeps nothing."""
+    """The config's float twin: a finished float_checkpoint.pt in `out` trained from this
+    config's exact training inputs is reused (a partial one resumed), otherwise it is
+    trained; --quick trains a few epochs and keeps nothing, and so does a retraining beside
+    another training's checkpoint (which stays as it is)."""
     t = cfg["train"]
     epochs = t.get("float_epochs") or t["epochs"]
     ckpt = out / "float_checkpoint.pt"
-    finished = ckpt.is_file() and torch.load(ckpt, weights_only=False)["epoch"] >= epochs
+    state = load_checkpoint(ckpt, "delete it to train the float model again") \
+        if ckpt.exists() else None
+    mismatch = None if state is None else _not_this_float_model(state, cfg)
+    if mismatch is not None:
+        log.warning("sweep: %s %s; training the float model again (not kept: delete the file "
+                    "to keep the new one)", ckpt, mismatch)
+    finished = state is not None and mismatch is None and state["epoch"] >= epochs
+    keep = finished or (not quick and mismatch is None)
     seed_all(cfg["seed"])  # as `qflow train`, so the float baseline is the same model
     model = models.build(cfg["model"], ds.input_shape, ds.classes, quantized=False)
-    if quick and not finished:
-        epochs = min(epochs, QUICK_FLOAT_EPOCHS)
-        fit(model, ds, cfg, epochs, "float (quick)")
-    else:
+    if keep:
         fit(model, ds, cfg, epochs, "float", ckpt, resume=True)
+    else:
+        epochs = min(epochs, QUICK_FLOAT_EPOCHS) if quick else epochs
+        fit(model, ds, cfg, epochs, "float (quick)" if quick else "float")
     model.eval()
     info = {"epochs": epochs, "reused_checkpoint": finished,
-            "checkpoint": str(ckpt) if not quick or finished else None,
+            "checkpoint": str(ckpt) if keep else None,
             "test_accuracy": evaluate(model, ds.x_test, ds.y_test)}
+    if mismatch is not None:
+        info["not_reused"] = f"{ckpt} {mismatch}"
     return model, info
 
 
@@ -128,17 +163,18 @@ def model_bit_widths(model: nn.Module) -> dict[str, float]:
     return {"weight_bits": w[0], "act_bits": a[1] if len(a) > 1 else a[0]}
 
 
-def qat_result(out: Path, ds: datasets.Dataset) -> dict[str, Any] | None:
-    """The build's QAT (or PTQ) result from train.json, with the bit widths of its config."""
+def qat_result(out: Path, cfg: dict[str, Any], ds: datasets.Dataset) -> dict[str, Any] | None:
+    """The build's QAT (or PTQ) result from train.json, with the bit widths of its config;
+    None unless the build was trained from cfg's training inputs (another config's result
+    is not this one's)."""
     import json
 
     path = out / "train.json"
-    if not path.is_file() or not (out / "config.yaml").is_file():
+    if not trained_from(out, cfg):
         return None
     doc = json.loads(path.read_text())
-    bcfg = configs.load(out / "config.yaml")
-    model = models.build(bcfg["model"], ds.input_shape, ds.classes)
-    return {"source": str(path), "mode": doc.get("mode"), "config": bcfg["name"],
+    model = models.build(cfg["model"], ds.input_shape, ds.classes)
+    return {"source": str(path), "mode": doc.get("mode"), "config": cfg["name"],
             "test_accuracy": doc.get("test_accuracy"),
             "float_test_accuracy": doc.get("float_test_accuracy"),
             **model_bit_widths(model)}
@@ -236,7 +272,7 @@ def _sweep(cfg: dict[str, Any], config_path: Path, out: Path, bits: list[int], q
                  points[-1]["test_accuracy"])
     result = {"config": str(config_path), "name": cfg["name"], "dataset": ds.name,
               "test_samples": len(ds.x_test), "quick": quick, "calibration_batches": batches,
-              "float": finfo, "ptq": points, "qat": qat_result(out, ds),
+              "float": finfo, "ptq": points, "qat": qat_result(out, cfg, ds),
               "torch_int8": torch_baseline(fmodel, ds)}
     write_json(out / "sweep.json", result)
     plot_sweep(result, out / "sweep.png")

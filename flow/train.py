@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import random
 import shutil
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,11 +134,89 @@ def load_float_weights(model: models.QuantNet, float_model: models.QuantNet, why
              len(result.missing_keys))
 
 
-def _load_state(checkpoint: Path | None, shard: Shard | None) -> dict[str, Any] | None:
+RESUME_HINT = "delete it, or train without --resume, to start over"
+EPOCH_KEYS = ("train.epochs", "train.float_epochs")  # what --resume may change
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` whole: to a temporary file, read back as every load reads it (weights
+    only), then renamed over `path`. A full disk, or a state that is not plain tensors,
+    numbers, strings and containers, fails here and leaves the previous checkpoint."""
+    def write(tmp: Path) -> None:
+        torch.save(state, tmp)
+        try:
+            torch.load(tmp, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch's zip and unpickling errors have many types
+            raise RuntimeError(f"{path}: the checkpoint written does not read back "
+                               f"({_first_line(e)}); the previous one is left as it was "
+                               "(is the disk full?)") from e
+    write_with(path, write)
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    """The first informative line of an error (not a heading such as "Error(s) in loading
+    state_dict for QuantNet:"), shortened to `limit` characters."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    line = next((x for x in lines if not x.endswith(":")), lines[0] if lines else type(e).__name__)
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def load_checkpoint(path: Path, what_to_do: str) -> dict[str, Any]:
+    """A qflow checkpoint, loaded as weights only: tensors, numbers, strings and containers,
+    never an object whose unpickling could run code."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a checkpoint file; {what_to_do}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused: holds more than tensors, numbers, strings and "
+                         "containers (loading it could run code; qflow loads weights only); "
+                         f"{what_to_do}") from e
+    except Exception as e:  # torch's zip and unpickling errors have many types
+        raise ValueError(f"{path}: unreadable checkpoint, truncated or corrupt "
+                         f"({_first_line(e)}); {what_to_do}") from e
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{path}: not a qflow checkpoint (no model state); {what_to_do}")
+    return state
+
+
+def first_difference(a: Any, b: Any, ignore: tuple[str, ...] = (), key: str = "") -> str | None:
+    """The dotted key of the first value that differs between two configs (or parts of
+    them), skipping the keys in `ignore`; None when they agree."""
+    if key in ignore:
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in [*a, *(k for k in b if k not in a)]:
+            found = first_difference(a.get(k), b.get(k), ignore, f"{key}.{k}" if key else str(k))
+            if found is not None:
+                return found
+        return None
+    return None if a == b else key or "(top level)"
+
+
+def resume_state(checkpoint: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint to continue, checked: whole, and written for this config's training
+    inputs but for its epoch counts (a checkpoint from before qflow recorded them passes)."""
+    state = load_checkpoint(checkpoint, RESUME_HINT)
+    missing = [k for k in ("optimizer", "scheduler", "rng", "history", "epoch") if k not in state]
+    if missing or not isinstance(state.get("epoch"), int) or not isinstance(
+            state.get("history"), list):
+        raise ValueError(f"{checkpoint}: not a checkpoint to resume from (missing or malformed: "
+                         f"{', '.join(missing) or 'epoch, history'}); {RESUME_HINT}")
+    differs = first_difference(state.get("inputs", training_inputs(cfg)), training_inputs(cfg),
+                               ignore=EPOCH_KEYS)
+    if differs is not None:
+        raise ValueError(f"{checkpoint}: was trained with a different {differs} than this "
+                         f"config; {RESUME_HINT}")
+    return state
+
+
+def _load_state(checkpoint: Path | None, cfg: dict[str, Any], shard: Shard | None
+                ) -> dict[str, Any] | None:
     """The checkpoint to resume from (rank 0 reads it and sends it to every rank)."""
     state = None
     if checkpoint is not None and checkpoint.exists() and (shard is None or shard.lead):
-        state = torch.load(checkpoint, weights_only=False)
+        state = resume_state(checkpoint, cfg)
     if shard is not None:
         state = shard.broadcast(state)
     return state
@@ -158,14 +236,18 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     history: list[dict[str, float]] = []
     start = 0
-    state = _load_state(checkpoint, shard) if resume else None
+    state = _load_state(checkpoint, cfg, shard) if resume else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        if "update_rng" in state:
-            model.update_rng.set_state(state["update_rng"])
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
+            if "update_rng" in state:
+                model.update_rng.set_state(state["update_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{checkpoint}: does not fit this config's model and training "
+                             f"({_first_line(e)}); {RESUME_HINT}") from e
         history, start = state["history"], state["epoch"]
         log.info("resuming %s from epoch %d (%s)", desc, start, checkpoint)
     if shard is not None:  # each rank's own stream (dropout, stochastic quantizers, noise)
@@ -201,11 +283,11 @@ def fit(model: models.QuantNet, ds: datasets.Dataset, cfg: dict[str, Any], epoch
             log.info("%s epoch %d/%d: loss %.4f, val accuracy %.4f", desc, epoch + 1, epochs,
                      rec["loss"], rec["val_accuracy"])
         if checkpoint is not None and lead:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                     "update_rng": model.update_rng.get_state(),
-                     "history": history, "epoch": epoch + 1}
-            write_with(checkpoint, partial(torch.save, state))
+            save_checkpoint(checkpoint, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                "update_rng": model.update_rng.get_state(), "history": history,
+                "epoch": epoch + 1, "inputs": training_inputs(cfg)})
     return history
 
 
@@ -310,23 +392,30 @@ def train(config_path: Path, build_dir: Path, resume: bool = False,
 
 def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | None = None
            ) -> dict[str, Any]:
+    t = cfg["train"]
+    ckpt = build_dir / "checkpoint.pt"
+    float_ckpt = build_dir / "float_checkpoint.pt"
+    lead = shard is None or shard.lead
+    if resume and lead:  # a checkpoint that cannot be continued fails now, not after training
+        resumed = ([float_ckpt] if t["mode"] == "ptq" or t["float_baseline"] else []) + \
+            ([ckpt] if t["mode"] == "qat" else [])
+        for path in resumed:
+            if path.exists():
+                resume_state(path, cfg)
     seed_all(cfg["seed"])
     ds = datasets.load(cfg["data"], cfg["seed"])
     log.info("data: %s, %d train / %d val / %d test, input %s", ds.name, len(ds.x_train),
              len(ds.x_val), len(ds.x_test), ds.input_shape)
-    t = cfg["train"]
-    ckpt = build_dir / "checkpoint.pt"
     result: dict[str, Any] = {"name": cfg["name"], "mode": t["mode"], "dataset": ds.name,
                               "test_samples": len(ds.x_test)}
     if shard is not None:
         result["distributed"] = shard.describe()
-    lead = shard is None or shard.lead
     float_model = None
     if t["mode"] == "ptq" or t["float_baseline"]:
         seed_all(cfg["seed"])
         float_model = models.build(cfg["model"], ds.input_shape, ds.classes, quantized=False)
         hist = fit(float_model, ds, cfg, t.get("float_epochs") or t["epochs"], "float",
-                   build_dir / "float_checkpoint.pt", resume, shard)
+                   float_ckpt, resume, shard)
         result["float_epochs"] = hist
         result["float_test_accuracy"] = evaluate(float_model, ds.x_test, ds.y_test)
         log.info("float baseline: test accuracy %.4f", result["float_test_accuracy"])
@@ -337,7 +426,8 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | No
         load_float_weights(model, float_model, "ptq")
         calibrate(model, ds, t["calibration_batches"], t["batch_size"])
         if lead:
-            torch.save({"model": model.state_dict(), "epoch": 0, "history": []}, ckpt)
+            save_checkpoint(ckpt, {"model": model.state_dict(), "epoch": 0, "history": [],
+                                   "inputs": training_inputs(cfg)})
         result["epochs"] = []
     else:
         model = models.build(cfg["model"], ds.input_shape, ds.classes)
@@ -364,7 +454,18 @@ def load_trained(build_dir: Path) -> tuple[models.QuantNet, dict[str, Any], data
     ds = datasets.load(cfg["data"], cfg["seed"])
     calibrated = cfg["train"]["mode"] == "ptq"
     model = models.build(cfg["model"], ds.input_shape, ds.classes, calibrate=calibrated)
-    state = torch.load(build_dir / "checkpoint.pt", weights_only=False)
-    model.load_state_dict(state["model"])
+    ckpt = build_dir / "checkpoint.pt"
+    hint = "train the build again with `qflow train`"
+    state = load_checkpoint(ckpt, hint)
+    differs = first_difference(state.get("inputs", training_inputs(cfg)), training_inputs(cfg),
+                               ignore=EPOCH_KEYS)
+    if differs is not None:
+        raise ValueError(f"{ckpt}: was trained with a different {differs} than "
+                         f"{build_dir / 'config.yaml'}; {hint}")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ValueError(f"{ckpt}: does not fit the model of {build_dir / 'config.yaml'} "
+                         f"({_first_line(e)}); {hint}") from e
     model.eval()
     return model, cfg, ds

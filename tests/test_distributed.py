@@ -25,7 +25,7 @@ def digits_config(tmp_path: Path, epochs: int) -> Path:
 
 
 def weights(build: Path) -> dict[str, torch.Tensor]:
-    return torch.load(build / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(build / "checkpoint.pt", weights_only=True)["model"]
 
 
 @pytest.mark.slow  # four torchrun launches, ~65 s on 2 cores
