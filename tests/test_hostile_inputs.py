@@ -20,6 +20,7 @@ import torch
 import yaml
 
 from flow import config, data
+from flow.buildfolder import mark
 from flow.cli import main
 from flow.data import IDX_IMAGES, IDX_LABELS, DataError, load_idx, read_idx
 from tests.conftest import ROOT
@@ -249,16 +250,19 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path: Path,
     cfg_path = _digits_config(tmp_path)
     build = tmp_path / "build"
     build.mkdir()
+    mark(build)  # a build in every other way: only the checkpoint is hostile
     (build / "config.yaml").write_text(yaml.safe_dump(config.load(cfg_path)))
     _plant(build / "checkpoint.pt", marker)
     assert main(["export", str(build)]) == 2  # load_trained
     partial = tmp_path / ".build.partial"  # train --resume
     partial.mkdir()
+    mark(partial)
     (partial / "config.yaml").write_text((build / "config.yaml").read_text())
     _plant(partial / "checkpoint.pt", marker)
     assert main(["train", str(cfg_path), "--out", str(build), "--resume"]) == 2
     sweep_out = tmp_path / "sweep"  # sweep's float checkpoint
     _plant(sweep_out / "float_checkpoint.pt", marker)
+    mark(sweep_out)
     assert main(["sweep", str(cfg_path), "--out", str(sweep_out), "--bits", "1", "--quick"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3
@@ -289,6 +293,7 @@ def test_truncated_checkpoint_is_named_before_training(tmp_path: Path,
     cfg_path = _digits_config(tmp_path, float_baseline=True)
     partial = tmp_path / ".b.partial"
     partial.mkdir()
+    mark(partial)
     (partial / "config.yaml").write_text(yaml.safe_dump(config.load(cfg_path)))
     buf = io.BytesIO()
     torch.save({"model": {"w": torch.zeros(1000)}, "epoch": 1}, buf)
@@ -355,6 +360,7 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
     cfg = config.load(cfg_path)
     partial = tmp_path / ".b.partial"
     partial.mkdir()
+    mark(partial)
     (partial / "config.yaml").write_text(yaml.safe_dump(cfg))
     other = config.load(_digits_config(tmp_path, name="other", model={"hidden": [8]}))
     base = {"model": {}, "optimizer": {}, "scheduler": {}, "rng": torch.get_rng_state(),
