@@ -8,15 +8,25 @@ import argparse
 import math
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (a sample count, a cycle target)."""
+def whole_number(text: str, minimum: int) -> int:
+    """`text` as an int of at least `minimum`; argparse's error otherwise."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive whole number (1 or more)")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} must be a whole number of {minimum} or more")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (a sample count, a cycle target)."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0 (a seed)."""
+    return whole_number(text, 0)
 
 
 def positive_float(text: str) -> float:

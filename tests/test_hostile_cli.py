@@ -60,7 +60,8 @@ def test_inputs_in_another_layout_are_refused(build: Path,
 @pytest.mark.parametrize("limit", ["0", "-1", "x"])
 def test_non_positive_limit_is_refused_by_the_parser(
         build: Path, command: str, limit: str, capsys: pytest.CaptureFixture[str]) -> None:
-    refused([command, "b", "--limit", limit], capsys, "argument --limit", limit)
+    refused([command, "b", "--limit", limit], capsys, "argument --limit", limit,
+            "must be a whole number of 1 or more" if limit != "x" else "not a whole number")
     assert not (build / f"{command}.json").exists() and not (build / "verify.json").exists()
 
 
@@ -275,3 +276,17 @@ def test_quantizer_parameters_name_the_node(digits_build: Path, tmp_path: Path, 
     path = mutated(digits_build / "model.qonnx.onnx", tmp_path / "m.onnx", edit)
     with pytest.raises(LoweringError, match=f"m.onnx: node .*Quant.*: {message}"):
         lower(path)
+
+
+@pytest.mark.parametrize("argv", [["--backends", "nonsense"], ["--backends", "rtl,golden"],
+                                  ["--seeds", "0"], ["--seeds", "-3"], ["--start", "-1"]])
+def test_fuzz_refuses_bad_arguments_before_drawing(argv: list[str], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tests import fuzz
+
+    with pytest.raises(SystemExit) as e:
+        fuzz.main([*argv, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[0]}" in err, err
+    assert not any(tmp_path.iterdir())
