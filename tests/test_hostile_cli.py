@@ -290,3 +290,33 @@ def test_fuzz_refuses_bad_arguments_before_drawing(argv: list[str], tmp_path: Pa
     err = capsys.readouterr().err
     assert f"argument {argv[0]}" in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_check_without_the_rv32_tools_runs_the_host_part(
+        build: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """No RISC-V compiler or QEMU: the firmware check runs on the host, skips RV32 with the
+    reason (firmware.json, the log), and check.json is written anew."""
+    import json
+    import logging
+
+    from flow import check
+    from flow.backends.firmware import toolchain
+
+    real_which = toolchain.shutil.which
+
+    def which(name: str, *args: object, **kwargs: object) -> str | None:
+        return None if name in toolchain.RV32_TOOLS else real_which(name)
+
+    monkeypatch.setattr(toolchain.shutil, "which", which)
+    monkeypatch.setattr(check, "CHECKS", tuple(c for c in check.CHECKS if c[0] == "firmware"))
+    (build / "check.json").write_text('{"stale": true}\n')
+    with caplog.at_level(logging.INFO, logger="qflow"):
+        assert main(["check", "b", "--limit", "5"]) == 0
+    outcome = json.loads((build / "check.json").read_text())
+    assert outcome["firmware"]["status"] == "equal" and "stale" not in outcome
+    fw = json.loads((build / "firmware.json").read_text())
+    assert fw["agreement"]["host"]["equal"] == 5 and "rv32" not in fw["agreement"]
+    assert "riscv64-unknown-elf-gcc not found on PATH (apt-get install gcc-riscv64" in \
+        fw["skipped"]["rv32"]
+    assert fw["instructions_per_inference"] is None
+    assert "firmware: rv32 skipped: riscv64-unknown-elf-gcc not found" in caplog.text
