@@ -320,3 +320,52 @@ def test_check_without_the_rv32_tools_runs_the_host_part(
         fw["skipped"]["rv32"]
     assert fw["instructions_per_inference"] is None
     assert "firmware: rv32 skipped: riscv64-unknown-elf-gcc not found" in caplog.text
+
+
+def edited_ir(build: Path, folder: Path, doc_edit: object = None, array_edit: object = None
+              ) -> Path:
+    """A copy of the build's ir.json / ir.npz, edited as a user might by hand."""
+    import json
+
+    folder.mkdir()
+    doc = json.loads((build / "ir.json").read_text())
+    with np.load(build / "ir.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    if doc_edit:
+        doc_edit(doc)  # type: ignore[operator]
+    if array_edit:
+        array_edit(arrays)  # type: ignore[operator]
+    (folder / "ir.json").write_text(json.dumps(doc))
+    np.savez(folder / "ir.npz", **arrays, allow_pickle=True)  # type: ignore[arg-type]
+    return folder
+
+
+@pytest.mark.parametrize(("doc_edit", "array_edit", "message"), [
+    (lambda d: d["layers"][1].update(cycles=1), None,
+     r"ir.json: layer 1 \(dense1\): cycles is 1, but the IR's other fields give 128"),
+    (lambda d: d["layers"][1].update(out_dtype="INT999"), None,
+     r"layer 1 \(dense1\): out_dtype is 'INT999'"),
+    (lambda d: d["layers"][0].update(weight_dtype="INT999"), None,
+     r"layer 0 \(dense0\): malformed .*unknown datatype 'INT999'"),
+    (lambda d: d["layers"][1].update(acc_dtype="INT64"), None, "acc_dtype is 'INT64'"),
+    (lambda d: d.update(initiation_interval=1), None, "initiation_interval is 1"),
+    (lambda d: d["input"].update(features=3), None, "input.features is 3"),
+    (lambda d: d["layers"][0].update(unknown=1), None, "unknown is 1, .*not a field"),
+    (lambda d: d["layers"][2].update(acc_min=-2**70), None, "within 64 bits"),
+    (None, lambda a: a.update(extra=np.zeros(3)), r"ir.npz: arrays \['extra'\] are not named"),
+    (None, lambda a: a.pop("dense1.weights"), "array 'dense1.weights' named by ir.json is missing"),
+    (None, lambda a: a.update({"dense1.weights": np.array([{"x": 1}], dtype=object)}),
+     "ir.npz: unreadable .*allow_pickle=False"),
+    (None, lambda a: a.update({"output.acc_scale": a["output.acc_scale"] * np.nan}),
+     "output scales and ops must be finite"),
+    (None, lambda a: a.update({"output.op1": np.full_like(a["output.op1"], np.inf)}),
+     "output scales and ops must be finite"),
+])
+def test_hand_edited_ir_is_refused_naming_file_and_layer(
+        digits_build: Path, tmp_path: Path, doc_edit: object, array_edit: object,
+        message: str) -> None:
+    from flow.ir import IRError, load
+
+    folder = edited_ir(digits_build, tmp_path / "ir", doc_edit, array_edit)
+    with pytest.raises(IRError, match=message):
+        load(folder)
