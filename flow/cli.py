@@ -47,6 +47,13 @@ def cmd_export(a: argparse.Namespace) -> None:
 
 def cmd_compile(a: argparse.Namespace) -> None:
     from flow.export import compile_onnx
+    from flow.train import TRAIN_FILES
+
+    trained = [f for f in TRAIN_FILES if (Path(a.out) / f).exists()]
+    if trained:  # compile replaces the folder whole: the training would be lost
+        raise ValueError(f"--out {a.out}: holds a trained model ({', '.join(trained)}), which "
+                         "compile would replace; compile into another folder (`qflow "
+                         "export` rebuilds a trained build)")
 
     hardware: dict[str, object] = {}
     if a.target_cycles is not None:
@@ -60,13 +67,32 @@ def cmd_compile(a: argparse.Namespace) -> None:
     compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation)
 
 
+def check_outputs_path(out: Path, build_dir: Path, inputs: Path) -> None:
+    """`qflow run --outputs` may name a new or existing file in an existing folder, but
+    not the inputs it reads nor anything in the build folder (export replaces that folder
+    whole, and its files are the build's own)."""
+    if out.is_dir():
+        raise ValueError(f"--outputs {out}: is a folder; give a file name (.npy)")
+    parent = out.absolute().parent
+    if not parent.exists():
+        raise ValueError(f"--outputs {out}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ValueError(f"--outputs {out}: {parent} is not a folder")
+    target = out.resolve()
+    if inputs.exists() and target == inputs.resolve():
+        raise ValueError(f"--outputs {out}: is the --inputs file; give another name")
+    if target.is_relative_to(build_dir.resolve()):
+        raise ValueError(f"--outputs {out}: inside the build folder {build_dir}, whose files "
+                         "belong to the build (and are replaced by the next export); give a "
+                         "path outside it")
+
+
 def cmd_run(a: argparse.Namespace) -> None:
     from flow import backends, golden
     from flow.inputs import command_codes
     from flow.ir import load
 
-    if Path(a.outputs).is_dir():
-        raise ValueError(f"--outputs {a.outputs}: is a folder; give a file name (.npy)")
+    check_outputs_path(Path(a.outputs), Path(a.build_dir), Path(a.inputs))
     model = load(Path(a.build_dir))
     codes = command_codes(model, a.inputs)
     acc = np.asarray(backends.run(a.backend, model, Path(a.build_dir), codes))
@@ -212,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "train" else ""
         print(f"qflow: interrupted{hint}", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # the flow's errors name the file, node or key; a traceback adds nothing for a user
+    except (ValueError, OSError, RuntimeError) as e:
+        # the flow's errors name the file, node or key, and so does the system's (a name too
+        # long, no permission, a full disk); a traceback adds nothing for a user
         if args.verbose:
             raise
         print(f"qflow: error: {e}", file=sys.stderr)

@@ -369,3 +369,85 @@ def test_hand_edited_ir_is_refused_naming_file_and_layer(
     folder = edited_ir(digits_build, tmp_path / "ir", doc_edit, array_edit)
     with pytest.raises(IRError, match=message):
         load(folder)
+
+
+def test_run_outputs_path_is_checked_before_running(build: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    np.save("x.npy", np.zeros((2, 1, 8, 8), np.float32))
+    Path("afile").write_text("mine\n")
+    cases = {
+        "afile/y.npy": "afile is not a folder",
+        "nowhere/y.npy": "nowhere does not exist",
+        "b/ir.npz": "inside the build folder b",
+        "b/y.npy": "inside the build folder b",
+        "x.npy": "is the --inputs file",
+        "y" * 300 + ".npy": "File name too long",
+    }
+    ir = (build / "ir.npz").read_bytes()
+    for out, message in cases.items():
+        refused(["run", "b", "--inputs", "x.npy", "--outputs", out], capsys, f"{out[:40]}",
+                message)
+    assert (build / "ir.npz").read_bytes() == ir and Path("afile").read_text() == "mine\n"
+    assert np.load("x.npy").shape == (2, 1, 8, 8)
+    Path("ünï cødé").mkdir()
+    assert main(["run", "b", "--inputs", "x.npy", "--outputs", "ünï cødé/y.npy"]) == 0
+    assert np.load("ünï cødé/y.npy").shape == (2, 10)
+
+
+def test_bad_input_files_are_refused_by_name(build: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    x = np.zeros((2, 1, 8, 8), np.float32)
+    np.savez("x.npz", x=x)
+    Path("empty.npy").write_bytes(b"")
+    np.save("object.npy", np.array([{"a": 1}] * 2, dtype=object), allow_pickle=True)
+    np.save("record.npy", np.zeros((2, 1, 8, 8), dtype=[("a", "f4")]))
+    np.save("huge.npy", np.full((2, 1, 8, 8), 1e300))  # finite in float64, inf in float32
+    Path("folder").mkdir()
+    cases = {
+        "x.npz": "a .npz archive (arrays: x); expected one .npy array",
+        "empty.npy": "an empty file (0 bytes)",
+        "object.npy": "Object arrays cannot be loaded when allow_pickle=False",
+        "record.npy": "expected real numbers",
+        "huge.npy": "inputs must be finite in float32",
+        "folder": "is a folder; expected a .npy file",
+        "/dev/zero": "not a regular file",
+    }
+    for name, message in cases.items():
+        refused(["run", "b", "--inputs", name, "--outputs", "y.npy"], capsys, name, message)
+    assert not Path("y.npy").exists()
+    np.save("bool.npy", np.ones((2, 1, 8, 8), bool))  # taken as the values 0 and 1
+    assert main(["run", "b", "--inputs", "bool.npy", "--outputs", "y.npy"]) == 0
+
+
+def test_compile_does_not_replace_a_trained_build(build: Path, tfc_onnx: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = (build / "checkpoint.pt").read_bytes()
+    refused(["compile", str(tfc_onnx), "--out", "b"], capsys, "--out b: holds a trained model",
+            "checkpoint.pt")
+    assert (build / "checkpoint.pt").read_bytes() == checkpoint
+    refused(["compile", str(build), "--out", "o"], capsys, f"{build}: no such file (a folder)")
+
+
+def test_a_constant_without_a_tensor_names_the_node(digits_build: Path, tmp_path: Path) -> None:
+    from onnx import helper
+
+    from flow.lower import LoweringError, lower
+
+    def edit(m: object) -> None:
+        m.graph.node.insert(0, helper.make_node(  # type: ignore[attr-defined]
+            "Constant", [], ["c"], name="odd", value_float=1.0))
+
+    with pytest.raises(LoweringError, match=r"node odd \(Constant\): a Constant must hold one "
+                                            "tensor"):
+        lower(mutated(digits_build / "model.qonnx.onnx", tmp_path / "m.onnx", edit))
+
+
+def test_a_tensor_made_twice_names_the_node(digits_build: Path, tmp_path: Path) -> None:
+    from flow.lower import LoweringError, lower
+
+    def edit(m: object) -> None:
+        nodes = m.graph.node  # type: ignore[attr-defined]
+        nodes[2].output[0] = nodes[1].output[0]
+
+    with pytest.raises(LoweringError, match="is already made by node"):
+        lower(mutated(digits_build / "model.qonnx.onnx", tmp_path / "m.onnx", edit))
