@@ -15,13 +15,14 @@ from flow.atomic import write_with
 from flow.datatypes import DataType, dtype
 from flow.ir.conv import Conv2dLayer
 from flow.ir.dense import DenseLayer
-from flow.ir.layer import IRError, Layer
+from flow.ir.layer import MAX_WEIGHT_VALUES, IRError, Layer
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer
 
 SCHEMA = "qflow.ir/2"
 MAX_CODE_BITS = 32  # inputs, weights and activations: what a QONNX Quant of 1..32 bits makes
-# ir.npz is read whole: no array may unpack to more than this (a zip bomb is refused first)
-MAX_ARRAY_BYTES = 8 * 2**24
+# ir.npz is read whole: no array may unpack to more than the most weights at 8 bytes each (a
+# zip bomb is refused before it unpacks)
+MAX_ARRAY_BYTES = 8 * MAX_WEIGHT_VALUES
 ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 # Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).

@@ -12,20 +12,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from flow.datatypes import DataType, dtype, quant_dtype
-from flow.ir import ElementwiseOp
+from flow.ir import MAX_TENSOR_VALUES, ElementwiseOp
 
 QUANT_OPS = ("Quant", "BipolarQuant")
 ARITH = {"Mul": "mul", "Div": "div", "Add": "add", "Sub": "sub"}
 TAIL_OPS = {"Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Identity", "Clip"}
 SHAPE_OPS = {"Reshape", "Flatten", "Identity", "Dropout"}
 LAYOUT_OPS = SHAPE_OPS | {"Transpose"}  # between layers: they move values, never change them
-# The largest tensors qflow lowers, checked before anything of their size is allocated: a
-# stream (the input, a layer's output) of one sample, and a stored tensor (a layer's
-# weights). Every backend holds a whole frame per layer (firmware's arena, the RTL's line
-# buffers, the golden model's batch) and every weight (ROM, flash); the largest models
-# built (CNV: 64x30x30 = 57,600 values, LFC: 1,048,576 weights) are far below.
-MAX_TENSOR_VALUES = 2**22
-MAX_WEIGHT_VALUES = 2**24
 
 
 class LoweringError(ValueError):

@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from flow.lower.graph import MAX_WEIGHT_VALUES, QUANT_OPS, LoweringError
+from flow.ir import MAX_WEIGHT_VALUES
+from flow.lower.graph import QUANT_OPS, LoweringError
 
 # ONNX element type -> bytes per element of raw data (the types a weight can be stored in)
 RAW_ITEM_BYTES: dict[int, int] = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8,
