@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flow.argtypes import positive_float, positive_int
 from flow.atomic import write_with
 from flow.buildfolder import writing
 
@@ -48,11 +49,18 @@ def cmd_export(a: argparse.Namespace) -> None:
 
 def cmd_compile(a: argparse.Namespace) -> None:
     from flow.export import compile_onnx
+    from flow.train import TRAIN_FILES
+
+    trained = [f for f in TRAIN_FILES if (Path(a.out) / f).exists()]
+    if trained:  # compile replaces the folder whole: the training would be lost
+        raise ValueError(f"--out {a.out}: holds a trained model ({', '.join(trained)}), which "
+                         "compile would replace; compile into another folder (`qflow "
+                         "export` rebuilds a trained build)")
 
     hardware: dict[str, object] = {}
-    if a.target_cycles:
+    if a.target_cycles is not None:
         hardware["target_cycles"] = a.target_cycles
-    if a.target_fps:
+    if a.target_fps is not None:
         hardware.update(target_fps=a.target_fps, clock_mhz=a.clock_mhz)
     if a.folding_preset:
         hardware["preset"] = a.folding_preset
@@ -61,13 +69,32 @@ def cmd_compile(a: argparse.Namespace) -> None:
     compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation)
 
 
+def check_outputs_path(out: Path, build_dir: Path, inputs: Path) -> None:
+    """`qflow run --outputs` may name a new or existing file in an existing folder, but
+    not the inputs it reads nor anything in the build folder (export replaces that folder
+    whole, and its files are the build's own)."""
+    if out.is_dir():
+        raise ValueError(f"--outputs {out}: is a folder; give a file name (.npy)")
+    parent = out.absolute().parent
+    if not parent.exists():
+        raise ValueError(f"--outputs {out}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ValueError(f"--outputs {out}: {parent} is not a folder")
+    target = out.resolve()
+    if inputs.exists() and target == inputs.resolve():
+        raise ValueError(f"--outputs {out}: is the --inputs file; give another name")
+    if target.is_relative_to(build_dir.resolve()):
+        raise ValueError(f"--outputs {out}: inside the build folder {build_dir}, whose files "
+                         "belong to the build (and are replaced by the next export); give a "
+                         "path outside it")
+
+
 def cmd_run(a: argparse.Namespace) -> None:
     from flow import backends, golden
     from flow.inputs import command_codes
     from flow.ir import load
 
-    if Path(a.outputs).is_dir():
-        raise ValueError(f"--outputs {a.outputs}: is a folder; give a file name (.npy)")
+    check_outputs_path(Path(a.outputs), Path(a.build_dir), Path(a.inputs))
     model = load(Path(a.build_dir))
     codes = command_codes(model, a.inputs)
     acc = np.asarray(backends.run(a.backend, model, Path(a.build_dir), codes))
@@ -83,10 +110,11 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 def cmd_verify(a: argparse.Namespace) -> None:
     from flow.inputs import read_inputs
+    from flow.ir import load
     from flow.verify import verify
 
     names = [b for b in (a.backends or "").split(",") if b]
-    x = read_inputs(a.inputs) if a.inputs else None
+    x = read_inputs(a.inputs, load(Path(a.build_dir))) if a.inputs else None
     r = verify(Path(a.build_dir), a.limit, names, x)
     if a.strict and not r["all_equal"]:
         raise SystemExit(1)
@@ -121,9 +149,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument("--out", help="build folder (default build/<name>)")
     s.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
-    s.add_argument("--nproc", type=int, help="processes on this machine: PyTorch DDP under "
+    s.add_argument("--nproc", type=positive_int, help="processes on this machine: PyTorch DDP under "
                    "torchrun (gloo on CPU, NCCL on GPUs); batch_size is the global batch")
-    s.add_argument("--nnodes", type=int, default=1, help="machines taking part (with --nproc)")
+    s.add_argument("--nnodes", type=positive_int, default=1, help="machines taking part (with --nproc)")
     s.add_argument("--node-rank", type=int, default=0, help="this machine's index, 0..nnodes-1")
     s.add_argument("--master-addr", help="address of node 0 (several machines)")
     s.add_argument("--master-port", type=int, help="its port (default: free port, or 29500)")
@@ -136,9 +164,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compile", help="any QONNX file -> integer IR -> backends")
     s.add_argument("model")
     s.add_argument("--out", required=True)
-    s.add_argument("--target-cycles", type=int, help="fold for at most this many cycles/frame")
-    s.add_argument("--target-fps", type=float, help="fold for this many frames per second")
-    s.add_argument("--clock-mhz", type=float, default=100.0)
+    s.add_argument("--target-cycles", type=positive_int, help="fold for at most this many cycles/frame")
+    s.add_argument("--target-fps", type=positive_float, help="fold for this many frames per second")
+    s.add_argument("--clock-mhz", type=positive_float, default=100.0)
     s.add_argument("--folding-preset", choices=["cnv-w1a1", "cnv-w2a2"],
                    help="finn-examples' folding for BNN-PYNQ's CNV (PE, SIMD per layer)")
     s.add_argument("--dataset", choices=["digits", "fashion-mnist", "idx"],
@@ -159,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("verify", help="golden vs qonnx executor, Brevitas and backends")
     s.add_argument("build_dir")
-    s.add_argument("--limit", type=int)
+    s.add_argument("--limit", type=positive_int, help="use only the first N samples")
     s.add_argument("--inputs", help="float inputs (.npy) instead of the IR's dataset")
     s.add_argument("--backends", help="comma-separated backends to check too, e.g. hls,firmware")
     s.add_argument("--strict", action="store_true", help="exit 1 unless every sample agrees")
@@ -168,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="every check: verify, RTL simulation, HLS C simulation, "
                                      "firmware (host and RV32), against the golden model")
     s.add_argument("build_dir")
-    s.add_argument("--limit", type=int, help="use only the first N test samples")
+    s.add_argument("--limit", type=positive_int, help="use only the first N test samples")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("sweep", help="post-training bit-width sweep of a config's float model")
@@ -184,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument("--out", required=True, help="folder for explore.json, explore.png, points/")
     s.add_argument("--ray-address", help="a Ray cluster (default: a local Ray)")
-    s.add_argument("--max-points", type=int, help="run only the first N points")
+    s.add_argument("--max-points", type=positive_int, help="run only the first N points")
     s.set_defaults(func=cmd_explore)
 
     for mod in PLUGINS:

@@ -21,7 +21,7 @@ from flow import backends
 from flow.atomic import write_with
 from flow.buildfolder import check_replaceable, replace_build, writing
 from flow.ir import Model
-from flow.lower import DEFAULT_ACTIVATION_FORM, lower
+from flow.lower import DEFAULT_ACTIVATION_FORM, copy_self_contained, lower
 
 log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096
@@ -141,7 +141,8 @@ def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
         check_dataset(ir, data)
 
     def build(stage: Path) -> None:
-        write_with(stage / "model.qonnx.onnx", lambda p: shutil.copyfile(onnx_path, p))
+        # the model as lowered (external data checked and embedded): the build stands alone
+        write_with(stage / "model.qonnx.onnx", lambda p: copy_self_contained(onnx_path, p))
         finish(ir, stage, hardware)
 
     replace_build(out_dir, build)

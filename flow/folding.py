@@ -96,8 +96,9 @@ def preset_folding(model: Model, name: str) -> list[tuple[int, int]]:
 
 def cycles_for_fps(fps: float, clock_mhz: float) -> int:
     """Cycles per inference that sustain `fps` frames per second at `clock_mhz`."""
-    if fps <= 0 or clock_mhz <= 0:
-        raise ValueError(f"folding: fps ({fps}) and clock ({clock_mhz} MHz) must be positive")
+    if not (math.isfinite(fps) and math.isfinite(clock_mhz) and fps > 0 and clock_mhz > 0):
+        raise ValueError(f"folding: fps ({fps}) and clock ({clock_mhz} MHz) must be positive "
+                         "and finite")
     cycles = math.floor(clock_mhz * 1e6 / fps)
     if cycles < 1:
         raise ValueError(f"folding: {fps} frames/s needs more than one frame per cycle at "

@@ -26,27 +26,68 @@ def test_split(model: Model) -> tuple[np.ndarray, np.ndarray]:
     return ds.x_test.reshape((len(ds.x_test), *model.input.shape)), ds.y_test
 
 
-def read_inputs(path: str | Path) -> np.ndarray:
-    """A .npy of float inputs [N, ...] (as the QONNX graph takes them): real, finite, at
-    least one sample; errors name the file and the first bad sample."""
+def first_samples(x: np.ndarray, limit: int | None) -> np.ndarray:
+    """The first `limit` samples (all with None). A limit below 1 is refused: x[:-1] would
+    silently drop the last sample and x[:0] leave nothing to run."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer)
+                              or limit < 1):
+        raise InputError(f"limit {limit!r}: expected a positive number of samples (1 or more)")
+    return x[:limit]
+
+
+def check_batch(model: Model, x: np.ndarray, where: str) -> np.ndarray:
+    """Float inputs must be a batch [N, *shape] of the model's input shape exactly: a batch
+    in another layout (channels last for a (C, H, W) model, or flattened) holds the same
+    number of values but not the same samples."""
+    want = tuple(model.input.shape)
+    if tuple(x.shape[1:]) == want:
+        if len(x) == 0:
+            raise InputError(f"{where}: an empty batch (0 samples)")
+        return x
+    expected = f"[N, {', '.join(map(str, want))}]"
+    layout = " (C, H, W: channels first, as the QONNX graph's input)" if len(want) == 3 else ""
+    if tuple(x.shape) == want:
+        raise InputError(f"{where}: one sample of shape {x.shape} without the batch axis; "
+                         f"the model takes batches {expected}: save x[None]")
+    raise InputError(f"{where}: inputs of shape {tuple(x.shape)}, i.e. samples of "
+                     f"{tuple(x.shape[1:])}; the model takes {want}: a batch {expected}"
+                     f"{layout}")
+
+
+def read_inputs(path: str | Path, model: Model) -> np.ndarray:
+    """A .npy of float inputs [N, *model input shape] (as the QONNX graph takes them): one
+    array (not pickled objects), real, finite, at least one sample; errors name the file and
+    the first bad sample. Integer and bool arrays are taken as their values."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder; expected a .npy file")
+    if p.exists() and not p.is_file():
+        raise InputError(f"{path}: not a regular file (a device or a pipe); expected a .npy file")
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(f"{path}: an empty file (0 bytes); expected a .npy array")
     try:
-        x = np.load(path)
-    except (OSError, ValueError) as e:
+        x = np.load(p, allow_pickle=False)  # never unpickle: a .npy may come from anywhere
+    except (OSError, ValueError, EOFError) as e:
         raise InputError(f"{path}: cannot read a .npy array ({e})") from e
+    if isinstance(x, np.lib.npyio.NpzFile):
+        names = ", ".join(x.files) or "none"
+        x.close()
+        raise InputError(f"{path}: a .npz archive (arrays: {names}); expected one .npy array "
+                         "(np.save)")
     if not isinstance(x, np.ndarray) or x.ndim == 0:
         raise InputError(f"{path}: a single value; expected a batch [N, ...] of inputs")
-    if len(x) == 0:
-        raise InputError(f"{path}: an empty batch (0 samples)")
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
             or x.dtype == bool):
         raise InputError(f"{path}: {x.dtype} values; expected real numbers"
                          + (" (complex inputs have no meaning here)"
                             if np.issubdtype(x.dtype, np.complexfloating) else ""))
-    bad = ~np.isfinite(x.reshape(len(x), -1).astype(np.float64))
+    x = check_batch(model, x, str(path))
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused
+        bad = ~np.isfinite(x.reshape(len(x), -1).astype(np.float32))
     if bad.any():
         n, f = np.argwhere(bad)[0]
         raise InputError(f"{path}: sample {n}, value {f} is {x.reshape(len(x), -1)[n, f]}; "
-                         "inputs must be finite")
+                         "inputs must be finite in float32 (the graph's input type)")
     return x
 
 
@@ -75,7 +116,7 @@ def check_codes(model: Model, codes: np.ndarray, where: str = "inputs") -> np.nd
 def test_codes(model: Model, limit: int | None = None) -> np.ndarray:
     """Integer input codes of the model's test split, quantized by its input stage."""
     x, _ = test_split(model)
-    return quantize_input(model.input, x[:limit])
+    return quantize_input(model.input, first_samples(x, limit))
 
 
 def command_codes(model: Model, inputs: str | Path | None, limit: int | None = None
@@ -85,6 +126,6 @@ def command_codes(model: Model, inputs: str | Path | None, limit: int | None = N
     if inputs is None:
         return test_codes(model, limit)
     try:
-        return quantize_input(model.input, read_inputs(inputs)[:limit])
+        return quantize_input(model.input, first_samples(read_inputs(inputs, model), limit))
     except IRError as e:
         raise InputError(f"{inputs}: {e}") from e

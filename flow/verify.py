@@ -37,7 +37,7 @@ from tqdm import tqdm
 from flow import backends, golden
 from flow.buildfolder import writing
 from flow.golden.requant import prepare_activation
-from flow.inputs import test_split
+from flow.inputs import check_batch, first_samples, test_split
 from flow.ir import Layer, Model, Requant
 from flow.ir import load as load_ir
 from flow.results import write_result
@@ -327,7 +327,8 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
     whole_split = x is None and limit is None
     if x is None:
         x, y = test_split(model)
-    x, y = x[:limit], (y[:limit] if y is not None else None)
+    x = first_samples(check_batch(model, np.asarray(x), "verify inputs"), limit)
+    y = first_samples(y, limit) if y is not None else None
     codes = golden.quantize_input(model.input, x)
     acc = golden.run_codes(model, codes)
     out = golden.dequantize_output(model.output, acc).reshape(len(x), -1)

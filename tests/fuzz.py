@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from flow import backends, golden
+from flow.argtypes import non_negative_int, positive_int
 from flow.atomic import write_json, write_text
 from flow.ir import IRError, Model
 from flow.lower import DEFAULT_ACTIVATION_FORM, LoweringError, lower
@@ -53,6 +54,8 @@ from tests.fuzz_space import build, draw, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = 96  # inputs per model: random, plus all-zero and halfway-between-levels samples
+# what --backends may name: every backend but the golden model, the reference itself
+FUZZED_BACKENDS = tuple(b for b in backends.BACKENDS if b != "golden")
 
 def inputs_for(model: Model, spec: dict[str, Any], n: int) -> np.ndarray:
     """Random inputs, one all-zero sample, and samples exactly halfway between two of the
@@ -233,8 +236,8 @@ def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...],
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=20, help="how many seeds to draw")
-    p.add_argument("--start", type=int, help="first seed (default: from the clock)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="how many seeds to draw")
+    p.add_argument("--start", type=non_negative_int, help="first seed (default: from the clock)")
     p.add_argument("--out", type=Path, default=Path("build/fuzz"),
                    help="where failing models go, one folder per seed")
     p.add_argument("--backends", default="",
@@ -245,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="how hidden activations are lowered (as `qflow compile`)")
     a = p.parse_args(argv)
     names = tuple(b for b in a.backends.split(",") if b)
+    unknown = [b for b in names if b not in FUZZED_BACKENDS]
+    if unknown:  # before any model is drawn: a typo would write every model as a failure
+        p.error(f"argument --backends: unknown {', '.join(map(repr, unknown))} "
+                f"(choose from {', '.join(FUZZED_BACKENDS)})")
     if a.replay:
         outcome = replay(a.replay, names)
         print(json.dumps(asdict(outcome), indent=2))

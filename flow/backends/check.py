@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from flow import golden
+from flow.argtypes import positive_int
 from flow.buildfolder import writing
 from flow.inputs import command_codes
 from flow.ir import Model, load
@@ -32,7 +33,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("build_dir")
     s.add_argument("--inputs", help="float inputs (.npy), as `qflow run` takes them "
                                     "(default: the build's test split)")
-    s.add_argument("--limit", type=int, help="use only the first N samples")
+    s.add_argument("--limit", type=positive_int, help="use only the first N samples")
 
 
 def agreement(outputs: dict[str, np.ndarray], reference: np.ndarray) -> dict[str, Any]:

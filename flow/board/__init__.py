@@ -19,6 +19,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from flow.argtypes import positive_int
 from flow.board.bitstream import BoardFitError, board_dir, build_bitstream, timing_text
 from flow.board.boards import BOARDS, Board, board
 from flow.board.protocol import Protocol, Reply, protocol_for, requests
@@ -111,11 +112,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--inputs", help="float inputs (.npy) instead of the test split")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_int)
     p.set_defaults(func=cmd_run)
 
     p = common("sim", "bit-level simulation of the board top (Verilator + cocotb) vs golden")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--inputs", help="float inputs (.npy) instead of the test split")
-    p.add_argument("--limit", type=int, default=8)
+    p.add_argument("--limit", type=positive_int, default=8)
     p.set_defaults(func=cmd_sim)

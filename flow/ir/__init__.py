@@ -20,6 +20,8 @@ from flow.ir.activation import Activation, activation_form, thresholds_of
 from flow.ir.conv import Conv2dLayer, window_output
 from flow.ir.dense import DenseLayer, popcount_thresholds
 from flow.ir.layer import (
+    MAX_TENSOR_VALUES,
+    MAX_WEIGHT_VALUES,
     Folding,
     IRError,
     Layer,
@@ -44,7 +46,8 @@ from flow.ir.requant import Requant, quantize_multiplier
 __all__ = [
     "Activation", "AvgPoolLayer", "Pool", "Requant", "activation_form", "quantize_multiplier",
     "thresholds_of",
-    "ELEMENTWISE_OPS", "LAYER_KINDS", "SCHEMA", "Conv2dLayer", "DenseLayer", "ElementwiseOp",
+    "ELEMENTWISE_OPS", "LAYER_KINDS", "MAX_TENSOR_VALUES", "MAX_WEIGHT_VALUES", "SCHEMA",
+    "Conv2dLayer", "DenseLayer", "ElementwiseOp",
     "Folding", "IRError", "MaxPoolLayer", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
     "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds", "window_output",
 ]

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from flow.ir.activation import Activation
 
 
+# The largest tensors the IR holds, checked by lowering before anything of their size is
+# allocated: a stream (the input, a layer's output) of one sample, and a stored tensor (a
+# layer's weights). Every backend holds a whole frame per layer (firmware's arena, the RTL's
+# line buffers, the golden model's batch) and every weight (ROM, flash); the largest models
+# built (CNV: 64x30x30 = 57,600 values, LFC: 1,048,576 weights) are far below.
+MAX_TENSOR_VALUES = 2**22
+MAX_WEIGHT_VALUES = 2**24
+
+
 class IRError(ValueError):
     """A malformed or inconsistent IR; the message names the file and the layer."""
 

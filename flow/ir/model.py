@@ -15,10 +15,14 @@ from flow.atomic import write_with
 from flow.datatypes import DataType, dtype
 from flow.ir.conv import Conv2dLayer
 from flow.ir.dense import DenseLayer
-from flow.ir.layer import IRError, Layer
+from flow.ir.layer import MAX_WEIGHT_VALUES, IRError, Layer
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer
 
 SCHEMA = "qflow.ir/2"
+MAX_CODE_BITS = 32  # inputs, weights and activations: what a QONNX Quant of 1..32 bits makes
+# ir.npz is read whole: no array may unpack to more than the most weights at 8 bytes each (a
+# zip bomb is refused before it unpacks)
+MAX_ARRAY_BYTES = 8 * MAX_WEIGHT_VALUES
 ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 # Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).
@@ -95,6 +99,11 @@ class InputStage:
         lo, hi = self.code_range
         if not self.out_dtype.contains(lo, hi):
             raise IRError(f"{at}: input codes {lo}..{hi} do not fit {self.out_dtype}")
+        if not 1 <= self.bitwidth <= MAX_CODE_BITS:
+            raise IRError(f"{at}: input bit width {self.bitwidth} (1..{MAX_CODE_BITS})")
+        for k, op in enumerate(self.preprocess):
+            if not np.all(np.isfinite(op.value)):
+                raise IRError(f"{at}: preprocessing op {k} ({op.op}) has non-finite values")
         if self.channels_last and len(self.shape) != 3:
             raise IRError(f"{at}: channel-last codes need a (C, H, W) input, not {self.shape}")
 
@@ -142,6 +151,14 @@ class Model:
             if in_shape is not None and tuple(in_shape) != shape:
                 raise IRError(f"{at}: takes frames of (H, W, C) {tuple(in_shape)}, previous "
                               f"gives {shape or 'a flat vector'} (channel-last input needed)")
+            if not -(2**63) <= layer.acc_min <= layer.acc_max < 2**63:
+                raise IRError(f"{at}: accumulator bounds [{layer.acc_min}, {layer.acc_max}] "
+                              "must be an ordered range within 64 bits")
+            for role, t in (("input", layer.input_dtype),
+                            ("weight", getattr(layer, "weight_dtype", None))):
+                if t is not None and t.bits > MAX_CODE_BITS:
+                    raise IRError(f"{at}: {role} datatype {t} is wider than {MAX_CODE_BITS} "
+                                  "bits (quantizers of 1..32 bits)")
             layer.check(at)
             last = i == len(self.layers) - 1
             if last and not (layer.weighted and layer.out_features == layer.out_channels):
@@ -158,8 +175,9 @@ class Model:
         if o.acc_scale.shape != (channels,) or o.acc_offset.shape != (channels,):
             raise IRError(f"{where}: output stage has {o.acc_scale.shape} scales and "
                           f"{o.acc_offset.shape} offsets, last layer {channels} channels")
-        if not np.all(np.isfinite(o.acc_scale)):
-            raise IRError(f"{where}: output scales must be finite")
+        if not np.all(np.isfinite(o.acc_scale)) or not all(np.all(np.isfinite(op.value))
+                                                            for op in o.ops):
+            raise IRError(f"{where}: output scales and ops must be finite")
 
     # ---- serialization ----------------------------------------------------------------
 
@@ -243,7 +261,14 @@ def load(folder_or_json: Path) -> Model:
                       "`qflow export` (or `qflow compile`) to rebuild the IR")
     try:
         with np.load(npz_path, allow_pickle=False) as z:
+            for member in z.zip.infolist():
+                if member.file_size > MAX_ARRAY_BYTES:
+                    raise IRError(f"{npz_path}: {member.filename} unpacks to "
+                                  f"{member.file_size} bytes, more than an IR array holds "
+                                  f"({MAX_ARRAY_BYTES})")
             arrays = {k: z[k] for k in z.files}
+    except IRError:
+        raise
     except Exception as e:  # zip and pickle errors have many types
         raise IRError(f"{npz_path}: unreadable ({e})") from e
 
@@ -276,7 +301,13 @@ def load(folder_or_json: Path) -> Model:
             if kind not in LAYER_KINDS:
                 raise IRError(f"{js}: layer {k} ({d.get('name')}): unknown kind {kind!r} "
                               f"(this qflow knows {', '.join(LAYER_KINDS)})")
-            layers.append(LAYER_KINDS[kind].from_json(d, arr))
+            try:
+                layers.append(LAYER_KINDS[kind].from_json(d, arr))
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                if isinstance(e, IRError):
+                    raise
+                raise IRError(f"{js}: layer {k} ({d.get('name')}): malformed "
+                              f"({type(e).__name__}: {e})") from e
         o = doc["output"]
         out = OutputStage(acc_offset=arr(o["acc_offset"]),
                           acc_scale=raw(o["acc_scale"]).astype(np.float64),
@@ -288,4 +319,52 @@ def load(folder_or_json: Path) -> Model:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise IRError(f"{js}: malformed IR ({type(e).__name__}: {e})") from e
     model.validate(str(js))
+    check_written_as_derived(model, doc, arrays, js, npz_path)
     return model
+
+
+NOT_THERE = "(not a field of this IR)"  # first_difference's stand-in for an absent key
+
+
+def first_difference(found: Any, derived: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """Where two JSON documents first differ: (path, found there, derived there)."""
+    if isinstance(found, dict) and isinstance(derived, dict):
+        for key in [*derived, *(k for k in found if k not in derived)]:
+            d = first_difference(found.get(key, NOT_THERE), derived.get(key, NOT_THERE),
+                                 f"{path}.{key}" if path else str(key))
+            if d:
+                return d
+        return None
+    if isinstance(found, list) and isinstance(derived, list) and len(found) == len(derived):
+        for k, (a, b) in enumerate(zip(found, derived, strict=True)):
+            d = first_difference(a, b, f"{path}[{k}]")
+            if d:
+                return d
+        return None
+    same = type(found) is type(derived) or {type(found), type(derived)} <= {int, float}
+    return None if same and found == derived else (path, found, derived)
+
+
+def check_written_as_derived(model: Model, doc: dict[str, Any], arrays: dict[str, np.ndarray],
+                             js: Path, npz_path: Path) -> None:
+    """ir.json holds derived fields too (cycles, datatypes of accumulators and outputs,
+    features, the initiation interval) and ir.npz exactly the arrays it names: the model
+    read must write back the very same document and array names, or a field was edited
+    by hand (or is unknown) and is named."""
+    doc_again, arrays_again = model.serialize()
+    diff = first_difference(doc, json.loads(json.dumps(doc_again)))
+    if diff:
+        path, found, derived = diff
+        where = path
+        if path.startswith("layers["):
+            k = int(path[len("layers["):path.index("]")])
+            where = f"layer {k} ({model.layers[k].name}): {path[path.index(']') + 2:]}"
+        raise IRError(f"{js}: {where} is {found!r}, but the IR's other fields give "
+                      f"{derived!r} (edited by hand? re-run `qflow export` or `qflow compile`)")
+    extra = sorted(set(arrays) - set(arrays_again))
+    if extra:
+        raise IRError(f"{npz_path}: arrays {extra} are not named by {js.name}")
+    for key, a in arrays_again.items():
+        if np.shape(arrays[key]) != np.shape(a):
+            raise IRError(f"{npz_path}: array {key!r} of shape {np.shape(arrays[key])}, the IR "
+                          f"declares {np.shape(a)}")

@@ -33,16 +33,17 @@ from flow.lower.graph import (
     follow_layout,
     frame_index,
     input_shape,
-    load_onnx,
     next_node,
 )
+from flow.lower.onnxfile import copy_self_contained, load_onnx
 
 # ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
 PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
                                for op in m.OP_TYPES}
 
-__all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "PATTERNS", "LoweringError", "lower"]
+__all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "PATTERNS", "LoweringError",
+           "copy_self_contained", "lower"]
 
 
 def skip_layout(g: Graph, tensor: str, index: np.ndarray

@@ -66,7 +66,7 @@ def window(g: Graph, node: onnx.NodeProto, c: int, h: int, w: int
             ceil_output(w, kw, stride[1], pads[1], pads[3])):
         raise g.err(node, "ceil_mode adds partial windows, averaged over fewer taps; it is "
                           "not supported")
-    return (kh, kw), stride, pads, (c, oh, ow)
+    return (kh, kw), stride, pads, g.check_shape(node, "output", (c, oh, ow))
 
 
 def scalar(g: Graph, name: str, node: onnx.NodeProto, what: str) -> float:

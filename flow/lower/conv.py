@@ -42,8 +42,17 @@ def window_attrs(g: Graph, node: onnx.NodeProto, kernel: tuple[int, int]
         raise g.err(node, f"dilations {g.attr(node, 'dilations')} are not supported")
     if len(kernel) != 2:
         raise g.err(node, f"kernel {kernel}: qflow lowers 2-D windows only")
-    sy, sx = (int(v) for v in g.attr(node, "strides", [1, 1]))
-    top, left, bottom, right = (int(v) for v in g.attr(node, "pads", [0, 0, 0, 0]))
+    strides = [int(v) for v in g.attr(node, "strides", [1, 1])]
+    pads = [int(v) for v in g.attr(node, "pads", [0, 0, 0, 0])]
+    if len(strides) != 2 or len(pads) != 4 or min(strides) < 1 or min(pads) < 0 \
+            or min(kernel) < 1:
+        raise g.err(node, f"kernel {list(kernel)}, strides {strides} and pads {pads}: a 2-D "
+                          "window needs positive kernel and strides, and 4 pads >= 0")
+    if max(pads[0], pads[2]) >= kernel[0] or max(pads[1], pads[3]) >= kernel[1]:
+        raise g.err(node, f"pads {pads} as wide as the kernel {list(kernel)}: some windows "
+                          "would hold only padding")
+    sy, sx = strides
+    top, left, bottom, right = pads
     return (sy, sx), (top, left, bottom, right)
 
 
@@ -71,6 +80,7 @@ def match(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> LinearMatch:
         x_lo, x_hi = min(x_lo, pad_value), max(x_hi, pad_value)
     oh = window_output(h, kh, stride[0], pads[0], pads[2])
     ow = window_output(wd, kw, stride[1], pads[1], pads[3])
+    g.check_shape(node, "output", (co, oh, ow))
     rows = w.transpose(0, 2, 3, 1).reshape(co, -1).astype(np.int64)  # (kh, kw, c) windows
     tail: list[onnx.NodeProto] = []
     start = node.output[0]

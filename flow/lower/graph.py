@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from flow.datatypes import DataType, dtype, quant_dtype
-from flow.ir import ElementwiseOp
+from flow.ir import MAX_TENSOR_VALUES, ElementwiseOp
 
 QUANT_OPS = ("Quant", "BipolarQuant")
 ARITH = {"Mul": "mul", "Div": "div", "Add": "add", "Sub": "sub"}
@@ -97,7 +96,10 @@ class Graph:
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for n in g.node:
             if n.op_type == "Constant":
-                self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+                value = self.attr(n, "value")
+                if not isinstance(value, onnx.TensorProto) or len(n.attribute) != 1:
+                    raise self.err(n, "a Constant must hold one tensor (its value attribute)")
+                self.consts[n.output[0]] = numpy_helper.to_array(value)
                 continue
             for o in n.output:
                 self.producer[o] = n
@@ -107,6 +109,18 @@ class Graph:
     def err(self, node: onnx.NodeProto | None, msg: str) -> LoweringError:
         where = f"node {node.name or '(unnamed)'} ({node.op_type})" if node is not None else "graph"
         return LoweringError(f"{self.path}: {where}: {msg}")
+
+    def check_shape(self, node: onnx.NodeProto | None, what: str, shape: tuple[int, ...]
+                    ) -> tuple[int, ...]:
+        """A tensor's shape (batch excluded) before anything of its size is made: every
+        dimension at least 1 and at most MAX_TENSOR_VALUES values in all."""
+        if any(d < 1 for d in shape):
+            raise self.err(node, f"{what} of shape {shape}: every dimension must be 1 or more")
+        values = int(np.prod(shape, dtype=object))
+        if values > MAX_TENSOR_VALUES:
+            raise self.err(node, f"{what} of shape {shape}: {values} values per sample, more "
+                                 f"than qflow's limit of {MAX_TENSOR_VALUES} per tensor")
+        return shape
 
     def attr(self, node: onnx.NodeProto, name: str, default: Any = None) -> Any:
         for a in node.attribute:
@@ -151,10 +165,16 @@ class Graph:
         return p is not None and all(self.is_const(i) for i in p.input)
 
     def quant_params(self, node: onnx.NodeProto) -> QuantParams:
-        if node.op_type == "BipolarQuant":
-            return QuantParams(True, self.const(node.input[1], node).astype(np.float32),
-                               np.zeros(1, np.float32), 1, True, False, "ROUND")
+        if len(node.input) < (2 if node.op_type == "BipolarQuant" else 4):
+            raise self.err(node, f"{len(node.input)} inputs; {node.op_type} takes x, scale"
+                                 + ("" if node.op_type == "BipolarQuant" else ", zero point "
+                                    "and bit width"))
         scale = self.const(node.input[1], node).astype(np.float32)
+        if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale == 0):
+            raise self.err(node, f"scale {scale.reshape(-1)[:4]} must be finite and nonzero "
+                                 "(codes are x / scale)")
+        if node.op_type == "BipolarQuant":
+            return QuantParams(True, scale, np.zeros(1, np.float32), 1, True, False, "ROUND")
         zp = self.const(node.input[2], node).astype(np.float32)
         bits = self.const(node.input[3], node)
         if bits.size != 1 or float(bits) != int(bits) or not 1 <= int(bits) <= 32:
@@ -193,21 +213,6 @@ class Graph:
         return codes, scale, q
 
 
-def load_onnx(path: Path) -> onnx.ModelProto:
-    path = Path(path)
-    if not path.is_file():
-        raise LoweringError(f"{path}: no such file")
-    try:
-        model = onnx.load(str(path))
-    except Exception as e:  # protobuf raises DecodeError and friends
-        raise LoweringError(f"{path}: not an ONNX file or truncated ({type(e).__name__}: {e})") from e
-    if not model.graph.node:
-        raise LoweringError(f"{path}: the graph has no nodes (not a QONNX model?)")
-    if not any(n.op_type in QUANT_OPS for n in model.graph.node):
-        raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
-    return model
-
-
 def input_shape(g: Graph) -> tuple[str, tuple[int, ...]]:
     inputs = [i for i in g.model.graph.input if i.name not in g.consts]
     if len(inputs) != 1 or len(g.model.graph.output) != 1:
@@ -225,7 +230,7 @@ def input_shape(g: Graph) -> tuple[str, tuple[int, ...]]:
                               f"({d.dim_param or '?'}); qflow needs static shapes")
     if not shape or shape[0] != 1:
         raise g.err(None, f"input {inputs[0].name!r} shape {shape}: expected batch 1 first")
-    return inputs[0].name, tuple(shape[1:])
+    return inputs[0].name, g.check_shape(None, f"input {inputs[0].name!r}", tuple(shape[1:]))
 
 
 def next_node(g: Graph, tensor: str) -> onnx.NodeProto | None:

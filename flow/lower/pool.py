@@ -47,6 +47,7 @@ def pool_layer(g: Graph, node: onnx.NodeProto, x: Stream, name: str
     else:
         oh = window_output(h, kh, stride[0], top, bottom)
         ow = window_output(w, kw, stride[1], left, right)
+    g.check_shape(node, "output", (c, oh, ow))
     layer = MaxPoolLayer(name=name, source=node.name, in_shape=(h, w, c), out_shape=(oh, ow, c),
                          kernel=(kh, kw), stride=stride, pads=(top, left, bottom, right),
                          input_dtype=x.dtype)

@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from flow.argtypes import positive_float
 from flow.atomic import replace_dir, write_json, write_text
 from flow.backends.rtl.generate import current_manifest
 from flow.ir import load
@@ -168,7 +169,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--part", default=DEFAULT_PART, choices=list(XILINX_PARTS),
                    help=f"Xilinx part whose capacity the counts are checked against "
                         f"(default {DEFAULT_PART})")
-    s.add_argument("--clock-mhz", type=float, default=100.0, help="nextpnr target clock")
+    s.add_argument("--clock-mhz", type=positive_float, default=100.0, help="nextpnr target clock")
     s.add_argument("--no-pnr", action="store_true", help="Yosys counts only, no nextpnr")
     s.add_argument("--require-fit", action="store_true",
                    help="exit 1 unless the design fits the part and the device")

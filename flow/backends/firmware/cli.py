@@ -35,9 +35,12 @@ def firmware_check(build_dir: Path, inputs: str | None = None, limit: int | None
         return measure(model, folder, codes, chip=chip)
 
     r = run_check("firmware", Path(build_dir), inputs, limit, execute)
-    log.info("firmware: %d instructions per inference (~%.0f us at %d MHz, estimate); "
-             "arena %d B, flash %d B of %d B", r["instructions_per_inference"],
-             r["estimated_latency_us_at_160mhz"], CLOCK_MHZ, r["sizes"]["arena_bytes"],
+    for part, reason in r.get("skipped", {}).items():
+        log.warning("firmware: %s skipped: %s", part, reason)
+    if r["instructions_per_inference"] is not None:
+        log.info("firmware: %d instructions per inference (~%.0f us at %d MHz, estimate)",
+                 r["instructions_per_inference"], r["estimated_latency_us_at_160mhz"], CLOCK_MHZ)
+    log.info("firmware: arena %d B, flash %d B of %d B", r["sizes"]["arena_bytes"],
              r["sizes"]["flash_bytes_needed"], r["sizes"]["app_partition_bytes"])
     return r
 

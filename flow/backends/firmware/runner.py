@@ -14,12 +14,13 @@ from flow.atomic import write_json
 from flow.backends.firmware.budget import check_budget, size_report
 from flow.backends.firmware.common import COMPONENT, RUNNER, FirmwareError, input_ctype, runtime_dir
 from flow.backends.firmware.package import ensure_generated, target_chip
-from flow.backends.firmware.plan import plan
+from flow.backends.firmware.plan import Plan, plan
 from flow.backends.firmware.toolchain import (
     SANITIZE,
     compile_program,
     constants_in_flash,
     elf_sizes,
+    missing_rv32_tools,
     run_program,
 )
 from flow.inputs import check_codes
@@ -96,18 +97,40 @@ def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = F
     details for firmware.json: sizes with the measured code, the RV32 ELF's sections and
     constants' placement, instructions per inference, per layer and per MAC). The budget
     is checked again with the measured code (FirmwareError naming what does not fit) and
-    the generated folder's size_report.json updated."""
+    the generated folder's size_report.json updated. Without the RV32 tools the host part
+    runs alone: details["skipped"]["rv32"] says what is missing, sizes use the code
+    estimate and the instruction counts are None."""
     build_dir = Path(build_dir).resolve()
     chip = target_chip(model, chip)
     codes = check_codes(model, codes, "firmware inputs")
     host, _ = execute(model, build_dir, codes, "host", sanitize)
+    missing = missing_rv32_tools()
+    if missing:
+        return {"host": host}, {
+            "sizes": checked_sizes(plan(model), chip, build_dir), "skipped": {"rv32": "; ".join(missing)},
+            "instructions_per_inference": None, "estimated_latency_us_at_160mhz": None,
+            "notes": ["RV32IMC build and run skipped: " + "; ".join(missing)]}
     rv32, stats = execute(model, build_dir, codes, "rv32")
+    return {"host": host, "rv32": rv32}, rv32_details(model, build_dir, chip, stats)
+
+
+def checked_sizes(p: Plan, chip: str, build_dir: Path, code_bytes: int | None = None
+                  ) -> dict[str, Any]:
+    """The size report (the code measured, or else estimated) checked against the chip's
+    budget and written to the generated folder's size_report.json."""
+    sizes = size_report(p, chip, code_bytes=code_bytes)
+    check_budget(sizes, chip)
+    write_json(build_dir / "firmware" / "size_report.json", sizes)
+    return sizes
+
+
+def rv32_details(model: Model, build_dir: Path, chip: str, stats: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """firmware.json's measurements of the RV32 build and run (see `measure`)."""
     elf = build_dir / "firmware_build" / "rv32" / EXECUTABLE["rv32"]
     p = plan(model)
     elf_bytes = elf_sizes(elf)
-    sizes = size_report(p, chip, code_bytes=elf_bytes["text"])
-    check_budget(sizes, chip)
-    write_json(build_dir / "firmware" / "size_report.json", sizes)
+    sizes = checked_sizes(p, chip, build_dir, elf_bytes["text"])
     stages = stats["stages"]
     layer_instr = stages[1:] if p.input_buffer else stages
     layers = []
@@ -137,4 +160,4 @@ def measure(model: Model, build_dir: Path, codes: np.ndarray, sanitize: bool = F
             "per-layer counts include one profiling call (a few instructions) each",
         ],
     }
-    return {"host": host, "rv32": rv32}, details
+    return details

@@ -19,27 +19,44 @@ RV32_FLAGS = ["-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "--osli
 RV32_FLASH, RV32_FLASH_SIZE = 0x80000000, 0x400000
 RV32_RAM, RV32_RAM_SIZE = 0x80400000, 0x100000
 BINUTILS_HINT = "apt-get install binutils-riscv64-unknown-elf"
+# every program the firmware flow runs, and how to install it
+INSTALL_HINTS = {
+    "gcc": "apt-get install gcc",
+    "riscv64-unknown-elf-gcc": "apt-get install gcc-riscv64-unknown-elf "
+                               "picolibc-riscv64-unknown-elf",
+    "riscv64-unknown-elf-size": BINUTILS_HINT,
+    "riscv64-unknown-elf-objdump": BINUTILS_HINT,
+    "riscv64-unknown-elf-nm": BINUTILS_HINT,
+    "qemu-system-riscv32": "apt-get install qemu-system-misc",
+}
+RV32_TOOLS = tuple(name for name in INSTALL_HINTS if name != "gcc")
 # the names every op gives its constant arrays (weights, thresholds, biases, multipliers,
 # shifts)
 CONSTANT_PREFIXES = ("qflow_w", "qflow_t", "qflow_b", "qflow_m", "qflow_s")
 
 
-def tool(name: str, hint: str) -> str:
+def tool(name: str) -> str:
     """The path of a program on PATH; FirmwareError saying how to install it otherwise."""
     path = shutil.which(name)
     if path is None:
-        raise FirmwareError(f"{name} not found on PATH ({hint})")
+        raise FirmwareError(f"{name} not found on PATH ({INSTALL_HINTS[name]})")
     return path
+
+
+def missing_rv32_tools() -> list[str]:
+    """What the RV32IMC build and run need and PATH lacks, each with its install command
+    (empty when everything is there)."""
+    return [f"{name} not found on PATH ({INSTALL_HINTS[name]})" for name in RV32_TOOLS
+            if shutil.which(name) is None]
 
 
 def compile_program(sources: list[Path], exe: Path, target: str, flags: list[str]) -> Path:
     """C99 sources -> a program for the host or for RV32IMC under QEMU (warnings as errors)."""
     srcs = [str(f) for f in sources]
     if target == "host":
-        cmd = [tool("gcc", "install gcc"), *CFLAGS, *flags, *srcs, "-o", str(exe)]
+        cmd = [tool("gcc"), *CFLAGS, *flags, *srcs, "-o", str(exe)]
     elif target == "rv32":
-        cc = tool("riscv64-unknown-elf-gcc", "apt-get install gcc-riscv64-unknown-elf "
-                  "picolibc-riscv64-unknown-elf")
+        cc = tool("riscv64-unknown-elf-gcc")
         mem = [f"-Wl,--defsym=__flash={RV32_FLASH:#x}",
                f"-Wl,--defsym=__flash_size={RV32_FLASH_SIZE:#x}",
                f"-Wl,--defsym=__ram={RV32_RAM:#x}", f"-Wl,--defsym=__ram_size={RV32_RAM_SIZE:#x}"]
@@ -59,7 +76,7 @@ def run_program(exe: Path, target: str, cwd: Path, timeout: float = 900) -> str:
     if target == "host":
         cmd = [str(exe)]
     else:
-        qemu = tool("qemu-system-riscv32", "apt-get install qemu-system-misc")
+        qemu = tool("qemu-system-riscv32")
         cmd = [qemu, "-machine", "virt", "-nographic", "-bios", "none", "-kernel", str(exe),
                "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
@@ -74,8 +91,8 @@ def elf_sizes(elf: Path) -> dict[str, int]:
     """text / rodata / data / bss / stack bytes of an RV32 ELF. picolibc's linker script
     puts .rodata inside the flash's .text output section, so rodata is the sum of the data
     objects placed there (objdump flag O) and text the rest of that section."""
-    size = tool("riscv64-unknown-elf-size", BINUTILS_HINT)
-    objdump = tool("riscv64-unknown-elf-objdump", BINUTILS_HINT)
+    size = tool("riscv64-unknown-elf-size")
+    objdump = tool("riscv64-unknown-elf-objdump")
     r = subprocess.run([size, "-A", str(elf)], capture_output=True, text=True, check=True)
     out = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "stack": 0}
     groups = {"text": (".text", ".init"), "data": (".data", ".sdata", ".tdata"),
@@ -98,7 +115,7 @@ def elf_sizes(elf: Path) -> dict[str, int]:
 def constants_in_flash(elf: Path) -> dict[str, Any]:
     """Where the linker put the model's constants: every constant array must lie in the
     flash region (read-only), none in RAM."""
-    nm = tool("riscv64-unknown-elf-nm", BINUTILS_HINT)
+    nm = tool("riscv64-unknown-elf-nm")
     r = subprocess.run([nm, "-S", str(elf)], capture_output=True, text=True, check=True)
     in_ram, in_flash, ram_bytes = [], 0, 0
     for line in r.stdout.splitlines():
