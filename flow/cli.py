@@ -49,13 +49,6 @@ def cmd_export(a: argparse.Namespace) -> None:
 
 def cmd_compile(a: argparse.Namespace) -> None:
     from flow.export import compile_onnx
-    from flow.train import TRAIN_FILES
-
-    trained = [f for f in TRAIN_FILES if (Path(a.out) / f).exists()]
-    if trained:  # compile replaces the folder whole: the training would be lost
-        raise ValueError(f"--out {a.out}: holds a trained model ({', '.join(trained)}), which "
-                         "compile would replace; compile into another folder (`qflow "
-                         "export` rebuilds a trained build)")
 
     hardware: dict[str, object] = {}
     if a.target_cycles is not None:

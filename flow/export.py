@@ -135,6 +135,13 @@ def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
 def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
              data: dict[str, Any] | None, activation: str) -> Model:
     check_replaceable(out_dir)  # before the work of lowering
+    from flow.train import TRAIN_FILES
+
+    trained = [f for f in TRAIN_FILES if (out_dir / f).exists()]
+    if trained:  # compile replaces the folder whole: the training would be lost
+        raise ValueError(f"--out {out_dir}: holds a trained model ({', '.join(trained)}), "
+                         "which compile would replace; compile into another folder (`qflow "
+                         "export` rebuilds a trained build)")
     ir = lower(Path(onnx_path), activation=activation)
     if data:
         ir.meta["data"] = data

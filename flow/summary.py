@@ -132,6 +132,9 @@ def agreement_row(name: str, doc: dict[str, Any], key: str, check: dict[str, Any
     """[execution, exact samples / total, verdict] from a check's result file."""
     if check.get("status") == "skipped":
         return [name, "skipped", check.get("reason")]
+    skipped = (doc.get("skipped") or {}).get(key)  # one target of a check (RV32 without tools)
+    if skipped:
+        return [name, "skipped", skipped]
     a = (doc.get("agreement") or {}).get(key)
     if not isinstance(a, dict):
         if doc and key == "brevitas_forward":

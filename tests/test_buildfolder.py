@@ -18,6 +18,7 @@ import yaml
 from flow import buildfolder
 from flow.buildfolder import MARKER, OUTPUTS, mark, writing
 from flow.cli import main
+from flow.train import TRAIN_FILES
 from tests.conftest import ROOT
 
 
@@ -34,6 +35,14 @@ def _hidden(folder: Path) -> list[str]:
 def build(digits_build: Path, tmp_path: Path) -> Path:
     """A private copy of the exported default build."""
     return Path(shutil.copytree(digits_build, tmp_path / "b", symlinks=True))
+
+
+@pytest.fixture
+def compiled(build: Path) -> Path:
+    """The same build as `qflow compile` leaves it (no training files: compile may replace it)."""
+    for f in TRAIN_FILES:
+        (build / f).unlink(missing_ok=True)
+    return build
 
 
 def _config(folder: Path) -> Path:
@@ -169,7 +178,8 @@ def test_every_name_a_build_holds_is_qflows(build: Path) -> None:
 
 # ---- 14-16: links, swaps, leftovers -----------------------------------------------------------
 
-def test_a_symlinked_build_stays_a_link(build: Path, tmp_path: Path) -> None:
+def test_a_symlinked_build_stays_a_link(compiled: Path, tmp_path: Path) -> None:
+    build = compiled
     link = tmp_path / "lnk"
     link.symlink_to(build)
     for _ in range(2):
@@ -206,7 +216,8 @@ def test_dot_and_dotdot_name_the_folders_they_are(
     assert (inner / "data.csv").read_text() == "1,2"
 
 
-def test_the_swap_is_one_step(build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_swap_is_one_step(compiled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = compiled
     """Replacing a build never renames it away first where renameat2 exists."""
     renames: list[tuple[str, str]] = []
     real = os.rename
@@ -218,7 +229,8 @@ def test_the_swap_is_one_step(build: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_an_interrupted_two_rename_swap_is_recovered(
-        build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        compiled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = compiled
     """Without RENAME_EXCHANGE: a crash between the two renames leaves .b.old, which the
     next command restores."""
     before = _snapshot(build)
@@ -262,8 +274,9 @@ def test_staging_folders_of_dead_processes_are_removed(build: Path) -> None:
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
 def test_a_read_only_or_full_disk_is_one_line(
-        code: int, build: Path, monkeypatch: pytest.MonkeyPatch,
+        code: int, compiled: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
+    build = compiled
     from flow import atomic
 
     before = _snapshot(build)
@@ -319,8 +332,9 @@ def test_links_planted_in_a_build_are_refused(
 
 
 @pytest.mark.parametrize("marker", ["link", "other schema", "not json"])
-def test_only_a_real_marker_makes_a_build(marker: str, build: Path, tmp_path: Path,
+def test_only_a_real_marker_makes_a_build(marker: str, compiled: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
+    build = compiled
     (build / MARKER).unlink()
     if marker == "link":  # another build's marker, linked in
         other = tmp_path / "other"

@@ -309,12 +309,12 @@ def test_check_without_the_rv32_tools_runs_the_host_part(
 
     monkeypatch.setattr(toolchain.shutil, "which", which)
     monkeypatch.setattr(check, "CHECKS", tuple(c for c in check.CHECKS if c[0] == "firmware"))
-    (build / "check.json").write_text('{"stale": true}\n')
+    (build / "check.subset.json").write_text('{"stale": true}\n')
     with caplog.at_level(logging.INFO, logger="qflow"):
         assert main(["check", "b", "--limit", "5"]) == 0
-    outcome = json.loads((build / "check.json").read_text())
+    outcome = json.loads((build / "check.subset.json").read_text())["checks"]
     assert outcome["firmware"]["status"] == "equal" and "stale" not in outcome
-    fw = json.loads((build / "firmware.json").read_text())
+    fw = json.loads((build / "firmware.subset.json").read_text())
     assert fw["agreement"]["host"]["equal"] == 5 and "rv32" not in fw["agreement"]
     assert "riscv64-unknown-elf-gcc not found on PATH (apt-get install gcc-riscv64" in \
         fw["skipped"]["rv32"]
@@ -422,7 +422,7 @@ def test_bad_input_files_are_refused_by_name(build: Path,
 def test_compile_does_not_replace_a_trained_build(build: Path, tfc_onnx: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     checkpoint = (build / "checkpoint.pt").read_bytes()
-    refused(["compile", str(tfc_onnx), "--out", "b"], capsys, "--out b: holds a trained model",
+    refused(["compile", str(tfc_onnx), "--out", "b"], capsys, "b: holds a trained model",
             "checkpoint.pt")
     assert (build / "checkpoint.pt").read_bytes() == checkpoint
     refused(["compile", str(build), "--out", "o"], capsys, f"{build}: no such file (a folder)")
