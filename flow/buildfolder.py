@@ -213,7 +213,9 @@ def _lock(lock: Path, build: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not waited:
-                log.warning("build %s: another qflow is writing it; waiting", build)
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                log.warning("build %s: another qflow (process %s) is writing it; waiting "
+                            "(Ctrl-C to give up)", build, holder)
                 waited = True
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -221,6 +223,8 @@ def _lock(lock: Path, build: Path) -> int:
         except FileNotFoundError:
             same = False
         if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for a waiter's message
             return fd
         os.close(fd)
 

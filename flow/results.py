@@ -47,6 +47,8 @@ def read_result(build_dir: Path, name: str, fingerprint: str | None
     doc, why = read_json(Path(build_dir) / name, want_object=True)
     if doc is None:
         return None, why or "unusable"
+    if fingerprint is None:
+        return None, "the build has no readable IR to check it against (run `qflow export`)"
     if doc.get(FINGERPRINT) != fingerprint:
         return None, f"{name} was made from another IR (stale: re-run its command)"
     return doc, ""

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,49 @@ def test_an_existing_file_or_a_file_as_parent_is_one_line(
     assert main(["compile", onnx, "--out", str(tmp_path / "file" / "b")]) == 2
     assert f"{tmp_path / 'file'} is a file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_waiting_writer_names_the_holder(build: Path, caplog: pytest.LogCaptureFixture) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from flow.buildfolder import writing\n"
+        f"with writing({str(build)!r}):\n"
+        "    print('held', flush=True); time.sleep(1)\n")],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with caplog.at_level("WARNING", logger="qflow.build"), writing(build):
+        pass
+    assert f"another qflow (process {holder.pid}) is writing it; waiting" in caplog.text
+    holder.wait(timeout=30)
+
+
+def test_results_without_a_readable_ir_say_so(build: Path) -> None:
+    from flow.ir import load
+    from flow.report import report
+    from flow.results import write_result
+
+    write_result(build, "verify", load(build), {"samples": 360})
+    (build / "ir.json").write_text("{ broken")
+    text = report(build).read_text()
+    assert "`verify.json`: the build has no readable IR to check it against" in text
+
+
+def test_a_killed_export_leaves_the_build_and_its_staging_is_removed(build: Path) -> None:
+    """kill -9 in the middle of `qflow export`: the build is as it was; the next command
+    removes the dead process's staging folder."""
+    before = _snapshot(build)
+    proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "export", str(build)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stage = f".b.{buildfolder.STAGE_TAG}.{proc.pid}."
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(stage) and (p / "ir.json").exists()
+                  for p in build.parent.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "export ended first"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert _snapshot(build) == before
+    assert any(p.name.startswith(stage) for p in build.parent.iterdir())
+    with writing(build):
+        pass
+    assert _hidden(build.parent) == []
