@@ -34,7 +34,7 @@ def simulate_board(model: Model, build_dir: Path, board: Board, codes: np.ndarra
     (frame -> {"stop_error": byte} or {"cut": bytes}) damages requests."""
     codes = check_codes(model, codes, "board simulation")
     p = protocol_for(model)
-    work = (Path(build_dir) / "board" / f"{board.name}-sim").resolve()  # the simulator runs in it
+    work = (Path(build_dir) / "board" / f"{board.name}-sim").resolve()  # the bench's job and log
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         design = write_shell(model, build_dir, board, baud, Path(tmp))
@@ -55,7 +55,8 @@ def simulate_board(model: Model, build_dir: Path, board: Board, codes: np.ndarra
     out = job.with_suffix(".out.json")
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    harness.run_cocotb(folder, design.top, work, UART_BENCH, {harness.JOB_ENV: str(job)})
+    harness.run_cocotb(folder, design.top, work, UART_BENCH, {harness.JOB_ENV: str(job)},
+                       [Path(f) for f in design.mem_files])
     log.info("board sim: %d frames in %.1f s", len(frames), time.perf_counter() - t0)
     return [bytes(r) for r in json.loads(out.read_text())["replies"]]
 
