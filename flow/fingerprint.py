@@ -37,6 +37,11 @@ def model_fingerprint(model: Model) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of one file's content (what a cache records of what it built)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def files_fingerprint(paths: Iterable[Path]) -> str:
     """sha256 of files' names and contents (the blocks, templates or kernels a build uses)."""
     h = hashlib.sha256()

@@ -49,11 +49,11 @@ def require_tool(name: str, purpose: str, candidates: tuple[str, ...] = ()) -> s
                        f"install {hint}")
 
 
-def private_dir(path: Path, what: str) -> Path:
+def private_dir(path: Path, what: str, elsewhere: str) -> Path:
     """`path` as a folder only the current user can change, created (with its missing
-    parents) with mode 0700: a RuntimeError naming it when it is a symlink, not a folder,
-    owned by someone else or writable by group or others, since what qflow caches there is
-    compiled and run."""
+    parents) with mode 0700: a RuntimeError naming it (`what`, and `elsewhere`: how to
+    choose another) when it is a symbolic link, not a folder, owned by someone else or
+    writable by group or others, since what qflow caches there is compiled and run."""
     path = Path(path)
     if not path.is_symlink() and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -68,5 +68,5 @@ def private_dir(path: Path, what: str) -> Path:
     if problem:
         raise RuntimeError(f"{what} {path} {problem}: qflow compiles and runs what it "
                            f"caches there, so it must be a folder of yours that nobody else "
-                           f"can write; remove it or point elsewhere")
+                           f"can write; remove it, or {elsewhere}")
     return path

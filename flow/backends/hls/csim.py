@@ -30,7 +30,7 @@ from flow.backends.hls.cpp import c_identifier
 from flow.backends.hls.generate import DEFAULT_CLOCK_NS, DEFAULT_PART, current, generate
 from flow.backends.hls.ops import stages
 from flow.backends.hls.vendor import resolve
-from flow.fingerprint import files_fingerprint
+from flow.fingerprint import file_digest, files_fingerprint
 from flow.inputs import check_codes
 from flow.ir import Model
 from flow.tools import require_tool
@@ -69,7 +69,7 @@ def compile_csim(folder: Path, name: str, exe: Path, flags: list[str]) -> tuple[
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"HLS C simulation does not compile ({' '.join(cmd)}):\n"
                            f"{r.stderr[-4000:]}")
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    digest = file_digest(tmp)
     os.replace(tmp, exe)
     return time.perf_counter() - t0, digest
 
@@ -108,7 +108,7 @@ def build(model: Model, build_dir: Path, flags: list[str]) -> tuple[Path, float]
         recorded = None
     if (isinstance(recorded, dict) and recorded.get("cpp") == digest and exe.is_file()
             and not exe.is_symlink()
-            and recorded.get("executable") == hashlib.sha256(exe.read_bytes()).hexdigest()):
+            and recorded.get("executable") == file_digest(exe)):
         return exe, 0.0
     seconds, exe_digest = compile_csim(folder, name, exe, flags)
     write_json(record, {"cpp": digest, "executable": exe_digest})

@@ -12,7 +12,6 @@ blocks of two qflow installs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path, PurePosixPath
@@ -22,7 +21,7 @@ from flow.atomic import replace_dir, write_json
 from flow.backends.rtl import dp16kd, top
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.stage import Stage
-from flow.fingerprint import STAMP, is_current, python_sources, write_stamp
+from flow.fingerprint import STAMP, file_digest, is_current, python_sources, write_stamp
 from flow.ir import Model
 
 MANIFEST = "manifest.json"
@@ -40,10 +39,6 @@ def generator_sources() -> list[Path]:
 
 def rtl_dir(build_dir: Path) -> Path:
     return Path(build_dir) / "rtl"
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_design(folder: Path, name: str, top_text: str, parts: list[Stage],

