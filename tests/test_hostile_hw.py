@@ -445,3 +445,31 @@ def test_same_named_images_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="same name"):
         rtl.run_bench(folder, tmp_path / "work", [(0, 0)], 1,
                       images=[tmp_path / "a" / "w.mem", tmp_path / "b" / "w.mem"])
+
+
+def test_sim_log_symlink_never_written_through(tmp_path: Path) -> None:
+    """build/sim/sim.log left as a symbolic link to a user's file: the simulation's log
+    replaces the link, the file is untouched."""
+    model = small_model()
+    build = build_of(model, tmp_path / "build")
+    mine = tmp_path / "my_file.txt"
+    mine.write_text("mine")
+    (build / "sim").mkdir()
+    (build / "sim" / "sim.log").symlink_to(mine)
+    simulate_equals_golden(model, build)
+    assert mine.read_text() == "mine" and not (build / "sim" / "sim.log").is_symlink()
+
+
+def test_rtl_symlinked_to_a_user_folder_is_not_emptied(tmp_path: Path) -> None:
+    """rtl/ a symbolic link to a folder of the user's: regenerating replaces the link, not
+    the folder's files."""
+    model = small_model()
+    build = tmp_path / "build"
+    model.save(build)
+    mine = tmp_path / "my_rtl"
+    mine.mkdir()
+    (mine / "design.sv").write_text("module mine; endmodule\n")
+    rtl_dir(build).symlink_to(mine)
+    current_manifest(model, build)
+    assert (mine / "design.sv").read_text() == "module mine; endmodule\n"
+    assert not rtl_dir(build).is_symlink() and rtl.up_to_date(model, build)
