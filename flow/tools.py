@@ -56,8 +56,12 @@ def private_dir(path: Path, what: str, elsewhere: str) -> Path:
     writable by group or others, since what qflow caches there is compiled and run."""
     path = Path(path)
     if not path.is_symlink() and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.mkdir(mode=0o700, exist_ok=True)  # a concurrent creator: checked below
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.mkdir(mode=0o700, exist_ok=True)  # a concurrent creator: checked below
+        except OSError as e:
+            raise RuntimeError(f"{what} {path} cannot be created ({e.strerror}); "
+                               f"{elsewhere}") from e
     st = path.lstat()
     problem = ("is a symbolic link" if stat.S_ISLNK(st.st_mode)
                else "is not a folder" if not stat.S_ISDIR(st.st_mode)

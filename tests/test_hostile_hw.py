@@ -473,3 +473,32 @@ def test_rtl_symlinked_to_a_user_folder_is_not_emptied(tmp_path: Path) -> None:
     current_manifest(model, build)
     assert (mine / "design.sv").read_text() == "module mine; endmodule\n"
     assert not rtl_dir(build).is_symlink() and rtl.up_to_date(model, build)
+
+
+def test_uncreatable_cache_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache folder that cannot be made (its parent a file here; a read-only home
+    alike) is a RuntimeError naming it and the way out, not a bare OSError."""
+    (tmp_path / "home").write_text("")
+    monkeypatch.setenv(harness.CACHE_ENV, str(tmp_path / "home" / "cache"))
+    with pytest.raises(RuntimeError, match="build cache .*home/cache cannot be created .*; "
+                                           "set .QFLOW_SIM_CACHE to another folder"):
+        harness.cache_root()
+
+
+def test_sim_folder_taken_by_a_file_is_named(tmp_path: Path) -> None:
+    model = small_model()
+    build = build_of(model, tmp_path / "build")
+    (build / "sim").write_text("mine")
+    with pytest.raises(RuntimeError, match="build/sim is not a folder"):
+        rtl.run(model, build, random_codes(model, 2))
+    assert (build / "sim").read_text() == "mine"
+
+
+def test_model_name_with_path_characters_stays_in_rtl(tmp_path: Path) -> None:
+    """A model (and layer) name like '../../x y' names files and modules inside rtl/ only."""
+    model = small_model(name="../../evil name")
+    folder = rtl.generate(model, tmp_path / "build")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+    man = load_manifest(folder)
+    assert all(Path(f).parent == folder.resolve() for f in man["sources"] + man["mem_files"])
+    assert man["top"].isidentifier()

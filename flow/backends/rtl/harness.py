@@ -236,6 +236,9 @@ def _share_runtime(folder: Path, into_build: bool) -> None:
 def _sim_folder(work: Path, images: list[Path]) -> Iterator[Path]:
     """A new private folder inside `work` for one simulation, holding copies of `images`
     (by file name) and nothing else; removed afterwards."""
+    if work.exists() and not work.is_dir():
+        raise RuntimeError(f"{work} is not a folder: the simulation keeps its log there; "
+                           f"move it away")
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".sim.", dir=work) as tmp:
         run = Path(tmp)
