@@ -71,28 +71,30 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 def write_stage_build(model: Model, layer_name: str, build: Path) -> None:
-    """build/rtl/ with one layer's stage as the top (its memory images and a manifest), so
-    that the layer goes through synthesis and place and route alone."""
+    """build/rtl/ with one layer's stage as the top (its memory images, blocks and a
+    manifest, as the RTL backend writes them), so that the layer goes through synthesis
+    and place and route alone."""
     from dataclasses import replace
 
-    from flow.atomic import write_json, write_text
-    from flow.backends.rtl import dp16kd, top
+    from flow.atomic import replace_dir, write_json
+    from flow.backends.rtl import top
+    from flow.backends.rtl.generate import HERE, write_design
     from flow.backends.rtl.ops import block_sources
 
     index = [layer.name for layer in model.layers].index(layer_name)
-    folder = (build / "rtl").resolve()
-    stage = top.stages(model, folder)[index]
+    stage = top.stages(model, HERE)[index]
     alone = replace(model, name=f"{model.name}_{layer_name}")
     name = top.top_name(alone)
-    folder.mkdir(parents=True, exist_ok=True)
-    stage.write_images(folder)
-    write_text(folder / f"{name}.sv", top.top_source(alone, [stage], []))
-    write_json(folder / "manifest.json", {
-        "top": name, "sources": [str(p) for p in block_sources()] + [str(folder / f"{name}.sv")],
-        "ecp5_sources": dp16kd.write_init(folder, folder, stage.images),
-        "mem_files": [str(folder / f) for f in stage.images],
-        "layers": [{"name": layer_name, "instance": stage.name, **stage.summary}],
-        "expected": {}})
+
+    def write(folder: Path) -> None:
+        files = write_design(folder, name, top.top_source(alone, [stage], []), [stage],
+                             block_sources([model.layers[index]]))
+        write_json(folder / "manifest.json", {
+            "top": name, **files,
+            "layers": [{"name": layer_name, "instance": stage.name, **stage.summary}],
+            "expected": {}})
+
+    replace_dir(build / "rtl", write)
 
 
 def case_model(name: str, build: Path) -> Model:

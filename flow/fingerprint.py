@@ -37,6 +37,11 @@ def model_fingerprint(model: Model) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of one file's content (what a cache records of what it built)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def files_fingerprint(paths: Iterable[Path]) -> str:
     """sha256 of files' names and contents (the blocks, templates or kernels a build uses)."""
     h = hashlib.sha256()
@@ -58,21 +63,16 @@ def python_sources(*modules: str) -> list[Path]:
     return out
 
 
-def stamp(model: Model, sources: Iterable[Path] = (), location: Path | None = None
-          ) -> dict[str, str]:
-    """The IR's and the sources' hashes; with `location`, also the absolute folder that
-    generated files name (a folder moved or renamed since is then stale)."""
-    out = {"ir": model_fingerprint(model), "sources": files_fingerprint(sources)}
-    if location is not None:
-        out["location"] = str(Path(location).resolve())
-    return out
+def stamp(model: Model, sources: Iterable[Path] = ()) -> dict[str, str]:
+    """The IR's and the sources' hashes (generated folders name their files relative to
+    themselves, so where a folder lies is no part of it)."""
+    return {"ir": model_fingerprint(model), "sources": files_fingerprint(sources)}
 
 
-def write_stamp(folder: Path, model: Model, sources: Iterable[Path] = (),
-                location: Path | None = None) -> Path:
+def write_stamp(folder: Path, model: Model, sources: Iterable[Path] = ()) -> Path:
     """Write folder/fingerprint.json (call it inside the temporary folder a generator
     renames into place, so that a folder with a stamp is always complete)."""
-    return write_json(Path(folder) / STAMP, stamp(model, sources, location))
+    return write_json(Path(folder) / STAMP, stamp(model, sources))
 
 
 def read_stamp(folder: Path) -> dict[str, str] | None:
@@ -84,8 +84,6 @@ def read_stamp(folder: Path) -> dict[str, str] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def is_current(folder: Path, model: Model, sources: Iterable[Path] = (),
-               location: Path | None = None) -> bool:
-    """True when folder was generated from exactly this IR and these sources (and for
-    `location`, into that folder)."""
-    return read_stamp(folder) == stamp(model, sources, location)
+def is_current(folder: Path, model: Model, sources: Iterable[Path] = ()) -> bool:
+    """True when folder was generated from exactly this IR and these sources."""
+    return read_stamp(folder) == stamp(model, sources)

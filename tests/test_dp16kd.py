@@ -228,10 +228,11 @@ def ecp5_model_equals_golden(model: Model, folder: Path, frames: int = 8) -> dic
     manifest."""
     from flow import golden
     from flow.backends.rtl import harness, top
+    from flow.backends.rtl.generate import load_manifest
     from flow.packing import encode, pack_words, unpack_words
     from flow.synthetic import random_codes
 
-    man = json.loads((rtl.generate(model, folder) / "manifest.json").read_text())
+    man = load_manifest(rtl.generate(model, folder))
     define = folder / "qflow_ecp5.svh"  # Verilator reads its sources as one unit
     define.write_text("`define QFLOW_ECP5\n")
     sources = [define, MODEL, *(Path(p) for p in man["ecp5_sources"] + man["sources"])]
@@ -240,7 +241,8 @@ def ecp5_model_equals_golden(model: Model, folder: Path, frames: int = 8) -> dic
     words = pack_words(encode(codes, inp.dtype).reshape(-1, inp.elems), inp.bits)
     beats = [(w, int(k % inp.beats == inp.beats - 1)) for k, w in enumerate(words)]
     bench = harness.build_stream(sources, man["top"], inp.width, out.width)
-    r = harness.run_bench(bench, folder / "sim", beats, len(codes) * out.beats)
+    r = harness.run_bench(bench, folder / "sim", beats, len(codes) * out.beats,
+                          images=[Path(f) for f in man["mem_files"]])
     acc = unpack_words([b[0] for b in r.beats], out.elems, out.bits, out.dtype.signed)
     assert (acc.reshape(len(codes), -1) == golden.run_codes(model, codes)).all()
     assert r.out_cycles[out.beats - 1] - r.in_cycles[0] == man["expected"]["latency"]

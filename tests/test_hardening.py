@@ -246,14 +246,16 @@ def test_idx_labels_must_be_the_classes(tmp_path: Path) -> None:
         load_idx(tmp_path)
 
 
-def test_moved_rtl_folder_is_regenerated(digits_default: tuple, tmp_path: Path) -> None:
-    """The RTL top names its memory images by absolute path: a moved build is stale."""
-    from flow.backends.rtl import generate
+def test_moved_rtl_folder_is_current(digits_default: tuple, tmp_path: Path) -> None:
+    """rtl/ names its files relative to itself: a moved build is still current and is read
+    where it now lies, without regeneration."""
+    from flow.backends.rtl import generate, up_to_date
     from flow.backends.rtl.generate import current_manifest
 
     model, _ = digits_default
     generate(model, tmp_path / "a")
     shutil.move(tmp_path / "a", tmp_path / "b")
+    assert up_to_date(model, tmp_path / "b")
     manifest = current_manifest(model, tmp_path / "b")
     assert all(str(tmp_path / "b") in f for f in manifest["mem_files"])
 

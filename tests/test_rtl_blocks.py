@@ -23,9 +23,11 @@ sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports 
 
 
 def run_block(block: str, params: dict[str, Any], job: dict[str, Any], work: Path) -> None:
-    """Build `block` (with the blocks it instantiates) at `params`, run tests/cocotb/tb_<block>."""
+    """Build `block` (with the blocks it instantiates) at `params`, run tests/cocotb/tb_<block>
+    (the simulator finds the memory images of `work` by their names)."""
     folder = rtl.build_block(block, params)
-    rtl.run_cocotb(folder, block, work, f"tb_{block}", {"QFLOW_TB": json.dumps(job)})
+    rtl.run_cocotb(folder, block, work, f"tb_{block}", {"QFLOW_TB": json.dumps(job)},
+                   sorted(work.glob("*.mem")))
 
 
 def test_every_block_has_a_bench() -> None:

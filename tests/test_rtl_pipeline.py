@@ -6,6 +6,7 @@ duplicated or reordered. Brevitas' CNV networks through `qflow sim`: test_cnv_ha
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from flow import golden
 from flow.backends import rtl
 from flow.backends.rtl import top
+from flow.fingerprint import file_digest
 from flow.ir import Folding, Model
 from flow.synthetic import random_cnn_model, random_codes, random_model
 from tests.test_rtl_model import MIXED, cnn, tfc_like
@@ -78,11 +80,16 @@ def test_sized_fifo_confirmed_in_simulation(tmp_path: Path) -> None:
     np.testing.assert_array_equal(outputs["rtl"], want)
     assert r["initiation_interval_cycles"] == r["expected_initiation_interval"] == 256
     assert r["latency_cycles"] == r["expected_latency"]
-    # the same generated folder (its stamp still current) with the FIFO cut by one beat
+    # the same generated folder (its stamp still current) with the FIFO cut by one beat,
+    # the edit recorded in the manifest as generated, so that qflow takes it
     path = tmp_path / "rtl" / "fc_bound_top.sv"
     text, n = re.subn(r"\.DEPTH\(6\)\) l0_fifo", ".DEPTH(5)) l0_fifo", path.read_text())
     assert n == 1
     path.write_text(text)
+    manifest = tmp_path / "rtl" / "manifest.json"
+    man = json.loads(manifest.read_text())
+    man["files"][path.name] = file_digest(path)
+    manifest.write_text(json.dumps(man))
     outputs, r = rtl.simulate(model, tmp_path, codes)
     np.testing.assert_array_equal(outputs["rtl"], want)
     assert r["initiation_interval_cycles"] > 256

@@ -45,8 +45,8 @@ def tiny_build(tmp_path: Path, top_text: str | None = None) -> Path:
         (rtl / "tiny_top.sv").write_text(top_text)
     manifest = {
         "top": "tiny_top",
-        "sources": [str(rtl / "tiny_mvau.sv"), str(rtl / "tiny_top.sv")],
-        "mem_files": [str(p) for p in sorted(rtl.glob("*.mem"))],
+        "sources": ["tiny_mvau.sv", "tiny_top.sv"],
+        "mem_files": [p.name for p in sorted(rtl.glob("*.mem"))],
         "layers": [{"name": "l0", "instance": "u_l0", "pe": 2, "simd": 4, "cycles": 16},
                    {"name": "l1", "instance": "u_l1", "pe": 2, "simd": 2, "cycles": 8}],
         "expected": {"initiation_interval": 16, "latency": 30},

@@ -55,7 +55,11 @@ def program(folder: Path, board: Board, model: Model, port: str | None = None,
     if not is_current(folder, model, hw_sources()):
         raise RuntimeError(f"{folder}: the bitstream was built from another IR or other rtl/ "
                            f"blocks than the build's; {again} again")
-    bitstream = folder / json.loads(meta.read_text())["bitstream"]
+    name = json.loads(meta.read_text()).get("bitstream")
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise RuntimeError(f"{meta}: bitstream {name!r} is not a file name in {folder}; "
+                           f"{again} again")
+    bitstream = folder / name
     loader = find_loader()
     if loader is None:
         raise RuntimeError(

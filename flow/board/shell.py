@@ -4,11 +4,11 @@ the board's pins and clock; written into build_dir/board/<board>/ beside its con
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flow.backends.rtl import block_sources
 from flow.backends.rtl.generate import current_manifest, generator_sources
 from flow.backends.rtl.top import model_streams, top_name
 from flow.board.boards import Board
@@ -53,7 +53,7 @@ class ShellDesign:
     """A board top as generated: what the bitstream build and the simulation need."""
 
     top: str
-    sources: list[str]  # every source, the board top last
+    sources: list[str]  # every source (absolute, for this run), the board top last
     mem_files: list[str]
     params: dict[str, int]  # the board top's parameters (defaults)
     constraints: str  # file name beside the top
@@ -114,15 +114,18 @@ def board_top_source(model: Model, board: Board, params: dict[str, int], baud: i
 
 def write_shell(model: Model, build_dir: Path, board: Board, baud: int, folder: Path
                 ) -> ShellDesign:
-    """Write the board top and its constraints into `folder`; build_dir/rtl/ is
-    regenerated first unless it matches the IR."""
+    """Write the board top, its constraints and copies of the board's blocks into `folder`;
+    the accelerator is build_dir/rtl/'s manifest's files alone (regenerated first unless it
+    matches the IR), so a bitstream takes every block from one place."""
     man = current_manifest(model, build_dir)
     params = shell_params(model, board, baud)
     name = board_top_name(model)
+    folder = Path(folder).resolve()
     (folder / f"{name}.sv").write_text(board_top_source(model, board, params, baud))
     (folder / board.constraints_name).write_text(board.constraints())
-    blocks = [str(p) for p in block_sources()]
-    accel = [s for s in man["sources"] if s not in blocks]
-    sources = blocks + [str(p) for p in board_blocks()] + accel + [str(Path(folder).resolve() / f"{name}.sv")]
+    for block in board_blocks():
+        shutil.copyfile(block, folder / block.name)
+    sources = [*man["sources"], *(str(folder / p.name) for p in board_blocks()),
+               str(folder / f"{name}.sv")]
     return ShellDesign(name, sources, list(man["mem_files"]), params, board.constraints_name,
                        list(man.get("ecp5_sources", [])))

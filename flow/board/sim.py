@@ -34,8 +34,10 @@ def simulate_board(model: Model, build_dir: Path, board: Board, codes: np.ndarra
     (frame -> {"stop_error": byte} or {"cut": bytes}) damages requests."""
     codes = check_codes(model, codes, "board simulation")
     p = protocol_for(model)
-    work = (Path(build_dir) / "board" / f"{board.name}-sim").resolve()  # the simulator runs in it
+    work = (Path(build_dir) / "board" / f"{board.name}-sim").resolve()  # the bench's log
     work.mkdir(parents=True, exist_ok=True)
+    # the board top, the job and the replies in a new folder of this run's: concurrent
+    # runs never meet, and nothing left in `work` is read or written through
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         design = write_shell(model, build_dir, board, baud, Path(tmp))
         clk_ps = 2 * round(0.5e6 / board.clock_mhz)  # cocotb's clock: an even period
@@ -43,21 +45,20 @@ def simulate_board(model: Model, build_dir: Path, board: Board, codes: np.ndarra
         folder = harness.build([Path(s) for s in design.sources], design.top,
                                {"CLKS_PER_BIT": clks_per_bit(board.clock_mhz, baud),
                                 "TIMEOUT_CYCLES": timeout_cycles})
-    bit_ps = round(1e12 / baud)
-    frames = [list(r) for r in requests(model, codes)]
-    # a frame, its reply, a timeout and the accelerator's latency, with room to spare
-    reply_timeout = 2 * (p.request_len + p.reply_len) * 10 * bit_ps \
-        + 2 * (timeout_cycles + 100_000) * clk_ps
-    job = work / "job.json"
-    job.write_text(json.dumps({"clk_ps": clk_ps, "bit_ps": bit_ps, "frames": frames,
-                               "reply_len": p.reply_len, "reply_timeout_ps": reply_timeout,
-                               "faults": {str(k): v for k, v in (faults or {}).items()}}))
-    out = job.with_suffix(".out.json")
-    out.unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    harness.run_cocotb(folder, design.top, work, UART_BENCH, {harness.JOB_ENV: str(job)})
-    log.info("board sim: %d frames in %.1f s", len(frames), time.perf_counter() - t0)
-    return [bytes(r) for r in json.loads(out.read_text())["replies"]]
+        bit_ps = round(1e12 / baud)
+        frames = [list(r) for r in requests(model, codes)]
+        # a frame, its reply, a timeout and the accelerator's latency, with room to spare
+        reply_timeout = 2 * (p.request_len + p.reply_len) * 10 * bit_ps \
+            + 2 * (timeout_cycles + 100_000) * clk_ps
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"clk_ps": clk_ps, "bit_ps": bit_ps, "frames": frames,
+                                   "reply_len": p.reply_len, "reply_timeout_ps": reply_timeout,
+                                   "faults": {str(k): v for k, v in (faults or {}).items()}}))
+        t0 = time.perf_counter()
+        harness.run_cocotb(folder, design.top, work, UART_BENCH, {harness.JOB_ENV: str(job)},
+                           [Path(f) for f in design.mem_files])
+        log.info("board sim: %d frames in %.1f s", len(frames), time.perf_counter() - t0)
+        return [bytes(r) for r in json.loads(job.with_suffix(".out.json").read_text())["replies"]]
 
 
 def check_board_sim(model: Model, build_dir: Path, board: Board, codes: np.ndarray,

@@ -34,7 +34,6 @@ that runs them and the `qflow synth` command.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,7 @@ from typing import Any
 
 from flow.argtypes import positive_float
 from flow.atomic import replace_dir, write_json, write_text
-from flow.backends.rtl.generate import current_manifest
+from flow.backends.rtl.generate import current_manifest, load_manifest, rtl_dir
 from flow.ir import load
 from flow.results import write_result
 from flow.synth.nextpnr import PNR_DEVICES, critical_path, parse_nextpnr_log, place_and_route, pnr_summary
@@ -77,26 +76,13 @@ DEFAULT_TIMEOUT = 3600.0
 
 
 def read_manifest(build_dir: Path) -> dict[str, Any]:
-    """build_dir/rtl/manifest.json with absolute paths. In a qflow build (an ir.json beside
-    it) rtl/ is first regenerated unless its stamp matches that IR, so synthesis never
-    reports on a stale design; a bare rtl/ folder is taken as it is."""
+    """build_dir/rtl/manifest.json with its files as absolute paths (load_manifest: each
+    inside rtl/). In a qflow build (an ir.json beside it) rtl/ is first regenerated unless
+    its stamp matches that IR, so synthesis never reports on a stale design; a bare rtl/
+    folder is taken as it is."""
     if (build_dir / "ir.json").is_file():
-        current_manifest(load(build_dir), build_dir)
-    path = build_dir / "rtl" / "manifest.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no RTL manifest; run `qflow export` (rtl backend) first")
-    m = json.loads(path.read_text())
-    for key in ("top", "sources"):
-        if key not in m:
-            raise ValueError(f"{path}: missing key {key!r}")
-    base = path.parent
-    m["sources"] = [str((base / s).resolve()) for s in m["sources"]]
-    m["mem_files"] = [str((base / s).resolve()) for s in m.get("mem_files", [])]
-    m["ecp5_sources"] = [str((base / s).resolve()) for s in m.get("ecp5_sources", [])]
-    for f in m["sources"] + m["mem_files"] + m["ecp5_sources"]:
-        if not Path(f).exists():
-            raise FileNotFoundError(f"{path}: lists {f}, which does not exist")
-    return m
+        return current_manifest(load(build_dir), build_dir)
+    return load_manifest(rtl_dir(build_dir))
 
 
 def synthesize(build_dir: Path, device: str = DEFAULT_DEVICE, part: str = DEFAULT_PART,
@@ -115,8 +101,7 @@ def synthesize(build_dir: Path, device: str = DEFAULT_DEVICE, part: str = DEFAUL
     if part not in XILINX_PARTS:
         raise ValueError(f"unknown part {part!r}; choose from {', '.join(XILINX_PARTS)}")
     m = read_manifest(build_dir)
-    mem_dirs = {Path(f).parent for f in m["mem_files"]}
-    cwd = mem_dirs.pop() if len(mem_dirs) == 1 else build_dir / "rtl"
+    cwd = rtl_dir(build_dir)  # where the top's memory image names are relative to
     result: dict[str, Any] = {"top": m["top"], "build_dir": str(build_dir),
                               "expected": m.get("expected", {})}
     t0 = time.monotonic()

@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from flow.tools import require_tool
 
 log = logging.getLogger("qflow.synth")
 
@@ -21,15 +21,9 @@ PROGRESS_EVERY = 30.0  # seconds between progress lines of a running tool
 
 
 def tool_path(name: str) -> str:
-    """The YoWASP build of a tool beside this Python (the venv), else one on PATH."""
-    for cand in (f"yowasp-{name}", name):
-        local = Path(sys.executable).parent / cand
-        if local.exists():
-            return str(local)
-        found = shutil.which(cand)
-        if found:
-            return found
-    raise RuntimeError(f"{name} not found: install yowasp-{name} (pip) or put {name} on PATH")
+    """The YoWASP build of a tool beside this Python (the venv), else one on PATH; a
+    RuntimeError saying how to get it when there is none (flow.tools.require_tool)."""
+    return require_tool(name, "synthesis", (f"yowasp-{name}", name))
 
 
 @dataclass
@@ -119,7 +113,7 @@ def yowasp_mounts(cwd: Path, paths: list[Path]) -> str:
 @dataclass
 class Session:
     """One synthesis run: the manifest, the output folder, and where the tools run (`cwd`,
-    the folder of the memory images, which the generated top may name relative to it).
+    the rtl/ folder, which the generated top names its memory images relative to).
     Every path handed to a tool is absolute; `env` carries the sandbox's mounts."""
 
     manifest: dict[str, Any]

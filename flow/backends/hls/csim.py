@@ -4,13 +4,16 @@ The templates compile against Xilinx's ap_int.h / hls_stream.h where they are in
 (Vitis' own, or the open copy scripts/setup.sh extracts: flow.backends.hls.vendor), else
 against the built-in fallback types; `vendor_include` ("auto", "fallback" or a folder;
 default $QFLOW_HLS_TYPES, else "auto") chooses. The compiled testbench is cached in build_dir/hls_csim/, one
-binary per set of flags, rebuilt when the C++ it was compiled from changes.
+binary per set of flags, rebuilt when the C++ it was compiled from changes, and run only
+while its own sha256 is the one recorded when qflow compiled it (a binary swapped in
+build_dir/hls_csim/ is compiled again, never run).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -21,15 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from flow.atomic import write_text
+from flow.atomic import write_json
 from flow.backends.check import add_arguments, run_check
 from flow.backends.hls.cpp import c_identifier
 from flow.backends.hls.generate import DEFAULT_CLOCK_NS, DEFAULT_PART, current, generate
 from flow.backends.hls.ops import stages
 from flow.backends.hls.vendor import resolve
-from flow.fingerprint import files_fingerprint
+from flow.fingerprint import file_digest, files_fingerprint
 from flow.inputs import check_codes
 from flow.ir import Model
+from flow.tools import require_tool
 
 log = logging.getLogger("qflow.hls")
 
@@ -52,10 +56,11 @@ def cxx_flags(sanitize: bool = False, vendor_include: Path | None = None) -> lis
     return flags
 
 
-def compile_csim(folder: Path, name: str, exe: Path, flags: list[str]) -> float:
-    """g++ the testbench and top in `folder` into `exe`; returns the seconds it took."""
+def compile_csim(folder: Path, name: str, exe: Path, flags: list[str]) -> tuple[float, str]:
+    """g++ the testbench and top in `folder` into `exe`; returns the seconds it took and
+    the executable's sha256."""
     tmp = exe.with_name(f".{exe.name}.{os.getpid()}.tmp")  # renamed when complete
-    cmd = [CXX, *flags, f"-I{folder}",
+    cmd = [require_tool(CXX, "HLS C simulation"), *flags, f"-I{folder}",
            str(folder / f"{name}_tb.cpp"), str(folder / f"{name}_top.cpp"), "-o", str(tmp)]
     exe.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -64,8 +69,9 @@ def compile_csim(folder: Path, name: str, exe: Path, flags: list[str]) -> float:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"HLS C simulation does not compile ({' '.join(cmd)}):\n"
                            f"{r.stderr[-4000:]}")
+    digest = file_digest(tmp)
     os.replace(tmp, exe)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, digest
 
 
 def simulate(exe: Path, codes: np.ndarray, n_out: int, work: Path) -> tuple[np.ndarray, float]:
@@ -95,11 +101,17 @@ def build(model: Model, build_dir: Path, flags: list[str]) -> tuple[Path, float]
     digest = files_fingerprint([*folder.glob("*.hpp"), *folder.glob("*.cpp")])
     tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:8]
     exe = build_dir / "hls_csim" / f"{name}_csim_{tag}"
-    exe_stamp = exe.with_suffix(".sha256")
-    if exe.is_file() and exe_stamp.is_file() and exe_stamp.read_text().strip() == digest:
+    record = exe.with_name(exe.name + ".json")  # {"cpp": digest, "executable": its sha256}
+    try:
+        recorded = json.loads(record.read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if (isinstance(recorded, dict) and recorded.get("cpp") == digest and exe.is_file()
+            and not exe.is_symlink()
+            and recorded.get("executable") == file_digest(exe)):
         return exe, 0.0
-    seconds = compile_csim(folder, name, exe, flags)
-    write_text(exe_stamp, digest + "\n")
+    seconds, exe_digest = compile_csim(folder, name, exe, flags)
+    write_json(record, {"cpp": digest, "executable": exe_digest})
     return exe, seconds
 
 

@@ -1,8 +1,9 @@
 """RTL backend: a streaming SystemVerilog accelerator from the rtl/ blocks.
 
 `generate` writes build_dir/rtl/: the model's top (top.py: one stage per layer, joined by
-`axis_dwc` width converters and `axis_fifo` buffers), the stages' memory images
-($readmemh, by absolute path), manifest.json and fingerprint.json. `run` / `simulate` build
+`axis_dwc` width converters and `axis_fifo` buffers), the stages' memory images ($readmemh,
+named relative to rtl/), copies of the blocks the top uses, manifest.json and
+fingerprint.json: a self-contained folder (generate.py). `run` / `simulate` build
 the top with Verilator and drive it with cocotb (harness.py), regenerating rtl/ first when
 its stamp does not match the IR.
 
@@ -16,7 +17,7 @@ input carries the first layer's codes, the output the last layer's accumulators.
 
 Public API (tests and bench/ use these names only):
     generate(model, build_dir) -> Path        build_dir/rtl/
-    up_to_date(model, build_dir) -> bool      rtl/ made from this IR, blocks and folder
+    up_to_date(model, build_dir) -> bool      rtl/ made from this IR, blocks and generator
     run(model, build_dir, codes) -> ndarray   the last layer's accumulators
     simulate(model, build_dir, codes, valid_prob, ready_prob, seed)
         -> ({"rtl": accumulators}, timing details of sim.json)

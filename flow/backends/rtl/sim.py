@@ -59,7 +59,8 @@ def simulate_codes(model: Model, build_dir: Path, codes: np.ndarray, valid_prob:
     r = harness.run_bench(folder, Path(build_dir) / "sim", beats, n * out.beats, valid_prob,
                           ready_prob, seed, trailing_cycles=expected["latency"],
                           max_cycles=cycle_budget(expected, n, inp.beats, out.beats,
-                                                  valid_prob, ready_prob))
+                                                  valid_prob, ready_prob),
+                          images=[Path(f) for f in man["mem_files"]])
     wall = time.perf_counter() - t0
     if [b[1] for b in r.beats] != [int(k % out.beats == out.beats - 1) for k in range(n * out.beats)]:
         raise RuntimeError("RTL simulation: tlast is not on each frame's last output beat")

@@ -32,7 +32,8 @@ def instance_name(i: int, layer: Layer) -> str:
 
 
 def stages(model: Model, image_dir: Path) -> list[Stage]:
-    """Each layer's stage, its memory images named in image_dir."""
+    """Each layer's stage, its memory images named in image_dir (generate: relative to the
+    folder the tools run in)."""
     return [op(layer).stage(layer, instance_name(i, layer), image_dir)
             for i, layer in enumerate(model.layers)]
 
