@@ -33,6 +33,10 @@ TOOL_HINTS = {
 }
 
 
+class MissingTool(RuntimeError):
+    """A program qflow needs is not installed (the message says which and how to get it)."""
+
+
 def require_tool(name: str, purpose: str, candidates: tuple[str, ...] = ()) -> str:
     """The path of program `name` (or of the first of `candidates` found, e.g. YoWASP's
     build first), looked up beside this Python (a venv's bin/) and then on PATH; a
@@ -45,8 +49,8 @@ def require_tool(name: str, purpose: str, candidates: tuple[str, ...] = ()) -> s
         if found:
             return found
     hint = TOOL_HINTS.get(name, f"a package that provides {name}")
-    raise RuntimeError(f"{purpose} needs {name}, which is not installed (not on PATH): "
-                       f"install {hint}")
+    raise MissingTool(f"{purpose} needs {name}, which is not installed (not on PATH): "
+                      f"install {hint}")
 
 
 def private_dir(path: Path, what: str, elsewhere: str) -> Path:

@@ -502,3 +502,27 @@ def test_model_name_with_path_characters_stays_in_rtl(tmp_path: Path) -> None:
     man = load_manifest(folder)
     assert all(Path(f).parent == folder.resolve() for f in man["sources"] + man["mem_files"])
     assert man["top"].isidentifier()
+
+
+def test_check_skips_a_check_whose_tool_is_missing(digits_build: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qflow check` without Verilator: the simulation is skipped with the tool and how to
+    get it (as a layer kind not built yet is), the other checks run, check.json is written."""
+    import json
+
+    from flow import check
+    from flow.backends import rtl
+    from flow.tools import MissingTool
+
+    build = Path(shutil.copytree(digits_build, tmp_path / "b"))
+
+    def no_verilator(*args: object) -> None:
+        raise MissingTool("RTL simulation needs verilator, which is not installed")
+
+    monkeypatch.setattr(rtl, "check", no_verilator)
+    monkeypatch.setattr(check, "CHECKS", tuple(c for c in check.CHECKS if c[0] == "sim"))
+    outcome = check.check_build(build, limit=3)
+    assert outcome["sim"] == {"status": "skipped",
+                              "reason": "RTL simulation needs verilator, which is not installed"}
+    assert json.loads((build / "check.subset.json").read_text())["checks"]["sim"]["status"] == \
+        "skipped"

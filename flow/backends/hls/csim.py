@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from flow.argtypes import positive_float
 from flow.atomic import write_json
 from flow.backends.check import add_arguments, run_check
 from flow.backends.hls.cpp import c_identifier
@@ -173,7 +174,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                                    "against the golden model (writes hls.json)")
     add_arguments(s)
     s.add_argument("--part", default=DEFAULT_PART, help="FPGA part for run_hls.tcl")
-    s.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS,
+    s.add_argument("--clock-ns", type=positive_float, default=DEFAULT_CLOCK_NS,
                    help="clock period for run_hls.tcl")
     s.add_argument("--sanitize", action="store_true", help="build with ASan and UBSan")
     types = s.add_mutually_exclusive_group()
