@@ -406,3 +406,16 @@ def test_a_killed_export_leaves_the_build_and_its_staging_is_removed(build: Path
     with writing(build):
         pass
     assert _hidden(build.parent) == []
+
+
+def test_a_users_folder_named_like_the_partial_one_is_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`.b.partial` is where `qflow train` keeps an unfinished run: one qflow did not make
+    (no marker) is refused, not emptied."""
+    mine = tmp_path / ".b.partial"
+    mine.mkdir()
+    (mine / "draft.txt").write_text("mine")
+    assert main(["train", str(_config(tmp_path)), "--out", str(tmp_path / "b")]) == 2
+    assert ".b.partial: the folder `qflow train` keeps an unfinished run in, but qflow did " \
+        "not make it" in capsys.readouterr().err
+    assert (mine / "draft.txt").read_text() == "mine"
