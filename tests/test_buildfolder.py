@@ -392,12 +392,13 @@ def test_a_killed_export_leaves_the_build_and_its_staging_is_removed(build: Path
     before = _snapshot(build)
     proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "export", str(build)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stage = f".b.{buildfolder.STAGE_TAG}.{proc.pid}."
     deadline = time.monotonic() + 120
     while not any(p.name.startswith(stage) and (p / "ir.json").exists()
                   for p in build.parent.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, "export ended first"
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            f"export ended first: {proc.communicate()[1] if proc.poll() is not None else ''}"
         time.sleep(0.05)
     proc.kill()
     proc.wait()
