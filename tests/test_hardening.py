@@ -34,6 +34,21 @@ BAD_CONFIGS = [  # (config text, what the error must say)
     ("data: {name: idx}\n", "data: path: dataset 'idx' needs the path"),
     ("model: {arch: mlp, convs: [8]}\n", "set arch: cnn"),
     ("- just\n- a list\n", "expected a mapping of sections"),
+    # hostile: anchors and aliases, keys given twice, names that are no folder names, inf/NaN
+    ("model: &m {hidden: [16]}\n", "c.yaml:1: YAML anchor or alias (&m)"),
+    ("train: {epochs: 2}\nhardware: {target_cycles: 64}\nname: x\nseed: *s\n",
+     "c.yaml:4: YAML anchor or alias (*s)"),
+    ("train:\n  epochs: 3\n  lr: 0.1\n  epochs: 30\n",
+     "c.yaml:4: train.epochs: given twice (first on line 2)"),
+    ("name: ..\n", "name: '..' names the build folder"),
+    ("name: .hidden\n", "name: '.hidden' names the build folder"),
+    ("name: -rf\n", "name: '-rf' names the build folder"),
+    (f"name: {'a' * 101}\n", "1 to 100 letters, digits"),
+    ("name: café\n", "name: 'café' names the build folder"),
+    ("train: {lr: .inf}\n", "c.yaml:1: train.lr: Input should be a finite number"),
+    ("hardware: {target_fps: .nan}\n", "hardware.target_fps: Input should be a finite number"),
+    ("seed: 4294967296\n", "c.yaml:1: seed: Input should be less than or equal to 4294967295"),
+    ("seed: -1\n", "c.yaml:1: seed: Input should be greater than or equal to 0"),
 ]
 
 
