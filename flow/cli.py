@@ -106,7 +106,13 @@ def cmd_verify(a: argparse.Namespace) -> None:
     from flow.ir import load
     from flow.verify import verify
 
+    from flow.backends import BACKENDS
+
     names = [b for b in (a.backends or "").split(",") if b]
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown:  # before minutes of reference runs
+        raise ValueError(f"--backends: unknown {', '.join(unknown)}; choose from "
+                         f"{', '.join(BACKENDS)}")
     x = read_inputs(a.inputs, load(Path(a.build_dir))) if a.inputs else None
     r = verify(Path(a.build_dir), a.limit, names, x)
     if a.strict and not r["all_equal"]:

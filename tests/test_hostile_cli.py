@@ -451,3 +451,13 @@ def test_a_tensor_made_twice_names_the_node(digits_build: Path, tmp_path: Path) 
 
     with pytest.raises(LoweringError, match="is already made by node"):
         lower(mutated(digits_build / "model.qonnx.onnx", tmp_path / "m.onnx", edit))
+
+
+def test_verify_names_an_unknown_backend_before_running(
+        digits_build: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flow import verify
+
+    monkeypatch.setattr(verify, "verify", lambda *a: pytest.fail("ran before refusing"))
+    assert main(["verify", str(digits_build), "--backends", "hls,nonsense"]) == 2
+    assert "--backends: unknown nonsense; choose from golden" in capsys.readouterr().err
