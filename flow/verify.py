@@ -11,7 +11,9 @@ each stage on the executor's own inputs to it and accepts a difference only with
 rounding tolerance of `rounding_slack`; verify.json's `qonnx_executor.rounding` counts the
 samples affected, by the layer where the executor first departs from golden.
 
-A requantized layer (flow/ir/requant.py) differs from the float graph by design. verify.json's
+A requantized layer (flow/ir/requant.py) proven equal to the float graph's quantizer at
+lowering (`proven_exact`) is judged as thresholds are. Any other differs from the float
+graph by design (the IR lists it inexact). verify.json's
 `requantization` measures each one on the executor's own inputs to it: the largest
 difference in output steps (within `requant_step_bound`, 1 for factors below 3/2), the share
 of samples whose codes all agree, and with power-of-two scales the outputs that differ at

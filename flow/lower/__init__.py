@@ -99,8 +99,9 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
           ) -> Model:
     """QONNX file -> integer IR (validated). `activation`: hidden layers' activations as
     thresholds (exact for any monotone tail), fixed-point requantizations (an affine tail;
-    an error where impossible), or auto, the default (requantization from
-    REQUANT_MIN_BITS-bit outputs where the tail allows, thresholds elsewhere)."""
+    an error where impossible; listed inexact where it differs from the float graph), or
+    auto, the default (requantization from REQUANT_MIN_BITS-bit outputs where the tail
+    allows and it is proven equal to the thresholds, thresholds elsewhere)."""
     if activation not in ACTIVATION_FORMS:
         raise ValueError(f"activation form {activation!r} is not one of "
                          f"{', '.join(ACTIVATION_FORMS)}")

@@ -37,7 +37,8 @@ log = logging.getLogger("qflow.lower")
 # Builds the IR layer from the final integer weights [out, fan_in], their datatype, the
 # accumulator bounds and the activation (None for the last layer).
 Build = Callable[[np.ndarray, DataType, int, int, Activation | None], Layer]
-# "auto" requantizes activations of at least this many bits (an affine tail given)
+# "auto" requantizes activations of at least this many bits (an affine tail given, and the
+# requantization proven equal to the float graph's quantizer)
 REQUANT_MIN_BITS = 5
 
 

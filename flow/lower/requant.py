@@ -10,6 +10,11 @@ not an integer or the factor not a power of two, the integer function differs fr
 float graph by rounding; verify measures it per layer. Where both are exact (power-of-two
 scales, no float bias) the IR's bias and factor are the float graph's own: only the integer
 function's rounding (ties, double rounding) can differ, and verify checks exactly that.
+
+Whether it differs at all is decided here, not assumed: `requant_matches_thresholds` compares
+golden's integer function with the layer's thresholds (the float graph's own decisions) at
+every step boundary inside each channel's reachable range, which proves equality or gives
+the largest difference; lowering keeps a requantization under `auto` only where it is equal.
 """
 
 from __future__ import annotations
@@ -97,7 +102,8 @@ def requant_matches_thresholds(act: Requant, t: np.ndarray, base: int, lo: np.nd
     and the largest difference is attained at one of them. The requantization is
     golden's own function, the one every backend computes."""
     points = np.clip(np.concatenate([lo[None], hi[None], t.T - 1, t.T]), lo, hi)
-    want = threshold_levels(points.astype(np.int64), t.astype(np.int64), base, 1)
+    want = threshold_levels(points.astype(np.int64), t.astype(np.int64), base, 1) \
+        if t.shape[1] else np.full(points.shape, base, np.int64)  # a single level
     diff = np.abs(requantize(points, act) - want).max(axis=0)
     return diff == 0, diff
 
