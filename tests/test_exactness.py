@@ -14,6 +14,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from flow import golden
+from flow.buildfolder import mark
 from flow.datatypes import dtype
 from flow.export import export_qonnx
 from flow.golden.exact import threshold_levels
@@ -21,7 +22,7 @@ from flow.golden.requant import requantize
 from flow.ir import Requant, Thresholds, quantize_multiplier
 from flow.lower import lower
 from flow.lower.requant import closest_requantization, requant_matches_thresholds
-from flow.verify import qonnx_outputs
+from flow.verify import qonnx_outputs, qonnx_trace, rounding, verify
 from tests import fuzz, fuzz_space
 from tests.test_thresholds import quant
 
@@ -113,16 +114,17 @@ def test_ties_clamps_and_the_bias_refinement() -> None:
     assert refined.bias.tolist() == [6] and diff.tolist() == [0]
 
 
-def dense_bn_relu_model(path: Path, factors: list[float], seed: int = 0) -> Path:
+def dense_bn_relu_model(path: Path, factors: list[float], seed: int = 0,
+                        bias_offset: float = 0.0) -> Path:
     """x [1, 16] -> Quant(INT8, 2^-4) -> Gemm(INT4 weights, 2^-3) -> Add(bias) ->
     BatchNormalization -> Relu -> Quant(UINT8, 2^-5) -> Gemm -> y. Channel c's output is
-    (acc + B[c]) * factors[c] steps, B[c] a whole number (negative factors: a decreasing
-    channel)."""
+    (acc + B[c] + bias_offset) * factors[c] steps, B[c] a whole number (negative factors: a
+    decreasing channel)."""
     rng = np.random.default_rng(seed)
     n_in, n_out = 16, len(factors)
     s_x, s_w, s_o = 2.0**-4, 2.0**-3, 2.0**-5
     w_codes = rng.integers(-7, 8, (n_out, n_in))
-    bias = rng.integers(-60, 61, n_out) * s_x * s_w
+    bias = (rng.integers(-60, 61, n_out) + bias_offset) * s_x * s_w
     gamma = np.array(factors) * s_o / (s_x * s_w)
     consts = {"W0": w_codes * s_w, "W1": rng.integers(-3, 4, (4, n_out)).astype(float),
               "bias": bias, "gamma": gamma, "beta": np.zeros(n_out), "mean": np.zeros(n_out),
@@ -178,6 +180,28 @@ def test_dense_bn_relu_uint8_is_requantized_and_exact(tmp_path: Path) -> None:
     assert np.array_equal(golden.run(model, x).reshape(len(x), -1), qonnx_outputs(path, x))
 
 
+def test_verify_treats_a_proven_requantization_as_exact(tmp_path: Path) -> None:
+    """verify judges a proven layer as thresholds are: equal on every sample, passed, and
+    its measured difference 0."""
+    path = dense_bn_relu_model(tmp_path / "model.qonnx.onnx", EXACT_FACTORS)
+    lower(path).save(tmp_path)
+    mark(tmp_path)
+    r = verify(tmp_path, x=inputs_with_ties(80, 4))
+    assert r["all_equal"] and r["passed"]
+    measured = r["requantization"]["layers"]["dense0"]
+    assert measured["max_step_difference"] == 0 and measured["equal_samples"] == 80
+    assert r["agreement"]["qonnx_executor"]["rounding"]["unexplained_samples"] == []
+    # no slack for a proven layer: its bias moved by one unit is a wrong answer
+    model = lower(path)
+    act = model.layers[0].activation
+    assert isinstance(act, Requant)
+    act.bias = act.bias + 1
+    x = inputs_with_ties(80, 4)
+    theirs, codes = qonnx_trace(path, x)
+    report = rounding(model, x, golden.run(model, x).reshape(len(x), -1), theirs, codes)
+    assert report["unexplained_samples"]
+
+
 def test_unequal_layer_keeps_thresholds_or_is_listed_inexact(tmp_path: Path) -> None:
     """A factor 1/2 (ties: TFLite rounds away from zero, QONNX to even) and 1/3 (double
     rounding): auto keeps thresholds and stays exact; forced requantization lists the layer
@@ -195,6 +219,21 @@ def test_unequal_layer_keeps_thresholds_or_is_listed_inexact(tmp_path: Path) -> 
     meta = forced.meta["requantized_layers"]["dense0"]
     assert not meta["proven_exact"] and meta["max_step_difference"] == 1
     assert meta["float_product_exact"]
+
+
+def test_large_factor_with_a_fractional_bias(tmp_path: Path) -> None:
+    """The issue's CNN layer in small: a factor of 17.65 output steps per accumulator unit
+    and a bias half an accumulator unit off the integers, which no whole bias (nor bias -+ 1)
+    represents: forced requantization is off by about half the factor, 8 or 9 steps, and
+    says so; auto keeps thresholds and equals the executor."""
+    path = dense_bn_relu_model(tmp_path / "m.onnx", [17.65, 2 / 3], bias_offset=0.5)
+    forced = lower(path, activation="requant")
+    meta = forced.meta["requantized_layers"]["dense0"]
+    assert forced.meta["inexact_layers"] == ["dense0"] and meta["max_step_difference"] in (8, 9)
+    auto = lower(path, activation="auto")
+    assert isinstance(auto.layers[0].activation, Thresholds)
+    x = inputs_with_ties(200, 3)
+    assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), qonnx_outputs(path, x))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
