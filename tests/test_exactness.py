@@ -20,7 +20,7 @@ from flow.export import export_qonnx
 from flow.golden.exact import threshold_levels
 from flow.golden.requant import requantize
 from flow.ir import Requant, Thresholds, quantize_multiplier
-from flow.lower import lower
+from flow.lower import LoweringError, lower
 from flow.lower.requant import closest_requantization, requant_matches_thresholds
 from flow.verify import qonnx_outputs, qonnx_trace, rounding, verify
 from tests import fuzz, fuzz_space
@@ -234,6 +234,16 @@ def test_large_factor_with_a_fractional_bias(tmp_path: Path) -> None:
     assert isinstance(auto.layers[0].activation, Thresholds)
     x = inputs_with_ties(200, 3)
     assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), qonnx_outputs(path, x))
+
+
+def test_factor_past_int32_keeps_thresholds(tmp_path: Path) -> None:
+    """A ReLU layer whose factor shifts the accumulator past int32 (2^21 steps per unit, as
+    fuzz seed 201's): auto keeps thresholds, forced requantization is refused by name."""
+    path = dense_bn_relu_model(tmp_path / "m.onnx", [2.0**21, 2 / 3])
+    assert isinstance(lower(path, activation="auto").layers[0].activation, Thresholds)
+    with pytest.raises(LoweringError, match=r"\(Quant\): layer dense0: cannot be requantized "
+                                            r"\(.*leaves int32\)"):
+        lower(path, activation="requant")
 
 
 @pytest.mark.parametrize("seed", [0, 1])

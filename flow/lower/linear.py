@@ -18,7 +18,15 @@ import onnx
 from onnx import helper
 
 from flow.datatypes import DataType, dtype, smallest_int_type
-from flow.ir import Activation, Layer, OutputStage, Requant, Thresholds, accumulator_bounds
+from flow.ir import (
+    Activation,
+    IRError,
+    Layer,
+    OutputStage,
+    Requant,
+    Thresholds,
+    accumulator_bounds,
+)
 from flow.lower.graph import (
     QUANT_OPS,
     TAIL_OPS,
@@ -125,13 +133,21 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
             lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
             chosen, diff = closest_requantization(candidate, t, qmin, lo, hi)
             steps = int(diff.max(initial=0))
-            if steps == 0 or g.activation_form == "requant":
-                po2 = po2 and np.array_equal(chosen.bias, candidate.bias)  # the graph's own bias
-                return _with_activation(m, w, sign, w_dtype, chosen, q, nxt, exact, None,
-                                        requant_exact=exact and po2, requant_steps=steps)
-            log.info("%s: layer %s keeps thresholds: its requantization would differ from "
-                     "the float graph's quantizer by up to %d step(s) (channel %d)", g.path,
-                     name, steps, int(np.argmax(diff)))
+            try:  # a large factor shifts the accumulator left, past int32
+                chosen.check_range(f"layer {name}", int(lo.min()), int(hi.max()))
+            except IRError as e:
+                if g.activation_form == "requant":
+                    raise g.err(nxt, f"layer {name}: cannot be requantized ({e}); lower it to "
+                                     "thresholds") from e
+                log.info("%s: layer %s keeps thresholds: %s", g.path, name, e)
+            else:
+                if steps == 0 or g.activation_form == "requant":
+                    po2 = po2 and np.array_equal(chosen.bias, candidate.bias)  # graph's own
+                    return _with_activation(m, w, sign, w_dtype, chosen, q, nxt, exact, None,
+                                            requant_exact=exact and po2, requant_steps=steps)
+                log.info("%s: layer %s keeps thresholds: its requantization would differ from "
+                         "the float graph's quantizer by up to %d step(s) (channel %d)",
+                         g.path, name, steps, int(np.argmax(diff)))
         if pool is not None:
             check_pool_commutes(g, pool, tail[:pool_at], m, real, sign)
         lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
