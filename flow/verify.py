@@ -11,7 +11,9 @@ each stage on the executor's own inputs to it and accepts a difference only with
 rounding tolerance of `rounding_slack`; verify.json's `qonnx_executor.rounding` counts the
 samples affected, by the layer where the executor first departs from golden.
 
-A requantized layer (flow/ir/requant.py) differs from the float graph by design. verify.json's
+A requantized layer (flow/ir/requant.py) proven equal to the float graph's quantizer at
+lowering (`proven_exact`) is judged as thresholds are. Any other differs from the float
+graph by design (the IR lists it inexact). verify.json's
 `requantization` measures each one on the executor's own inputs to it: the largest
 difference in output steps (within `requant_step_bound`, 1 for factors below 3/2), the share
 of samples whose codes all agree, and with power-of-two scales the outputs that differ at
@@ -137,11 +139,14 @@ def exact_requantization(act: Requant, acc: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.ndarray,
-                power_of_two: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+                requantized: dict[str, Any]
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """A hidden layer's codes on a reference's own inputs to it (accumulators acc [N, ...,
     C] in the IR's order): golden's codes, which of the reference's codes `theirs` are
-    explained, and for a requantized layer its measured difference. Thresholds: golden's
-    codes at acc -+ slack bound them. A requantization with float scales: those widened by
+    explained, and for a requantized layer (`requantized`: its entry in the IR's
+    meta.requantized_layers) its measured difference. Thresholds, and a requantization
+    proven equal to the float graph's quantizer (`proven_exact`): golden's codes at
+    acc -+ slack bound them. A requantization with float scales: those widened by
     `requant_step_bound`. A power-of-two requantization: the float graph's exact value
     (`exact_requantization`), where golden may differ only by the integer rounding."""
     n, act = len(acc), layer.activation
@@ -157,6 +162,7 @@ def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.nda
     low, high = np.minimum(lo, hi), np.maximum(lo, hi)
     if not isinstance(act, Requant):
         return mine, (low <= theirs) & (theirs <= high), None
+    power_of_two = bool(requantized.get("power_of_two", False))
     diff = np.abs(mine - theirs)
     bound = requant_step_bound(act)
     measured: dict[str, Any] = {
@@ -165,6 +171,8 @@ def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.nda
         "equal_samples": int(np.all(diff == 0, axis=1).sum()), "samples": n,
         "equal_share": float(np.all(diff == 0, axis=1).mean()) if n else 1.0,
         "differing_outputs": int((diff > 0).sum()), "outputs": int(diff.size)}
+    if requantized.get("proven_exact", False):
+        return mine, (low <= theirs) & (theirs <= high), measured
     if power_of_two:
         exact, tie = exact_requantization(act, acc)
         ok = theirs == exact.reshape(n, -1)
@@ -223,7 +231,10 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
     departs[~explained] = 0
     measured = {}
     for k, (lay, acc, theirs) in enumerate(hidden_stages(model, given, after), start=1):
-        slack = rounding_slack(lay, lay.name not in inexact)
+        meta = requantized.get(lay.name, {})
+        # a requantized layer is listed inexact where it differs from the float graph's
+        # quantizer; float32 slack is for its product alone
+        slack = rounding_slack(lay, meta.get("float_product_exact", lay.name not in inexact))
         if theirs is None:  # the last layer: the graph's float outputs
             def result(a: np.ndarray) -> np.ndarray:
                 return golden.dequantize_output(model.output, a).reshape(n, -1).astype(np.float64)
@@ -232,8 +243,7 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
             at_lo, at_hi = result(acc - slack), result(acc + slack)
             ok = (np.minimum(at_lo, at_hi) <= theirs) & (theirs <= np.maximum(at_lo, at_hi))
         else:
-            po2 = bool(requantized.get(lay.name, {}).get("power_of_two", False))
-            mine, ok, m = judge_codes(lay, acc, slack, theirs, po2)
+            mine, ok, m = judge_codes(lay, acc, slack, theirs, meta)
             if m is not None:
                 measured[lay.name] = m
         explained &= np.all(ok, axis=1)
@@ -262,8 +272,9 @@ def explained(agreement: dict[str, Any], requantized: dict[str, Any]) -> bool:
     if "error" in r:
         return False
     starts = set(r["first_difference"])
+    unproven = {k for k, v in requantized.items() if not v.get("proven_exact", False)}
     return (sum(r["first_difference"].values()) == r["affected_samples"]
-            and (bool(r["inexact_layers"]) or starts <= set(requantized)))
+            and (bool(r["inexact_layers"]) or starts <= unproven))
 
 
 def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
@@ -371,13 +382,12 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
         # explained differences: layer by layer on Brevitas' own codes (`judge_codes`, no
         # float32 slack: it is the same float graph), the last accumulators exactly
         agrees = np.all(bt[1][0] == codes, axis=1)
-        po2 = {k: bool(v.get("power_of_two")) for k, v in requantized.items()}
         for lay, acc_bt, theirs_bt in hidden_stages(model, bt[1][0], bt[1][1:-1]):
             if theirs_bt is None:
                 agrees &= np.all(acc_bt == bt[1][-1], axis=1)
             else:
                 ok = judge_codes(lay, acc_bt, np.zeros(lay.out_channels, np.int64), theirs_bt,
-                                 po2.get(lay.name, False))[1]
+                                 requantized.get(lay.name, {}))[1]
                 agrees &= np.all(ok, axis=1)
         result["agreement"]["brevitas_forward"] = compare(out, bt[0], same)
         result["agreement"]["brevitas_forward"]["explained"] = bool(agrees.all())

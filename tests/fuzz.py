@@ -6,17 +6,18 @@ models that nobody in qflow wrote; their draw space is in `tests/fuzz_space.py` 
 one `spec`, a JSON-able dict, -> one model).
 
 Lowering uses qflow's default activation form (auto: an 8-bit-like output, 5 bits and up,
-whose float tail is affine becomes a fixed-point requantization, the rest thresholds);
-`--activation` forces one.
+whose float tail is affine becomes a fixed-point requantization where that is proven equal
+to the float graph's quantizer, the rest thresholds); `--activation` forces one.
 
 Verdicts per seed (`check`):
-- "exact": the IR lists no inexact or requantized layer and golden equals the executor on
-  every sample, bit for bit;
-- "requant": the IR has requantized layers and every difference from the executor is the
+- "exact": the IR lists no inexact layer (a requantization proven equal is exact) and
+  golden equals the executor on every sample, bit for bit;
+- "requant": the IR has requantized layers not proven equal to the float graph (listed
+  inexact for that alone) and every difference from the executor is the
   requantization's measured one (`flow.verify.explained`: within its step bound, or with
   power-of-two scales only the integer function's tie and double rounding), departing
   first at a requantized layer unless a layer is inexact (then as "rounding");
-- "rounding": the IR lists inexact layers and every difference from the executor is
+- "rounding": the IR lists layers whose float product rounds and every difference from the executor is
   within float32 rounding of those layers (`flow.verify.rounding`, documented in
   docs/architecture.md: each stage checked on the executor's own inputs to it);
 - "refused": lowering stopped with a clear error naming the file and the node or graph;
@@ -115,7 +116,10 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
     arrays.update(golden=ours, executor=theirs)
     report = rounding(model, x, ours, theirs, trace)
     requantized = model.meta.get("requantized_layers", {})
-    out = Outcome(seed, "rounding" if inexact else "requant" if requantized else "exact",
+    unproven = {k for k, v in requantized.items() if not v.get("proven_exact", False)}
+    rounds = [k for k in inexact
+              if k not in unproven or not requantized[k].get("float_product_exact", False)]
+    out = Outcome(seed, "rounding" if rounds else "requant" if unproven else "exact",
                   activation=activation, inexact_layers=inexact, samples=len(x), rounding=report,
                   argmax_differs=int((ours.argmax(1) != theirs.argmax(1)).sum()),
                   requantized_layers=list(requantized))

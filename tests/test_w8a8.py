@@ -73,9 +73,11 @@ def test_configs_are_w8a8(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["fmnist_mlp_w8a8", "fmnist_cnn_w8a8_fixed"])
 def test_lowering_golden_and_verify(name: str, tmp_path: Path) -> None:
-    """Untrained (statistics-initialised) small versions through export and compile: every
-    hidden weighted layer requantized, power-of-two factors exactly in the fixed-point
-    variant; golden runs the test split and verify passes, every difference measured."""
+    """Untrained (statistics-initialised) small versions through export and compile, forced
+    to requantize (auto keeps what it cannot prove exact): every hidden weighted layer
+    requantized, power-of-two factors exactly in the fixed-point variant, each listed
+    inexact unless proven equal to the float graph; golden runs the test split and verify
+    passes, every difference measured."""
     from flow.export import compile_onnx, export_qonnx
     from flow.verify import verify
 
@@ -88,14 +90,18 @@ def test_lowering_golden_and_verify(name: str, tmp_path: Path) -> None:
         for b in range(3):
             net(torch.from_numpy(ds.x_train[b * 64:(b + 1) * 64]))
     path = export_qonnx(net, torch.from_numpy(ds.x_train[:1]), tmp_path / "m.onnx")
-    ir = compile_onnx(path, tmp_path / "b", {"target_cycles": 256}, cfg["data"])
+    ir = compile_onnx(path, tmp_path / "b", {"target_cycles": 256}, cfg["data"],
+                      activation="requant")
     hidden = [lay for lay in ir.layers if lay.weighted][:-1]
     assert hidden and all(isinstance(lay.activation, Requant) for lay in hidden)
     fixed = name.endswith("_fixed")
     for lay in hidden:
         assert isinstance(lay.activation, Requant)
         assert bool(np.all(lay.activation.multiplier == 2**30)) == fixed, lay.name
-        assert ir.meta["requantized_layers"][lay.name]["power_of_two"] == fixed
+        meta = ir.meta["requantized_layers"][lay.name]
+        assert meta["power_of_two"] == fixed
+        assert (lay.name in ir.meta["inexact_layers"]) == (
+            not meta["proven_exact"] or not meta["float_product_exact"])
     out = golden.run(ir, ds.x_test[:30]).reshape(30, -1)
     assert out.shape == (30, 10) and np.isfinite(out).all()
     r = verify(tmp_path / "b", limit=30)

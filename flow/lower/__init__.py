@@ -99,8 +99,9 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
           ) -> Model:
     """QONNX file -> integer IR (validated). `activation`: hidden layers' activations as
     thresholds (exact for any monotone tail), fixed-point requantizations (an affine tail;
-    an error where impossible), or auto, the default (requantization from
-    REQUANT_MIN_BITS-bit outputs where the tail allows, thresholds elsewhere)."""
+    an error where impossible; listed inexact where it differs from the float graph), or
+    auto, the default (requantization from REQUANT_MIN_BITS-bit outputs where the tail
+    allows and it is proven equal to the thresholds, thresholds elsewhere)."""
     if activation not in ACTIVATION_FORMS:
         raise ValueError(f"activation form {activation!r} is not one of "
                          f"{', '.join(ACTIVATION_FORMS)}")
@@ -122,14 +123,18 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
         lname = f"{pattern.KIND}{len(layers)}"
         done = pattern.lower(g, node, Stream(tensor, stream.q, stream.dtype, index), lname)
         layers.append(done.layer)
-        if not done.exact:
+        if not done.exact or done.requant_steps:
             inexact.append(lname)
         if isinstance(done.layer.activation, Requant) and done.stream is not None:
             # where verify finds the float graph's codes of this layer, to measure the
-            # requantization's difference from them
+            # requantization's difference from them; proven_exact: equal to the float
+            # graph's quantizer on every reachable accumulator (flow.lower.requant)
             q = done.stream.q
             requantized[lname] = {"tensor": done.stream.tensor,
                                   "power_of_two": done.requant_exact,
+                                  "proven_exact": done.requant_steps == 0,
+                                  "max_step_difference": done.requant_steps,
+                                  "float_product_exact": done.exact,
                                   "scale": float(np.asarray(q.scale).reshape(-1)[0]),
                                   "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
         if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes

@@ -18,7 +18,15 @@ import onnx
 from onnx import helper
 
 from flow.datatypes import DataType, dtype, smallest_int_type
-from flow.ir import Activation, Layer, OutputStage, Thresholds, accumulator_bounds
+from flow.ir import (
+    Activation,
+    IRError,
+    Layer,
+    OutputStage,
+    Requant,
+    Thresholds,
+    accumulator_bounds,
+)
 from flow.lower.graph import (
     QUANT_OPS,
     TAIL_OPS,
@@ -29,7 +37,7 @@ from flow.lower.graph import (
     elementwise,
     next_node,
 )
-from flow.lower.requant import requantization
+from flow.lower.requant import closest_requantization, requantization
 from flow.lower.thresholds import float_graph_is_exact, run_tail, thresholds
 
 log = logging.getLogger("qflow.lower")
@@ -37,7 +45,8 @@ log = logging.getLogger("qflow.lower")
 # Builds the IR layer from the final integer weights [out, fan_in], their datatype, the
 # accumulator bounds and the activation (None for the last layer).
 Build = Callable[[np.ndarray, DataType, int, int, Activation | None], Layer]
-# "auto" requantizes activations of at least this many bits (an affine tail given)
+# "auto" requantizes activations of at least this many bits (an affine tail given, and the
+# requantization proven equal to the float graph's quantizer)
 REQUANT_MIN_BITS = 5
 
 
@@ -67,6 +76,9 @@ class Lowered:
     pool: onnx.NodeProto | None = None  # a MaxPool of the tail, to follow on the codes
     # a requantization whose factors and bias are the float graph's own (power-of-two scales)
     requant_exact: bool = False
+    # a requantization's largest difference from the float graph's quantizer, in output
+    # steps over the reachable accumulators (0: proven equal, `requant_matches_thresholds`)
+    requant_steps: int = 0
 
 
 def weight_dtype(q: QuantParams, w: np.ndarray) -> DataType:
@@ -113,30 +125,36 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
         if q.scale.size != 1 or q.zero_point.size != 1:
             raise g.err(nxt, "activation quantizers need one scale and zero point")
         requant = _requantize(g, name, nxt, q, pool, m, tail, real, w)
-        if requant is not None:
-            act, sign, requant_exact = requant
-            w = w * sign[:, None]
-            lo, hi = accumulator_bounds(w, *m.x_bounds)
-            if not w_dtype.contains(int(w.min()), int(w.max())):
-                w_dtype = smallest_int_type(int(w.min()), int(w.max()))
-            layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), act)
-            return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, exact,
-                           requant_exact=exact and requant_exact)
         t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, m.x_bounds,
-                             len(m.out_shape))
+                             len(m.out_shape), None if requant is None else requant[1])
+        qmin, _ = q.code_range
+        if requant is not None:
+            candidate, _, po2 = requant
+            lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
+            chosen, diff = closest_requantization(candidate, t, qmin, lo, hi)
+            steps = int(diff.max(initial=0))
+            try:  # a large factor shifts the accumulator left, past int32
+                chosen.check_range(f"layer {name}", int(lo.min()), int(hi.max()))
+            except IRError as e:
+                if g.activation_form == "requant":
+                    raise g.err(nxt, f"layer {name}: cannot be requantized ({e}); lower it to "
+                                     "thresholds") from e
+                log.info("%s: layer %s keeps thresholds: %s", g.path, name, e)
+            else:
+                if steps == 0 or g.activation_form == "requant":
+                    po2 = po2 and np.array_equal(chosen.bias, candidate.bias)  # graph's own
+                    return _with_activation(m, w, sign, w_dtype, chosen, q, nxt, exact, None,
+                                            requant_exact=exact and po2, requant_steps=steps)
+                log.info("%s: layer %s keeps thresholds: its requantization would differ from "
+                         "the float graph's quantizer by up to %d step(s) (channel %d)",
+                         g.path, name, steps, int(np.argmax(diff)))
         if pool is not None:
             check_pool_commutes(g, pool, tail[:pool_at], m, real, sign)
-        w = w * sign[:, None]  # channels whose tail decreases: negated rows, rising thresholds
-        lo, hi = accumulator_bounds(w, *m.x_bounds)
-        acc_min, acc_max = int(lo.min()), int(hi.max())
-        if not w_dtype.contains(int(w.min()), int(w.max())):
-            w_dtype = smallest_int_type(int(w.min()), int(w.max()))
-        qmin, _ = q.code_range
-        act = Thresholds(values=np.clip(t, acc_min, acc_max + 1),
-                         base=-1 if q.bipolar else qmin, step=2 if q.bipolar else 1,
-                         out_dtype=q.dtype)
-        layer = m.build(w, w_dtype, acc_min, acc_max, act)
-        return Lowered(layer, Stream(nxt.output[0], q, q.dtype, m.out_index), None, exact, pool)
+        lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
+        levels = Thresholds(values=np.clip(t, int(lo.min()), int(hi.max()) + 1),
+                            base=-1 if q.bipolar else qmin, step=2 if q.bipolar else 1,
+                            out_dtype=q.dtype)
+        return _with_activation(m, w, sign, w_dtype, levels, q, nxt, exact, pool)
     if nxt is None and pool is None:
         lo, hi = accumulator_bounds(w, *m.x_bounds)
         ops = [op for n in tail for op in elementwise(g, n, n.input[0], m.out_shape)]
@@ -148,11 +166,26 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
                     "then Quant/BipolarQuant, or the graph output)")
 
 
+def _with_activation(m: LinearMatch, w: np.ndarray, sign: np.ndarray, w_dtype: DataType,
+                     act: Activation, q: QuantParams, quant: onnx.NodeProto, exact: bool,
+                     pool: onnx.NodeProto | None, requant_exact: bool = False,
+                     requant_steps: int = 0) -> Lowered:
+    """The hidden layer: rows of decreasing channels negated, so that `act` rises with the
+    accumulator, their accumulator bound and datatype, and the stream of codes after it."""
+    w = w * sign[:, None]
+    lo, hi = accumulator_bounds(w, *m.x_bounds)
+    if not w_dtype.contains(int(w.min()), int(w.max())):
+        w_dtype = smallest_int_type(int(w.min()), int(w.max()))
+    layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), act)
+    return Lowered(layer, Stream(quant.output[0], q, q.dtype, m.out_index), None, exact, pool,
+                   requant_exact=requant_exact, requant_steps=requant_steps)
+
+
 def _requantize(g: Graph, name: str, quant: onnx.NodeProto, q: QuantParams,
                 pool: onnx.NodeProto | None, m: LinearMatch, tail: list[onnx.NodeProto],
                 real: Callable[[np.ndarray], np.ndarray], w: np.ndarray
-                ) -> tuple[Activation, np.ndarray, bool] | None:
-    """The layer's requantization, sign and exactness (`requantization`) when the lowering's
+                ) -> tuple[Requant, np.ndarray, bool] | None:
+    """The layer's requantization candidate, sign and exactness (`requantization`) when the lowering's
     activation form asks for one and the tail allows it; None for thresholds."""
     form = g.activation_form
     wanted = form == "requant" or (form == "auto" and not q.bipolar

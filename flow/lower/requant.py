@@ -10,15 +10,23 @@ not an integer or the factor not a power of two, the integer function differs fr
 float graph by rounding; verify measures it per layer. Where both are exact (power-of-two
 scales, no float bias) the IR's bias and factor are the float graph's own: only the integer
 function's rounding (ties, double rounding) can differ, and verify checks exactly that.
+
+Whether it differs at all is decided here, not assumed: `requant_matches_thresholds` compares
+golden's integer function with the layer's thresholds (the float graph's own decisions) at
+every step boundary inside each channel's reachable range, which proves equality or gives
+the largest difference; lowering keeps a requantization under `auto` only where it is equal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 import onnx
 
+from flow.golden.exact import threshold_levels
+from flow.golden.requant import requantize
 from flow.ir import Requant, accumulator_bounds, quantize_multiplier
 from flow.lower.graph import Graph, QuantParams
 from flow.lower.thresholds import run_tail
@@ -33,8 +41,12 @@ def requantization(g: Graph, tail: list[onnx.NodeProto], start: str, q: QuantPar
     """(requantization, per-channel sign, exact) for the float tail that runs from `start`
     to the activation quantizer `q`, or None where it is not affine in the accumulator (a
     clip or rounding inside it). `exact`: every factor a power of two and every bias a whole
-    number of accumulator units, so that the IR's parameters are the float graph's own."""
+    number of accumulator units, so that the IR's parameters are the float graph's own.
+    A Relu or Clip just before the quantizer that its clamp subsumes is left out of the
+    measured tail (`clamp_subsumes`): the requantization's clamp does its work."""
     channels = w.shape[0]
+    while tail and clamp_subsumes(g, tail[-1], q):
+        tail = tail[:-1]
     lo, hi = accumulator_bounds(w, *x_range)
     mid = (lo + hi) // 2
     acc = np.stack([lo, hi, mid]).astype(np.int64)
@@ -60,3 +72,53 @@ def requantization(g: Graph, tail: list[onnx.NodeProto], start: str, q: QuantPar
                   zero_point=int(np.asarray(q.zero_point).reshape(-1)[0]),
                   clamp_min=qmin, clamp_max=qmax, out_dtype=q.dtype)
     return out, sign, exact
+
+
+def clamp_subsumes(g: Graph, node: onnx.NodeProto, q: QuantParams) -> bool:
+    """`node` (right before the quantizer q) is a Relu, or a Clip at 0 and at or above q's
+    top, and q maps real 0 to its minimum code: q(relu(x)) == q(x), as q clamps below."""
+    qmin, qmax = q.code_range
+    if q.bipolar or float(np.asarray(q.zero_point).reshape(-1)[0]) != qmin:
+        return False
+    if node.op_type == "Relu":
+        return True
+    if node.op_type != "Clip" or len(node.input) < 2 or not node.input[1]:
+        return False
+    if not all(g.is_const(i) for i in node.input[1:] if i):
+        return False
+    low = np.asarray(g.const(node.input[1], node))
+    high = np.asarray(g.const(node.input[2], node)) if len(node.input) > 2 and node.input[2] \
+        else None
+    return bool(np.all(low == 0)) and (high is None or bool(np.all(q.codes(high) >= qmax)))
+
+
+def requant_matches_thresholds(act: Requant, t: np.ndarray, base: int, lo: np.ndarray,
+                               hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, whether the requantization equals the thresholds' step function
+    base + #{j : acc >= t[c, j]} on every accumulator in [lo[c], hi[c]], and the largest
+    difference in output steps there. Both are non-decreasing in acc: between consecutive
+    thresholds the step function is constant and the requantization monotone, so both
+    ends of every constant piece (lo, hi, t - 1, t clipped to the range) decide equality,
+    and the largest difference is attained at one of them. The requantization is
+    golden's own function, the one every backend computes."""
+    points = np.clip(np.concatenate([lo[None], hi[None], t.T - 1, t.T]), lo, hi)
+    want = threshold_levels(points.astype(np.int64), t.astype(np.int64), base, 1) \
+        if t.shape[1] else np.full(points.shape, base, np.int64)  # a single level
+    diff = np.abs(requantize(points, act) - want).max(axis=0)
+    return diff == 0, diff
+
+
+def closest_requantization(act: Requant, t: np.ndarray, base: int, lo: np.ndarray,
+                           hi: np.ndarray) -> tuple[Requant, np.ndarray]:
+    """The requantization with each channel's bias moved by -1, 0 or +1, whichever gives
+    the smallest largest difference from the thresholds (`requant_matches_thresholds`;
+    the bias was rounded to whole accumulator units, so the other rounding may match),
+    and that difference per channel."""
+    _, diff = requant_matches_thresholds(act, t, base, lo, hi)
+    bias = act.bias
+    for delta in (-1, 1):
+        moved = dataclasses.replace(act, bias=act.bias + delta)
+        _, moved_diff = requant_matches_thresholds(moved, t, base, lo, hi)
+        better = moved_diff < diff
+        bias, diff = np.where(better, moved.bias, bias), np.where(better, moved_diff, diff)
+    return dataclasses.replace(act, bias=bias), diff

@@ -46,10 +46,13 @@ def run_tail(g: Graph, nodes: list[onnx.NodeProto], start: str, values: np.ndarr
 
 def thresholds(g: Graph, name: str, nodes: list[onnx.NodeProto], start: str,
                 q: QuantParams, real: Callable[[np.ndarray], np.ndarray], w: np.ndarray,
-                x_range: tuple[int, int], rank: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                x_range: tuple[int, int], rank: int = 1, sign: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds [C, K] on the accumulator, and the per-channel sign: -1 where the tail
-    decreases with the accumulator, so that the caller negates those weight rows. `rank`
-    is that of the op's output without the batch axis (1 dense, 3 conv)."""
+    decreases with the accumulator, so that the caller negates those weight rows (`sign`
+    given: the caller's, e.g. a requantization's, which must agree where the channel is
+    not constant). `rank` is that of the op's output without the batch axis (1 dense, 3
+    conv)."""
     qmin, qmax = q.code_range
     levels = np.arange(qmin + 1, qmax + 1) if not q.bipolar else np.array([1])
     channels = w.shape[0]
@@ -58,9 +61,10 @@ def thresholds(g: Graph, name: str, nodes: list[onnx.NodeProto], start: str,
         values = real(acc * sign).reshape(*acc.shape, *(1,) * (rank - 1))
         return q.codes(run_tail(g, nodes, start, values)).reshape(acc.shape)
 
-    lo, hi = accumulator_bounds(w, *x_range)
-    ends = code(np.stack([lo, hi]), np.ones(channels, np.int64))
-    sign = np.where(ends[0] > ends[1], -1, 1)
+    if sign is None:
+        lo, hi = accumulator_bounds(w, *x_range)
+        ends = code(np.stack([lo, hi]), np.ones(channels, np.int64))
+        sign = np.where(ends[0] > ends[1], -1, 1)
     lo, hi = accumulator_bounds(w * sign[:, None], *x_range)
     k = len(levels)
     left = np.repeat(lo[:, None], k, axis=1)
@@ -87,8 +91,6 @@ def thresholds(g: Graph, name: str, nodes: list[onnx.NodeProto], start: str,
                                    f"channel {c}, accumulator {a[r, c]}: the tail is not "
                                    "monotone in the accumulator")
     return left, sign
-
-
 
 
 def float_graph_is_exact(s: np.ndarray, w: np.ndarray, x_q: QuantParams, n_in: int) -> bool:
