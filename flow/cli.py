@@ -102,11 +102,10 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> None:
+    from flow.backends import BACKENDS
     from flow.inputs import read_inputs
     from flow.ir import load
     from flow.verify import verify
-
-    from flow.backends import BACKENDS
 
     names = [b for b in (a.backends or "").split(",") if b]
     unknown = [b for b in names if b not in BACKENDS]
