@@ -69,11 +69,12 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q -m ""
 
-# N fresh random Brevitas models (seeds from the clock, or START=...), golden vs qonnx's
-# executor (BACKENDS=rtl,hls,firmware adds backends vs golden); failures in build/fuzz/<seed>/
+# N fresh random Brevitas models, MLPs and CNNs (ARCH=mlp|cnn for one; seeds from the clock,
+# or START=...), golden vs qonnx's executor (BACKENDS=rtl,hls,firmware adds backends vs
+# golden); failures in build/fuzz/<seed>/
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz --seeds $(N) --out build/fuzz $(if $(START),--start $(START)) \
-		$(if $(BACKENDS),--backends $(BACKENDS))
+	$(PY) -m tests.fuzz --seeds $(N) --out build/fuzz --arch $(or $(ARCH),both) \
+		$(if $(START),--start $(START)) $(if $(BACKENDS),--backends $(BACKENDS))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flow tests bench

@@ -26,7 +26,8 @@ Verdicts per seed (`check`):
   layers, while it takes only thresholds) is skipped and listed, not run.
 
 `python -m tests.fuzz --seeds N --out DIR` runs N fresh seeds (from --start, default the
-clock) and writes each failing model to DIR/<seed>/ (model.onnx, inputs.npy, executor.npy,
+clock; `--arch mlp|cnn|both`: MLPs, the default and the draw of old, CNNs or either per
+seed) and writes each failing model to DIR/<seed>/ (model.onnx, inputs.npy, executor.npy,
 golden.npy, spec.json, verdict.json, repro.sh). `python -m tests.fuzz --replay DIR/<seed>`
 re-checks a saved model without torch.
 """
@@ -51,7 +52,7 @@ from flow.atomic import write_json, write_text
 from flow.ir import IRError, Model
 from flow.lower import DEFAULT_ACTIVATION_FORM, LoweringError, lower
 from flow.verify import explained, qonnx_trace, rounding
-from tests.fuzz_space import build, draw, random_inputs
+from tests.fuzz_space import ARCHS, arch_of, build, draw, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = 96  # inputs per model: random, plus all-zero and halfway-between-levels samples
@@ -155,15 +156,15 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
 
 
 def check(seed: int, work: Path, backend_names: tuple[str, ...] = (),
-          activation: str = DEFAULT_ACTIVATION_FORM
+          activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp"
           ) -> tuple[Outcome, dict[str, np.ndarray], dict[str, Any]]:
-    """Draw, build, export and check one seed in `work` (a scratch folder), its hidden
-    activations lowered in the form `activation`."""
+    """Draw (an `arch`: mlp, cnn or both), build, export and check one seed in `work` (a
+    scratch folder), its hidden activations lowered in the form `activation`."""
     import torch
 
     from flow.export import export_qonnx
 
-    spec = draw(seed)
+    spec = draw(seed, arch)
     path = work / "model.onnx"
     try:
         net = build(spec)
@@ -214,17 +215,17 @@ def replay(folder: Path, backend_names: tuple[str, ...]) -> Outcome:
 
 
 def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...],
-              activation: str = DEFAULT_ACTIVATION_FORM) -> list[Outcome]:
+              activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp") -> list[Outcome]:
     """Check every seed; each failing model goes to out/<seed>/."""
     import tempfile
 
     outcomes = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            outcome, arrays, spec = check(seed, Path(tmp), backend_names, activation)
+            outcome, arrays, spec = check(seed, Path(tmp), backend_names, activation, arch)
             if outcome.verdict == "fail":
                 save_repro(out / str(seed), outcome, arrays, spec, Path(tmp) / "model.onnx")
-        print(f"seed {seed}: {outcome.verdict}"
+        print(f"seed {seed} ({arch_of(spec)}): {outcome.verdict}"
               + (f" ({outcome.rounding.get('affected_samples', 0)} samples affected by "
                  f"rounding in {', '.join(outcome.inexact_layers)}, "
                  f"{outcome.argmax_differs} argmax)" if outcome.inexact_layers else "")
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activation", choices=["thresholds", "requant", "auto"],
                    default=DEFAULT_ACTIVATION_FORM,
                    help="how hidden activations are lowered (as `qflow compile`)")
+    p.add_argument("--arch", choices=[*ARCHS, "both"], default="mlp",
+                   help="the models drawn: MLPs (the seeds of old), CNNs, or either per seed")
     a = p.parse_args(argv)
     names = tuple(b for b in a.backends.split(",") if b)
     unknown = [b for b in names if b not in FUZZED_BACKENDS]
@@ -261,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(outcome), indent=2))
         return int(outcome.verdict == "fail")
     start = a.start if a.start is not None else int(time.time() * 1000) % 2**31
-    outcomes = run_seeds(list(range(start, start + a.seeds)), a.out, names, a.activation)
+    outcomes = run_seeds(list(range(start, start + a.seeds)), a.out, names, a.activation,
+                         a.arch)
     counts = {v: sum(o.verdict == v for o in outcomes)
               for v in ("exact", "requant", "rounding", "refused", "fail")}
     print(f"fuzz: seeds {start}..{start + a.seeds - 1}: "

@@ -26,13 +26,17 @@ WERE_REQUANTIZED = {10: "rounding", 153: "rounding", 49: "exact"}
 # (zero-point) weights and activations with quantized biases (96); lowered to thresholds
 # here (96 forced to requantize its 8-bit layer: test_backends_run_the_requantization)
 BACKEND_SEEDS = [25, 96]
+# CNNs (--arch cnn): every pool (max, average rounding and truncating), depthwise, strides
+# 1 and 2, padding, kernels 1..3, exact and rounding graphs and a refusal (a Tanh: seed 0)
+CNN_SEEDS = [0, 5, 8, 10, 11, 16, 24, 39]
 SLOW_SEEDS = list(range(200, 400))
 SLOW_BACKEND_SEEDS = list(range(400, 412))
 
 
 def run_seed(seed: int, tmp_path: Path, backend_names: tuple[str, ...] = (),
-             activation: str = fuzz.DEFAULT_ACTIVATION_FORM) -> fuzz.Outcome:
-    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names, activation)
+             activation: str = fuzz.DEFAULT_ACTIVATION_FORM, arch: str = "mlp"
+             ) -> fuzz.Outcome:
+    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names, activation, arch)
     assert outcome.verdict != "fail", f"seed {seed} ({json.dumps(spec)}): {outcome.detail}"
     return outcome
 
@@ -43,6 +47,33 @@ def test_golden_vs_executor(seed: int, tmp_path: Path) -> None:
     assert outcome.verdict != "requant"  # auto requantizes only where proven equal
     if seed in WERE_REQUANTIZED:
         assert outcome.verdict == WERE_REQUANTIZED[seed] and not outcome.requantized_layers
+
+
+@pytest.mark.parametrize("seed", CNN_SEEDS)
+def test_cnn_golden_vs_executor(seed: int, tmp_path: Path) -> None:
+    run_seed(seed, tmp_path, arch="cnn")
+
+
+def test_cnn_seeds_cover_the_draw_space() -> None:
+    specs = [fuzz_space.draw(s, "cnn") for s in CNN_SEEDS]
+    convs = [c for s in specs for c in s["convs"]]
+    assert {s["po2"] for s in specs} == {True, False}
+    assert any(s["refuse"] for s in specs)
+    assert {c["pool"] for c in convs} == set(fuzz_space.POOLS)
+    assert {c["avg_rounding"] for c in convs if c["pool"] == "avg"} == set(
+        fuzz_space.AVG_ROUNDINGS)
+    assert {c["depthwise"] for c in convs} == {True, False}
+    assert {c["kernel"] for c in convs} == {1, 2, 3}
+    assert {c["stride"] for c in convs} == {1, 2}
+    assert any(c["pad"] for c in convs)
+
+
+def test_arch_both_keeps_each_arch_draw() -> None:
+    """--arch both draws, per seed, exactly the MLP or the CNN that seed draws alone."""
+    for seed in range(20):
+        spec = fuzz_space.draw(seed, "both")
+        assert spec == fuzz_space.draw(seed, fuzz_space.arch_of(spec))
+    assert {fuzz_space.arch_of(fuzz_space.draw(s, "both")) for s in range(20)} == {"mlp", "cnn"}
 
 
 def test_forced_power_of_two_requantization(tmp_path: Path) -> None:
