@@ -127,11 +127,11 @@ class _Drawer:
         return [self.weighted(None, k < depth - 1) for k in range(depth)]
 
     def tail(self, seed: int, shape: list[int], in_q: str, layers: list[dict[str, Any]],
-             refuse_tanh: bool) -> dict[str, Any]:
+             hidden_act: bool) -> dict[str, Any]:
         """The refusal, the input quantizer's bits and gain: drawn last."""
         rng = self.rng
         refuse = str(rng.choice(REFUSALS)) if rng.random() < 1 / 12 else None
-        if refuse == "tanh" and not refuse_tanh:  # no hidden activation to put the Tanh before
+        if refuse == "tanh" and not hidden_act:  # no hidden activation to put the Tanh before
             refuse = "final_act"
         return {"seed": seed, "po2": self.po2, "input_shape": shape,
                 "input": {"quant": in_q, **({"bits": self.bits(2)} if in_q in MULTI_BIT else {})},
