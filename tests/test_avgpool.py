@@ -353,6 +353,22 @@ def test_rtl_equals_golden(tmp_path: Path, name: str) -> None:
     check_cnn(model, random_codes(model, 8, seed=4), tmp_path)
 
 
+def test_pads_as_wide_as_the_kernel_on_every_backend(tmp_path: Path) -> None:
+    """Windows of padding only (whole rows and columns of them, before the last) sum to 0:
+    RTL simulation, HLS csim and host firmware equal golden."""
+    from flow import backends
+    from tests.test_hls_cnn import random_folding
+
+    model = random_folding(random_cnn_model((2, 4, 5), "UINT4", [
+        {"conv": 4, "k": 1, "pad": 1, "w": "INT3", "act": "UINT4"},
+        {"avgpool": 2, "stride": 1, "pad": 3, "shift": 1, "out": "UINT4"},
+        {"dense": 3, "w": "INT2"}], seed=3, name="wide_pads"), np.random.default_rng(7))
+    codes = random_codes(model, 12, seed=4)
+    want = golden.run_codes(model, codes)
+    for name in backends.GENERATORS:
+        assert np.array_equal(backends.run(name, model, tmp_path / name, codes), want), name
+
+
 # (C, H, W) input, input type, layer, (PE, SIMD): the stage alone (cocotb, stalls)
 RTL_STAGES = [
     ((4, 6, 6), "UINT4", {"avgpool": 2, "shift": -1, "out": "UINT8"}, (2, 1)),
