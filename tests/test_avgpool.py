@@ -35,7 +35,7 @@ from flow.lower import LoweringError, lower
 from flow.quantizers import act_quant, weight_quant
 from flow.synthetic import random_cnn_model, random_codes
 from flow.verify import activation_quantizers, frame_order
-from tests.test_lower_cnn import inputs
+from tests.test_lower_cnn import every_backend_equals_golden, inputs
 
 U8 = {"quant": "uint", "bits": 8, "max_val": 1.0}
 W4 = {"quant": "int", "bits": 4}
@@ -373,16 +373,21 @@ BACKEND_CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] 
 
 @pytest.mark.parametrize("name", sorted(BACKEND_CNNS))
 def test_every_backend_equals_golden(tmp_path: Path, name: str) -> None:
-    """RTL simulation, HLS csim and host firmware equal golden."""
-    from flow import backends
     from tests.test_hls_cnn import random_folding
 
     model = random_folding(random_cnn_model(*BACKEND_CNNS[name], seed=3, name=name),
                            np.random.default_rng(7))
-    codes = random_codes(model, 12, seed=4)
-    want = golden.run_codes(model, codes)
-    for name in backends.GENERATORS:
-        assert np.array_equal(backends.run(name, model, tmp_path / name, codes), want), name
+    every_backend_equals_golden(model, random_codes(model, 12, seed=4), tmp_path)
+
+
+def test_binary_brevitas_pool_on_every_backend(tmp_path: Path) -> None:
+    """Lowered from Brevitas (binary activations, then a 4x4 TruncAvgPool2d)."""
+    path, _ = export("k4-binary", tmp_path)
+    model = lower(path)
+    assert any(isinstance(la, AvgPoolLayer) and la.input_dtype.is_bipolar
+               for la in model.layers)
+    codes = golden.quantize_input(model.input, inputs(VARIANTS["k4-binary"][0], 8))
+    every_backend_equals_golden(model, codes, tmp_path / "backends")
 
 
 # (C, H, W) input, input type, layer, (PE, SIMD): the stage alone (cocotb, stalls)
