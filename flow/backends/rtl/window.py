@@ -113,7 +113,9 @@ def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> l
     taken_in: list[int] = []
     col = filled = issued = taken = 0
     credits, fifo = SWU_CREDITS, deque[int]()
-    t, limit = 0, 4 * (arrivals[-1] + n_in + n_out + frames * cycles) + 100
+    # from the cycle out of reset before the first input beat (as the stream testbench and
+    # a top after reset run it): windows of padding only issue before any input
+    t, limit = -1, 4 * (arrivals[-1] + n_in + n_out + frames * cycles) + 100
     while taken < n_out:
         row_done, released, returned = 0, 0, 0
         if len(taken_in) < n_in and arrivals[len(taken_in)] <= t and filled < win.rows:
