@@ -15,9 +15,11 @@ static uint32_t gather(const qnn_window_t *g, const uint8_t *x, uint32_t pixel_b
 {
     const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
     const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
-    /* the window's real columns kx0 .. kx1 - 1, the same for every row */
-    const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-    const int32_t kx1 = ix0 + g->kw > g->in_w ? g->in_w - ix0 : g->kw;
+    /* the window's real columns kx0 .. kx1 - 1, the same for every row (none in a window
+     * of left or right padding only) */
+    const int32_t kw = (int32_t)g->kw;
+    const int32_t kx0 = ix0 < 0 ? (-ix0 < kw ? -ix0 : kw) : 0;
+    const int32_t kx1 = ix0 + kw > g->in_w ? (g->in_w - ix0 > kx0 ? g->in_w - ix0 : kx0) : kw;
     const uint32_t row_bytes = g->kw * pixel_bytes;
     uint32_t ky, rows = 0;
     for (ky = 0; ky < g->kh; ky++, win += row_bytes) {
@@ -29,7 +31,9 @@ static uint32_t gather(const qnn_window_t *g, const uint8_t *x, uint32_t pixel_b
         rows++;
         if (kx0 > 0)
             memset(win, fill, (uint32_t)kx0 * pixel_bytes);
-        if (x)
+        if (kx1 == kx0)
+            ; /* no real column: the fills around cover the row */
+        else if (x)
             memcpy(win + (uint32_t)kx0 * pixel_bytes,
                    x + ((uint32_t)iy * g->in_w + (uint32_t)(ix0 + kx0)) * pixel_bytes,
                    (uint32_t)(kx1 - kx0) * pixel_bytes);

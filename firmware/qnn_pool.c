@@ -1,6 +1,6 @@
 /* Pooling on codes over channel-last frames. Max: int8 codes take the max, bit frames
- * (BIPOLAR, 1 = +1) the OR; padded taps are skipped, so they never win (every window
- * holds a real pixel: the padding is smaller than the kernel). */
+ * (BIPOLAR, 1 = +1) the OR; padded taps are skipped, so they never win (every max pool
+ * window holds a real pixel: flow.ir.pool refuses windows of padding only). */
 #include "qnn.h"
 
 /* The real (unpadded) taps of output (oy, ox)'s window: its first pixel's index in the
@@ -13,14 +13,15 @@ static real_taps_t real_taps(const qnn_window_t *g, uint32_t oy, uint32_t ox)
 {
     const int32_t iy0 = (int32_t)(oy * g->sh) - g->pad_top;
     const int32_t ix0 = (int32_t)(ox * g->sw) - g->pad_left;
-    const uint32_t ky0 = iy0 < 0 ? (uint32_t)-iy0 : 0u;
-    const uint32_t ky1 = iy0 + g->kh > g->in_h ? (uint32_t)(g->in_h - iy0) : g->kh;
-    const uint32_t kx0 = ix0 < 0 ? (uint32_t)-ix0 : 0u;
-    const uint32_t kx1 = ix0 + g->kw > g->in_w ? (uint32_t)(g->in_w - ix0) : g->kw;
-    real_taps_t t;
-    t.first = (uint32_t)(iy0 + (int32_t)ky0) * g->in_w + (uint32_t)(ix0 + (int32_t)kx0);
-    t.rows = ky1 - ky0;
-    t.cols = kx1 - kx0;
+    const int32_t ky0 = iy0 < 0 ? -iy0 : 0, kx0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t ky1 = iy0 + g->kh > g->in_h ? g->in_h - iy0 : g->kh;
+    const int32_t kx1 = ix0 + g->kw > g->in_w ? g->in_w - ix0 : g->kw;
+    real_taps_t t = {0u, 0u, 0u}; /* a window of padding only (average pools) has none */
+    if (ky1 > ky0 && kx1 > kx0) {
+        t.first = (uint32_t)(iy0 + ky0) * g->in_w + (uint32_t)(ix0 + kx0);
+        t.rows = (uint32_t)(ky1 - ky0);
+        t.cols = (uint32_t)(kx1 - kx0);
+    }
     return t;
 }
 

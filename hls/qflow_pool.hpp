@@ -104,6 +104,17 @@ struct sum_unit {
   }
 };
 
+// The taps an average pool sums: its input codes, but BIPOLAR ones as TERNARY, whose code 0
+// (a padded tap) adds nothing; a BIPOLAR bit has no 0.
+template <class IT>
+struct sum_taps {
+  using type = IT;
+};
+template <>
+struct sum_taps<bipolar> {
+  using type = ternary;
+};
+
 // Any window: the sliding-window generator pads with code 0, the sum unit reduces each
 // window's taps per channel into an AccBits-bit signed sum.
 template <class G, unsigned PE, class IT, class OT, unsigned AccBits, int Shift, bool HalfEven,
@@ -111,11 +122,12 @@ template <class G, unsigned PE, class IT, class OT, unsigned AccBits, int Shift,
 void avgpool(hls::stream<ap_uint<PE * IT::bits>>& in, hls::stream<ap_uint<PE * OT::bits>>& out) {
   QFLOW_HLS(DATAFLOW)
   static_assert(AccBits <= kMaxBits, "sums wider than 32 bits are not supported");
-  hls::stream<ap_uint<PE * IT::bits>> windows("avgpool.windows");
+  using TapT = typename sum_taps<IT>::type;
+  hls::stream<ap_uint<PE * TapT::bits>> windows("avgpool.windows");
   QFLOW_HLS(STREAM variable=windows depth=2)
-  sliding_window<G, PE, IT, IT, 0>(in, windows);
+  sliding_window<G, PE, IT, TapT, 0>(in, windows);
   channelwise<G::taps, G::C, PE, G::OH * G::OW>(
-      windows, out, sum_unit<IT, OT, AccBits, Shift, HalfEven, Lo, Hi>{});
+      windows, out, sum_unit<TapT, OT, AccBits, Shift, HalfEven, Lo, Hi>{});
 }
 
 }  // namespace qflow

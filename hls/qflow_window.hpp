@@ -29,7 +29,6 @@ struct window_shape {
   static constexpr unsigned taps = KH * KW;
   static_assert(KH >= 1 && KW >= 1 && SH >= 1 && SW >= 1, "kernel and stride of at least 1");
   static_assert(HP >= KH && WP >= KW, "the kernel is larger than the padded frame");
-  static_assert(PT < KH && PB < KH && PL < KW && PR < KW, "pads smaller than the kernel");
 };
 
 // A word of Lanes copies of one code.

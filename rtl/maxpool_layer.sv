@@ -2,7 +2,8 @@
 // reducing each window per channel. MODE 0, max: padded taps hold the type's smallest
 // code (PAD_VALUE) so that they never win; PE codes of ELEM_BITS a beat in and out.
 // MODE 1, average: padded taps hold code 0; the sum, shift, rounding and clamp of
-// pool_reduce give PE codes of OUT_BITS a beat out.
+// pool_reduce give PE codes of OUT_BITS a beat out. A BIPOLAR input (1 bit, 1 = +1) has no
+// code 0: the swu widens its taps to 2-bit signed codes (+1, -1, 0 when padded) first.
 module maxpool_layer #(
     parameter int H = 4,
     parameter int W = 4,
@@ -18,6 +19,7 @@ module maxpool_layer #(
     parameter int PR = 0,
     parameter int ELEM_BITS = 1,
     parameter bit SIGNED = 1'b0,
+    parameter bit BIPOLAR = 1'b0,  // 1-bit codes, 1 = +1 and 0 = -1 (MODE 1 sums them)
     parameter int PAD_VALUE = 0,
     parameter int MODE = 0,
     parameter int OUT_BITS = ELEM_BITS,
@@ -38,19 +40,23 @@ module maxpool_layer #(
     output logic [PE*OUT_BITS-1:0]  m_axis_tdata,
     output logic                    m_axis_tlast
 );
+  localparam bit TERNARY = MODE == 1 && BIPOLAR;  // a sum of BIPOLAR codes
+  localparam int TAP_BITS = TERNARY ? 2 : ELEM_BITS;
   logic win_tvalid, win_tready, win_tlast;
-  logic [PE*ELEM_BITS-1:0] win_tdata;
+  logic [PE*TAP_BITS-1:0] win_tdata;
 
   swu #(
       .H(H), .W(W), .C(C), .SIMD(PE), .KH(KH), .KW(KW), .SH(SH), .SW(SW),
-      .PT(PT), .PL(PL), .PB(PB), .PR(PR), .ELEM_BITS(ELEM_BITS), .PAD_VALUE(PAD_VALUE)
+      .PT(PT), .PL(PL), .PB(PB), .PR(PR), .ELEM_BITS(ELEM_BITS), .PAD_VALUE(PAD_VALUE),
+      .TERNARY_OUT(TERNARY)
   ) u_swu (
       .clk, .rst_n, .s_axis_tvalid, .s_axis_tready, .s_axis_tdata, .s_axis_tlast,
       .m_axis_tvalid(win_tvalid), .m_axis_tready(win_tready), .m_axis_tdata(win_tdata),
       .m_axis_tlast(win_tlast));
 
   pool_reduce #(
-      .C(C), .PE(PE), .TAPS(KH * KW), .ELEM_BITS(ELEM_BITS), .SIGNED(SIGNED), .MODE(MODE),
+      .C(C), .PE(PE), .TAPS(KH * KW), .ELEM_BITS(TAP_BITS), .SIGNED(SIGNED || TERNARY),
+      .MODE(MODE),
       .OUT_BITS(OUT_BITS), .ACC_BITS(ACC_BITS), .SHIFT(SHIFT), .HALF_EVEN(HALF_EVEN), .LO(LO),
       .HI(HI)
   ) u_reduce (

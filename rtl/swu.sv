@@ -75,9 +75,9 @@ module swu #(
   localparam int KWW = KW > 1 ? $clog2(KW) : 1;
   localparam int OHW = OH > 1 ? $clog2(OH) : 1;
   localparam int OWW = OW > 1 ? $clog2(OW) : 1;
-  // signed row / column coordinates: from -PT to H + SH, with a sign bit
-  localparam int YW = $clog2(H + PT + KH + SH + 1) + 1;
-  localparam int XW = $clog2(W + PL + KW + SW + 1) + 1;
+  // signed row / column coordinates: from -PT to H + PB + SH, with a sign bit
+  localparam int YW = $clog2(H + PT + PB + KH + SH + 1) + 1;
+  localparam int XW = $clog2(W + PL + PR + KW + SW + 1) + 1;
   localparam int ROW_SPAN = KH > SH ? KH : SH;  // rows an output row needs before it moves on
   localparam int PIPE = 3;  // issue -> FIFO write: address register, memory read, read register
   localparam int OUT_DEPTH = PIPE + 2;
@@ -91,19 +91,22 @@ module swu #(
   function automatic int mod_rows(input int a);
     mod_rows = ((a % ROWS) + ROWS) % ROWS;
   endfunction
-  // complete rows output row oy waits for, counted from the oldest kept (max(top, 0)), and
-  // the rows it frees when done: up to the next row's top, or the rest of the frame
+  // a row coordinate clamped into the frame: rows of padding (pads as wide as the kernel)
+  // need and free no input row
+  function automatic int in_frame(input int y);
+    in_frame = y < 0 ? 0 : (y > H ? H : y);
+  endfunction
+  // complete rows output row oy waits for, counted from the oldest kept (its top, clamped),
+  // and the rows it frees when done: up to the next row's top, or the rest of the frame
   function automatic int need_of(input int oy);
-    int top, bottom;
+    int top;
     top = oy * SH - PT;
-    bottom = oy == OH - 1 ? H : (top + ROW_SPAN < H ? top + ROW_SPAN : H);
-    need_of = bottom - (top < 0 ? 0 : top);
+    need_of = (oy == OH - 1 ? H : in_frame(top + ROW_SPAN)) - in_frame(top);
   endfunction
   function automatic int freed_of(input int oy);
-    int top, bottom;
+    int top;
     top = oy * SH - PT;
-    bottom = oy == OH - 1 ? H : (top + SH < 0 ? 0 : top + SH);
-    freed_of = bottom - (top < 0 ? 0 : top);
+    freed_of = (oy == OH - 1 ? H : in_frame(top + SH)) - in_frame(top);
   endfunction
 
   // by slot s: the next slot, the next output row's top slot, the next frame's first and

@@ -35,7 +35,7 @@ from flow.lower import LoweringError, lower
 from flow.quantizers import act_quant, weight_quant
 from flow.synthetic import random_cnn_model, random_codes
 from flow.verify import activation_quantizers, frame_order
-from tests.test_lower_cnn import inputs
+from tests.test_lower_cnn import every_backend_equals_golden, inputs
 
 U8 = {"quant": "uint", "bits": 8, "max_val": 1.0}
 W4 = {"quant": "int", "bits": 4}
@@ -84,6 +84,8 @@ VARIANTS: dict[str, tuple[tuple[int, int, int], int, dict[str, Any], nn.Module, 
         TruncAvgPool2d(5, trunc_quant=RoundTo8bit.let(bit_width=6)), False),
     "k2-stride1-int8-floor-odd": ((3, 6, 6), 3, {"quant": "int", "bits": 8, "max_val": 2.0},
                                   TruncAvgPool2d(2, stride=1, trunc_quant=TruncTo8bit), True),
+    # BIPOLAR codes (+-1): their window sums are integers too, of the kernel's parity
+    "k4-binary": ((3, 9, 9), 5, {"quant": "binary"}, TruncAvgPool2d(4, stride=1), False),
 }
 
 
@@ -133,7 +135,7 @@ def executor_trace(path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarr
     return np.stack(outs), [np.stack(c).astype(np.int64) for c in zip(*codes, strict=True)]
 
 
-FAST = ("k2-uint4-round", "global-adaptive-uint8-33ch")
+FAST = ("k2-uint4-round", "global-adaptive-uint8-33ch", "k4-binary")
 
 
 @pytest.mark.parametrize("variant", [v if v in FAST else pytest.param(v, marks=pytest.mark.slow)
@@ -351,6 +353,41 @@ def test_rtl_equals_golden(tmp_path: Path, name: str) -> None:
     model = random_folding(random_cnn_model(*FIRMWARE_CNNS[name], seed=3, name=name),
                            np.random.default_rng(6))
     check_cnn(model, random_codes(model, 8, seed=4), tmp_path)
+
+
+BACKEND_CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
+    # windows of padding only (whole rows and columns of them, before the last) sum to 0
+    "wide_pads": ((2, 4, 5), "UINT4", [
+        {"conv": 4, "k": 1, "pad": 1, "w": "INT3", "act": "UINT4"},
+        {"avgpool": 2, "stride": 1, "pad": 3, "shift": 1, "out": "UINT4"},
+        {"dense": 3, "w": "INT2"}]),
+    # BIPOLAR codes summed as -1 / +1, padded taps as 0 (bits in RTL and HLS: widened),
+    # from the input and from a conv's output
+    "bipolar": ((3, 5, 5), "BIPOLAR", [
+        {"avgpool": 2, "stride": 1, "pad": 1, "shift": 0, "out": "INT4"},
+        {"conv": 4, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
+        {"avgpool": 3, "stride": 1, "pad": 1, "shift": 1, "rounding": "FLOOR", "out": "INT4"},
+        {"dense": 3, "w": "INT2"}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BACKEND_CNNS))
+def test_every_backend_equals_golden(tmp_path: Path, name: str) -> None:
+    from tests.test_hls_cnn import random_folding
+
+    model = random_folding(random_cnn_model(*BACKEND_CNNS[name], seed=3, name=name),
+                           np.random.default_rng(7))
+    every_backend_equals_golden(model, random_codes(model, 12, seed=4), tmp_path)
+
+
+def test_binary_brevitas_pool_on_every_backend(tmp_path: Path) -> None:
+    """Lowered from Brevitas (binary activations, then a 4x4 TruncAvgPool2d)."""
+    path, _ = export("k4-binary", tmp_path)
+    model = lower(path)
+    assert any(isinstance(la, AvgPoolLayer) and la.input_dtype.is_bipolar
+               for la in model.layers)
+    codes = golden.quantize_input(model.input, inputs(VARIANTS["k4-binary"][0], 8))
+    every_backend_equals_golden(model, codes, tmp_path / "backends")
 
 
 # (C, H, W) input, input type, layer, (PE, SIMD): the stage alone (cocotb, stalls)

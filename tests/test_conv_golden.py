@@ -74,6 +74,10 @@ CASES = [  # in_shape, C_out, kernel, stride, pad, input type, weight type, dept
     ((7, 7, 33), 6, 3, 1, 0, "BIPOLAR", "BIPOLAR", False),
     ((8, 6, 5), 5, 3, 1, 1, "INT3", "INT2", True),
     ((7, 9, 4), 4, 3, 2, 2, "BIPOLAR", "BIPOLAR", True),
+    # pads as wide as the kernel: windows of padding only
+    ((4, 5, 3), 4, 1, 1, 2, "UINT3", "INT3", False),
+    ((5, 4, 2), 3, 3, 2, 3, "BIPOLAR", "BIPOLAR", False),
+    ((4, 4, 3), 3, 3, 1, 4, "INT3", "INT2", True),
 ]
 
 
@@ -152,3 +156,12 @@ def test_conv_check_names_what_is_wrong() -> None:
     layer.group = 2
     with pytest.raises(IRError, match="group 2"):
         layer.check("conv0")
+
+
+def test_maxpool_window_of_padding_only_refused() -> None:
+    """A conv takes a window of padding only; a max pool has no code to take the max of."""
+    pool = MaxPoolLayer(name="pool", source="test", in_shape=(4, 4, 2), out_shape=(4, 4, 2),
+                        kernel=(2, 2), stride=(2, 2), pads=(2, 2, 2, 2),
+                        input_dtype=dtype("UINT2"))
+    with pytest.raises(IRError, match="pool0: pads .* a window of padding only"):
+        pool.check("pool0")

@@ -157,6 +157,12 @@ LAYERS = [
                           "act": "UINT8"}),
     ((35, 5, 5), "BIPOLAR", {"conv": 0, "k": 3, "stride": 2, "pad": 1, "depthwise": True,
                              "w": "BIPOLAR", "act": "BIPOLAR"}),
+    # pads as wide as the kernel: windows of padding only, rows and columns of them
+    ((3, 4, 5), "UINT8", {"conv": 6, "k": 1, "pad": 2, "w": "INT3", "act": "UINT2"}),
+    ((5, 4, 4), "INT4", {"conv": 0, "k": 3, "pad": 3, "stride": 2, "depthwise": True,
+                         "w": "INT2", "act": "INT3"}),
+    ((33, 3, 4), "BIPOLAR", {"conv": 9, "k": 3, "pad": 4, "w": "BIPOLAR", "act": "BIPOLAR"}),
+    ((4, 3, 3), "BIPOLAR", {"conv": 5, "k": 1, "pad": 2, "w": "INT2", "act": "UINT2"}),
     ((33, 7, 7), "BIPOLAR", {"pool": 3, "stride": 2, "pad": 1}),
     ((5, 6, 7), "UINT8", {"pool": 2}),
     ((4, 5, 5), "INT3", {"pool": 3, "stride": 1, "pad": 2}),

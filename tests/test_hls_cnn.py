@@ -222,6 +222,13 @@ CONVS = [
                  id="depthwise", marks=SLOW),
     pytest.param((6, 6, 4), 4, 3, 2, 1, "BIPOLAR", "BIPOLAR", True, 2, 1, False,
                  id="depthwise-xnor-padded"),
+    # pads as wide as the kernel: windows of padding only (the pad value's accumulator)
+    pytest.param((4, 5, 3), 4, 1, 1, 2, "UINT3", "INT3", False, 2, 3, False,
+                 id="wide-pads-1x1"),
+    pytest.param((5, 4, 4), 4, 3, 2, 3, "BIPOLAR", "BIPOLAR", False, 2, 2, False,
+                 id="wide-pads-xnor"),
+    pytest.param((4, 4, 4), 4, 3, 1, 4, "INT4", "INT2", True, 2, 1, True,
+                 id="wide-pads-depthwise"),
 ]
 
 

@@ -16,7 +16,7 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
-from flow import golden
+from flow import backends, golden
 from flow.cli import main
 from flow.export import export_qonnx
 from flow.ir import Conv2dLayer, DenseLayer, Model, accumulator_bounds, load
@@ -304,3 +304,41 @@ def test_folding_preset_must_match_the_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="preset cnv-w1a1 folds 9 weighted layers, the "
                                          "model has 3"):
         configure(lower(mlp), {"preset": "cnv-w1a1"})
+
+
+# pads as wide as the kernel: border outputs of 1x1 convs with pad 1 or 2 and of 3x3 convs
+# with pad 3 see only padding, whose accumulator is the weights' sum times the pad code (the
+# input zero point, not 0, for int_asym; 0 for BIPOLAR); pad 2 and stride 2 put whole rows
+# of padding before the last output row
+WIDE_PADS = {
+    "asym": ((2, 5, 5), [{"out": 4, "k": 1, "pad": 2}, {"out": 3, "k": 3, "pad": 3}],
+             {"quant": "int_asym", "bits": 4}, {"quant": "int", "bits": 3},
+             {"quant": "uint", "bits": 2}),
+    "binary": ((3, 4, 4), [{"out": 5, "k": 1, "pad": 1},
+                           {"out": 4, "k": 3, "pad": 3, "stride": 2}],
+               BIN, BIN, BIN),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(WIDE_PADS))
+def test_pads_as_wide_as_the_kernel(variant: str, tmp_path: Path) -> None:
+    """Golden == qonnx's executor, and every backend (RTL simulation, HLS csim, host
+    firmware) == golden on the lowered model."""
+    shape, blocks, inp, w, act = WIDE_PADS[variant]
+    net = randomized(SmallCNN(shape, blocks, inp, w, act), shape, seed=5)
+    path = export_qonnx(net, torch.rand(1, *shape), tmp_path / "m.onnx")
+    model = check_equal(path, inputs(shape, 24), net)
+    convs = [layer for layer in model.layers if isinstance(layer, Conv2dLayer)]
+    assert all(min(c.pads) >= max(c.kernel) for c in convs)
+    if variant == "asym":
+        assert convs[0].pad_value != 0
+    every_backend_equals_golden(model, golden.quantize_input(model.input, inputs(shape, 16, 3)),
+                                tmp_path)
+
+
+def every_backend_equals_golden(model: Model, codes: np.ndarray, build_dir: Path) -> None:
+    """RTL simulation, HLS csim and host firmware give golden's outputs."""
+    want = golden.run_codes(model, codes)
+    for name in backends.GENERATORS:
+        assert np.array_equal(backends.run(name, model, build_dir / name, codes), want), name
+

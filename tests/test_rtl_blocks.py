@@ -250,6 +250,9 @@ SWU_CASES = [
     slow((5, 5, 2, 1, 2, 2, (0, 0, 1, 1), 2, 0)),  # ceil mode's bottom/right pad only
     slow((1, 1, 5, 1, 1, 1, (0, 0, 0, 0), 1, 0)),  # one pixel
     slow((12, 3, 2, 1, 3, 1, (1, 0, 1, 0), 4, 0)),  # tall, padded rows only
+    # pads as wide as the kernel: windows of padding only, rows of them before the last
+    (4, 5, 2, 1, 1, 1, (2, 1, 3, 2), 3, 0),
+    (5, 4, 3, 3, 3, 2, (4, 3, 5, 3), 1, 1),
 ]
 
 

@@ -210,6 +210,13 @@ CNNS: dict[str, CnnSpec] = {
         {"conv": 0, "k": 3, "stride": 2, "w": "INT3", "act": "BIPOLAR", "depthwise": True},
         {"dense": 3, "w": "BIPOLAR"},
     ], [(2, 1), (3, 4), (6, 1), (1, 6)]),
+    # pads as wide as the kernel: rows of padding only at the top and before the last row
+    "wide_pads_cnn": ((2, 4, 5), "BIPOLAR", [
+        {"conv": 4, "k": 1, "pad": 2, "w": "INT3", "act": "UINT4"},
+        {"conv": 3, "k": 3, "pad": 4, "stride": 2, "w": "INT2", "act": "BIPOLAR"},
+        {"avgpool": 2, "stride": 1, "pad": 3, "shift": 1, "out": "INT4"},
+        {"dense": 3, "w": "INT2"},
+    ], [(2, 2), (3, 4), (1, 1), (3, 4)]),
 }
 
 
@@ -296,6 +303,13 @@ def test_random_cnns(seed: int, tmp_path: Path) -> None:
         layer.folding = Folding(div(layer.pe_dim), div(layer.simd_dim))
     model.validate(model.name)
     check_cnn(model, random_codes(model, 8, seed=seed), tmp_path)
+
+
+def test_wide_pads_cnn(tmp_path: Path) -> None:
+    """Windows of padding only: the swu's row bookkeeping skips rows of padding, free-running
+    at the expected interval and latency, and under stalls."""
+    model = cnn("wide_pads_cnn")
+    check_cnn(model, random_codes(model, 8), tmp_path)
 
 
 def test_depthwise_cnn(tmp_path: Path) -> None:

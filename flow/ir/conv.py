@@ -10,7 +10,8 @@ dot product, exactly as in a dense layer:
 where xp is the frame padded with `pad_value` (top, left, bottom, right) and g(o) the
 output channel's group. `pad_value` is the code of the float graph's padding zero: the
 input's zero point, and 0 for BIPOLAR (a padded tap contributes nothing; hardware that
-stores BIPOLAR codes as bits must mask padded taps rather than pad with -1 or +1).
+stores BIPOLAR codes as bits must mask padded taps rather than pad with -1 or +1). Pads
+may be as wide as the kernel: a window of padding only accumulates the pad value.
 `group` is 1 or the channel count (depthwise, one output channel per input channel).
 """
 
@@ -47,14 +48,23 @@ def check_window(at: str, in_shape: tuple[int, int, int], out_shape: tuple[int, 
     if min(kernel) < 1 or min(stride) < 1 or min(pads) < 0 or min(in_shape) < 1:
         raise IRError(f"{at}: kernel {kernel}, stride {stride}, pads {pads} and input "
                       f"{in_shape} must be positive (pads non-negative)")
-    if pads[0] >= kernel[0] or pads[2] >= kernel[0] or pads[1] >= kernel[1] \
-            or pads[3] >= kernel[1]:
-        raise IRError(f"{at}: pads {pads} must be smaller than the kernel {kernel}")
     oh = window_output(in_shape[0], kernel[0], stride[0], pads[0], pads[2])
     ow = window_output(in_shape[1], kernel[1], stride[1], pads[1], pads[3])
     if oh < 1 or ow < 1 or (oh, ow) != out_shape[:2]:
         raise IRError(f"{at}: input {in_shape[:2]} with kernel {kernel}, stride {stride}, "
                       f"pads {pads} gives {oh}x{ow} positions, not {out_shape[:2]}")
+
+
+def padding_only(in_shape: tuple[int, int, int], kernel: tuple[int, int],
+                 stride: tuple[int, int], pads: Pads) -> bool:
+    """Whether some window holds padding only: the first (a leading pad as wide as the
+    kernel) or the last (starting past the frame) along an axis."""
+    for size, k, s, before, after in ((in_shape[0], kernel[0], stride[0], pads[0], pads[2]),
+                                      (in_shape[1], kernel[1], stride[1], pads[1], pads[3])):
+        last = (window_output(size, k, s, before, after) - 1) * s - before
+        if before >= k or last >= size:
+            return True
+    return False
 
 
 class Frames:

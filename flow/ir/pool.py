@@ -5,7 +5,8 @@ Max pooling: y[oy, ox, c] = max over the window of x. Exact after a monotone
 (non-decreasing) activation quantizer, where max commutes with the quantizer: the
 lowering places it on codes only there. Padding never wins: a padded tap counts as the
 type's minimum (ONNX pads MaxPool with -inf), and ONNX's ceil_mode becomes extra
-bottom/right padding. For BIPOLAR codes (bit 1 = +1) the max is an OR of bits.
+bottom/right padding. For BIPOLAR codes (bit 1 = +1) the max is an OR of bits. A window of
+padding only has no code to take the max of (ONNX gives -inf): refused.
 
 Average pooling (Brevitas' TruncAvgPool2d: AveragePool or ReduceMean, then QONNX Trunc):
 
@@ -27,7 +28,15 @@ from typing import Any, ClassVar
 
 from flow.datatypes import DataType, dtype, smallest_int_type
 from flow.ir.activation import Activation
-from flow.ir.conv import Frames, Pads, as_pads, as_pair, as_triple, check_window
+from flow.ir.conv import (
+    Frames,
+    Pads,
+    as_pads,
+    as_pair,
+    as_triple,
+    check_window,
+    padding_only,
+)
 from flow.ir.layer import Folding, Get, IRError, Put
 
 ROUNDINGS = ("ROUND", "FLOOR")  # ROUND: half to even, as numpy's and QONNX's Trunc
@@ -138,6 +147,12 @@ class MaxPoolLayer(Pool):
     @property
     def out_dtype(self) -> DataType:
         return self.input_dtype
+
+    def check(self, at: str) -> None:
+        super().check(at)
+        if padding_only(self.in_shape, self.kernel, self.stride, self.pads):
+            raise IRError(f"{at}: pads {self.pads} leave a window of padding only, which has "
+                          "no code to take the max of")
 
     @classmethod
     def from_json(cls, d: dict[str, Any], get: Get) -> MaxPoolLayer:

@@ -10,9 +10,10 @@ that Trunc's input, x / scale_in, is the integer window sum of codes; Trunc then
 (qonnx.custom_op.general.trunc), and its output is code * scale_out: a quantizer's output
 for the next layer. The window's size never divides codes. The float graph recovers the
 sum by rounding, which is exact while its float32 error stays under 1/2 (`sum_is_exact`).
-The lowering refuses, naming the node, what has no such integer form: a plain AveragePool
-(no Trunc), a Trunc whose input is not the window sum, an input zero point, padding left out
-of the count, ceil_mode.
+BIPOLAR codes (+-1, value code * scale) sum to integers the same way. The lowering refuses,
+naming the node, what has no such integer form: a plain AveragePool (no Trunc), a Trunc
+whose input is not the window sum, an input zero point, padding left out of the count,
+ceil_mode.
 """
 
 from __future__ import annotations
@@ -89,8 +90,6 @@ def sum_is_exact(x: QuantParams, taps: int, acc_bound: int, ratio: float) -> boo
 def lower(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> Lowered:
     if node.input[0] != x.tensor:
         raise g.err(node, f"{node.op_type} must take the codes of a quantizer")
-    if x.q.bipolar:
-        raise g.err(node, "average pooling of BIPOLAR codes is not supported")
     if np.any(np.asarray(x.q.zero_point) != 0) or np.asarray(x.q.scale).size != 1:
         raise g.err(node, "the quantizer before an average pool needs one scale and zero "
                           "point 0 (its window sums are then sums of codes)")

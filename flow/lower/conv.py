@@ -48,9 +48,6 @@ def window_attrs(g: Graph, node: onnx.NodeProto, kernel: tuple[int, int]
             or min(kernel) < 1:
         raise g.err(node, f"kernel {list(kernel)}, strides {strides} and pads {pads}: a 2-D "
                           "window needs positive kernel and strides, and 4 pads >= 0")
-    if max(pads[0], pads[2]) >= kernel[0] or max(pads[1], pads[3]) >= kernel[1]:
-        raise g.err(node, f"pads {pads} as wide as the kernel {list(kernel)}: some windows "
-                          "would hold only padding")
     sy, sx = strides
     top, left, bottom, right = pads
     return (sy, sx), (top, left, bottom, right)

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 
 from flow.ir import MaxPoolLayer, window_output
+from flow.ir.conv import padding_only
 from flow.lower.conv import frame_shape, window_attrs
 from flow.lower.graph import Graph, Stream, frame_index
 from flow.lower.linear import Lowered
@@ -47,6 +48,10 @@ def pool_layer(g: Graph, node: onnx.NodeProto, x: Stream, name: str
     else:
         oh = window_output(h, kh, stride[0], top, bottom)
         ow = window_output(w, kw, stride[1], left, right)
+    if padding_only((h, w, c), (kh, kw), stride, (top, left, bottom, right)):
+        raise g.err(node, f"pads {[top, left, bottom, right]} with kernel {[kh, kw]} leave a "
+                          "window of padding only: ONNX's MaxPool outputs -inf there, which "
+                          "no quantizer code represents")
     g.check_shape(node, "output", (c, oh, ow))
     layer = MaxPoolLayer(name=name, source=node.name, in_shape=(h, w, c), out_shape=(oh, ow, c),
                          kernel=(kh, kw), stride=stride, pads=(top, left, bottom, right),

@@ -1,7 +1,8 @@
 """Everything pool-specific in the firmware (firmware/qnn_pool.c). Max pooling:
 qnn_maxpool on the frame as its producer stores it, int8 codes or bits (BIPOLAR read as
 bits by the next layer: the max is the OR of the bits), its output stored the same way.
-Average pooling: qnn_avgpool on int8 codes (never BIPOLAR), each window's sum shifted,
+Average pooling: qnn_avgpool on int8 codes (BIPOLAR ones as -1 / +1), each window's sum
+shifted,
 rounded and clamped as the IR says, stored as int8 (UINT8 minus 128)."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Pooling in RTL: one `maxpool_layer` (rtl/maxpool_layer.sv: a swu feeding pool_reduce)
 per layer. Max (MODE 0): padded taps hold the type's smallest code, so they never win; a
 BIPOLAR max is an OR of bits (bit 0 = -1 is the smallest code). Average (MODE 1): padded
-taps hold code 0; each window's sum is shifted, rounded and clamped as the IR says.
+taps hold code 0 (BIPOLAR taps widened to 2-bit codes, +1 / -1 / 0 padded); each window's
+sum is shifted, rounded and clamped as the IR says.
 
 Streams: PE codes a beat in and out, channel-last; H * W * C / PE beats in a frame,
 OH * OW * C / PE out.
@@ -42,7 +43,8 @@ def stage(layer: Pool, name: str, image_dir: Path) -> Stage:
     what = f"max pool {kh}x{kw}"
     if isinstance(layer, AvgPoolLayer):
         lo, hi = layer.clamp
-        params.update(PAD_VALUE=0, MODE=1, OUT_BITS=layer.out_dtype.bits,
+        params.update(PAD_VALUE=0, MODE=1, BIPOLAR=int(t.is_bipolar),
+                      OUT_BITS=layer.out_dtype.bits,
                       ACC_BITS=layer.acc_dtype.bits + 1, SHIFT=layer.shift,
                       HALF_EVEN=int(layer.rounding == "ROUND"), LO=lo, HI=hi)
         what = f"average pool {kh}x{kw} (sum / 2^{layer.shift}, {layer.rounding}) to " \

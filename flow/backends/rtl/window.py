@@ -71,19 +71,23 @@ class Window:
         return {"H": h, "W": w, "C": c, "SIMD": self.simd, "KH": kh, "KW": kw, "SH": sh,
                 "SW": sw, "PT": pt, "PL": pl, "PB": pb, "PR": pr}
 
+    def in_frame(self, y: int) -> int:
+        """A row coordinate clamped into the frame (rows of padding hold no input row)."""
+        return min(max(y, 0), self.in_shape[0])
+
     def need(self, oy: int) -> int:
         """Complete rows (from the oldest kept) that output row oy waits for."""
         h, kh, sh, pt = self.in_shape[0], self.kernel[0], self.stride[0], self.pads[0]
         top = oy * sh - pt
-        end = h if oy == self.out_hw[0] - 1 else min(top + max(kh, sh), h)
-        return end - max(top, 0)
+        end = h if oy == self.out_hw[0] - 1 else self.in_frame(top + max(kh, sh))
+        return end - self.in_frame(top)
 
     def freed(self, oy: int) -> int:
         """Rows released when output row oy is done."""
         h, sh, pt = self.in_shape[0], self.stride[0], self.pads[0]
         top = oy * sh - pt
-        end = h if oy == self.out_hw[0] - 1 else max(top + sh, 0)
-        return end - max(top, 0)
+        end = h if oy == self.out_hw[0] - 1 else self.in_frame(top + sh)
+        return end - self.in_frame(top)
 
 
 class Consumer(Protocol):
@@ -109,7 +113,9 @@ def feed(win: Window, arrivals: list[int], consumer: Consumer, cycles: int) -> l
     taken_in: list[int] = []
     col = filled = issued = taken = 0
     credits, fifo = SWU_CREDITS, deque[int]()
-    t, limit = 0, 4 * (arrivals[-1] + n_in + n_out + frames * cycles) + 100
+    # from the cycle out of reset before the first input beat (as the stream testbench and
+    # a top after reset run it): windows of padding only issue before any input
+    t, limit = -1, 4 * (arrivals[-1] + n_in + n_out + frames * cycles) + 100
     while taken < n_out:
         row_done, released, returned = 0, 0, 0
         if len(taken_in) < n_in and arrivals[len(taken_in)] <= t and filled < win.rows:
