@@ -20,7 +20,7 @@ from flow.atomic import write_json
 from flow.examples import bnn_pynq, input_shape
 from flow.export import export_qonnx
 from flow.lower import lower
-from flow.verify import qonnx_outputs
+from flow.reference import qonnx_outputs
 
 TARGETS = {"vs_brevitas": 3.0, "vs_qonnx_executor": 1000.0}  # on TFC-w1a1
 

@@ -265,7 +265,7 @@ def report(build_dir: Path) -> Path:
 
 def _report(build_dir: Path) -> Path:
     r = Report(build_dir)
-    r.lines += summary_lines(build_dir)
+    r.lines += summary_lines(build_dir, r.fingerprint)
     for title, section in (("Accuracy", r.accuracy), ("Bit-width sweep", r.sweep),
                            ("SQNR", r.sqnr), ("Cost model", r.cost)):
         r.guard(title, section)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flow.markdown import fmt, read_json, table
-from flow.results import current_fingerprint, read_result
+from flow.results import read_result
 from flow.synth.nextpnr import PNR_DEVICES
 
 # nextpnr's cells for the LUT, FF, BRAM and DSP columns, per family (an iCE40 logic cell
@@ -47,9 +47,9 @@ def guarded(title: str, section: Callable[[], list[str] | None]) -> list[str]:
                 f"{e}); re-run the command that writes it.*", ""]
 
 
-def summary_lines(build_dir: Path) -> list[str]:
+def summary_lines(build_dir: Path, fingerprint: str | None) -> list[str]:
+    """The first screen; `fingerprint` is the build's IR's (results of another are stale)."""
     build_dir = Path(build_dir)
-    fingerprint = current_fingerprint(build_dir)
     unused: dict[str, str] = {}  # result files present but not usable: why
 
     def doc(name: str) -> dict[str, Any]:

@@ -38,16 +38,8 @@ from flow import data as datasets
 from flow import models
 from flow.atomic import write_json
 from flow.buildfolder import claim, writing
-from flow.train import (
-    calibrate,
-    evaluate,
-    first_difference,
-    fit,
-    load_checkpoint,
-    seed_all,
-    trained_from,
-    training_inputs,
-)
+from flow.checkpoint import first_difference, load_checkpoint, training_inputs
+from flow.train import calibrate, evaluate, fit, seed_all, trained_from
 
 log = logging.getLogger("qflow.sweep")
 

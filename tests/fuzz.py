@@ -51,7 +51,8 @@ from flow.argtypes import non_negative_int, positive_int
 from flow.atomic import write_json, write_text
 from flow.ir import IRError, Model
 from flow.lower import DEFAULT_ACTIVATION_FORM, LoweringError, lower
-from flow.verify import explained, qonnx_trace, rounding
+from flow.reference import qonnx_trace
+from flow.verify import explained, rounding
 from tests.fuzz_space import ARCHS, arch_of, build, draw, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]

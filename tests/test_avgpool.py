@@ -33,8 +33,9 @@ from flow.golden.pool import shift_round
 from flow.ir import AvgPoolLayer, IRError, load
 from flow.lower import LoweringError, lower
 from flow.quantizers import act_quant, weight_quant
+from flow.reference import activation_quantizers
 from flow.synthetic import random_cnn_model, random_codes
-from flow.verify import activation_quantizers, frame_order
+from flow.verify import frame_order
 from tests.test_lower_cnn import every_backend_equals_golden, inputs
 
 U8 = {"quant": "uint", "bits": 8, "max_val": 1.0}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flow.cli import main
-from flow.verify import qonnx_outputs
+from flow.reference import qonnx_outputs
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from flow.golden.requant import requantize
 from flow.ir import Requant, Thresholds, quantize_multiplier
 from flow.lower import LoweringError, lower
 from flow.lower.requant import closest_requantization, requant_matches_thresholds
-from flow.verify import qonnx_outputs, qonnx_trace, rounding, verify
+from flow.reference import qonnx_outputs, qonnx_trace
+from flow.verify import rounding, verify
 from tests import fuzz, fuzz_space
 from tests.test_thresholds import quant
 

@@ -188,7 +188,7 @@ def test_quantized_bias(tmp_path: Path) -> None:
     from flow import golden
     from flow.export import export_qonnx
     from flow.lower import lower
-    from flow.verify import qonnx_outputs
+    from flow.reference import qonnx_outputs
 
     spec = {"seed": 3, "po2": True, "input_shape": [9], "input": {"quant": "fixed", "bits": 6},
             "input_gain": 2.0, "refuse": None, "layers": [

@@ -19,7 +19,7 @@ import pytest
 
 from flow import golden
 from flow.backends import hls, rtl
-from flow.backends.rtl import harness
+from flow.backends.rtl import harness, simcache
 from flow.backends.rtl.generate import (
     changed_files,
     current_manifest,
@@ -58,7 +58,7 @@ def simulate_equals_golden(model: Model, build: Path, frames: int = 4, seed: int
 @pytest.fixture
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
-    monkeypatch.setenv(harness.CACHE_ENV, str(cache))
+    monkeypatch.setenv(simcache.CACHE_ENV, str(cache))
     return cache
 
 
@@ -68,14 +68,14 @@ def test_sim_cache_is_in_the_users_cache_folder(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a predictable folder of the shared /tmp: $XDG_CACHE_HOME/qflow/verilator (a
     relative $XDG_CACHE_HOME is ignored, as the spec says: ~/.cache), mode 0700."""
-    monkeypatch.delenv(harness.CACHE_ENV, raising=False)
+    monkeypatch.delenv(simcache.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    root = harness.cache_root()
+    root = simcache.cache_root()
     assert root == tmp_path / "xdg" / "qflow" / "verilator"
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     monkeypatch.setenv("XDG_CACHE_HOME", "relative")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert harness.cache_root() == tmp_path / "home" / ".cache" / "qflow" / "verilator"
+    assert simcache.cache_root() == tmp_path / "home" / ".cache" / "qflow" / "verilator"
 
 
 @pytest.mark.parametrize("kind", ["world-writable", "group-writable", "symlink", "file",
@@ -98,10 +98,10 @@ def test_sim_cache_refused_unless_private(kind: str, tmp_path: Path,
             os.chown(cache, 4242, -1)
         else:
             cache.chmod(0o777 if kind == "world-writable" else 0o770)
-    monkeypatch.setenv(harness.CACHE_ENV, str(cache))
+    monkeypatch.setenv(simcache.CACHE_ENV, str(cache))
     with pytest.raises(RuntimeError, match=f"the Verilator build cache {cache} is .*; "
                                            f"remove it, or set .QFLOW_SIM_CACHE"):
-        harness.cache_root()
+        simcache.cache_root()
 
 
 def test_private_dir_creates_missing_parents(tmp_path: Path) -> None:
@@ -114,8 +114,8 @@ def test_planted_runtime_files_are_never_used(private_cache: Path, tmp_path: Pat
     another content planted among the shared runtime objects are not copied into a build;
     the build compiles its own and works."""
     first = rtl.build_block("axis_fifo", {"WIDTH": 8, "DEPTH": 4})
-    shared = harness.runtime_dir()
-    record = json.loads((shared / harness.RUNTIME_RECORD).read_text())
+    shared = simcache.runtime_dir()
+    record = json.loads((shared / simcache.RUNTIME_RECORD).read_text())
     assert set(record) >= {"verilated.o", "verilated_vpi.o"}
     marker = tmp_path / "planted-ran"
     (shared / "evil.d").write_text(f"$(shell touch {marker})\n")
@@ -148,7 +148,7 @@ def test_stream_testbench_cache_is_checked() -> None:
     is not that content."""
     rtl.build_stream(rtl.block_sources(), "axis_fifo", 8, 8, {"WIDTH": 8, "DEPTH": 4})
     text = harness.stream_tb_source("axis_fifo", 8, 8, {"WIDTH": 8, "DEPTH": 4})
-    (tb,) = [p for p in (harness.cache_root() / "tb").iterdir() if p.read_text() == text]
+    (tb,) = [p for p in (simcache.cache_root() / "tb").iterdir() if p.read_text() == text]
     tb.write_text(text.replace("$fatal", "$display"))
     rtl.build_stream(rtl.block_sources(), "axis_fifo", 8, 8, {"WIDTH": 8, "DEPTH": 4})
     assert tb.read_text() == text
@@ -479,10 +479,10 @@ def test_uncreatable_cache_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """A cache folder that cannot be made (its parent a file here; a read-only home
     alike) is a RuntimeError naming it and the way out, not a bare OSError."""
     (tmp_path / "home").write_text("")
-    monkeypatch.setenv(harness.CACHE_ENV, str(tmp_path / "home" / "cache"))
+    monkeypatch.setenv(simcache.CACHE_ENV, str(tmp_path / "home" / "cache"))
     with pytest.raises(RuntimeError, match="build cache .*home/cache cannot be created .*; "
                                            "set .QFLOW_SIM_CACHE to another folder"):
-        harness.cache_root()
+        simcache.cache_root()
 
 
 def test_sim_folder_taken_by_a_file_is_named(tmp_path: Path) -> None:

@@ -255,7 +255,8 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path: Path,
 def test_what_qflow_saves_loads_as_weights_only(tmp_path: Path) -> None:
     """Checkpoints hold tensors, numbers, strings and containers only, and record the
     training inputs they were trained from (float baseline, QAT, PTQ)."""
-    from flow.train import train, training_inputs
+    from flow.checkpoint import training_inputs
+    from flow.train import train
 
     for mode in ("qat", "ptq"):
         path = _digits_config(tmp_path, name=f"d_{mode}", mode=mode, float_baseline=True)
@@ -292,7 +293,7 @@ def test_truncated_checkpoint_is_named_before_training(tmp_path: Path,
 
 def test_checkpoint_written_whole_or_not_at_all(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from flow.train import save_checkpoint
+    from flow.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "checkpoint.pt"
     save_checkpoint(ckpt, {"model": {"w": torch.ones(3)}, "epoch": 1})
@@ -334,7 +335,7 @@ def test_ptq_checkpoint_is_written_atomically(tmp_path: Path,
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
-    from flow.train import save_checkpoint, train, training_inputs
+    from flow.checkpoint import save_checkpoint, train, training_inputs
 
     cfg_path = _digits_config(tmp_path)
     cfg = config.load(cfg_path)

@@ -14,7 +14,7 @@ from flow import golden
 from flow.export import export_qonnx
 from flow.lower import LoweringError, lower
 from flow.models import build
-from flow.verify import qonnx_outputs
+from flow.reference import qonnx_outputs
 from tests.conftest import export_bnn_pynq
 
 # (input, weight, activation) quantizer specs over the course material's options

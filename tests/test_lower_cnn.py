@@ -22,7 +22,7 @@ from flow.export import export_qonnx
 from flow.ir import Conv2dLayer, DenseLayer, Model, accumulator_bounds, load
 from flow.lower import LoweringError, lower
 from flow.quantizers import act_quant, weight_quant
-from flow.verify import qonnx_outputs
+from flow.reference import qonnx_outputs
 from tests.conftest import export_bnn_pynq
 
 BIN = {"quant": "binary"}

@@ -151,7 +151,7 @@ def w8a8_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_lowering_requantizes_on_request(w8a8_onnx: Path) -> None:
     from flow.lower import lower
-    from flow.verify import qonnx_outputs
+    from flow.reference import qonnx_outputs
 
     x = np.random.default_rng(1).random((120, 1, 8, 8), dtype=np.float32)
     ref = qonnx_outputs(w8a8_onnx, x)

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from flow import golden
 from flow.lower import lower
-from flow.verify import qonnx_outputs
+from flow.reference import qonnx_outputs
 
 
 def quant(name: str, inp: str, scale: float, bits: int, signed: int, rounding: str = "ROUND"

@@ -18,7 +18,8 @@ from flow.export import export_qonnx
 from flow.ir import Requant
 from flow.ir import load as load_ir
 from flow.lower import lower
-from flow.verify import explained, frame_order, qonnx_trace, rounding, verify
+from flow.reference import qonnx_trace
+from flow.verify import explained, frame_order, rounding, verify
 from tests import fuzz_space
 
 

