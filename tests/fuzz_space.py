@@ -179,6 +179,8 @@ def draw_cnn(seed: int) -> dict[str, Any]:
         conv = d.weighted(c if depthwise else int(rng.integers(1, 7)), True)
         h, w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         pool = POOLS[int(rng.integers(len(POOLS)))] if min(h, w) >= 2 else None
+        if pool == "avg" and (conv.get("act") or {}).get("quant") == "shifted":
+            pool = "max"  # Brevitas exports no TruncAvgPool2d of an input with a zero point
         conv.update(kernel=k, stride=stride, pad=pad, depthwise=depthwise, pool=pool)
         if pool:
             pk = int(rng.integers(2, min(3, h, w) + 1))

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -386,24 +385,21 @@ def test_results_without_a_readable_ir_say_so(build: Path) -> None:
     assert "`verify.json`: the build has no readable IR to check it against" in text
 
 
-def test_a_killed_export_leaves_the_build_and_its_staging_is_removed(build: Path) -> None:
-    """kill -9 in the middle of `qflow export`: the build is as it was; the next command
-    removes the dead process's staging folder."""
+def test_a_killed_build_leaves_the_build_and_its_staging_is_removed(build: Path) -> None:
+    """kill -9 in the middle of replacing a build (as export and compile do): the build is
+    as it was; the next command removes the dead process's staging folder."""
     before = _snapshot(build)
-    proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "export", str(build)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stage = f".b.{buildfolder.STAGE_TAG}.{proc.pid}."
-    deadline = time.monotonic() + 120
-    while not any(p.name.startswith(stage) and (p / "ir.json").exists()
-                  for p in build.parent.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, \
-            f"export ended first: {proc.communicate()[1] if proc.poll() is not None else ''}"
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
+    proc = subprocess.run([sys.executable, "-c", (
+        "import os, signal, shutil; from pathlib import Path\n"
+        "from flow.buildfolder import replace_build\n"
+        "def half_built(stage: Path) -> None:\n"
+        f"    shutil.copy({str(build / 'ir.json')!r}, stage / 'ir.json')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"replace_build({str(build)!r}, half_built)\n")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == -9
     assert _snapshot(build) == before
-    assert any(p.name.startswith(stage) for p in build.parent.iterdir())
+    assert any(p.name.startswith(f".b.{buildfolder.STAGE_TAG}.") for p in build.parent.iterdir())
     with writing(build):
         pass
     assert _hidden(build.parent) == []

@@ -335,7 +335,8 @@ def test_ptq_checkpoint_is_written_atomically(tmp_path: Path,
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
-    from flow.checkpoint import save_checkpoint, train, training_inputs
+    from flow.checkpoint import save_checkpoint, training_inputs
+    from flow.train import train
 
     cfg_path = _digits_config(tmp_path)
     cfg = config.load(cfg_path)
@@ -394,7 +395,8 @@ def test_explore_without_an_explore_section(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_checkpoint_that_is_not_the_builds(tmp_path: Path) -> None:
-    from flow.train import load_trained, save_checkpoint, training_inputs
+    from flow.checkpoint import save_checkpoint, training_inputs
+    from flow.train import load_trained
 
     build = tmp_path / "build"
     build.mkdir()
