@@ -59,7 +59,7 @@ def cmd_compile(a: argparse.Namespace) -> None:
         hardware["preset"] = a.folding_preset
     data = {"name": a.dataset, **({"path": a.data_path} if a.data_path else {})} \
         if a.dataset else None
-    compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation)
+    compile_onnx(Path(a.model), Path(a.out), hardware, data, a.activation, a.rounding)
 
 
 def check_outputs_path(out: Path, build_dir: Path, inputs: Path) -> None:
@@ -174,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
                    help="hidden activations as thresholds (exact), fixed-point "
                         "requantization, or auto (the default: requantization of 5-bit and "
                         "wider outputs whose float tail is affine, thresholds elsewhere)")
+    s.add_argument("--rounding", choices=["half_even", "tflite"], default="half_even",
+                   help="requantizations round once half to even (QONNX's Quant, the "
+                        "default) or twice as TFLite's MultiplyByQuantizedMultiplier")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("run", help="run a backend on float inputs (.npy) -> outputs (.npy)")

@@ -211,6 +211,8 @@ class LowerSpec(Section):
     """How the lowering forms hidden layers' activations (see flow/lower/__init__.py)."""
 
     activation: Literal["thresholds", "requant", "auto"] = "auto"
+    # requantizations' rounding (flow.ir.Requant): QONNX's, or TFLite's double rounding
+    rounding: Literal["half_even", "tflite"] = "half_even"
 
 
 class FirmwareSpec(Section):

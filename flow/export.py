@@ -21,7 +21,7 @@ from flow import backends
 from flow.atomic import write_with
 from flow.buildfolder import check_replaceable, replace_build, writing
 from flow.ir import Model
-from flow.lower import DEFAULT_ACTIVATION_FORM, copy_self_contained, lower
+from flow.lower import DEFAULT_ACTIVATION_FORM, DEFAULT_ROUNDING, copy_self_contained, lower
 
 log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096
@@ -98,7 +98,8 @@ def export_build(build_dir: Path) -> Model:
             onnx_path = export_qonnx(model, torch.from_numpy(ds.x_test[:1]),
                                      stage / "model.qonnx.onnx")
             log.info("QONNX: model.qonnx.onnx")
-            ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"])
+            ir = lower(onnx_path, name=cfg["name"], activation=cfg["lower"]["activation"],
+                       rounding=cfg["lower"]["rounding"])
             ir.meta["data"] = cfg["data"]
             ir.meta["seed"] = cfg["seed"]
             ir.meta["firmware"] = cfg["firmware"]  # the chip the firmware is built for
@@ -126,14 +127,15 @@ def check_dataset(model: Model, data: dict[str, Any]) -> None:
 
 def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
                  data: dict[str, Any] | None = None,
-                 activation: str = DEFAULT_ACTIVATION_FORM) -> Model:
+                 activation: str = DEFAULT_ACTIVATION_FORM,
+                 rounding: str = DEFAULT_ROUNDING) -> Model:
     """A QONNX file made anywhere through lowering and generation into `out_dir`."""
     with writing(out_dir, create=True) as out_dir:
-        return _compile(Path(onnx_path), out_dir, hardware, data, activation)
+        return _compile(Path(onnx_path), out_dir, hardware, data, activation, rounding)
 
 
 def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
-             data: dict[str, Any] | None, activation: str) -> Model:
+             data: dict[str, Any] | None, activation: str, rounding: str) -> Model:
     check_replaceable(out_dir)  # before the work of lowering
     from flow.train import TRAIN_FILES
 
@@ -142,7 +144,7 @@ def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
         raise ValueError(f"--out {out_dir}: holds a trained model ({', '.join(trained)}), "
                          "which compile would replace; compile into another folder (`qflow "
                          "export` rebuilds a trained build)")
-    ir = lower(Path(onnx_path), activation=activation)
+    ir = lower(Path(onnx_path), activation=activation, rounding=rounding)
     if data:
         ir.meta["data"] = data
         check_dataset(ir, data)

@@ -26,6 +26,7 @@ from flow.ir import (
     Requant,
     Thresholds,
     accumulator_bounds,
+    half_even_multiplier,
     quantize_multiplier,
     window_output,
 )
@@ -193,21 +194,27 @@ def random_codes(model: Model, n: int, seed: int = 1) -> np.ndarray:
 
 
 def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
-                   out_t: DataType) -> Requant:
+                   out_t: DataType, rounding: str = "half_even") -> Requant:
     """A requantization of one layer's accumulators to out_t from its bounds alone, for a
     layer without data (`requantize_hidden` fits a model's to its accumulators): factors
     from the type's span over the accumulator's down to 1/64 of it (so that outputs spread
-    and saturate), a bias up to a quarter of the accumulator's range, a random zero point
-    and clamp; channel 0 takes multiplier 2^31 - 1, channel 1 2^30 with shift -31, channel
-    2 multiplier 0."""
+    and saturate), a bias up to a quarter of the accumulator's range (half_even: with
+    fractional bits), a random zero point and clamp; extremes on channels 0-2: the largest
+    multiplier, the smallest factor, multiplier 0."""
     c, lo, hi = layer.out_channels, layer.acc_min, layer.acc_max
     spread = max(hi - lo, 1)
     bias = rng.integers(-(spread // 4), spread // 4 + 1, size=c)
-    # a left shift must keep (acc + bias) * 2^shift inside int32: a factor below 2^k takes
-    # a shift of at most k (M * 2^(shift - 31) with M >= 2^30)
+    # tflite: a left shift must keep (acc + bias) * 2^shift inside int32: a factor below
+    # 2^k takes a shift of at most k (M * 2^(shift - 31) with M >= 2^30)
     top = (max(abs(lo), abs(hi)) + spread // 4) or 1
     reals = (out_t.max - out_t.min) / spread * 2.0 ** rng.uniform(0, 6, size=c)
     reals = np.minimum(reals, 2.0 ** np.floor(np.log2(INT32_MAX / top)) * 0.99)
+    a, b = np.sort(rng.integers(out_t.min, out_t.max + 1, size=2))
+    clamp = (a, b) if rng.random() < 0.5 else (out_t.min, out_t.max)
+    zero_point = int(rng.integers(out_t.min, out_t.max + 1))
+    if rounding == "half_even":
+        return half_even_requant(rng, reals, bias + rng.uniform(-0.5, 0.5, c), zero_point,
+                                 (int(clamp[0]), int(clamp[1])), out_t, extremes=(0, 1, 2))
     m, s = zip(*(quantize_multiplier(float(r)) for r in reals), strict=True)
     multiplier, shift = np.array(m, np.int64), np.array(s, np.int64)
     multiplier[0] = INT32_MAX
@@ -215,22 +222,39 @@ def random_requant(rng: np.random.Generator, layer: DenseLayer | Conv2dLayer,
         multiplier[1], shift[1] = 2**30, -31
     if c > 2:
         multiplier[2] = 0
-    a, b = np.sort(rng.integers(out_t.min, out_t.max + 1, size=2))
-    clamp = (a, b) if rng.random() < 0.5 else (out_t.min, out_t.max)
-    return Requant(bias=bias, multiplier=multiplier, shift=shift,
-                   zero_point=int(rng.integers(out_t.min, out_t.max + 1)),
-                   clamp_min=int(clamp[0]), clamp_max=int(clamp[1]), out_dtype=out_t)
+    return Requant(bias=bias, multiplier=multiplier, shift=shift, zero_point=zero_point,
+                   clamp_min=int(clamp[0]), clamp_max=int(clamp[1]), out_dtype=out_t,
+                   rounding="tflite")
 
 
-def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: bool = True
-                      ) -> Model:
+def half_even_requant(rng: np.random.Generator, reals: np.ndarray, bias: np.ndarray,
+                      zero_point: int, clamp: tuple[int, int], out_t: DataType,
+                      extremes: tuple[int, ...] = ()) -> Requant:
+    """The half_even requantization of factors `reals` and biases in accumulator units
+    (`bias`, fractional); the channels listed in `extremes` (up to three) take the largest
+    multiplier at shift 31, the smallest factor (1 / 2^62) and multiplier 0."""
+    m, n = (np.array(v, np.int64) for v in zip(*(half_even_multiplier(float(r))
+                                                  for r in reals), strict=True))
+    for ch, (mult, shift) in zip(extremes, ((INT32_MAX, 31), (1, 62), (0, 62)), strict=False):
+        if ch < len(m):
+            m[ch], n[ch] = mult, shift
+    product_bias = np.round(bias * m.astype(np.float64)).astype(np.int64)
+    product_bias += rng.integers(-1, 2, len(m)) * (m > 0)  # off the float's rounding too
+    return Requant(bias=product_bias, multiplier=m, shift=n, zero_point=zero_point,
+                   clamp_min=clamp[0], clamp_max=clamp[1], out_dtype=out_t,
+                   rounding="half_even")
+
+
+def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: bool = True,
+                      rounding: str = "half_even") -> Model:
     """The model with each hidden weighted layer's multi-bit thresholds replaced, in place,
     by a requantization onto the same output type (BIPOLAR outputs keep theirs): per
     channel, a bias centring and a factor spreading its accumulators on random codes over
     the output range (clamped to it, a narrow range for signed types). With `extremes` and
     four channels or more the last three are extremes: multiplier 0, the smallest factor
     (2^30 at shift -31), and the largest multiplier at the largest left shift the
-    accumulator bounds allow (saturating)."""
+    accumulator bounds allow (saturating); half_even: the largest multiplier at shift 31,
+    the smallest factor and multiplier 0, and biases with fractional bits."""
     from flow import golden
     from flow.ir import Requant, quantize_multiplier
     from flow.ir.requant import INT32_MAX, INT32_MIN
@@ -247,6 +271,14 @@ def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: 
             zero_point = (clamp_min + clamp_max) // 2
             real = (clamp_max - clamp_min) / (6 * (acc.std(0) + 1)) * rng.uniform(0.5, 2, acc.shape[1])
             bias = -np.round(acc.mean(0)).astype(np.int64) + rng.integers(-2, 3, acc.shape[1])
+            if rounding == "half_even":
+                lay.activation = half_even_requant(
+                    rng, real, bias + rng.uniform(-0.5, 0.5, len(bias)), zero_point,
+                    (clamp_min, clamp_max), out,
+                    tuple(range(len(bias) - 3, len(bias))) if extremes and len(bias) >= 4
+                    else ())
+                x = golden.layer(lay, x)
+                continue
             m, shift = np.array([quantize_multiplier(float(r)) for r in real]).T
             lo, hi = lay.acc_min + min(int(bias.min()), 0), lay.acc_max + max(int(bias.max()), 0)
             left_max = 0
@@ -258,7 +290,8 @@ def requantize_hidden(model: Model, seed: int = 0, samples: int = 64, extremes: 
                 shift[-3:] = [0, -31, left_max]
             lay.activation = Requant(bias=bias, multiplier=m.astype(np.int64),
                                      shift=shift.astype(np.int64), zero_point=zero_point,
-                                     clamp_min=clamp_min, clamp_max=clamp_max, out_dtype=out)
+                                     clamp_min=clamp_min, clamp_max=clamp_max, out_dtype=out,
+                                     rounding="tflite")
         x = golden.layer(lay, x)
     model.validate(model.name)
     return model

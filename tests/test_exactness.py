@@ -53,7 +53,7 @@ def random_requant(rng: np.random.Generator, channels: int) -> Requant:
     multiplier = np.where(po2, 2**30, rng.integers(2**30, 2**31, channels))
     zero_point = int(rng.integers(-5, 6))
     lo_code = int(rng.integers(-128, 0))
-    return Requant(bias=rng.integers(-40, 41, channels), multiplier=multiplier,
+    return Requant(rounding="tflite", bias=rng.integers(-40, 41, channels), multiplier=multiplier,
                    shift=rng.integers(-6, 3, channels), zero_point=zero_point,
                    clamp_min=lo_code, clamp_max=int(rng.integers(lo_code + 1, 128)),
                    out_dtype=dtype("INT8"))
@@ -90,7 +90,7 @@ def test_ties_clamps_and_the_bias_refinement() -> None:
     """Factor 1/2: TFLite rounds the tie 0.5 up where QONNX rounds it to 0 (one step);
     a constant channel clamped below or above its whole range agrees; a bias rounded the
     wrong way is found by trying bias -+ 1."""
-    half = Requant(bias=np.zeros(3, np.int64), multiplier=np.full(3, 2**30),
+    half = Requant(rounding="tflite", bias=np.zeros(3, np.int64), multiplier=np.full(3, 2**30),
                    shift=np.zeros(3, np.int64), zero_point=0, clamp_min=0, clamp_max=15,
                    out_dtype=dtype("UINT4"))
     lo, hi = np.array([0, -50, 100]), np.array([20, -10, 140])
@@ -104,7 +104,7 @@ def test_ties_clamps_and_the_bias_refinement() -> None:
     assert ok.tolist() == [False, True, True] and diff.tolist() == [1, 0, 0]
     # the same layer without ties: factor 2/3, thresholds of the exact value, bias off by one
     m, s = quantize_multiplier(2 / 3)
-    act = Requant(bias=np.array([7]), multiplier=np.array([m]), shift=np.array([s]),
+    act = Requant(rounding="tflite", bias=np.array([7]), multiplier=np.array([m]), shift=np.array([s]),
                   zero_point=0, clamp_min=0, clamp_max=255, out_dtype=dtype("UINT8"))
     acc = np.arange(-20, 400)[:, None]
     exact = np.clip(np.round((acc + 6) * 2 / 3), 0, 255)

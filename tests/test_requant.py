@@ -100,7 +100,7 @@ def test_quantize_multiplier(real: float) -> None:
 
 
 def test_requantize_clamps_and_offsets() -> None:
-    r = Requant(bias=np.array([10, -10]), multiplier=np.array([2**30, 2**30]),
+    r = Requant(rounding="tflite", bias=np.array([10, -10]), multiplier=np.array([2**30, 2**30]),
                 shift=np.array([1, -2]), zero_point=3, clamp_min=0, clamp_max=15,
                 out_dtype=dtype("UINT4"))
     acc = np.array([[0, 0], [100, 100], [-100, -100]])
@@ -112,7 +112,7 @@ def test_requant_model_round_trips_and_validates() -> None:
     model = random_model([12, 7, 5], ["INT4", "INT4"], ["INT8"], "UINT4", seed=2)
     layer = model.layers[0]
     c = layer.out_channels
-    layer.activation = Requant(bias=np.arange(c) - 3, multiplier=np.full(c, 1518500250),
+    layer.activation = Requant(rounding="tflite", bias=np.arange(c) - 3, multiplier=np.full(c, 1518500250),
                                shift=np.full(c, -5), zero_point=-3, clamp_min=-127,
                                clamp_max=127, out_dtype=dtype("INT8"))
     model.validate("test")
@@ -126,12 +126,12 @@ def test_requant_model_round_trips_and_validates() -> None:
         again = load(d)
         assert isinstance(again.layers[0].activation, Requant)
         assert np.array_equal(golden.run_codes(again, codes), want)
-    layer.activation = Requant(bias=np.full(c, 2**31 - 10), multiplier=np.full(c, 2**30),
+    layer.activation = Requant(rounding="tflite", bias=np.full(c, 2**31 - 10), multiplier=np.full(c, 2**30),
                                shift=np.zeros(c, np.int64), zero_point=0,
                                clamp_min=-128, clamp_max=127, out_dtype=dtype("INT8"))
     with pytest.raises(IRError, match="leaves int32"):
         model.validate("test")
-    layer.activation = Requant(bias=np.zeros(c, np.int64), multiplier=np.full(c, 2**29),
+    layer.activation = Requant(rounding="tflite", bias=np.zeros(c, np.int64), multiplier=np.full(c, 2**29),
                                shift=np.zeros(c, np.int64), zero_point=0,
                                clamp_min=-128, clamp_max=127, out_dtype=dtype("INT8"))
     with pytest.raises(IRError, match=r"multipliers must be 0 or in \[2\^30, 2\^31\)"):

@@ -2,7 +2,12 @@
 shared by the RTL and HLS generators: the widths of its per-channel parameters and of its
 datapath, sized from the IR's bounds.
 
-acc + bias takes `sum_bits` over every channel; shifted left by at most `lsh_max` it stays
+half_even: acc * m takes ACC_BITS + 32 signed bits at most; `product_bits` holds both
+acc * m and acc * m + bias for every channel and accumulator value (below 2^62 by
+flow.ir.Requant.check_range), `bias_bits` the bias (in the product's units) and `rsh_max`
+is the largest right shift (1..62).
+
+tflite: acc + bias takes `sum_bits` over every channel; shifted left by at most `lsh_max` it stays
 within int32 (flow.ir.Requant.check_range), so sum_bits + lsh_max <= 32: a value needing
 sum_bits signed bits has a magnitude of at least 2^(sum_bits - 2), and times 2^lsh_max it
 is below 2^31. The multiplier is 0 or in [2^30, 2^31): 31 unsigned bits. The output's range
@@ -28,9 +33,14 @@ class HardwareRequant:
 
     requant: Requant
     bias_bits: int  # signed
-    sum_bits: int  # acc + bias, signed
-    lsh_max: int  # the largest left shift of any channel
+    sum_bits: int  # tflite: acc + bias, signed (half_even: 0)
+    lsh_max: int  # tflite: the largest left shift of any channel (half_even: 0)
     rsh_max: int  # the largest right shift
+    product_bits: int = 0  # half_even: acc * m and acc * m + bias, signed (tflite: 0)
+
+    @property
+    def half_even(self) -> bool:
+        return self.requant.rounding == "half_even"
 
     @property
     def lsh_bits(self) -> int:
@@ -42,11 +52,12 @@ class HardwareRequant:
 
     @property
     def left(self) -> np.ndarray:
-        return np.maximum(self.requant.shift, 0)
+        return np.zeros_like(self.requant.shift) if self.half_even \
+            else np.maximum(self.requant.shift, 0)
 
     @property
     def right(self) -> np.ndarray:
-        return np.maximum(-self.requant.shift, 0)
+        return self.requant.shift if self.half_even else np.maximum(-self.requant.shift, 0)
 
 
 def hardware_requant(layer: DenseLayer) -> HardwareRequant:
@@ -60,6 +71,13 @@ def hardware_requant(layer: DenseLayer) -> HardwareRequant:
     if out.min < INT32_MIN or out.max > INT32_MAX:
         raise IRError(f"{at}: requantized output type {out} leaves int32")
     bmin, bmax = int(r.bias.min()), int(r.bias.max())
+    if r.rounding == "half_even":
+        ends = [v for m, b in zip(r.multiplier.tolist(), r.bias.tolist(), strict=True)
+                for acc in (layer.acc_min, layer.acc_max) for v in (acc * m, acc * m + b)]
+        return HardwareRequant(
+            requant=r, bias_bits=bits_for_range(min(bmin, -1), max(bmax, 0)), sum_bits=0,
+            lsh_max=0, rsh_max=int(r.shift.max()),
+            product_bits=bits_for_range(min(min(ends), -1), max(max(ends), 0)))
     return HardwareRequant(
         requant=r, bias_bits=bits_for_range(min(bmin, -1), max(bmax, 0)),
         sum_bits=bits_for_range(min(layer.acc_min + bmin, -1), max(layer.acc_max + bmax, 0)),

@@ -1,6 +1,7 @@
-"""The reference implementation of the IR's requantization (flow/ir/requant.py: TFLite's
-MultiplyByQuantizedMultiplier, double rounding), vectorized in int64 over a batch, and the
-activation step every weighted layer's golden semantics ends with."""
+"""The reference implementation of the IR's requantization (flow/ir/requant.py: one
+rounding half to even, or TFLite's MultiplyByQuantizedMultiplier with double rounding),
+vectorized in int64 over a batch, and the activation step every weighted layer's golden
+semantics ends with."""
 
 from __future__ import annotations
 
@@ -37,11 +38,21 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray,
         saturating_rounding_doubling_high_mul(x << left, multiplier), right)
 
 
+def rounding_shift_half_even(p: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """RHE(p / 2^n) for n >= 1: p / 2^n rounded to nearest, ties to even, as
+    (p + 2^(n-1) - 1 + ((p >> n) & 1)) >> n; |p| < 2^62 keeps the sum in int64."""
+    one = np.int64(1)
+    return (p + (one << (n - 1)) - 1 + ((p >> n) & 1)) >> n
+
+
 def requantize(acc: np.ndarray, r: Requant) -> np.ndarray:
     """Accumulators [..., C] -> output codes [..., C] (int64)."""
-    x = np.asarray(acc, dtype=np.int64) + r.bias
-    y = multiply_by_quantized_multiplier(x, r.multiplier, r.shift) + r.zero_point
-    return np.clip(y, r.clamp_min, r.clamp_max)
+    acc = np.asarray(acc, dtype=np.int64)
+    if r.rounding == "half_even":
+        y = rounding_shift_half_even(acc * r.multiplier + r.bias, r.shift)
+    else:
+        y = multiply_by_quantized_multiplier(acc + r.bias, r.multiplier, r.shift)
+    return np.clip(y + r.zero_point, r.clamp_min, r.clamp_max)
 
 
 def prepare_activation(act: Activation | None, ftype: type) -> Callable[[np.ndarray], np.ndarray]:

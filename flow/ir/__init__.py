@@ -41,10 +41,11 @@ from flow.ir.model import (
     op_for,
 )
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer, Pool
-from flow.ir.requant import Requant, quantize_multiplier
+from flow.ir.requant import Requant, half_even_multiplier, quantize_multiplier
 
 __all__ = [
-    "Activation", "AvgPoolLayer", "Pool", "Requant", "activation_form", "quantize_multiplier",
+    "Activation", "AvgPoolLayer", "Pool", "Requant", "activation_form", "half_even_multiplier",
+    "quantize_multiplier",
     "thresholds_of",
     "ELEMENTWISE_OPS", "LAYER_KINDS", "MAX_TENSOR_VALUES", "MAX_WEIGHT_VALUES", "SCHEMA",
     "Conv2dLayer", "DenseLayer", "ElementwiseOp",

@@ -1,4 +1,20 @@
-"""Fixed-point requantization, the IR's second activation form (TFLite's integer semantics).
+"""Fixed-point requantization, the IR's second activation form, in one of two roundings.
+
+`rounding == "half_even"` (QONNX's Quant: one rounding, half to even), the default:
+
+    y[c] = clamp(zero_point + RHE((acc[c] * multiplier[c] + bias[c]) / 2^shift[c]),
+                 clamp_min, clamp_max)
+    RHE(p / 2^n)  = (p + 2^(n-1) - 1 + ((p >> n) & 1)) >> n   (arithmetic shifts)
+
+with multiplier in [0, 2^31), shift (a right shift) in 1..62 and the bias in the product's
+units, int64: a bias with n fractional bits, so that a float bias and a factor that is not a
+power of two are carried at the product's precision and the float graph's own rounding is
+applied once. |acc * multiplier + bias| stays below 2^62 (check_range), so every backend
+computes it exactly in 64-bit (or narrower, sized from the bounds) integers. With
+power-of-two scales it is the float graph's function by construction; otherwise lowering
+solves the bias from the float graph's step boundaries (flow/lower/requant.py).
+
+`rounding == "tflite"` (TFLite's integer semantics, for a user who asks for them):
 
     y[c] = clamp(zero_point + MBQM(acc[c] + bias[c], multiplier[c], shift[c]),
                  clamp_min, clamp_max)
@@ -38,7 +54,10 @@ from flow.datatypes import DataType, dtype
 from flow.ir.layer import Get, IRError, Put
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-SHIFT_MIN, SHIFT_MAX = -31, 30
+SHIFT_MIN, SHIFT_MAX = -31, 30  # tflite
+RSHIFT_MIN, RSHIFT_MAX = 1, 62  # half_even
+PRODUCT_LIMIT = 2**62  # half_even: |acc * multiplier + bias| below it
+ROUNDINGS = ("half_even", "tflite")
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -59,31 +78,55 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return m, shift
 
 
+def half_even_multiplier(real: float) -> tuple[int, int]:
+    """real ~ M / 2^n with M in [2^30, 2^31) and n in RSHIFT_MIN..RSHIFT_MAX, the half_even
+    form's factor (M = 0, n = RSHIFT_MAX where real is below its resolution)."""
+    m, s = quantize_multiplier(real)
+    if m == 0:
+        return 0, RSHIFT_MAX
+    if 31 - s > RSHIFT_MAX:  # below 2^-32: keep the top bits that remain
+        m, s = m >> (31 - s - RSHIFT_MAX), 31 - RSHIFT_MAX
+    return m, 31 - s
+
+
 @dataclass
 class Requant:
     """Per-output-channel requantization of the accumulator (see the module docstring)."""
 
-    bias: np.ndarray  # int64 [C], added to the accumulator
-    multiplier: np.ndarray  # int64 [C], in [2^30, 2^31), or 0
-    shift: np.ndarray  # int64 [C], SHIFT_MIN..SHIFT_MAX (> 0: a left shift first)
+    bias: np.ndarray  # int64 [C]: half_even: added to the product; tflite: to the accumulator
+    multiplier: np.ndarray  # int64 [C]: half_even: [0, 2^31); tflite: [2^30, 2^31) or 0
+    shift: np.ndarray  # int64 [C]: half_even: the right shift, 1..62; tflite: -31..30
     zero_point: int
     clamp_min: int  # the quantizer's code range (a narrow one stops short of the type's)
     clamp_max: int
     out_dtype: DataType
+    rounding: str  # "half_even" or "tflite"
 
     kind = "requant"
 
     def check(self, at: str, channels: int) -> None:
+        if self.rounding not in ROUNDINGS:
+            raise IRError(f"{at}: requantization rounding {self.rounding!r} is not one of "
+                          f"{', '.join(ROUNDINGS)}")
         for name in ("bias", "multiplier", "shift"):
             a = getattr(self, name)
             if a.shape != (channels,):
                 raise IRError(f"{at}: requantization {name} has shape {a.shape}, not "
                               f"({channels},)")
         m, s = self.multiplier, self.shift
-        if np.any((m != 0) & ((m < 2**30) | (m > INT32_MAX))):
-            raise IRError(f"{at}: requantization multipliers must be 0 or in [2^30, 2^31)")
-        if np.any((s < SHIFT_MIN) | (s > SHIFT_MAX)):
-            raise IRError(f"{at}: requantization shifts must lie in {SHIFT_MIN}..{SHIFT_MAX}")
+        if self.rounding == "half_even":
+            if np.any((m < 0) | (m > INT32_MAX)):
+                raise IRError(f"{at}: requantization multipliers must lie in [0, 2^31)")
+            if np.any((s < RSHIFT_MIN) | (s > RSHIFT_MAX)):
+                raise IRError(f"{at}: requantization shifts must lie in "
+                              f"{RSHIFT_MIN}..{RSHIFT_MAX}")
+        else:
+            if np.any((m != 0) & ((m < 2**30) | (m > INT32_MAX))):
+                raise IRError(f"{at}: requantization multipliers must be 0 or in "
+                              "[2^30, 2^31)")
+            if np.any((s < SHIFT_MIN) | (s > SHIFT_MAX)):
+                raise IRError(f"{at}: requantization shifts must lie in "
+                              f"{SHIFT_MIN}..{SHIFT_MAX}")
         if self.out_dtype.is_bipolar:
             raise IRError(f"{at}: requantization needs an integer output type, not BIPOLAR")
         if not self.out_dtype.min <= self.zero_point <= self.out_dtype.max:
@@ -94,7 +137,16 @@ class Requant:
                           f"of {self.out_dtype}")
 
     def check_range(self, at: str, acc_min: int, acc_max: int) -> None:
-        """acc + bias, shifted left, must stay in int32 for every accumulator value."""
+        """half_even: |acc * multiplier + bias| < 2^62 for every accumulator value;
+        tflite: acc + bias, shifted left, must stay in int32."""
+        if self.rounding == "half_even":
+            ends = [acc * int(m) + int(b) for m, b in zip(self.multiplier, self.bias,
+                                                          strict=True)
+                    for acc in (acc_min, acc_max)]
+            if ends and max(abs(e) for e in ends) >= PRODUCT_LIMIT:
+                raise IRError(f"{at}: accumulator [{acc_min}, {acc_max}] times the "
+                              "multiplier plus the bias reaches 2^62")
+            return
         lo = acc_min + int(self.bias.min(initial=0))
         hi = acc_max + int(self.bias.max(initial=0))
         left = 2 ** int(np.maximum(self.shift, 0).max(initial=0))
@@ -107,7 +159,8 @@ class Requant:
                 "multiplier": put(f"{name}.requant_multiplier", self.multiplier),
                 "shift": put(f"{name}.requant_shift", self.shift),
                 "zero_point": int(self.zero_point), "clamp_min": int(self.clamp_min),
-                "clamp_max": int(self.clamp_max), "out_dtype": self.out_dtype.name}
+                "clamp_max": int(self.clamp_max), "out_dtype": self.out_dtype.name,
+                "rounding": self.rounding}
 
     @classmethod
     def from_json(cls, d: dict[str, Any], get: Get) -> Requant:
@@ -115,4 +168,4 @@ class Requant:
                    multiplier=get(d["multiplier"]).astype(np.int64),
                    shift=get(d["shift"]).astype(np.int64), zero_point=int(d["zero_point"]),
                    clamp_min=int(d["clamp_min"]), clamp_max=int(d["clamp_max"]),
-                   out_dtype=dtype(d["out_dtype"]))
+                   out_dtype=dtype(d["out_dtype"]), rounding=str(d["rounding"]))

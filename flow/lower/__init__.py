@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from flow.ir import InputStage, Layer, Model, OutputStage, Requant
+from flow.ir.requant import ROUNDINGS
 from flow.lower import avgpool, conv, dense, pool
 from flow.lower.graph import (
     ARITH,
@@ -42,8 +43,8 @@ from flow.lower.onnxfile import copy_self_contained, load_onnx
 PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
                                for op in m.OP_TYPES}
 
-__all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "PATTERNS", "LoweringError",
-           "copy_self_contained", "lower"]
+__all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "DEFAULT_ROUNDING", "PATTERNS",
+           "LoweringError", "copy_self_contained", "lower"]
 
 
 def skip_layout(g: Graph, tensor: str, index: np.ndarray
@@ -93,20 +94,26 @@ def input_stage(g: Graph) -> tuple[InputStage, Stream]:
 
 ACTIVATION_FORMS = ("thresholds", "requant", "auto")
 DEFAULT_ACTIVATION_FORM = "auto"  # config lower.activation and `qflow compile --activation`
+DEFAULT_ROUNDING = "half_even"  # config lower.rounding and `qflow compile --rounding`
 
 
-def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVATION_FORM
-          ) -> Model:
+def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVATION_FORM,
+          rounding: str = DEFAULT_ROUNDING) -> Model:
     """QONNX file -> integer IR (validated). `activation`: hidden layers' activations as
     thresholds (exact for any monotone tail), fixed-point requantizations (an affine tail;
     an error where impossible; listed inexact where it differs from the float graph), or
     auto, the default (requantization from REQUANT_MIN_BITS-bit outputs where the tail
-    allows and it is proven equal to the thresholds, thresholds elsewhere)."""
+    allows and it is proven equal to the thresholds, thresholds elsewhere). `rounding`: the
+    requantizations' (flow.ir.Requant): QONNX's single rounding half to even, or TFLite's
+    double rounding for a user who asks for TFLite's integer semantics."""
     if activation not in ACTIVATION_FORMS:
         raise ValueError(f"activation form {activation!r} is not one of "
                          f"{', '.join(ACTIVATION_FORMS)}")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"requantization rounding {rounding!r} is not one of "
+                         f"{', '.join(ROUNDINGS)}")
     path = Path(path)
-    g = Graph(load_onnx(path), str(path), activation)
+    g = Graph(load_onnx(path), str(path), activation, rounding)
     inp, stream = input_stage(g)
     layers: list[Layer] = []
     inexact: list[str] = []

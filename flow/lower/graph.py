@@ -85,10 +85,13 @@ def frame_index(shape: tuple[int, int, int]) -> np.ndarray:
 class Graph:
     """Producer/consumer maps and constants of an ONNX graph."""
 
-    def __init__(self, model: onnx.ModelProto, path: str, activation_form: str) -> None:
+    def __init__(self, model: onnx.ModelProto, path: str, activation_form: str,
+                 requant_rounding: str = "half_even") -> None:
         self.model, self.path = model, path
         # how hidden layers' activations are lowered: thresholds | requant | auto
         self.activation_form = activation_form
+        # a requantization's rounding (flow.ir.Requant): half_even | tflite
+        self.requant_rounding = requant_rounding
         g = model.graph
         self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i)
                                               for i in g.initializer}

@@ -194,7 +194,7 @@ def _requantize(g: Graph, name: str, quant: onnx.NodeProto, q: QuantParams,
         return None
     why = "a BIPOLAR output" if q.bipolar else "a MaxPool before the quantizer" if pool else ""
     found = None if why else requantization(g, tail, m.start, q, real, w, m.x_bounds,
-                                            len(m.out_shape))
+                                            len(m.out_shape), g.requant_rounding)
     if found is None and form == "requant":
         why = why or "its float tail is not affine in the accumulator"
         raise g.err(quant, f"layer {name}: cannot be requantized ({why}); lower it to "
