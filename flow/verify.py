@@ -36,6 +36,7 @@ import numpy as np
 
 from flow import backends, golden
 from flow.buildfolder import writing
+from flow.golden.exact import float_product_slack
 from flow.golden.requant import prepare_activation
 from flow.inputs import check_batch, first_samples, test_split
 from flow.ir import Layer, Model, Requant
@@ -57,32 +58,33 @@ def frame_order(codes: np.ndarray, hwc: tuple[int, ...] | None) -> np.ndarray:
 
 def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
     """Per output channel, how far (in accumulator units) the float graph's evaluation of an
-    inexact layer may move from the exact accumulator: float32 rounds each of the fan-in
-    products, their sum and the two dequantizations, (fan_in + 3) * 2^-24 of the sum of
-    |terms| (|x - zero point| <= the input range), plus one for the float32 rounding of the
-    exact value itself. 0 for a layer whose float graph is exact, or that has no product."""
+    inexact layer may move from the exact accumulator (`float_product_slack`; |x - zero
+    point| <= the input range). 0 for a layer whose float graph is exact, or that has no
+    product."""
     weights = getattr(layer, "weights", None)  # [out_channels, ...]; pooling has none
     if exact or weights is None:
         return np.zeros(layer.out_channels, np.int64)
-    w = np.abs(weights.astype(np.int64)).reshape(layer.out_channels, -1)
-    lo, hi = layer.input_dtype.min, layer.input_dtype.max
-    terms = w.sum(axis=1) * (hi - lo)
-    return np.ceil((w.shape[1] + 3) * 2.0**-24 * terms).astype(np.int64) + 1
+    return float_product_slack(weights, layer.input_dtype.min, layer.input_dtype.max)
 
 
 def requant_step_bound(act: Requant) -> np.ndarray:
     """Per channel, the most output steps a requantization can differ from the float graph
-    it replaces: the bias rounded to whole accumulator units moves the exact value by up to
-    half the real factor, the high product's rounding (before a right shift) by up to a
-    quarter step; rounding to the nearest step then adds less than one."""
+    it replaces. half_even: one (its factor and bias carry the product's 31 bits and more;
+    a value near a step's edge may round the other way). tflite: the bias rounded to whole
+    accumulator units moves the exact value by up to half the real factor, the high
+    product's rounding (before a right shift) by up to a quarter step; rounding to the
+    nearest step then adds less than one."""
+    if act.rounding == "half_even":
+        return np.ones(len(act.multiplier), np.int64)
     factor = act.multiplier * 2.0 ** (act.shift - 31)
     return 1 + np.floor(factor / 2 + 0.25).astype(np.int64)
 
 
 def exact_requantization(act: Requant, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A power-of-two requantization as the float graph computes it, independently of
-    TFLite's integer function: (acc + bias) * 2^(shift - 1) rounded half to even (qonnx's
-    Quant), plus the zero point, clamped; and where that value is a tie (x.5)."""
+    """A power-of-two TFLite requantization as the float graph computes it, independently
+    of TFLite's integer function: (acc + bias) * 2^(shift - 1) rounded half to even
+    (qonnx's Quant), plus the zero point, clamped; and where that value is a tie (x.5).
+    (A power-of-two half_even requantization is that function itself.)"""
     x = np.asarray(acc, np.int64) + act.bias
     e = np.broadcast_to(np.maximum(1 - act.shift, 0), x.shape)  # right shift of (acc + bias)
     scaled = x << np.maximum(act.shift - 1, 0)
@@ -129,6 +131,8 @@ def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.nda
         "differing_outputs": int((diff > 0).sum()), "outputs": int(diff.size)}
     if requantized.get("proven_exact", False):
         return mine, (low <= theirs) & (theirs <= high), measured
+    if power_of_two and act.rounding == "half_even":
+        return mine, theirs == mine, measured
     if power_of_two:
         exact, tie = exact_requantization(act, acc)
         ok = theirs == exact.reshape(n, -1)
@@ -320,6 +324,9 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
                 "argmax_equal": int((out.argmax(1) == theirs.argmax(1)).sum()),
                 "samples": len(x), **({"error": report["error"]} if "error" in report else {})}
         report.pop("requantized", None)
+        if model.meta.get("kept_thresholds"):  # layers whose requantization was unequal
+            result.setdefault("requantization", {})["kept_thresholds"] = \
+                model.meta["kept_thresholds"]
         agreement = result["agreement"]["qonnx_executor"]
         agreement["rounding"] = report
         agreement["explained"] = explained(agreement, requantized)

@@ -50,7 +50,7 @@ from flow import backends, golden
 from flow.argtypes import non_negative_int, positive_int
 from flow.atomic import write_json, write_text
 from flow.ir import IRError, Model
-from flow.lower import DEFAULT_ACTIVATION_FORM, LoweringError, lower
+from flow.lower import DEFAULT_ACTIVATION_FORM, DEFAULT_ROUNDING, LoweringError, lower
 from flow.reference import qonnx_trace
 from flow.verify import explained, rounding
 from tests.fuzz_space import ARCHS, arch_of, build, draw, random_inputs
@@ -90,6 +90,7 @@ class Outcome:
     backends: dict[str, int] = field(default_factory=dict)  # name -> samples equal to golden
     skipped: dict[str, str] = field(default_factory=dict)  # backend -> what it does not build
     requantized_layers: list[str] = field(default_factory=list)
+    rounding_form: str = DEFAULT_ROUNDING  # the requantizations' (flow.ir.Requant)
 
 
 def clear_refusal(e: Exception, path: Path) -> bool:
@@ -99,14 +100,14 @@ def clear_refusal(e: Exception, path: Path) -> bool:
 
 
 def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, ...] = (),
-               build_dir: Path | None = None, activation: str = DEFAULT_ACTIVATION_FORM
-               ) -> tuple[Outcome, dict[str, np.ndarray]]:
+               build_dir: Path | None = None, activation: str = DEFAULT_ACTIVATION_FORM,
+               rounding_form: str = DEFAULT_ROUNDING) -> tuple[Outcome, dict[str, np.ndarray]]:
     """Lower the QONNX file (hidden activations in the form `activation`), compare golden
     with the executor (and backends with golden). Returns the verdict and the arrays a
     reproduction needs."""
     arrays: dict[str, np.ndarray] = {"inputs": x}
     try:
-        model = lower(path, activation=activation)
+        model = lower(path, activation=activation, rounding=rounding_form)
     except (LoweringError, IRError) as e:
         if clear_refusal(e, path):
             return Outcome(seed, "refused", str(e), activation), arrays
@@ -124,7 +125,7 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
     out = Outcome(seed, "rounding" if rounds else "requant" if unproven else "exact",
                   activation=activation, inexact_layers=inexact, samples=len(x), rounding=report,
                   argmax_differs=int((ours.argmax(1) != theirs.argmax(1)).sum()),
-                  requantized_layers=list(requantized))
+                  requantized_layers=list(requantized), rounding_form=rounding_form)
     equal = np.all(ours == theirs, axis=1)
     if not explained({"equal": int(equal.sum()), "total": len(x), "rounding": report},
                      requantized):
@@ -137,7 +138,7 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
         from flow.export import compile_onnx
 
         assert build_dir is not None
-        model = compile_onnx(path, build_dir, {}, activation=activation)
+        model = compile_onnx(path, build_dir, {}, activation=activation, rounding=rounding_form)
         codes = golden.quantize_input(model.input, x)
         acc = golden.run_codes(model, codes)
         for name in backend_names:
@@ -157,7 +158,8 @@ def check_onnx(seed: int, path: Path, x: np.ndarray, backend_names: tuple[str, .
 
 
 def check(seed: int, work: Path, backend_names: tuple[str, ...] = (),
-          activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp"
+          activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp",
+          rounding_form: str = DEFAULT_ROUNDING
           ) -> tuple[Outcome, dict[str, np.ndarray], dict[str, Any]]:
     """Draw (an `arch`: mlp, cnn or both), build, export and check one seed in `work` (a
     scratch folder), its hidden activations lowered in the form `activation`."""
@@ -174,11 +176,12 @@ def check(seed: int, work: Path, backend_names: tuple[str, ...] = (),
         detail = "the fuzzer drew a model Brevitas cannot build or export:\n"
         return Outcome(seed, "fail", detail + traceback.format_exc(), activation), {}, spec
     try:
-        x = inputs_for(lower(path, activation=activation), spec, SAMPLES)
+        x = inputs_for(lower(path, activation=activation, rounding=rounding_form), spec, SAMPLES)
     except Exception:  # check_onnx judges the same error
         x = random_inputs(spec, SAMPLES, seed + 1)
     try:
-        outcome, arrays = check_onnx(seed, path, x, backend_names, work / "build", activation)
+        outcome, arrays = check_onnx(seed, path, x, backend_names, work / "build", activation,
+                                     rounding_form)
     except Exception:
         outcome, arrays = Outcome(seed, "fail", traceback.format_exc(), activation), {"inputs": x}
     return outcome, arrays, spec
@@ -212,18 +215,21 @@ def replay(folder: Path, backend_names: tuple[str, ...]) -> Outcome:
     verdict = json.loads((folder / "verdict.json").read_text())
     x = np.load(folder / "inputs.npy")
     return check_onnx(int(verdict["seed"]), folder / "model.onnx", x, backend_names,
-                      folder / "build", verdict.get("activation", DEFAULT_ACTIVATION_FORM))[0]
+                      folder / "build", verdict.get("activation", DEFAULT_ACTIVATION_FORM),
+                      verdict.get("rounding_form", DEFAULT_ROUNDING))[0]
 
 
 def run_seeds(seeds: list[int], out: Path, backend_names: tuple[str, ...],
-              activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp") -> list[Outcome]:
+              activation: str = DEFAULT_ACTIVATION_FORM, arch: str = "mlp",
+              rounding_form: str = DEFAULT_ROUNDING) -> list[Outcome]:
     """Check every seed; each failing model goes to out/<seed>/."""
     import tempfile
 
     outcomes = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            outcome, arrays, spec = check(seed, Path(tmp), backend_names, activation, arch)
+            outcome, arrays, spec = check(seed, Path(tmp), backend_names, activation, arch,
+                                          rounding_form)
             if outcome.verdict == "fail":
                 save_repro(out / str(seed), outcome, arrays, spec, Path(tmp) / "model.onnx")
         print(f"seed {seed} ({arch_of(spec)}): {outcome.verdict}"
@@ -252,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activation", choices=["thresholds", "requant", "auto"],
                    default=DEFAULT_ACTIVATION_FORM,
                    help="how hidden activations are lowered (as `qflow compile`)")
+    p.add_argument("--rounding", choices=["half_even", "tflite"], default=DEFAULT_ROUNDING,
+                   help="the requantizations' rounding (as `qflow compile`)")
     p.add_argument("--arch", choices=[*ARCHS, "both"], default="mlp",
                    help="the models drawn: MLPs (the seeds of old), CNNs, or either per seed")
     a = p.parse_args(argv)
@@ -266,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(outcome.verdict == "fail")
     start = a.start if a.start is not None else int(time.time() * 1000) % 2**31
     outcomes = run_seeds(list(range(start, start + a.seeds)), a.out, names, a.activation,
-                         a.arch)
+                         a.arch, a.rounding)
     counts = {v: sum(o.verdict == v for o in outcomes)
               for v in ("exact", "requant", "rounding", "refused", "fail")}
     print(f"fuzz: seeds {start}..{start + a.seeds - 1}: "

@@ -409,3 +409,23 @@ def test_rtl_stage(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
     from tests.test_rtl_blocks import window_stage_case
 
     window_stage_case(tmp_path, shape, in_t, spec, folding)
+
+
+def test_window_sum_exactness_is_declared() -> None:
+    """Trunc itself divides by a power of two (qonnx rounds log2 of the scales' ratio); a
+    window of 9 taps enters only through the float graph's recovery of the sum (x / (s/9)),
+    whose float32 error `sum_is_exact` bounds: small sums are proven exact, sums whose
+    error could reach half a unit (a non-power-of-two input scale, 2^20 and more) are not,
+    and such a pool is listed in meta.inexact_layers (flow.lower.lower)."""
+    from flow.lower.avgpool import sum_is_exact
+    from flow.lower.graph import QuantParams
+
+    def q(scale: float) -> QuantParams:
+        return QuantParams(False, np.array([scale], np.float32), np.zeros(1, np.float32), 8,
+                           False, False, "ROUND")
+
+    assert sum_is_exact(q(2.0**-4), 9, 9 * 255, 1.0)
+    assert sum_is_exact(q(0.3), 9, 9 * 255, 1.0)
+    assert not sum_is_exact(q(0.3), 9, 2**20, 1.0)
+    assert not sum_is_exact(q(2.0**-4), 9, 2**24, 1.0)  # past float32's integers
+    assert not sum_is_exact(q(2.0**-4), 9, 9 * 255, 1.0 + 1e-3)  # scales that disagree

@@ -5,6 +5,7 @@ largest difference; a ReLU that the quantizer's clamp subsumes stays requantizab
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,9 @@ from flow.datatypes import dtype
 from flow.export import export_qonnx
 from flow.golden.exact import threshold_levels
 from flow.golden.requant import requantize
-from flow.ir import Requant, Thresholds, quantize_multiplier
+from flow.ir import Requant, Thresholds, half_even_multiplier, quantize_multiplier
 from flow.lower import LoweringError, lower
-from flow.lower.requant import closest_requantization, requant_matches_thresholds
+from flow.lower.requant import closest_requantization, requant_matches_thresholds, solve_bias
 from flow.reference import qonnx_outputs, qonnx_trace
 from flow.verify import rounding, verify
 from tests import fuzz, fuzz_space
@@ -111,8 +112,63 @@ def test_ties_clamps_and_the_bias_refinement() -> None:
     t = exact_thresholds(exact, np.array([-20]), np.arange(1, 256))
     lo, hi = np.array([-20]), np.array([399])
     assert not requant_matches_thresholds(act, t, 0, lo, hi)[0][0]
-    refined, diff = closest_requantization(act, t, 0, lo, hi)
+    refined, diff, _ = closest_requantization(act, t, 0, lo, hi)
     assert refined.bias.tolist() == [6] and diff.tolist() == [0]
+
+
+def random_half_even(rng: np.random.Generator, channels: int) -> Requant:
+    """Factors from 1/64 to 16 steps per accumulator unit (a third powers of two: ties
+    reachable), biases with fractional bits, a random zero point and clamp."""
+    po2 = rng.random(channels) < 0.33
+    reals = np.where(po2, 2.0 ** rng.integers(-6, 5, channels), 2.0 ** rng.uniform(-6, 4, channels))
+    pairs = [half_even_multiplier(float(r)) for r in reals]
+    m = np.array([p[0] for p in pairs], np.int64)
+    n = np.array([p[1] for p in pairs], np.int64)
+    bias = np.round(rng.uniform(-40, 40, channels) * 4) / 4  # quarters: ties after scaling
+    lo_code = int(rng.integers(-128, 0))
+    return Requant(rounding="half_even", bias=np.round(bias * m).astype(np.int64),
+                   multiplier=m, shift=n, zero_point=int(rng.integers(-5, 6)),
+                   clamp_min=lo_code, clamp_max=int(rng.integers(lo_code + 1, 128)),
+                   out_dtype=dtype("INT8"))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_half_even_proof_and_bias_solve(seed: int) -> None:
+    """Half-to-even requantizations: the boundary proof agrees with enumeration on their own
+    thresholds and on thresholds one off; thresholds of the float function rounded half to
+    even (np.round, as QONNX's Quant) with a factor a little off the multiplier's grid (as a
+    float tail's is) are matched by solving the bias, and the solved function equals them
+    on every accumulator."""
+    rng = np.random.default_rng(100 + seed)
+    channels = 8
+    act = random_half_even(rng, channels)
+    lo = rng.integers(-300, 100, channels)
+    hi = lo + rng.integers(0, 400, channels)
+    span = int((hi - lo).max()) + 1
+    acc = np.minimum(lo[None, :] + np.arange(span)[:, None], hi[None, :])
+    levels = np.arange(act.clamp_min + 1, act.clamp_max + 1)
+    own = exact_thresholds(requantize(acc, act), lo, levels)
+    for t in (own, own + 1):
+        ok, diff = requant_matches_thresholds(act, t, act.clamp_min, lo, hi)
+        want = brute_difference(act, t, act.clamp_min, lo, hi)
+        assert np.array_equal(diff, want) and np.array_equal(ok, want == 0)
+    real_factor = act.multiplier / 2.0**act.shift * (1 + rng.uniform(-1e-9, 1e-9, channels))
+    real_bias = act.bias / np.maximum(act.multiplier, 1) + rng.uniform(-1e-3, 1e-3, channels)
+    real = np.clip(np.round((acc + real_bias) * real_factor) + act.zero_point,
+                   act.clamp_min, act.clamp_max)
+    t = exact_thresholds(real, lo, levels)
+    nominal = dataclasses.replace(act, bias=act.bias + rng.integers(-3, 4, channels) * 1000)
+    solved, diff, moved = closest_requantization(nominal, t, act.clamp_min, lo, hi)
+    assert diff.tolist() == [0] * channels and moved.tolist() == [0] * channels
+    assert not brute_difference(solved, t, act.clamp_min, lo, hi).any()
+
+
+def test_solve_bias_refuses_what_no_bias_fits() -> None:
+    """Thresholds two apart at factor 1 (a step of two accumulator units per level) cannot
+    be met by any bias at multiplier 2^30 / 2^30: None, and the channel keeps thresholds."""
+    t = np.array([0, 2, 4, 6])
+    assert solve_bias(2**30, 30, 0, 0, t, -10, 10, 0) is None
+    assert solve_bias(2**29, 30, 0, 0, t, -10, 10, 0) is not None  # factor 1/2 fits
 
 
 def dense_bn_relu_model(path: Path, factors: list[float], seed: int = 0,
@@ -195,26 +251,40 @@ def test_verify_treats_a_proven_requantization_as_exact(tmp_path: Path) -> None:
     # no slack for a proven layer: its bias moved by one unit is a wrong answer
     model = lower(path)
     act = model.layers[0].activation
-    assert isinstance(act, Requant)
-    act.bias = act.bias + 1
+    assert isinstance(act, Requant) and act.rounding == "half_even"
+    act.bias = act.bias + act.multiplier  # one accumulator unit
     x = inputs_with_ties(80, 4)
     theirs, codes = qonnx_trace(path, x)
     report = rounding(model, x, golden.run(model, x).reshape(len(x), -1), theirs, codes)
     assert report["unexplained_samples"]
 
 
+def test_ties_and_double_rounding_are_exact_rounding_half_to_even(tmp_path: Path) -> None:
+    """A factor 1/2 (ties) and 1/3 (which TFLite rounds twice): QONNX's own rounding, the
+    default, is proven equal, so auto requantizes and claims exactness, and golden equals
+    the executor on every sample, ties included."""
+    path = dense_bn_relu_model(tmp_path / "m.onnx", [2 / 3, 1 / 2, 1 / 3, 4 / 5])
+    x = inputs_with_ties(200, 2)
+    auto = lower(path, activation="auto")
+    act = auto.layers[0].activation
+    assert isinstance(act, Requant) and act.rounding == "half_even"
+    assert auto.meta["inexact_layers"] == []
+    assert auto.meta["requantized_layers"]["dense0"]["proven_exact"]
+    assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), qonnx_outputs(path, x))
+
+
 def test_unequal_layer_keeps_thresholds_or_is_listed_inexact(tmp_path: Path) -> None:
-    """A factor 1/2 (ties: TFLite rounds away from zero, QONNX to even) and 1/3 (double
-    rounding): auto keeps thresholds and stays exact; forced requantization lists the layer
-    inexact with its largest difference, one step."""
+    """TFLite's rounding asked for: a factor 1/2 (ties: TFLite rounds away from zero, QONNX
+    to even) and 1/3 (double rounding): auto keeps thresholds and stays exact; forced
+    requantization lists the layer inexact with its largest difference, one step."""
     path = dense_bn_relu_model(tmp_path / "m.onnx", [2 / 3, 1 / 2, 1 / 3, 4 / 5])
     x = inputs_with_ties(200, 2)
     ref = qonnx_outputs(path, x)
-    auto = lower(path, activation="auto")
+    auto = lower(path, activation="auto", rounding="tflite")
     assert isinstance(auto.layers[0].activation, Thresholds)
     assert auto.meta["inexact_layers"] == [] and "requantized_layers" not in auto.meta
     assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), ref)
-    forced = lower(path, activation="requant")
+    forced = lower(path, activation="requant", rounding="tflite")
     assert isinstance(forced.layers[0].activation, Requant)
     assert forced.meta["inexact_layers"] == ["dense0"]
     meta = forced.meta["requantized_layers"]["dense0"]
@@ -224,27 +294,40 @@ def test_unequal_layer_keeps_thresholds_or_is_listed_inexact(tmp_path: Path) -> 
 
 def test_large_factor_with_a_fractional_bias(tmp_path: Path) -> None:
     """The issue's CNN layer in small: a factor of 17.65 output steps per accumulator unit
-    and a bias half an accumulator unit off the integers, which no whole bias (nor bias -+ 1)
-    represents: forced requantization is off by about half the factor, 8 or 9 steps, and
-    says so; auto keeps thresholds and equals the executor."""
+    and a bias half an accumulator unit off the integers. Rounding half to even carries the
+    bias with the product's fractional bits: proven exact, requantized under auto. TFLite's
+    whole bias (nor bias -+ 1) cannot represent it: forced, it is off by about half the
+    factor, 8 or 9 steps, and says so; auto keeps thresholds. Both equal the executor."""
     path = dense_bn_relu_model(tmp_path / "m.onnx", [17.65, 2 / 3], bias_offset=0.5)
-    forced = lower(path, activation="requant")
+    x = inputs_with_ties(200, 3)
+    ref = qonnx_outputs(path, x)
+    half_even = lower(path, activation="auto")
+    assert isinstance(half_even.layers[0].activation, Requant)
+    assert half_even.meta["inexact_layers"] == []
+    assert np.array_equal(golden.run(half_even, x).reshape(len(x), -1), ref)
+    forced = lower(path, activation="requant", rounding="tflite")
     meta = forced.meta["requantized_layers"]["dense0"]
     assert forced.meta["inexact_layers"] == ["dense0"] and meta["max_step_difference"] in (8, 9)
-    auto = lower(path, activation="auto")
+    auto = lower(path, activation="auto", rounding="tflite")
     assert isinstance(auto.layers[0].activation, Thresholds)
-    x = inputs_with_ties(200, 3)
-    assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), qonnx_outputs(path, x))
+    assert np.array_equal(golden.run(auto, x).reshape(len(x), -1), ref)
 
 
-def test_factor_past_int32_keeps_thresholds(tmp_path: Path) -> None:
-    """A ReLU layer whose factor shifts the accumulator past int32 (2^21 steps per unit, as
-    fuzz seed 201's): auto keeps thresholds, forced requantization is refused by name."""
+def test_factor_past_int32(tmp_path: Path) -> None:
+    """A ReLU layer whose factor of 2^21 steps per unit (as fuzz seed 201's) shifts TFLite's
+    accumulator past int32: with TFLite's rounding auto keeps thresholds and forced
+    requantization is refused by name; rounding half to even has no left shift and
+    requantizes it, exactly."""
     path = dense_bn_relu_model(tmp_path / "m.onnx", [2.0**21, 2 / 3])
-    assert isinstance(lower(path, activation="auto").layers[0].activation, Thresholds)
+    assert isinstance(lower(path, activation="auto", rounding="tflite").layers[0].activation,
+                      Thresholds)
     with pytest.raises(LoweringError, match=r"\(Quant\): layer dense0: cannot be requantized "
                                             r"\(.*leaves int32\)"):
-        lower(path, activation="requant")
+        lower(path, activation="requant", rounding="tflite")
+    model = lower(path, activation="auto")
+    assert isinstance(model.layers[0].activation, Requant) and model.meta["inexact_layers"] == []
+    x = inputs_with_ties(100, 5)
+    assert np.array_equal(golden.run(model, x).reshape(len(x), -1), qonnx_outputs(path, x))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

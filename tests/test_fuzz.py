@@ -19,8 +19,9 @@ from tests import fuzz, fuzz_space
 # graphs and a refusal (test_fixed_seeds_cover_the_draw_space); the rest are small models
 FAST_SEEDS = [0, 10, 80, 106, 116, 132, 153, 12, 20, 34, 43, 60, 72, 118, 175, 49]
 # seeds whose auto lowering once requantized a layer that differs from the float graph's
-# quantizer (float scales: 10, 153; power-of-two scales: 49, by the integer function's tie
-# and double rounding) while claiming exactness: auto keeps their thresholds now
+# quantizer (float scales: 10, 153; power-of-two scales: 49, by TFLite's tie and double
+# rounding) while claiming exactness: with TFLite's rounding auto keeps their thresholds;
+# rounding half to even requantizes 49 exactly
 WERE_REQUANTIZED = {10: "rounding", 153: "rounding", 49: "exact"}
 # small models through every host backend: BIPOLAR input and weights (25), shifted
 # (zero-point) weights and activations with quantized biases (96); lowered to thresholds
@@ -36,9 +37,10 @@ SLOW_BACKEND_SEEDS = list(range(400, 412))
 
 
 def run_seed(seed: int, tmp_path: Path, backend_names: tuple[str, ...] = (),
-             activation: str = fuzz.DEFAULT_ACTIVATION_FORM, arch: str = "mlp"
-             ) -> fuzz.Outcome:
-    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names, activation, arch)
+             activation: str = fuzz.DEFAULT_ACTIVATION_FORM, arch: str = "mlp",
+             rounding_form: str = fuzz.DEFAULT_ROUNDING) -> fuzz.Outcome:
+    outcome, _, spec = fuzz.check(seed, tmp_path, backend_names, activation, arch,
+                                  rounding_form)
     assert outcome.verdict != "fail", f"seed {seed} ({json.dumps(spec)}): {outcome.detail}"
     return outcome
 
@@ -48,7 +50,21 @@ def test_golden_vs_executor(seed: int, tmp_path: Path) -> None:
     outcome = run_seed(seed, tmp_path)
     assert outcome.verdict != "requant"  # auto requantizes only where proven equal
     if seed in WERE_REQUANTIZED:
-        assert outcome.verdict == WERE_REQUANTIZED[seed] and not outcome.requantized_layers
+        assert outcome.verdict == WERE_REQUANTIZED[seed]
+
+
+@pytest.mark.parametrize("seed", sorted(WERE_REQUANTIZED))
+def test_tflite_rounding_keeps_thresholds_where_unequal(seed: int, tmp_path: Path) -> None:
+    outcome = run_seed(seed, tmp_path, rounding_form="tflite")
+    assert outcome.verdict == WERE_REQUANTIZED[seed] and not outcome.requantized_layers
+
+
+def test_power_of_two_seed_is_requantized_exactly(tmp_path: Path) -> None:
+    """Seed 49 (power-of-two scales) rounding half to even: its 8-bit layers are the float
+    graph's own function, requantized under auto, and nothing is listed inexact."""
+    outcome = run_seed(49, tmp_path)
+    assert outcome.verdict == "exact" and outcome.requantized_layers
+    assert outcome.inexact_layers == []
 
 
 @pytest.mark.parametrize("seed", CNN_SEEDS)
@@ -79,9 +95,10 @@ def test_arch_both_keeps_each_arch_draw() -> None:
 
 
 def test_forced_power_of_two_requantization(tmp_path: Path) -> None:
-    """Seed 49 forced to requantize (power-of-two scales): listed inexact for its measured
-    difference alone, every difference the integer function's rounding."""
-    outcome = run_seed(49, tmp_path, activation="requant")
+    """Seed 49 forced to requantize with TFLite's rounding (power-of-two scales): listed
+    inexact for its measured difference alone, every difference the integer function's
+    rounding."""
+    outcome = run_seed(49, tmp_path, activation="requant", rounding_form="tflite")
     assert outcome.verdict == "requant"
     assert outcome.requantized_layers == outcome.inexact_layers == ["dense0", "dense1"]
 
@@ -93,11 +110,12 @@ def test_backends_vs_golden(seed: int, tmp_path: Path) -> None:
     assert outcome.backends == {"rtl": fuzz.SAMPLES, "hls": fuzz.SAMPLES, "firmware": fuzz.SAMPLES}
 
 
-def test_backends_run_the_requantization(tmp_path: Path) -> None:
-    """Seed 96 forced to requantize its 8-bit layer (float scales, quantized biases): every
-    backend builds it and equals golden on every sample."""
+@pytest.mark.parametrize("rounding_form", ["half_even", "tflite"])
+def test_backends_run_the_requantization(rounding_form: str, tmp_path: Path) -> None:
+    """Seed 96 forced to requantize its 8-bit layer (float scales, quantized biases), in
+    either rounding: every backend builds it and equals golden on every sample."""
     names = ("rtl", "hls", "firmware")
-    outcome = run_seed(96, tmp_path, names, "requant")
+    outcome = run_seed(96, tmp_path, names, "requant", rounding_form=rounding_form)
     assert outcome.requantized_layers == ["dense0"]
     assert outcome.skipped == {}
     assert outcome.backends == {n: fuzz.SAMPLES for n in names}

@@ -114,9 +114,9 @@ def fixed_point_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, n
     folder = tmp_path_factory.mktemp("po2")
     spec = fixed_point_spec()
     export_qonnx(fuzz_space.build(spec), torch.zeros(1, 20), folder / "model.qonnx.onnx")
-    # forced: ties and double rounding make dense0's requantization differ from the float
-    # graph's quantizer, so auto keeps its thresholds
-    lower(folder / "model.qonnx.onnx", activation="requant").save(folder)
+    # forced, TFLite's rounding: ties and double rounding make dense0's requantization
+    # differ from the float graph's quantizer (auto would keep its thresholds)
+    lower(folder / "model.qonnx.onnx", activation="requant", rounding="tflite").save(folder)
     mark(folder)
     return folder, fuzz_space.random_inputs(spec, 160, 1)
 
@@ -165,6 +165,13 @@ def test_power_of_two_requantization_differs_only_by_its_rounding(
     assert set(executor["rounding"]["first_difference"]) == {"dense0"}
     assert not r["all_equal"] and r["passed"] and executor["explained"]
     assert r["requantization"]["argmax_equal"] == executor["argmax_equal"]
+    # rounding half to even (the default) is the float graph's own function: proven, exact
+    half_even = lower(folder / "model.qonnx.onnx", activation="auto")
+    assert isinstance(half_even.layers[0].activation, Requant)
+    assert half_even.meta["requantized_layers"]["dense0"]["proven_exact"]
+    assert half_even.meta["inexact_layers"] == []
+    assert np.array_equal(golden.run(half_even, x).reshape(len(x), -1),
+                          qonnx_trace(folder / "model.qonnx.onnx", x)[0])
 
 
 @pytest.mark.parametrize("case", ["power_of_two", "float_scales"])
@@ -184,9 +191,8 @@ def test_a_wrong_requantization_is_unexplained(
     model = lower(onnx_path, activation="requant")
     act = model.layers[0].activation
     assert isinstance(act, Requant)
-    factor = act.multiplier * 2.0 ** (act.shift - 31)
     steps = 0.5 if case == "power_of_two" else 3.0
-    act.bias = act.bias + np.round(steps / factor).astype(np.int64)
+    act.bias = act.bias + np.round(steps * 2.0**act.shift).astype(np.int64)  # product units
     theirs, codes = qonnx_trace(onnx_path, x)
     ours = golden.run(model, x).reshape(len(x), -1)
     report = rounding(model, x, ours, theirs, codes)

@@ -33,6 +33,17 @@ def levels(count: np.ndarray, ftype: type, base: int, step: int) -> np.ndarray:
     return out
 
 
+def float_product_slack(weights: np.ndarray, x_min: int, x_max: int) -> np.ndarray:
+    """Per output channel (weights [C, ...] as integer codes), how far in accumulator units
+    a float32 evaluation of the layer's product may move from the exact accumulator: float32
+    rounds each of the fan-in products, their sum and the two dequantizations, (fan_in + 3)
+    * 2^-24 of the sum of |terms| (inputs in [x_min, x_max]), plus one for the float32
+    rounding of the exact value itself."""
+    w = np.abs(weights.astype(np.int64)).reshape(weights.shape[0], -1)
+    terms = w.sum(axis=1) * (x_max - x_min)
+    return np.ceil((w.shape[1] + 3) * 2.0**-24 * terms).astype(np.int64) + 1
+
+
 def threshold_levels(acc: np.ndarray, thresholds: np.ndarray, base: int, step: int) -> np.ndarray:
     """Output codes base + step * #{j : acc >= T[c, j]}; thresholds [C, K] on the last axis
     of acc [..., C], in acc's carrier type."""

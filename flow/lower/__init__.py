@@ -118,6 +118,7 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
     layers: list[Layer] = []
     inexact: list[str] = []
     requantized: dict[str, dict[str, Any]] = {}
+    kept: dict[str, dict[str, Any]] = {}  # flow.lower.linear.Lowered.kept_thresholds
     output: OutputStage | None = None
     while output is None:
         node, tensor, index = skip_layout(g, stream.tensor, stream.index)
@@ -141,9 +142,12 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
                                   "power_of_two": done.requant_exact,
                                   "proven_exact": done.requant_steps == 0,
                                   "max_step_difference": done.requant_steps,
+                                  "boundary_shift": done.requant_moved,
                                   "float_product_exact": done.exact,
                                   "scale": float(np.asarray(q.scale).reshape(-1)[0]),
                                   "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
+        if done.kept_thresholds is not None:
+            kept[lname] = done.kept_thresholds
         if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes
             moved, after = pool.pool_layer(g, done.pool, done.stream, f"{pool.KIND}{len(layers)}")
             layers.append(moved)
@@ -155,5 +159,7 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
                   output=output, source=str(path), meta={"inexact_layers": inexact})
     if requantized:
         model.meta["requantized_layers"] = requantized
+    if kept:
+        model.meta["kept_thresholds"] = kept
     model.validate(str(path))
     return model

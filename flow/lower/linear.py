@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import helper
 
 from flow.datatypes import DataType, dtype, smallest_int_type
+from flow.golden.exact import float_product_slack
 from flow.ir import (
     Activation,
     IRError,
@@ -79,6 +81,11 @@ class Lowered:
     # a requantization's largest difference from the float graph's quantizer, in output
     # steps over the reachable accumulators (0: proven equal, `requant_matches_thresholds`)
     requant_steps: int = 0
+    # the most accumulator units its step boundaries lie from the float graph's, within
+    # that graph's own float32 product error (-1: farther; `closest_requantization`)
+    requant_moved: int = 0
+    # thresholds kept where a requantization was tried: why, and the unequal channels
+    kept_thresholds: dict[str, Any] | None = None
 
 
 def weight_dtype(q: QuantParams, w: np.ndarray) -> DataType:
@@ -128,11 +135,16 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
         t, sign = thresholds(g, name, tail + [nxt], m.start, q, real, w, m.x_bounds,
                              len(m.out_shape), None if requant is None else requant[1])
         qmin, _ = q.code_range
+        kept: dict[str, Any] | None = None  # why a requantization was not taken
         if requant is not None:
             candidate, _, po2 = requant
             lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
-            chosen, diff = closest_requantization(candidate, t, qmin, lo, hi)
+            # where the float graph's product itself rounds, its step boundaries are only
+            # known to within its float32 error: the requantization may lie as close
+            slack = np.zeros(len(lo), np.int64) if exact else float_product_slack(w, *m.x_bounds)
+            chosen, diff, moved = closest_requantization(candidate, t, qmin, lo, hi, slack)
             steps = int(diff.max(initial=0))
+            within = steps == 0 or (not exact and bool(np.all(moved >= 0)))
             try:  # a large factor shifts the accumulator left, past int32
                 chosen.check_range(f"layer {name}", int(lo.min()), int(hi.max()))
             except IRError as e:
@@ -140,21 +152,32 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
                     raise g.err(nxt, f"layer {name}: cannot be requantized ({e}); lower it to "
                                      "thresholds") from e
                 log.info("%s: layer %s keeps thresholds: %s", g.path, name, e)
+                kept = {"reason": str(e), "channels": []}
             else:
-                if steps == 0 or g.activation_form == "requant":
+                if within or g.activation_form == "requant":
                     po2 = po2 and np.array_equal(chosen.bias, candidate.bias)  # graph's own
                     return _with_activation(m, w, sign, w_dtype, chosen, q, nxt, exact, None,
-                                            requant_exact=exact and po2, requant_steps=steps)
-                log.info("%s: layer %s keeps thresholds: its requantization would differ from "
-                         "the float graph's quantizer by up to %d step(s) (channel %d)",
-                         g.path, name, steps, int(np.argmax(diff)))
+                                            requant_exact=exact and po2, requant_steps=steps,
+                                            requant_moved=int(moved.max(initial=0))
+                                            if np.all(moved >= 0) else -1)
+                unequal = np.flatnonzero(diff > 0 if exact else moved < 0)
+                why = (f"its requantization would differ from the float graph's quantizer by "
+                       f"up to {steps} step(s)" + ("" if exact else
+                                                    ", farther than the float product's own "
+                                                    "float32 error"))
+                log.info("%s: layer %s keeps thresholds: %s (channels %s)", g.path, name, why,
+                         unequal[:8].tolist())
+                kept = {"reason": why, "max_step_difference": steps,
+                        "channels": unequal.tolist()}
         if pool is not None:
             check_pool_commutes(g, pool, tail[:pool_at], m, real, sign)
         lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
         levels = Thresholds(values=np.clip(t, int(lo.min()), int(hi.max()) + 1),
                             base=-1 if q.bipolar else qmin, step=2 if q.bipolar else 1,
                             out_dtype=q.dtype)
-        return _with_activation(m, w, sign, w_dtype, levels, q, nxt, exact, pool)
+        done = _with_activation(m, w, sign, w_dtype, levels, q, nxt, exact, pool)
+        done.kept_thresholds = kept
+        return done
     if nxt is None and pool is None:
         lo, hi = accumulator_bounds(w, *m.x_bounds)
         ops = [op for n in tail for op in elementwise(g, n, n.input[0], m.out_shape)]
@@ -169,7 +192,7 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
 def _with_activation(m: LinearMatch, w: np.ndarray, sign: np.ndarray, w_dtype: DataType,
                      act: Activation, q: QuantParams, quant: onnx.NodeProto, exact: bool,
                      pool: onnx.NodeProto | None, requant_exact: bool = False,
-                     requant_steps: int = 0) -> Lowered:
+                     requant_steps: int = 0, requant_moved: int = 0) -> Lowered:
     """The hidden layer: rows of decreasing channels negated, so that `act` rises with the
     accumulator, their accumulator bound and datatype, and the stream of codes after it."""
     w = w * sign[:, None]
@@ -178,7 +201,8 @@ def _with_activation(m: LinearMatch, w: np.ndarray, sign: np.ndarray, w_dtype: D
         w_dtype = smallest_int_type(int(w.min()), int(w.max()))
     layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), act)
     return Lowered(layer, Stream(quant.output[0], q, q.dtype, m.out_index), None, exact, pool,
-                   requant_exact=requant_exact, requant_steps=requant_steps)
+                   requant_exact=requant_exact, requant_steps=requant_steps,
+                   requant_moved=requant_moved)
 
 
 def _requantize(g: Graph, name: str, quant: onnx.NodeProto, q: QuantParams,

@@ -3,18 +3,22 @@ a fixed-point requantization (flow/ir/requant.py) instead of 2^b - 1 thresholds.
 
 The tail is measured, not parsed: run by qonnx's executor at both ends of each channel's
 accumulator range it gives the channel's slope a and offset b (f(acc) = a * acc + b,
-checked at the middle of the range), and the quantizer's code is zp + round(f(acc) / s). So the
-requantization's real factor is |a| / s and its bias round(b / a) in accumulator units
-(channels with a < 0 have their weight rows negated, as for thresholds). Where b / a is
-not an integer or the factor not a power of two, the integer function differs from the
-float graph by rounding; verify measures it per layer. Where both are exact (power-of-two
-scales, no float bias) the IR's bias and factor are the float graph's own: only the integer
-function's rounding (ties, double rounding) can differ, and verify checks exactly that.
+checked at the middle of the range), and the quantizer's code is zp + round(f(acc) / s).
+So the requantization's real factor is |a| / s (channels with a < 0 have their weight rows
+negated, as for thresholds), and its bias b / s: rounding half to even (the default)
+carries it with the product's fractional bits (B = b / s * 2^n) and rounds once, as QONNX's
+Quant does, so power-of-two scales give the float graph's own function; TFLite's rounding
+takes round(b / a) whole accumulator units and rounds twice.
 
-Whether it differs at all is decided here, not assumed: `requant_matches_thresholds` compares
-golden's integer function with the layer's thresholds (the float graph's own decisions) at
-every step boundary inside each channel's reachable range, which proves equality or gives
-the largest difference; lowering keeps a requantization under `auto` only where it is equal.
+Whether it differs at all is decided here, not assumed: `requant_matches_thresholds`
+compares golden's integer function with the layer's thresholds (the float graph's own
+decisions) at every step boundary inside each channel's reachable range, which proves
+equality or gives the largest difference. Rounding half to even does better than check:
+`solve_bias` computes, from the thresholds, the biases (and nearby multipliers) for which
+the requantization's step boundaries are exactly the thresholds. Lowering keeps a
+requantization under `auto` where it is proven equal, or, where the float graph's own
+product rounds in float32 (the layer is inexact either way), where its boundaries lie
+within that product's float32 error of the float graph's.
 """
 
 from __future__ import annotations
@@ -121,64 +125,85 @@ def requant_matches_thresholds(act: Requant, t: np.ndarray, base: int, lo: np.nd
 
 
 def closest_requantization(act: Requant, t: np.ndarray, base: int, lo: np.ndarray,
-                           hi: np.ndarray) -> tuple[Requant, np.ndarray]:
-    """The requantization closest to the thresholds' step function, and its largest
-    difference from it per channel (`requant_matches_thresholds`: 0 where proven equal).
+                           hi: np.ndarray, slack: np.ndarray | None = None
+                           ) -> tuple[Requant, np.ndarray, np.ndarray]:
+    """The requantization closest to the thresholds' step function: (it, its largest
+    difference from that function per channel in output steps (`requant_matches_thresholds`:
+    0 where proven equal), and per channel the fewest accumulator units its step boundaries
+    lie from the thresholds' (-1: farther than `slack`)).
+
     half_even: each channel's bias solved from the thresholds (`solve_bias`), with the
-    multiplier moved by up to MULTIPLIER_SEARCH units where no bias fits. tflite: the bias
-    moved by -1, 0 or +1 (it was rounded to whole accumulator units, so the other rounding
-    may match)."""
+    multiplier moved by up to MULTIPLIER_SEARCH units where no bias fits exactly; where none
+    does, the boundaries may move by up to `slack[c]` units (the float graph's own float32
+    error in the product; 0 for an exact one), the fewest that fit. tflite: the bias moved
+    by -1, 0 or +1 (it was rounded to whole accumulator units, so the other rounding may
+    match)."""
+    slack = np.zeros(len(lo), np.int64) if slack is None else slack
     if act.rounding == "half_even" and t.shape[1] == act.clamp_max - act.clamp_min \
             and base == act.clamp_min:
-        act = solve_biases(act, t, lo, hi)
-        return act, requant_matches_thresholds(act, t, base, lo, hi)[1]
+        act, moved = solve_biases(act, t, lo, hi, slack)
+        return act, requant_matches_thresholds(act, t, base, lo, hi)[1], moved
     _, diff = requant_matches_thresholds(act, t, base, lo, hi)
     bias = act.bias
     for delta in (-1, 1):
-        moved = dataclasses.replace(act, bias=act.bias + delta)
-        _, moved_diff = requant_matches_thresholds(moved, t, base, lo, hi)
-        better = moved_diff < diff
-        bias, diff = np.where(better, moved.bias, bias), np.where(better, moved_diff, diff)
-    return dataclasses.replace(act, bias=bias), diff
+        shifted = dataclasses.replace(act, bias=act.bias + delta)
+        _, shifted_diff = requant_matches_thresholds(shifted, t, base, lo, hi)
+        better = shifted_diff < diff
+        bias, diff = np.where(better, shifted.bias, bias), np.where(better, shifted_diff, diff)
+    return dataclasses.replace(act, bias=bias), diff, np.where(diff == 0, 0, -1)
 
 
 MULTIPLIER_SEARCH = 64  # multipliers tried on each side of the nominal one
 
 
-def solve_biases(act: Requant, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Requant:
+def solve_biases(act: Requant, t: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 slack: np.ndarray) -> tuple[Requant, np.ndarray]:
     """The half_even requantization with, per channel, the bias (and where needed the
-    multiplier) for which it equals the thresholds' step function on [lo, hi], where one
-    exists; channels without one keep their nominal parameters."""
+    multiplier) for which its step boundaries are the thresholds' exactly, or else within
+    the fewest accumulator units up to slack[c]; and those units per channel (-1: none fits,
+    the nominal parameters kept)."""
     bias, mult = act.bias.copy(), act.multiplier.copy()
+    moved = np.full(len(bias), -1, np.int64)
     for c in range(len(bias)):
-        m0 = int(act.multiplier[c])
-        for m in sorted(range(max(m0 - MULTIPLIER_SEARCH, 0),
+        m0, n = int(act.multiplier[c]), int(act.shift[c])
+
+        def fit(m: int, units: int, c: int = c, n: int = n) -> int | None:
+            return solve_bias(m, n, act.zero_point, act.clamp_min, t[c], int(lo[c]),
+                              int(hi[c]), int(act.bias[c]), units)
+
+        nearby = sorted(range(max(m0 - MULTIPLIER_SEARCH, 0),
                               min(m0 + MULTIPLIER_SEARCH, 2**31 - 1) + 1),
-                        key=lambda v: abs(v - m0)) if m0 else [0]:
-            found = solve_bias(m, int(act.shift[c]), act.zero_point, act.clamp_min,
-                               t[c], int(lo[c]), int(hi[c]), int(act.bias[c]))
-            if found is not None:
-                bias[c], mult[c] = found, m
-                break
-    return dataclasses.replace(act, bias=bias, multiplier=mult)
+                        key=lambda v: abs(v - m0)) if m0 else [0]
+        found = next(((m, b) for m in nearby if (b := fit(m, 0)) is not None), None)
+        units = 0
+        if found is None and fit(m0, int(slack[c])) is not None:
+            low, high = 1, int(slack[c])  # the fewest units that fit: a bisection
+            while low < high:
+                mid = (low + high) // 2
+                low, high = (low, mid) if fit(m0, mid) is not None else (mid + 1, high)
+            b = fit(m0, low)
+            found, units = (None, 0) if b is None else ((m0, b), low)
+        if found is not None:
+            mult[c], bias[c] = found
+            moved[c] = units
+    return dataclasses.replace(act, bias=bias, multiplier=mult), moved
 
 
 def solve_bias(m: int, n: int, zero_point: int, clamp_min: int, t: np.ndarray, lo: int,
-               hi: int, nominal: int) -> int | None:
+               hi: int, nominal: int, units: int = 0) -> int | None:
     """The bias B nearest `nominal` for which clamp(zp + RHE((acc * m + B) / 2^n)) reaches
-    level clamp_min + j + 1 exactly from acc = t[j] on, for every j and every acc in
-    [lo, hi], or None. RHE(P / 2^n) >= k exactly when P >= (2k - 1) 2^(n-1) + (k odd), so
-    each threshold bounds B from both sides (from one where it lies outside the range);
-    the product is non-decreasing in acc (m >= 0), so the bounds at the thresholds decide."""
-    low, high = -(2**62), 2**62
-    half = 1 << (n - 1)
-    for j, tj in enumerate(t.tolist()):
-        k = clamp_min + j + 1 - zero_point
-        least = (2 * k - 1) * half + (k & 1)  # the smallest product reaching level k
-        if tj > lo:  # acc = min(tj, hi + 1) - 1 stays below the level
-            high = min(high, least - 1 - (min(tj, hi + 1) - 1) * m)
-        if tj <= hi:  # acc = max(tj, lo) reaches it
-            low = max(low, least - max(tj, lo) * m)
-        if low > high:
-            return None
-    return min(max(nominal, low), high)
+    level clamp_min + j + 1 from acc = t[j] + units on and not below t[j] - units, for every
+    j and every acc in [lo, hi] (units = 0: exactly the thresholds' function), or None.
+    RHE(P / 2^n) >= k exactly when P >= (2k - 1) 2^(n-1) + (k odd), so each threshold bounds
+    B from both sides (from one where it lies outside the range); the product is
+    non-decreasing in acc (m >= 0), so the bounds at the thresholds decide. Python integers
+    (object arrays): the bounds reach 2^70."""
+    k = np.arange(clamp_min + 1 - zero_point, clamp_min + 1 - zero_point + len(t)).astype(object)
+    least = (2 * k - 1) * (1 << (n - 1)) + (k & 1)  # the smallest product reaching level k
+    t = t.astype(np.int64)
+    reach, below = t + units, t - units
+    upper = least[below > lo] - 1 - (np.minimum(below[below > lo], hi + 1) - 1).astype(object) * m
+    lower = least[reach <= hi] - np.maximum(reach[reach <= hi], lo).astype(object) * m
+    low = max(lower.tolist(), default=-(2**62))
+    high = min(upper.tolist(), default=2**62)
+    return min(max(nominal, low), high) if low <= high else None
