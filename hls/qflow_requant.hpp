@@ -1,6 +1,7 @@
-// Requantization, the IR's second activation form (flow/ir/requant.py: TFLite's
-// MultiplyByQuantizedMultiplier with double rounding, then the zero point and the clamp),
-// applied by the MVAU / VVAU to each finished accumulator, as rtl/requant.sv computes it:
+// Requantization, the IR's second activation form (flow/ir/requant.py), applied by the
+// MVAU / VVAU to each finished accumulator, in either of the IR's roundings:
+// `requant_half_even` (below) or `requant`, TFLite's MultiplyByQuantizedMultiplier with
+// double rounding, then the zero point and the clamp, as rtl/requant.sv computes it:
 //   s = AccMul * acc + AccAdd + bias      ((2, -MW) maps an XNOR popcount back to the sum)
 //   h = (s * 2^lsh * m + 2^30) >> 31      SRDHM: m >= 0, so TFLite's nudge and truncation
 //                                          toward zero are rounding half up
@@ -43,6 +44,41 @@ struct requant {
     const ap_int<35> y = rounded + ZeroPoint;
     return OT::encode(y < ClampMin ? ap_int<35>(ClampMin)
                                    : y > ClampMax ? ap_int<35>(ClampMax) : y);
+  }
+};
+
+// The IR's half_even rounding (flow/ir/requant.py): one rounding, half to even.
+//   a = AccMul * acc + AccAdd              the sum, SumBits (the IR's accumulator bounds)
+//   p = a * m + bias                       ProductBits: both a * m and p, every channel
+//   r = (p + 2^(n-1) - 1 + ((p >> n) & 1)) >> n       RHE, n in 1..RshMax
+//   y = clamp(ZeroPoint + r, ClampMin, ClampMax)
+// |p| < 2^62 and the nudge is at most 2^61, so the rounding's sum is exact in the
+// fallback's int64_t. Partition bias, multiplier and rsh completely in dim 1 (PE) for II = 1.
+template <unsigned PE, unsigned NF, unsigned SumBits, unsigned BiasBits, unsigned ProductBits,
+          unsigned RshMax, class OT, int ZeroPoint, int ClampMin, int ClampMax, int AccMul = 1,
+          int AccAdd = 0>
+struct requant_half_even {
+  static_assert(SumBits <= 33 && BiasBits <= 64 && ProductBits <= 63,
+                "|acc * m + bias| must stay below 2^62");
+  static_assert(RshMax >= 1 && RshMax <= 62, "right shifts outside 1..62");
+  // r + ZeroPoint: |r| <= |p| / 2 + 1 fits ProductBits
+  static constexpr unsigned YBits = (ProductBits > 32 ? ProductBits : 32) + 1;
+  using out_type = OT;
+  ap_int<BiasBits> bias[PE][NF];
+  ap_uint<31> multiplier[PE][NF];  // [0, 2^31)
+  ap_uint<bits_for(RshMax)> rsh[PE][NF];
+
+  template <class Acc>
+  ap_uint<OT::bits> activate(unsigned nf, unsigned pe, const Acc& acc) const {
+    const ap_int<SumBits> sum = AccMul * acc + AccAdd;
+    const ap_int<ProductBits> p = sum * multiplier[pe][nf] + bias[pe][nf];
+    const unsigned n = rsh[pe][nf];
+    const ap_uint<1> odd = (p >> n) & 1;
+    const ap_uint<RshMax> nudge = (ap_uint<RshMax>(1) << (n - 1)) - 1 + odd;
+    const ap_int<ProductBits> rounded = (p + nudge) >> n;  // the sum widens: exact
+    const ap_int<YBits> y = rounded + ZeroPoint;
+    return OT::encode(y < ClampMin ? ap_int<YBits>(ClampMin)
+                                   : y > ClampMax ? ap_int<YBits>(ClampMax) : y);
   }
 };
 

@@ -297,6 +297,18 @@ def test_random_cnn_equals_golden(tmp_path: Path, name: str) -> None:
                           golden.run_codes(model, codes))
 
 
+@pytest.mark.parametrize("rounding", ["half_even", "tflite"])
+@pytest.mark.parametrize("name", ["padded_mixed", "bipolar_padded_dw"])
+def test_requantized_cnn_equals_golden(tmp_path: Path, name: str, rounding: str) -> None:
+    """Multi-bit convolutions requantized (MVAU, and VVAU for the depthwise one) beside
+    thresholded ones, in each rounding, with the extreme channels requantize_hidden draws."""
+    model = synthetic.random_cnn_model(*CNNS[name], seed=3, name=name)
+    model = random_folding(model, np.random.default_rng(len(name)))
+    model = synthetic.requantize_hidden(model, seed=4, rounding=rounding)
+    codes = synthetic.random_codes(model, 40)
+    assert np.array_equal(hls.run(model, tmp_path, codes), golden.run_codes(model, codes))
+
+
 def random_cnn_spec(rng: np.random.Generator) -> tuple[tuple[int, int, int], str,
                                                        list[dict[str, Any]]]:
     types = ["BIPOLAR", "TERNARY", "INT2", "UINT2", "INT4", "UINT3"]
@@ -324,10 +336,14 @@ def random_cnn_spec(rng: np.random.Generator) -> tuple[tuple[int, int, int], str
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(16))
 def test_random_cnn_sweep(tmp_path: Path, seed: int) -> None:
-    """Random depths, kernels, strides, pads, pools, depthwise layers, types and folding."""
+    """Random depths, kernels, strides, pads, pools, depthwise layers, types and folding;
+    multi-bit activations as thresholds or requantized in either rounding."""
     rng = np.random.default_rng(seed)
     model = synthetic.random_cnn_model(*random_cnn_spec(rng), seed=seed, name=f"cnn{seed}")
     model = random_folding(model, rng)
+    rounding = (None, "half_even", "tflite")[seed % 3]
+    if rounding is not None:
+        model = synthetic.requantize_hidden(model, seed, rounding=rounding)
     codes = synthetic.random_codes(model, 30, seed)
     assert np.array_equal(hls.run(model, tmp_path, codes), golden.run_codes(model, codes))
 

@@ -19,7 +19,7 @@ from flow.backends.hls import vendor
 from flow.buildfolder import mark
 from flow.fingerprint import is_current
 from flow.inputs import InputError
-from flow.ir import Model
+from flow.ir import Model, Requant
 from tests.test_hls_cnn import CNNS, random_folding
 
 # (widths, weight types, activation types, input type, folding (PE, SIMD) per layer)
@@ -294,15 +294,19 @@ REQUANTIZED = {
 }
 
 
+@pytest.mark.parametrize("rounding", ["half_even", "tflite"])
 @pytest.mark.parametrize("types", ["fallback", pytest.param("vendor", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", ["cnn", pytest.param("xnor", marks=pytest.mark.slow)])
-def test_requantized_models_equal_golden(tmp_path: Path, name: str, types: str) -> None:
-    """Requantized layers (hls/qflow_requant.hpp) in MVAUs and a VVAU, on the fallback
-    types and on Xilinx's: every sample equal to golden."""
+def test_requantized_models_equal_golden(tmp_path: Path, name: str, types: str,
+                                         rounding: str) -> None:
+    """Requantized layers (hls/qflow_requant.hpp) in MVAUs and a VVAU, in both roundings,
+    on the fallback types and on Xilinx's: every sample equal to golden."""
     include = vendor.installed() if types == "vendor" else None
     if types == "vendor" and include is None:
         pytest.skip(f"Xilinx's ap_int.h / hls_stream.h are not installed ({vendor.AP_TYPES})")
-    model = synthetic.requantize_hidden(REQUANTIZED[name](), seed=5)
+    model = synthetic.requantize_hidden(REQUANTIZED[name](), seed=5, rounding=rounding)
+    acts = [getattr(layer, "activation", None) for layer in model.layers]
+    assert {a.rounding for a in acts if isinstance(a, Requant)} == {rounding}
     assert backends.unsupported("hls", model) == []
     codes = synthetic.random_codes(model, 60)
     outputs, details = hls.run_timed(model, tmp_path, codes, vendor_include=include)

@@ -28,7 +28,9 @@ class DenseStage:
     layer: DenseLayer
     index: int
     acc_bits: int
-    act_type: str  # qflow::thresholds<...>, qflow::requant<...> or qflow::accumulator_out<...>
+    # qflow::thresholds<...>, qflow::requant<...>, qflow::requant_half_even<...> or
+    # qflow::accumulator_out<...>
+    act_type: str
     out_type: str  # C++ datatype of the output fields
     out_bits: int
     thresholds: np.ndarray | None  # [out, count] in the accumulator's domain, clipped
@@ -83,10 +85,19 @@ class DenseStage:
         if self.thresholds is not None:
             lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.t complete "
                       f"dim={d})" for d in (1, 3)]
-        if self.requant is not None:
-            lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.{a} complete "
-                      f"dim=1)" for a in ("bias", "multiplier", "lsh", "rsh")]
+        lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.{a} complete dim=1)"
+                  for a in self.requant_arrays()]
         return "\n".join(lines)
+
+    def requant_arrays(self) -> dict[str, np.ndarray]:
+        """The requantization's per-channel arrays, by member name (none without one)."""
+        hw = self.requant
+        if hw is None:
+            return {}
+        r = hw.requant
+        if hw.half_even:
+            return {"bias": r.bias, "multiplier": r.multiplier, "rsh": hw.right}
+        return {"bias": r.bias, "multiplier": r.multiplier, "lsh": hw.left, "rsh": hw.right}
 
     def function(self) -> str:
         layer, f = self.layer, self.layer.folding
@@ -146,9 +157,15 @@ def stage(layer: DenseLayer, index: int) -> DenseStage:
     nf = layer.out_features // layer.folding.pe
     if isinstance(act, Requant):
         hw = hardware_requant(layer)
-        act_type = (f"qflow::requant<{layer.folding.pe}, {nf}, {hw.bias_bits}, {hw.sum_bits}, "
-                    f"{hw.lsh_max}, {hw.rsh_max}, {cpp_type(act.out_dtype)}, {act.zero_point}, "
-                    f"{act.clamp_min}, {act.clamp_max}, {mul}, {add}>")
+        out = (f"{hw.rsh_max}, {cpp_type(act.out_dtype)}, {act.zero_point}, {act.clamp_min}, "
+               f"{act.clamp_max}, {mul}, {add}>")
+        if hw.half_even:
+            sum_bits = bits_for_range(min(layer.acc_min, -1), max(layer.acc_max, 0))
+            act_type = (f"qflow::requant_half_even<{layer.folding.pe}, {nf}, {sum_bits}, "
+                        f"{hw.bias_bits}, {hw.product_bits}, {out}")
+        else:
+            act_type = (f"qflow::requant<{layer.folding.pe}, {nf}, {hw.bias_bits}, "
+                        f"{hw.sum_bits}, {hw.lsh_max}, {out}")
         return DenseStage(layer, index, acc_bits, act_type, cpp_type(act.out_dtype),
                           act.out_dtype.bits, None, hw)
     t = hardware_thresholds(layer)
@@ -186,10 +203,10 @@ def params_header(s: DenseStage) -> str:
         planes = [c_array([[f"{int(v)}LL" for v in row] for row in plane]) for plane in t]
         text += [f"static const {s.act_type} {s.name}_act = {{{{", ",\n".join(planes), "}};"]
     elif s.requant is not None:
-        # bias, multiplier, left and right shift of channel nf * PE + pe -> [pe][nf] each
-        hw = s.requant
+        # the per-channel arrays in the struct's member order, channel nf * PE + pe ->
+        # [pe][nf] each
         arrays = [c_array([[f"{int(v)}LL" for v in row] for row in a.reshape(nf, f.pe).T])
-                  for a in (hw.requant.bias, hw.requant.multiplier, hw.left, hw.right)]
+                  for a in s.requant_arrays().values()]
         text += [f"static const {s.act_type} {s.name}_act = {{", ",\n".join(arrays), "};"]
     else:
         text.append(f"static const {s.act_type} {s.name}_act = {{}};")
