@@ -23,6 +23,7 @@ module activation #(
     parameter int RQ_SUM_BITS = ACC_BITS,
     parameter int RQ_LSH_MAX = 0,
     parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_RSH_MIN = 1,
     parameter int RQ_ZERO_POINT = 0,
     parameter int RQ_CLAMP_MIN = 0,
     parameter int RQ_CLAMP_MAX = 0,
@@ -62,8 +63,8 @@ module activation #(
     requant #(
         .PE(PE), .ACC_BITS(ACC_BITS), .BIAS_BITS(RQ_BIAS_BITS), .HALF_EVEN(RQ_HALF_EVEN),
         .PRODUCT_BITS(RQ_PRODUCT_BITS), .SUM_BITS(RQ_SUM_BITS), .LSH_MAX(RQ_LSH_MAX),
-        .RSH_MAX(RQ_RSH_MAX), .OUT_BITS(OUT_BITS), .ZERO_POINT(RQ_ZERO_POINT),
-        .CLAMP_MIN(RQ_CLAMP_MIN), .CLAMP_MAX(RQ_CLAMP_MAX)
+        .RSH_MAX(RQ_RSH_MAX), .RSH_MIN(RQ_RSH_MIN), .OUT_BITS(OUT_BITS),
+        .ZERO_POINT(RQ_ZERO_POINT), .CLAMP_MIN(RQ_CLAMP_MIN), .CLAMP_MAX(RQ_CLAMP_MAX)
     ) u_act (
         .clk, .acc, .bias(rq[B_AT+:PE*RQ_BIAS_BITS]), .multiplier(rq[M_AT+:PE*31]),
         .lsh(RQ_HALF_EVEN ? '0 : rq[L_AT+:PE*LSH_BITS]), .rsh(rq[R_AT+:PE*RSH_BITS]),

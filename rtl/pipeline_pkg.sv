@@ -35,8 +35,8 @@ package pipeline_pkg;
   endfunction
 
   // requantization (requant.sv), either rounding: the inputs (tflite: their sum), the
-  // multiplier's inputs, the product, the product plus the bias (tflite: its high word),
-  // the right shift, the clamped code
+  // multiplier's inputs, the product, the product plus the nudged bias (tflite: its high
+  // word), the right shift, the clamped code
   function automatic int requant_latency();
     requant_latency = 6;
   endfunction

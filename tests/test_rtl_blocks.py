@@ -238,23 +238,23 @@ def test_requant(case: tuple[int, ...], tmp_path: Path) -> None:
     run_block("requant", params, {**params, "vectors": 400, "seed": sum(case[:7])}, tmp_path)
 
 
-# half_even: (PE, ACC_BITS, BIAS_BITS, PRODUCT_BITS, RSH_MAX, OUT_BITS, ZERO_POINT,
+# half_even: (PE, ACC_BITS, BIAS_BITS, PRODUCT_BITS, RSH_MIN, RSH_MAX, OUT_BITS, ZERO_POINT,
 # CLAMP_MIN, CLAMP_MAX)
 HALF_EVEN_CASES = [
-    (3, 20, 48, 51, 62, 8, -5, -127, 127),  # INT8; shifts beyond the product saturate
-    (2, 4, 21, 20, 62, 4, 3, 0, 15),  # a bias wider than the product, UINT4 at a zero point
-    slow((1, 32, 63, 63, 62, 32, 0, -(2**31), 2**31 - 1)),  # |p| up to 2^62, no clamp
-    slow((4, 12, 30, 43, 31, 16, -300, -32768, 1000)),  # shifts up to 31, narrow clamp
-    slow((2, 8, 12, 40, 1, 16, 7, -20000, 20000)),  # shift 1 only
+    (3, 20, 48, 51, 1, 62, 8, -5, -127, 127),  # INT8; shifts beyond the product saturate
+    (2, 4, 21, 20, 3, 62, 4, 3, 0, 15),  # a bias wider than the product, UINT4 at a zero point
+    slow((1, 32, 63, 63, 1, 62, 32, 0, -(2**31), 2**31 - 1)),  # |p| up to 2^62, no clamp
+    slow((4, 12, 30, 43, 20, 31, 16, -300, -32768, 1000)),  # shifts 20..31, narrow clamp
+    slow((2, 8, 12, 40, 1, 1, 16, 7, -20000, 20000)),  # shift 1 only
 ]
-HALF_EVEN_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "PRODUCT_BITS", "RSH_MAX", "OUT_BITS",
-                    "ZERO_POINT", "CLAMP_MIN", "CLAMP_MAX")
+HALF_EVEN_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "PRODUCT_BITS", "RSH_MIN", "RSH_MAX",
+                    "OUT_BITS", "ZERO_POINT", "CLAMP_MIN", "CLAMP_MAX")
 
 
-@pytest.mark.parametrize("case", HALF_EVEN_CASES, ids=lambda c: "-".join(map(str, c[:6])))
+@pytest.mark.parametrize("case", HALF_EVEN_CASES, ids=lambda c: "-".join(map(str, c[:7])))
 def test_requant_half_even(case: tuple[int, ...], tmp_path: Path) -> None:
     params = {"HALF_EVEN": 1, **dict(zip(HALF_EVEN_PARAMS, case, strict=True))}
-    run_block("requant", params, {**params, "vectors": 600, "seed": sum(case[:6])}, tmp_path)
+    run_block("requant", params, {**params, "vectors": 600, "seed": sum(case[:7])}, tmp_path)
 
 
 # sliding-window unit: (H, W, C, SIMD, kernel, stride, pads (t, l, b, r), ELEM_BITS,

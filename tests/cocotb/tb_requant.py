@@ -4,8 +4,8 @@ cycles later. Per PE a random accumulator, bias, multiplier and shift within the
 parameters, and the extremes. tflite (TFLite's MultiplyByQuantizedMultiplier, double
 rounding): accumulators and sums at both ends of their widths, multipliers 0, 2^30 and
 2^31 - 1, the largest left and right shifts and none. half_even: accumulators at both
-ends, multipliers 0, 1 and 2^31 - 1, shifts 1, 31 and the largest (beyond the product's
-width too), products and sums at both ends of PRODUCT_BITS, and ties (the sum exactly
+ends, multipliers 0, 1 and 2^31 - 1, the smallest shift, 31 and the largest (beyond the
+product's width too), products and sums at both ends of PRODUCT_BITS, and ties (the sum exactly
 half a step above an odd and an even quotient, either sign). Both: outputs beyond the
 clamp bounds."""
 
@@ -58,11 +58,11 @@ def tflite_cases(j: dict[str, Any], rng: random.Random) -> list[list[Channel]]:
 
 
 def half_even_cases(j: dict[str, Any], rng: random.Random) -> list[list[Channel]]:
-    """Channels with acc * m and acc * m + bias in PRODUCT_BITS; shift 1..RSH_MAX."""
+    """Channels with acc * m and acc * m + bias in PRODUCT_BITS; shift RSH_MIN..RSH_MAX."""
     acc_lo, acc_hi = value_range(j["ACC_BITS"], True)
     bias_lo, bias_hi = value_range(j["BIAS_BITS"], True)
     p_lo, p_hi = value_range(j["PRODUCT_BITS"], True)
-    rsh_max, out_bits = j["RSH_MAX"], j["OUT_BITS"]
+    rsh_min, rsh_max, out_bits = j["RSH_MIN"], j["RSH_MAX"], j["OUT_BITS"]
 
     def fits(acc: int, bias: int, m: int) -> bool:
         return p_lo <= acc * m <= p_hi and p_lo <= acc * m + bias <= p_hi \
@@ -71,8 +71,8 @@ def half_even_cases(j: dict[str, Any], rng: random.Random) -> list[list[Channel]
     def shift_for(p: int) -> int:
         """Mostly a shift leaving about OUT_BITS bits of p, so that outputs spread and clamp."""
         if rng.random() < 0.3:
-            return rng.randint(1, rsh_max)
-        return min(max(abs(p).bit_length() - rng.randint(0, out_bits + 1), 1), rsh_max)
+            return rng.randint(rsh_min, rsh_max)
+        return min(max(abs(p).bit_length() - rng.randint(0, out_bits + 1), rsh_min), rsh_max)
 
     def channel(kind: int) -> Channel:
         while True:
@@ -80,7 +80,7 @@ def half_even_cases(j: dict[str, Any], rng: random.Random) -> list[list[Channel]
                 acc = rng.choice([v for v in (acc_lo, acc_hi, 0, -1, 1) if v <= acc_hi])
                 m = rng.choice((0, 1, INT31_MAX, rng.randint(0, INT31_MAX)))
                 bias = rng.choice((bias_lo, bias_hi, 0, -1, 1, p_lo - acc * m, p_hi - acc * m))
-                n = rng.choice([1, rsh_max, *([31] if rsh_max >= 31 else []),
+                n = rng.choice([rsh_min, rsh_max, *([31] if rsh_min <= 31 <= rsh_max else []),
                                 shift_for(acc * m + bias)])
             else:
                 acc = rng.randint(acc_lo, acc_hi)

@@ -89,7 +89,8 @@ def mvau_params(layer: DenseLayer, weights_file: str, activation_file: str) -> P
                       RQ_CLAMP_MIN=act.clamp_min, RQ_CLAMP_MAX=act.clamp_max,
                       REQUANT_FILE=activation_file, REQUANT_STYLE=pipeline.rom_style(nf))
         if hw.half_even:
-            params.update(RQ_HALF_EVEN=1, RQ_PRODUCT_BITS=hw.product_bits)
+            params.update(RQ_HALF_EVEN=1, RQ_PRODUCT_BITS=hw.product_bits,
+                          RQ_RSH_MIN=int(hw.right.min()))
         else:
             params.update(RQ_SUM_BITS=hw.sum_bits, RQ_LSH_MAX=hw.lsh_max)
     elif act is not None:
