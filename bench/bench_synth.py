@@ -16,9 +16,9 @@
     its stage as the top, placed and routed on ECP5 against >= 150 MHz.
 (e) act8: one 8-bit layer (64 -> 16, INT8 x INT8 onto INT8, PE 1 SIMD 8) in both activation
     forms, 255 thresholds per channel (mvau_thresholds.sv) against the requantization
-    (requant.sv: bias, 32-bit multiplier, rounding shift, zero point, clamp), Yosys
-    synth_xilinx LUT/FF/BRAM/DSP of that layer's instance (the model has a small last
-    layer after it, not counted).
+    (requant.sv: bias, 31-bit multiplier, rounding shift, zero point, clamp) in either
+    rounding (`requant`: half_even, `requant_tflite`), Yosys synth_xilinx LUT/FF/BRAM/DSP
+    of that layer's instance (the model has a small last layer after it, not counted).
 (f) LFC-w1a1's dense1 (PE 64 x SIMD 32: 512 words of 2048 weight bits, in block RAM) alone,
     its stage as the top, placed and routed on ECP5 against >= 150 MHz: a layer fed from
     block RAM (on ECP5 DP16KD blocks with their output register, rtl/ecp5/rom_dp16kd.sv).
@@ -146,6 +146,9 @@ def run_case(name: str, build: Path, clock_mhz: float, timeout: float) -> dict[s
 
 ACT8: dict[str, Any] = {"widths": [64, 16, 4], "weights": ["INT8", "INT8"], "act": ["INT8"],
                         "input": "INT8", "folding": [(1, 8), (1, 4)]}
+# act8's activation forms: thresholds, or requantized in a rounding
+ACT8_FORMS: dict[str, str | None] = {"thresholds": None, "requant": "half_even",
+                                     "requant_tflite": "tflite"}
 
 
 def run_act8(build: Path, timeout: float) -> dict[str, Any]:
@@ -154,11 +157,11 @@ def run_act8(build: Path, timeout: float) -> dict[str, Any]:
     out: dict[str, Any] = {"widths": ACT8["widths"], "folding_pe_simd": ACT8["folding"][0],
                            "part": synth.DEFAULT_PART}
     build = build.resolve()  # the tools' sandbox mounts absolute paths
-    for form in ("thresholds", "requant"):
+    for form, rounding in ACT8_FORMS.items():
         model = random_model(ACT8["widths"], ACT8["weights"], ACT8["act"], ACT8["input"],
                              ACT8["folding"], name=f"act8_{form}")
-        if form == "requant":
-            requantize_hidden(model, extremes=False)  # a trained layer's factors (< 1)
+        if rounding:  # a trained layer's factors (< 1)
+            requantize_hidden(model, extremes=False, rounding=rounding)
         t0 = time.monotonic()
         folder = rtl.generate(model, build / form)
         manifest = synth.read_manifest(build / form)
@@ -216,7 +219,7 @@ def main() -> None:
     for name in names:
         c = r[name]
         if name == "act8":
-            for form in ("thresholds", "requant"):
+            for form in ACT8_FORMS:
                 f = c[form]
                 print(f"bench_synth: act8 layer, {form}: LUT {f['lut']} FF {f['ff']} BRAM36 "
                       f"{f['bram36']} DSP {f['dsp']} ({f['seconds']} s)"

@@ -14,13 +14,16 @@ module activation #(
     parameter THRESHOLDS_FILE = "",  // word f: T[f*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
     parameter THRESHOLDS_STYLE = "logic",
     // requantization (requant.sv's parameters, RQ_ for its own); word f of REQUANT_FILE:
-    // the PE biases, multipliers, left shifts, right shifts of channels f*PE.., each a
-    // PE-field group in that order from bit 0
+    // the PE biases, multipliers, left shifts (tflite only), right shifts of channels
+    // f*PE.., each a PE-field group in that order from bit 0
     parameter bit REQUANT = 1'b0,
     parameter int RQ_BIAS_BITS = 1,
+    parameter bit RQ_HALF_EVEN = 1'b0,
+    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
     parameter int RQ_SUM_BITS = ACC_BITS,
     parameter int RQ_LSH_MAX = 0,
     parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_RSH_MIN = 1,
     parameter int RQ_ZERO_POINT = 0,
     parameter int RQ_CLAMP_MIN = 0,
     parameter int RQ_CLAMP_MAX = 0,
@@ -52,17 +55,20 @@ module activation #(
     localparam int LSH_BITS = RQ_LSH_MAX > 0 ? $clog2(RQ_LSH_MAX + 1) : 1;
     localparam int RSH_BITS = RQ_RSH_MAX > 0 ? $clog2(RQ_RSH_MAX + 1) : 1;
     localparam int B_AT = 0, M_AT = PE * RQ_BIAS_BITS, L_AT = M_AT + PE * 31,
-                   R_AT = L_AT + PE * LSH_BITS, RQ_BITS = R_AT + PE * RSH_BITS;
+                   R_AT = L_AT + (RQ_HALF_EVEN ? 0 : PE * LSH_BITS),
+                   RQ_BITS = R_AT + PE * RSH_BITS;
     logic [RQ_BITS-1:0] rq;
     rom #(.WIDTH(RQ_BITS), .DEPTH(FOLDS), .MEM_FILE(REQUANT_FILE), .STYLE(REQUANT_STYLE))
         u_requant (.clk, .addr, .data(rq));
     requant #(
-        .PE(PE), .ACC_BITS(ACC_BITS), .BIAS_BITS(RQ_BIAS_BITS), .SUM_BITS(RQ_SUM_BITS),
-        .LSH_MAX(RQ_LSH_MAX), .RSH_MAX(RQ_RSH_MAX), .OUT_BITS(OUT_BITS),
+        .PE(PE), .ACC_BITS(ACC_BITS), .BIAS_BITS(RQ_BIAS_BITS), .HALF_EVEN(RQ_HALF_EVEN),
+        .PRODUCT_BITS(RQ_PRODUCT_BITS), .SUM_BITS(RQ_SUM_BITS), .LSH_MAX(RQ_LSH_MAX),
+        .RSH_MAX(RQ_RSH_MAX), .RSH_MIN(RQ_RSH_MIN), .OUT_BITS(OUT_BITS),
         .ZERO_POINT(RQ_ZERO_POINT), .CLAMP_MIN(RQ_CLAMP_MIN), .CLAMP_MAX(RQ_CLAMP_MAX)
     ) u_act (
         .clk, .acc, .bias(rq[B_AT+:PE*RQ_BIAS_BITS]), .multiplier(rq[M_AT+:PE*31]),
-        .lsh(rq[L_AT+:PE*LSH_BITS]), .rsh(rq[R_AT+:PE*RSH_BITS]), .out_data(y));
+        .lsh(RQ_HALF_EVEN ? '0 : rq[L_AT+:PE*LSH_BITS]), .rsh(rq[R_AT+:PE*RSH_BITS]),
+        .out_data(y));
   end else begin : g_none  // no parameters: the clock and the ROM address go unused
     wire unused = &{1'b0, clk, addr};
     assign y = acc;

@@ -32,13 +32,16 @@ module mvau #(
     parameter WEIGHTS_STYLE = "block",  // rom STYLE of each memory: "block" | "logic"
     parameter THRESHOLDS_STYLE = "logic",
     // requantization (requant.sv's parameters, RQ_ for its own); word nf of REQUANT_FILE:
-    // the PE biases, multipliers, left shifts, right shifts of channels nf*PE.., each a
-    // PE-field group in that order from bit 0
+    // the PE biases, multipliers, left shifts (tflite only), right shifts of channels
+    // nf*PE.., each a PE-field group in that order from bit 0
     parameter bit REQUANT = 1'b0,
     parameter int RQ_BIAS_BITS = 1,
+    parameter bit RQ_HALF_EVEN = 1'b0,
+    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
     parameter int RQ_SUM_BITS = ACC_BITS,
     parameter int RQ_LSH_MAX = 0,
     parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_RSH_MIN = 1,
     parameter int RQ_ZERO_POINT = 0,
     parameter int RQ_CLAMP_MIN = 0,
     parameter int RQ_CLAMP_MAX = 0,
@@ -205,7 +208,8 @@ module mvau #(
       .PE(PE), .FOLDS(NF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
       .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
       .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
-      .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX),
+      .RQ_HALF_EVEN(RQ_HALF_EVEN), .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS),
+      .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN),
       .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
       .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
   ) u_act (

@@ -34,8 +34,9 @@ package pipeline_pkg;
     thresholds_latency = tree_latency(n_thres, TREE_STAGE_LEVELS) + 2;
   endfunction
 
-  // requantization (requant.sv): the sum, the multiplier's inputs, the product, its high
-  // word, the right shift, the clamped code
+  // requantization (requant.sv), either rounding: the inputs (tflite: their sum), the
+  // multiplier's inputs, the product, the product plus the nudged bias (tflite: its high
+  // word), the right shift, the clamped code
   function automatic int requant_latency();
     requant_latency = 6;
   endfunction

@@ -31,9 +31,12 @@ module vvau #(
     parameter THRESHOLDS_STYLE = "logic",
     parameter bit REQUANT = 1'b0,  // requantization: activation.sv's parameters, word cf
     parameter int RQ_BIAS_BITS = 1,
+    parameter bit RQ_HALF_EVEN = 1'b0,
+    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
     parameter int RQ_SUM_BITS = ACC_BITS,
     parameter int RQ_LSH_MAX = 0,
     parameter int RQ_RSH_MAX = 0,
+    parameter int RQ_RSH_MIN = 1,
     parameter int RQ_ZERO_POINT = 0,
     parameter int RQ_CLAMP_MIN = 0,
     parameter int RQ_CLAMP_MAX = 0,
@@ -163,7 +166,8 @@ module vvau #(
       .PE(PE), .FOLDS(CF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
       .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
       .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
-      .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX),
+      .RQ_HALF_EVEN(RQ_HALF_EVEN), .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS),
+      .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN),
       .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
       .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
   ) u_act (

@@ -15,6 +15,7 @@ import pytest
 
 from flow.backends import rtl
 from flow.ir import Folding
+from flow.ir.requant import ROUNDINGS
 from flow.packing import mem_image
 from flow.synthetic import random_cnn_model, random_model, requantize_hidden
 
@@ -101,14 +102,15 @@ MVAU_SLOW = [
 
 
 def mvau_case(tmp_path: Path, mw: int, mh: int, pe: int, simd: int, in_t: str, w_t: str,
-              out_t: str | None, requant: bool = False) -> None:
+              out_t: str | None, rounding: str | None = None) -> None:
+    """rounding: requantized in that rounding (None: thresholds, as drawn)."""
     if out_t is None:
         model = random_model([mw, mh], [w_t], [], in_t, [(pe, simd)], seed=mw + mh)
     else:  # a hidden layer: the next layer only gives it an activation
         model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, simd), (1, 1)],
                              seed=mw + mh)
-    if requant:
-        requantize_hidden(model, seed=mw)
+    if rounding:
+        requantize_hidden(model, seed=mw, rounding=rounding)
     # memory images named relative to the folder the bench runs in: one build for every run
     stage = rtl.dense.stage(model.layers[0], "mvau", Path())
     stage.write_images(tmp_path)
@@ -139,10 +141,10 @@ MVAU_REQUANT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("case", MVAU_REQUANT_CASES, ids=lambda c: f"{c[4]}x{c[5]}-{c[6]}")
-def test_mvau_requant(case: tuple, tmp_path: Path) -> None:
-    mw, mh, pe, simd, in_t, w_t, out_t = case
-    mvau_case(tmp_path, mw, mh, pe, simd, in_t, w_t, out_t, requant=True)
+def test_mvau_requant(case: tuple, rounding: str, tmp_path: Path) -> None:
+    mvau_case(tmp_path, *case, rounding=rounding)
 
 
 # (WIDTH, DEPTH, STYLE, with an image): one word, non-power-of-two depths, words wider than
@@ -236,6 +238,25 @@ def test_requant(case: tuple[int, ...], tmp_path: Path) -> None:
     run_block("requant", params, {**params, "vectors": 400, "seed": sum(case[:7])}, tmp_path)
 
 
+# half_even: (PE, ACC_BITS, BIAS_BITS, PRODUCT_BITS, RSH_MIN, RSH_MAX, OUT_BITS, ZERO_POINT,
+# CLAMP_MIN, CLAMP_MAX)
+HALF_EVEN_CASES = [
+    (3, 20, 48, 51, 1, 62, 8, -5, -127, 127),  # INT8; shifts beyond the product saturate
+    (2, 4, 21, 20, 3, 62, 4, 3, 0, 15),  # a bias wider than the product, UINT4 at a zero point
+    slow((1, 32, 63, 63, 1, 62, 32, 0, -(2**31), 2**31 - 1)),  # |p| up to 2^62, no clamp
+    slow((4, 12, 30, 43, 20, 31, 16, -300, -32768, 1000)),  # shifts 20..31, narrow clamp
+    slow((2, 8, 12, 40, 1, 1, 16, 7, -20000, 20000)),  # shift 1 only
+]
+HALF_EVEN_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "PRODUCT_BITS", "RSH_MIN", "RSH_MAX",
+                    "OUT_BITS", "ZERO_POINT", "CLAMP_MIN", "CLAMP_MAX")
+
+
+@pytest.mark.parametrize("case", HALF_EVEN_CASES, ids=lambda c: "-".join(map(str, c[:7])))
+def test_requant_half_even(case: tuple[int, ...], tmp_path: Path) -> None:
+    params = {"HALF_EVEN": 1, **dict(zip(HALF_EVEN_PARAMS, case, strict=True))}
+    run_block("requant", params, {**params, "vectors": 600, "seed": sum(case[:7])}, tmp_path)
+
+
 # sliding-window unit: (H, W, C, SIMD, kernel, stride, pads (t, l, b, r), ELEM_BITS,
 # TERNARY_OUT); the pad value is the largest code (pads are visible in the output)
 SWU_CASES = [
@@ -277,16 +298,17 @@ def test_pool_reduce(c: int, pe: int, taps: int, bits: int, signed: int,
 
 
 def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
-                      spec: dict[str, Any], folding: tuple[int, int], requant: bool = False
-                      ) -> None:
-    """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer;
-    a dense layer after it unless it is a conv without activation (one output position)."""
+                      spec: dict[str, Any], folding: tuple[int, int],
+                      rounding: str | None = None) -> None:
+    """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer,
+    requantized in `rounding` if given; a dense layer after it unless it is a conv without
+    activation (one output position)."""
     specs = [spec] if "conv" in spec and "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
     model = random_cnn_model(shape, in_t, specs, seed=sum(shape))
     layer = model.layers[0]
     layer.folding = Folding(*folding)
-    if requant:
-        requantize_hidden(model, seed=sum(shape))
+    if rounding:
+        requantize_hidden(model, seed=sum(shape), rounding=rounding)
     model.validate("window_stage_case")
     st = rtl.ops.op(layer).stage(layer, "stage", Path())
     st.write_images(tmp_path)
@@ -296,25 +318,26 @@ def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
 
 
 # the activation block alone: (in, out, PE, input type, weight type, output type or None,
-# requantized)
+# requantization rounding or None)
 ACTIVATION_CASES = [
-    (12, 8, 2, "UINT4", "INT3", "UINT3", False),  # 7 thresholds
-    (10, 6, 3, "INT4", "TERNARY", "BIPOLAR", False),  # one threshold, BIPOLAR codes
-    (16, 8, 4, "UINT8", "INT8", "INT8", True),  # requantized, extreme channels
-    (9, 4, 4, "INT2", "INT2", None, False),  # none: the accumulators
+    (12, 8, 2, "UINT4", "INT3", "UINT3", None),  # 7 thresholds
+    (10, 6, 3, "INT4", "TERNARY", "BIPOLAR", None),  # one threshold, BIPOLAR codes
+    (16, 8, 4, "UINT8", "INT8", "INT8", "half_even"),  # requantized, extreme channels
+    (16, 8, 4, "UINT8", "INT8", "INT8", "tflite"),
+    (9, 4, 4, "INT2", "INT2", None, None),  # none: the accumulators
 ]
 
 
-@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: f"{c[5]}{'-rq' if c[6] else ''}")
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: f"{c[5]}{'-' + c[6] if c[6] else ''}")
 def test_activation(case: tuple, tmp_path: Path) -> None:
-    mw, mh, pe, in_t, w_t, out_t, requant = case
+    mw, mh, pe, in_t, w_t, out_t, rounding = case
     if out_t is None:
         model = random_model([mw, mh], [w_t], [], in_t, [(pe, 1)], seed=mw)
     else:
         model = random_model([mw, mh, 2], [w_t, "INT2"], [out_t], in_t, [(pe, 1), (1, 1)],
                              seed=mw)
-    if requant:
-        requantize_hidden(model, seed=mw)
+    if rounding:
+        requantize_hidden(model, seed=mw, rounding=rounding)
     stage = rtl.dense.stage(model.layers[0], "act", Path())
     stage.write_images(tmp_path)
     model.save(tmp_path)
@@ -389,11 +412,12 @@ def test_conv_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any]
 
 
 @pytest.mark.slow
-def test_conv_layer_requant(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_conv_layer_requant(rounding: str, tmp_path: Path) -> None:
     """An 8-bit padded convolution, requantized."""
     window_stage_case(tmp_path, (3, 5, 5), "INT8",
                       {"conv": 4, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"}, (2, 3),
-                      requant=True)
+                      rounding=rounding)
 
 
 POOL_CASES = [

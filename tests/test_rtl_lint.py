@@ -39,8 +39,14 @@ def test_lint_hw_script() -> None:
     {"IN_BIPOLAR": 0, "IN_BITS": 8, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 8,
      "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "REQUANT": 1, "OUT_BITS": 8,
      "RQ_BIAS_BITS": 20, "RQ_SUM_BITS": 21, "RQ_LSH_MAX": 3, "RQ_RSH_MAX": 31,
-     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # requantized
+     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # requantized, tflite
+    {"IN_BIPOLAR": 0, "IN_BITS": 8, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 8,
+     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "REQUANT": 1, "OUT_BITS": 8,
+     "RQ_HALF_EVEN": 1, "RQ_BIAS_BITS": 45, "RQ_PRODUCT_BITS": 50, "RQ_RSH_MAX": 62,
+     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # half_even
     {"N_THRES": 0, "REQUANT": 1, "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, requantized
+    {"N_THRES": 0, "REQUANT": 1, "RQ_HALF_EVEN": 1, "RQ_PRODUCT_BITS": 36, "RQ_RSH_MAX": 40,
+     "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, half_even
 ])
 def test_mvau_lint_modes(params: dict[str, int | str]) -> None:
     rtl.verilator_env()

@@ -20,6 +20,7 @@ from flow.backends import rtl
 from flow.buildfolder import mark
 from flow.inputs import InputError
 from flow.ir import LAYER_KINDS, DenseLayer, Folding, IRError, MaxPoolLayer, Model
+from flow.ir.requant import ROUNDINGS
 from flow.synthetic import random_cnn_model, random_codes, random_model, requantize_hidden
 
 TFC_FOLDING = [(16, 49), (8, 8), (8, 8), (10, 8)]
@@ -337,10 +338,12 @@ def test_expected_latency_of_a_slow_consumer(tmp_path: Path) -> None:
     assert man["expected"]["latency"] > 14 * 14 * 72
 
 
-def test_requantized_cnn(tmp_path: Path) -> None:
-    """8-bit layers requantized (rtl/requant.sv): a padded convolution, a pool, a second
-    convolution onto UINT4 and a dense layer onto INT8, then the last layer; every sample
-    equal to golden, free-running and stalled, at the folding's interval and latency."""
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_requantized_cnn(rounding: str, tmp_path: Path) -> None:
+    """8-bit layers requantized (rtl/requant.sv) in either rounding: a padded convolution, a
+    pool, a second convolution onto UINT4 and a dense layer onto INT8, then the last layer;
+    every sample equal to golden, free-running and stalled, at the folding's interval and
+    latency."""
     model = random_cnn_model((2, 6, 6), "INT8", [
         {"conv": 6, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
         {"pool": 2},
@@ -351,6 +354,6 @@ def test_requantized_cnn(tmp_path: Path) -> None:
     for layer, (pe, simd) in zip(model.layers, [(3, 2), (2, 1), (2, 3), (3, 4), (1, 6)],
                                  strict=True):
         layer.folding = Folding(pe, simd)
-    requantize_hidden(model, seed=4)
+    requantize_hidden(model, seed=4, rounding=rounding)
     assert [backends.unsupported(b, model) for b in ("rtl", "golden")] == [[], []]
     check_cnn(model, random_codes(model, 16), tmp_path)

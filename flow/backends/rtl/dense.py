@@ -40,16 +40,17 @@ def weight_image(layer: DenseLayer) -> str:
 def activation_image(layer: DenseLayer) -> str | None:
     """The activation's memory (None without an activation). Thresholds: word nf holds
     T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each. Requantization: word
-    nf holds the biases, multipliers, left shifts and right shifts of channels nf*PE + p,
-    each a group of PE fields (element p), in that order from bit 0."""
+    nf holds the biases, multipliers, left shifts (tflite only) and right shifts of channels
+    nf*PE + p, each a group of PE fields (element p), in that order from bit 0."""
     act = layer.activation
     nf, pe = layer.out_features // layer.folding.pe, layer.folding.pe
     if act is None:
         return None
     if isinstance(act, Requant):
         hw = hardware_requant(layer)
-        groups = [(act.bias, hw.bias_bits), (act.multiplier, MULTIPLIER_BITS),
-                  (hw.left, hw.lsh_bits), (hw.right, hw.rsh_bits)]
+        left = [] if hw.half_even else [(hw.left, hw.lsh_bits)]
+        groups = [(act.bias, hw.bias_bits), (act.multiplier, MULTIPLIER_BITS), *left,
+                  (hw.right, hw.rsh_bits)]
         words, offset = [0] * nf, 0
         for values, bits in groups:
             fields = (values.astype(np.int64) & ((1 << bits) - 1)).reshape(nf, pe)
@@ -84,10 +85,14 @@ def mvau_params(layer: DenseLayer, weights_file: str, activation_file: str) -> P
     if isinstance(act, Requant):
         hw = hardware_requant(layer)
         params.update(OUT_BITS=act.out_dtype.bits, REQUANT=1, RQ_BIAS_BITS=hw.bias_bits,
-                      RQ_SUM_BITS=hw.sum_bits, RQ_LSH_MAX=hw.lsh_max, RQ_RSH_MAX=hw.rsh_max,
-                      RQ_ZERO_POINT=act.zero_point, RQ_CLAMP_MIN=act.clamp_min,
-                      RQ_CLAMP_MAX=act.clamp_max, REQUANT_FILE=activation_file,
-                      REQUANT_STYLE=pipeline.rom_style(nf))
+                      RQ_RSH_MAX=hw.rsh_max, RQ_ZERO_POINT=act.zero_point,
+                      RQ_CLAMP_MIN=act.clamp_min, RQ_CLAMP_MAX=act.clamp_max,
+                      REQUANT_FILE=activation_file, REQUANT_STYLE=pipeline.rom_style(nf))
+        if hw.half_even:
+            params.update(RQ_HALF_EVEN=1, RQ_PRODUCT_BITS=hw.product_bits,
+                          RQ_RSH_MIN=int(hw.right.min()))
+        else:
+            params.update(RQ_SUM_BITS=hw.sum_bits, RQ_LSH_MAX=hw.lsh_max)
     elif act is not None:
         out = act.out_dtype
         # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)

@@ -36,8 +36,9 @@ def thresholds_latency(n_thres: int) -> int:
 
 
 def requant_latency() -> int:
-    """pipeline_pkg::requant_latency: sum, multiplier inputs, product, high word, right
-    shift, clamped code."""
+    """pipeline_pkg::requant_latency, either rounding: inputs (tflite: their sum),
+    multiplier inputs, product, product plus nudged bias (tflite: high word), right shift,
+    clamped code."""
     return 6
 
 
