@@ -22,6 +22,8 @@ from flow import golden
 from flow.atomic import write_json
 from flow.backends import firmware as fw
 from flow.golden.requant import requantize
+from flow.ir import Requant
+from flow.ir.requant import ROUNDINGS
 from flow.synthetic import (
     random_cnn_model,
     random_codes,
@@ -81,29 +83,36 @@ def threshold_search(folder: Path, accs: int = 256) -> list[dict[str, Any]]:
 def activation_cost(folder: Path, channels: int = 64, vectors: int = 16) -> dict[str, Any]:
     """Instructions per output channel of each activation form as a layer stores it
     (qnn_emit): 255 thresholds (8-bit outputs, binary search) against the requantization
-    (bias, multiply, rounding shift, zero point, clamp), on random accumulators of a 512-input
-    int8 row; both checked against numpy."""
+    (multiply, rounding shift, zero point, clamp) in both roundings, on random accumulators
+    of a 512-input int8 row; each checked against numpy."""
     rng = np.random.default_rng(1)
     layer = random_model([512, channels, 2], ["INT8", "INT8"], ["INT8"], "INT8", seed=5).layers[0]
     thr = layer.activation
-    rq = random_requant(rng, layer, thr.out_dtype)
-    rq.zero_point, rq.clamp_min, rq.clamp_max = 3, -128, 127
+    tf, he = (random_requant(rng, layer, thr.out_dtype, rounding=r)
+              for r in ("tflite", "half_even"))
+    for rq in (tf, he):
+        rq.zero_point, rq.clamp_min, rq.clamp_max = 3, -128, 127
     codes = random_codes(random_model([512, 2], ["INT8"], [], "INT8"), vectors, seed=2)
     acc = codes @ layer.weights.T.astype(np.int64)
     want_thr = thr.base + thr.step * (acc[:, :, None] >= thr.values[None]).sum(axis=2)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = [fw.c_array("int32_t", "thr", thr.values), fw.c_array("int32_t", "bias", rq.bias),
-              fw.c_array("int32_t", "mult", rq.multiplier),
-              fw.c_array("int32_t", "shift", rq.shift),
+    arrays = [fw.c_array("int32_t", "thr", thr.values), fw.c_array("int32_t", "tf_bias", tf.bias),
+              fw.c_array("int32_t", "tf_mult", tf.multiplier),
+              fw.c_array("int8_t", "tf_shift", tf.shift),
+              fw.c_array("int64_t", "he_bias", he.bias + (1 << (he.shift - 1))),
+              fw.c_array("int32_t", "he_mult", he.multiplier),
+              fw.c_array("int8_t", "he_shift", he.shift),
               fw.c_array("int32_t", "accs_flat", acc), fw.c_array("int8_t", "thr_flat", want_thr),
-              fw.c_array("int8_t", "rq_flat", requantize(acc, rq))]
+              fw.c_array("int8_t", "tf_flat", requantize(acc, tf)),
+              fw.c_array("int8_t", "he_flat", requantize(acc, he))]
     (folder / "cases.h").write_text(
         f"#define CHANNELS {channels}\n#define VECTORS {vectors}\n#define ZERO_POINT 3\n"
         f"#define THR_BASE {thr.base}\n#define THR_STEP {thr.step}\n"
         + "".join(a.replace("const", "static const") for a in arrays)
         + "#define accs ((const int32_t (*)[CHANNELS])accs_flat)\n"
         "#define want_thr ((const int8_t (*)[CHANNELS])thr_flat)\n"
-        "#define want_rq ((const int8_t (*)[CHANNELS])rq_flat)\n")
+        "#define want_tf ((const int8_t (*)[CHANNELS])tf_flat)\n"
+        "#define want_he ((const int8_t (*)[CHANNELS])he_flat)\n")
     runtime = fw.runtime_dir()
     exe = fw.compile_program([fw.template_dir() / "harness" / "activation_cost.c",
                               runtime / "qnn_threshold.c", runtime / "qnn_requant.c"],
@@ -114,21 +123,31 @@ def activation_cost(folder: Path, channels: int = 64, vectors: int = 16) -> dict
         raise SystemExit("bench_firmware: an activation form differs from numpy")
     n = int(f[f.index("per") + 1])
     return {"thresholds_255_instr_per_channel": int(f[f.index("thresholds") + 1]) / n,
-            "requant_instr_per_channel": int(f[f.index("requant") + 1]) / n,
+            **{f"requant_{r}_instr_per_channel": int(f[f.index(r) + 1]) / n
+               for r in ROUNDINGS},
             "channels_measured": n}
 
 
 def both_forms(build: Any, folder: Path, samples: int) -> dict[str, Any]:
     """Instructions per inference of one int8 model with thresholds (255 per channel) and
-    with requantization (`build()` makes the model afresh; requantized in place)."""
+    requantized in either rounding (`build()` makes the model afresh; requantized in
+    place), and the activations' constant bytes (thresholds, or multipliers, shifts and
+    biases) per requantized channel."""
     out: dict[str, Any] = {}
-    for form, model in (("thresholds", build()), ("requant", requantize_hidden(build(), seed=1))):
+    forms = [("thresholds", build())] + [
+        (f"requant_{r}", requantize_hidden(build(), seed=1, rounding=r)) for r in ROUNDINGS]
+    for form, model in forms:
         r = measure(model, folder / form, samples)
+        channels = sum(la.out_channels for la in model.layers
+                       if isinstance(getattr(la, "activation", None), Requant))
         out[form] = {"instructions_per_inference": r["instructions_per_inference"],
                      "threshold_bytes": r["sizes"]["threshold_bytes"],
+                     **({"constant_bytes_per_channel": r["sizes"]["threshold_bytes"] / channels}
+                        if channels else {}),
                      "layers": r["layers"]}
-    out["thresholds_over_requant"] = (out["thresholds"]["instructions_per_inference"]
-                                      / out["requant"]["instructions_per_inference"])
+    for r in ROUNDINGS:
+        out[f"thresholds_over_{r}"] = (out["thresholds"]["instructions_per_inference"]
+                                       / out[f"requant_{r}"]["instructions_per_inference"])
     return out
 
 
@@ -184,8 +203,8 @@ def main() -> None:
         ru = measure(u8bin, Path(tmp) / "u8bin", a.samples)
         rc = measure(cnn, Path(tmp) / "cnn", max(2, a.samples // 5))
         rc8 = measure(cnn8(), Path(tmp) / "cnn8", max(2, a.samples // 5))
-        rc8rq = measure(requantize_hidden(cnn8(), seed=1), Path(tmp) / "cnn8_requant",
-                        max(2, a.samples // 5))
+        rc8rq = {r: measure(requantize_hidden(cnn8(), seed=1, rounding=r),
+                            Path(tmp) / f"cnn8_{r}", max(2, a.samples // 5)) for r in ROUNDINGS}
         thresholds = threshold_search(Path(tmp) / "thresholds")
         activation = activation_cost(Path(tmp) / "activation")
         int8_mlp = both_forms(lambda: random_model(
@@ -230,7 +249,8 @@ def main() -> None:
         "bipolar_weights_conv_instr_per_mac": rc["instructions_per_mac"]["bipolar_weights_conv"],
         **figures,
         # the same int8 convolution requantized (issue #12) instead of 255 thresholds
-        "int8_conv_requant_instr_per_mac": rc8rq["instructions_per_mac"]["int8_conv"],
+        **{f"int8_conv_requant_{r}_instr_per_mac": rc8rq[r]["instructions_per_mac"]["int8_conv"]
+           for r in ROUNDINGS},
         "tfc_arena_bytes": arena,
         "tfc_weights_bytes": rt["sizes"]["weights_bytes"],
         "tfc_threshold_bytes": rt["sizes"]["threshold_bytes"],

@@ -2,12 +2,12 @@
  *
  * A layer computes acc[o] = sum_i W[o][i] * x[i] in int32, then stores either acc itself
  * (the last layer), base + step * #{j : acc[o] >= T[o][j]} (thresholds sorted per row), or
- * its fixed-point requantization (qnn_requantize, TFLite's integer semantics).
+ * its fixed-point requantization (qnn_requant_t: rounding half to even, or TFLite's).
  * Storage between layers: a BIPOLAR activation that feeds qnn_dense_xnor (BIPOLAR
  * weights), the only kernel reading bits, as bits (1 = +1, 32 per word, LSB first, unused
  * tail bits 0); every other activation as int8 (the other kernels' input), BIPOLAR as -1/+1
  * and UINT8 values shifted down by 128 so that they fit (the generator folds the shift back
- * into `bias` and `w_offset`).
+ * into `bias` and `w_offset`; a half_even requantization's into its own int64 bias).
  */
 #ifndef QNN_H
 #define QNN_H
@@ -24,19 +24,73 @@ enum {
     QNN_OUT_INT8 = 1, /* int8 codes: base + step * count (BIPOLAR: -1/+1) */
     QNN_OUT_BITS = 2, /* BIPOLAR codes as bits, for qnn_dense_xnor: 1 where
                          base + step * count > 0 */
-    QNN_OUT_REQUANT = 3 /* int8 codes: clamp(out_offset + qnn_requantize(acc + bias[o],
-                           multiplier[o], shift[o]), act_min, act_max) */
+    QNN_OUT_REQUANT = 3 /* int8 codes by the layer's requantization (qnn_requant_t) */
 };
 
-/* A layer's requantization in CMSIS-NN's convention (per-channel multiplier and shift,
- * output offset, activation bounds); the int32 bias is the layer's `bias`. Offset and
- * bounds are as stored (UINT8 codes minus 128). All zero for other output kinds. */
+/* A layer's requantization, in one of two roundings (flow/ir/requant.py), bit for bit
+ * flow/golden/requant.py:
+ * QNN_ROUND_TFLITE, CMSIS-NN's convention: clamp(out_offset + qnn_requantize(acc + bias[o],
+ *   multiplier[o], shift[o]), act_min, act_max), the int32 bias the layer's `bias`;
+ * QNN_ROUND_HALF_EVEN: clamp(out_offset + RHE((acc * multiplier[o] + B[o]) / 2^shift[o]),
+ *   act_min, act_max), RHE rounding half to even, B the IR's int64 bias in the product's
+ *   units with the storage corrections folded in (B + d * multiplier for a correction d of
+ *   the accumulator), stored as bias[o] = B[o] + 2^(shift[o] - 1) (qnn_requantize_half_even);
+ *   the layer's `bias` is NULL.
+ * Offset and bounds are as stored (UINT8 codes minus 128). All zero for other output
+ * kinds. Per channel: tflite 4 + 1 bytes (and 4 of the layer's bias), half_even 4 + 1 + 8. */
+enum { QNN_ROUND_TFLITE = 0, QNN_ROUND_HALF_EVEN = 1 };
 typedef struct {
-    const int32_t *multiplier; /* [out]: in [2^30, 2^31), or 0 */
-    const int32_t *shift;      /* [out]: -31 .. 30; > 0 shifts left before the multiply */
+    const int32_t *multiplier; /* [out]: tflite: in [2^30, 2^31) or 0; half_even: [0, 2^31) */
+    const int8_t *shift;       /* [out]: tflite: -31 .. 30, > 0 shifts left before the
+                                  multiply; half_even: the right shift, 1 .. 62 */
+    const int64_t *bias;       /* [out]: half_even's B + 2^(shift - 1); NULL for tflite */
     int32_t out_offset;        /* the output zero point */
     int32_t act_min, act_max;  /* the clamp */
+    uint8_t rounding;          /* QNN_ROUND_* */
 } qnn_requant_t;
+
+/* 32 x 32 -> 64-bit products. Xtensa cores without a high multiply (the ESP8266's lx106,
+ * call0 ABI) would call libgcc's __muldi3, which its libgcc lacks: there the product is
+ * built from four 16 x 16 multiplies (QNN_MUL64_PORTABLE, which a build may also set). */
+#ifndef QNN_MUL64_PORTABLE
+#if defined(__XTENSA__) && defined(__XTENSA_CALL0_ABI__)
+#define QNN_MUL64_PORTABLE 1
+#else
+#define QNN_MUL64_PORTABLE 0
+#endif
+#endif
+
+#if QNN_MUL64_PORTABLE
+static inline uint64_t qnn_umul64(uint32_t a, uint32_t b)
+{
+    const uint32_t a0 = a & 0xFFFFu, a1 = a >> 16, b0 = b & 0xFFFFu, b1 = b >> 16;
+    const uint32_t ll = a0 * b0, lh = a0 * b1, hl = a1 * b0;
+    const uint32_t mid = (ll >> 16) + (lh & 0xFFFFu) + (hl & 0xFFFFu); /* < 3 * 2^16 */
+    const uint32_t high = a1 * b1 + (lh >> 16) + (hl >> 16) + (mid >> 16);
+    return ((uint64_t)high << 32) | (mid << 16) | (ll & 0xFFFFu);
+}
+#endif
+
+/* signed x unsigned (RV32: mul and mulhsu); the conversion to int64_t wraps (GCC, Clang) */
+static inline int64_t qnn_mul_su(int32_t a, uint32_t b)
+{
+#if QNN_MUL64_PORTABLE
+    return (int64_t)(qnn_umul64((uint32_t)a, b) - ((uint64_t)(a < 0 ? b : 0u) << 32));
+#else
+    return (int64_t)a * (int64_t)b;
+#endif
+}
+
+/* signed x signed (RV32: mul and mulh) */
+static inline int64_t qnn_mul_ss(int32_t a, int32_t b)
+{
+#if QNN_MUL64_PORTABLE
+    return (int64_t)((uint64_t)qnn_mul_su(a, (uint32_t)b)
+                     - ((uint64_t)(b < 0 ? (uint32_t)a : 0u) << 32));
+#else
+    return (int64_t)a * b;
+#endif
+}
 
 /* RDBPOT(x, e): x / 2^e rounded to nearest, ties away from zero (e in 0 .. 31) */
 static inline int32_t qnn_rounding_divide_by_pot(int32_t x, int32_t e)
@@ -60,8 +114,38 @@ static inline int32_t qnn_requantize(int32_t x, int32_t multiplier, int32_t shif
     if (a == INT32_MIN && multiplier == INT32_MIN)
         high = INT32_MAX;
     else
-        high = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
+        high = (int32_t)((qnn_mul_ss(a, multiplier) + ((int64_t)1 << 30)) >> 31);
     return qnn_rounding_divide_by_pot(high, shift > 0 ? 0 : -shift);
+}
+
+/* The half_even requantization (qnn_requant_t) of u = acc * m + B + 2^(n - 1), with n in
+ * 1 .. 62, m in [0, 2^31) and |acc * m + B| < 2^62: RHE((u - 2^(n - 1)) / 2^n) =
+ * (u - ((u >> n) & 1)) >> n. Off a tie u and u - 1 lie in one step; at a tie (u a multiple
+ * of 2^n) the 1 taken off an odd u >> n rounds down to the even neighbour. */
+
+/* n = 32 + e >= 32 (factors below 1/2): the high word shifted, |result| < 3 * 2^29; u - 1
+ * borrows from the high word only where the low word is 0 */
+static inline int32_t qnn_half_even_high(int64_t u, int32_t e)
+{
+    const int32_t top = (int32_t)(u >> 32), y = top >> e;
+    return (uint32_t)u == 0u && (y & 1) ? (top - 1) >> e : y;
+}
+
+static inline int32_t qnn_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* clamp(offset + RHE((acc * m + B) / 2^n), lo, hi), given c = B + 2^(n - 1) */
+static inline int32_t qnn_requantize_half_even(int32_t acc, int32_t m, int64_t c, int32_t n,
+                                               int32_t offset, int32_t lo, int32_t hi)
+{
+    const int64_t u = qnn_mul_ss(acc, m) + c;
+    int64_t y;
+    if (n >= 32)
+        return qnn_clamp(offset + qnn_half_even_high(u, n - 32), lo, hi);
+    y = ((u - ((u >> n) & 1)) >> n) + offset; /* may leave int32: clamped in 64 bits */
+    return y < lo ? lo : y > hi ? hi : (int32_t)y;
 }
 
 /* One dense layer; the generator emits these as const (flash) objects. */

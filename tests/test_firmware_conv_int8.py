@@ -22,6 +22,7 @@ from flow.backends import firmware as fw
 from flow.backends.firmware import conv as fwconv
 from flow.golden.requant import requantize
 from flow.ir import Conv2dLayer, Requant
+from flow.ir.requant import ROUNDINGS
 from flow.synthetic import random_cnn_model, random_codes, random_requant, random_values
 from tests.test_firmware_cnn import conv_acc, run_harness, rv32, stored
 
@@ -53,7 +54,7 @@ def layers(seed: int) -> list[Conv2dLayer]:
     return out
 
 
-def variants(layer: Conv2dLayer, k: int, rng: np.random.Generator
+def variants(layer: Conv2dLayer, k: int, rng: np.random.Generator, rounding: str
              ) -> list[tuple[fwconv.ConvPlan, bool]]:
     """Every output form of the layer: its thresholds (BIPOLAR: as int8 and as bits), a
     random requantization onto its output type (multi-bit outputs), raw accumulators."""
@@ -62,7 +63,7 @@ def variants(layer: Conv2dLayer, k: int, rng: np.random.Generator
     for bits in ([False, True] if bipolar else [False]):
         out.append((fwconv.plan_layer(k + len(out), layer, bits_out=bits), bits))
     if not bipolar:
-        rq = random_requant(rng, layer, layer.out_dtype)
+        rq = random_requant(rng, layer, layer.out_dtype, rounding)
         out.append((fwconv.plan_layer(k + len(out), dataclasses.replace(
             layer, activation=rq)), False))
     out.append((fwconv.plan_layer(k + len(out), dataclasses.replace(layer, activation=None)),
@@ -87,7 +88,7 @@ def expected(layer: Conv2dLayer, x: np.ndarray, bits: bool) -> np.ndarray:
 CTYPE = {np.dtype("<u4"): "uint32_t", np.dtype("int8"): "int8_t", np.dtype("<i4"): "int32_t"}
 
 
-def harness(seed: int) -> str:
+def harness(seed: int, rounding: str) -> str:
     """Every layer and output form on a random frame and on all-min / all-max frames; each
     case's scratch ends where the static array does."""
     rng = np.random.default_rng(seed)
@@ -98,7 +99,7 @@ def harness(seed: int) -> str:
         t = layer.input_dtype
         xs = [random_values(rng, t, (layer.in_features,)), np.full(layer.in_features, t.min),
               np.full(layer.in_features, t.max)]
-        for lp, bits in variants(layer, k, rng):
+        for lp, bits in variants(layer, k, rng, rounding):
             body.append(lp.constants_c(f"layer{k}"))
             need = lp.scratch_bytes // 4
             scratch_words = max(scratch_words, need)
@@ -127,13 +128,15 @@ def harness(seed: int) -> str:
             "    printf(\"conv cases failed: %d\\n\", bad);\n    exit(bad != 0);\n}\n")
 
 
-def test_conv_int8_host(tmp_path: Path) -> None:
-    run_harness(harness(0), tmp_path, "host", fw.SANITIZE)
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_conv_int8_host(tmp_path: Path, rounding: str) -> None:
+    run_harness(harness(0, rounding), tmp_path, "host", fw.SANITIZE)
 
 
 @rv32
-def test_conv_int8_rv32(tmp_path: Path) -> None:
-    run_harness(harness(20), tmp_path, "rv32", [])
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_conv_int8_rv32(tmp_path: Path, rounding: str) -> None:
+    run_harness(harness(20, rounding), tmp_path, "rv32", [])
 
 
 def test_conv_int8_layout() -> None:
@@ -165,8 +168,9 @@ def test_conv_int8_few_channels_gather() -> None:
         assert (f"{c} input channel" in lp.why) == (c < fwconv.PAIRS_MIN_CHANNELS)
 
 
+@pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("target", ["host", pytest.param("rv32", marks=rv32)])
-def test_int8_cnn_equals_golden(tmp_path: Path, target: str) -> None:
+def test_int8_cnn_equals_golden(tmp_path: Path, target: str, rounding: str) -> None:
     """A model of int8 convolutions (requantized, then thresholds) on golden's samples."""
     m = random_cnn_model((5, 9, 8), "UINT8", [
         {"conv": 12, "k": 3, "pad": 1, "w": "INT8", "act": "INT8"},
@@ -175,7 +179,8 @@ def test_int8_cnn_equals_golden(tmp_path: Path, target: str) -> None:
         {"dense": 5, "w": "INT8"}], seed=3, name="int8_convs")
     first = m.layers[0]
     assert isinstance(first, Conv2dLayer)
-    first.activation = random_requant(np.random.default_rng(4), first, first.out_dtype)
+    first.activation = random_requant(np.random.default_rng(4), first, first.out_dtype,
+                                      rounding)
     codes = random_codes(m, 8, seed=5)
     plan = fw.plan(m)
     assert [getattr(lp, "kernel", "") for lp in plan.layers][:3] == ["int8_pairs"] * 3

@@ -197,12 +197,11 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
                              layer.acc_max + 1).astype(np.int32)
     if layer.depthwise:
         wt = layer.weights.reshape(c, -1).astype(np.int64)
-        bias = x_off * wt.sum(axis=1)
-        if isinstance(act, Requant):
-            bias = bias + act.bias
+        corrections = x_off * wt.sum(axis=1)
+        bias = dense.requant_bias(act, corrections, at) if isinstance(act, Requant) \
+            else dense.int32_or_none(corrections if corrections.any() else None, at)
         win = replace(win, kernel="depthwise", weights=wt.astype(np.int16), weight_bits=16,
-                      w_offset=0, thresholds=thresholds,
-                      bias=dense.int32_or_none(bias if bias.any() else None, at))
+                      w_offset=0, thresholds=thresholds, bias=bias)
         return ConvPlan(i, layer, win, "depthwise", pad_code)
     if win.kernel == "int8_pairs" and c < PAIRS_MIN_CHANNELS:
         win = replace(dense.plan_layer(i, window_layer(layer), True, bits_out),

@@ -112,7 +112,7 @@ class DensePlan:
     weight_bits: int  # bits per stored weight (1 for bits, 16 for int8 pairs)
     weights: np.ndarray  # as stored: uint32 / int32 words, int8, or uint8 packed bytes
     thresholds: np.ndarray | None  # int32 [out, count]
-    bias: np.ndarray | None  # int32 [out]
+    bias: np.ndarray | None  # int32 [out], added to the accumulator (half_even: see c_bias)
     w_offset: int
     base: int
     step: int
@@ -160,16 +160,36 @@ class DensePlan:
         return int(self.weights.nbytes)
 
     @property
+    def half_even(self) -> bool:
+        return self.requant is not None and self.requant.rounding == "half_even"
+
+    @property
     def threshold_bytes(self) -> int:
-        """The activation's constants: thresholds, or the requantization's multipliers and
-        shifts (int32 each)."""
+        """The activation's constants: thresholds, or the requantization's multipliers
+        (int32) and shifts (int8)."""
         if self.requant is not None:
-            return 8 * self.layer.out_features
+            return 5 * self.layer.out_features
         return 0 if self.thresholds is None else int(self.thresholds.nbytes)
 
     @property
+    def c_bias(self) -> np.ndarray | None:
+        """The stored bias: int32 added to the accumulator, or half_even's int64 product bias
+        (qnn_requant_t) with `bias` folded in: B + bias * m + 2^(n - 1)."""
+        r = self.requant
+        if r is None or r.rounding != "half_even":
+            return self.bias
+        d = [0] * len(r.bias) if self.bias is None else self.bias.tolist()
+        c = [b + k * m + 2 ** (n - 1) for b, k, m, n in zip(
+            r.bias.tolist(), d, r.multiplier.tolist(), r.shift.tolist(), strict=True)]
+        if max(map(abs, c), default=0) >= 2**63:
+            raise FirmwareError(f"layer {self.index} ({self.layer.name}): requantization bias "
+                                "with the storage corrections leaves int64")
+        return np.array(c, np.int64)
+
+    @property
     def bias_bytes(self) -> int:
-        return 0 if self.bias is None else int(self.bias.nbytes)
+        b = self.c_bias
+        return 0 if b is None else int(b.nbytes)
 
     def compact(self) -> DensePlan | None:
         """int8 pairs (2 bytes per weight) as qnn_dense_int8 (1 byte), else None."""
@@ -183,27 +203,29 @@ class DensePlan:
         c = [c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)]
         if self.thresholds is not None:
             c.append(c_array("int32_t", f"qflow_t{i}", self.thresholds))
-        if self.bias is not None:
-            c.append(c_array("int32_t", f"qflow_b{i}", self.bias))
+        bias = self.c_bias
+        if bias is not None:
+            c.append(c_array("int64_t" if self.half_even else "int32_t", f"qflow_b{i}", bias))
         if self.requant is not None:
             c.append(c_array("int32_t", f"qflow_m{i}", self.requant.multiplier))
-            c.append(c_array("int32_t", f"qflow_s{i}", self.requant.shift))
+            c.append(c_array("int8_t", f"qflow_s{i}", self.requant.shift))
         return "".join(c)
 
     def requant_c(self) -> str:
         """The initializer of its qnn_requant_t: zero point and clamp as stored."""
-        r = self.requant
+        r, i = self.requant, self.index
         if r is None:
-            return "{0, 0, 0, 0, 0}"
+            return "{0, 0, 0, 0, 0, 0, 0}"
         off = storage_offset(r.out_dtype)
-        return (f"{{qflow_m{self.index}, qflow_s{self.index}, {r.zero_point - off}, "
-                f"{r.clamp_min - off}, {r.clamp_max - off}}}")
+        bias, rounding = (f"qflow_b{i}", "HALF_EVEN") if self.half_even else ("0", "TFLITE")
+        return (f"{{qflow_m{i}, qflow_s{i}, {bias}, {r.zero_point - off}, "
+                f"{r.clamp_min - off}, {r.clamp_max - off}, QNN_ROUND_{rounding}}}")
 
     def initializer_c(self) -> str:
         """The initializer of its qnn_dense_t (the arrays of arrays_c)."""
         i, layer = self.index, self.layer
         thr = "0" if self.thresholds is None else f"qflow_t{i}"
-        bias = "0" if self.bias is None else f"qflow_b{i}"
+        bias = "0" if self.bias is None or self.half_even else f"qflow_b{i}"
         count = 0 if self.thresholds is None else self.thresholds.shape[1]
         return (f"{{\n    qflow_w{i}, {thr}, {bias}, {self.w_offset}, "
                 f"{self.in_stored or layer.in_features}, {layer.out_features}, {count},\n"
@@ -321,10 +343,9 @@ def _plan_rows(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     out_t = act.out_dtype
     if bits_out and not out_t.is_bipolar:
         raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
-    if isinstance(act, Requant):  # the storage corrections join the requantization's bias
-        return DensePlan(i, layer, kernel, bits, stored, None,
-                         int32_or_none(act.bias + (0 if bias is None else bias), at), w_off,
-                         0, 0, "REQUANT", in_bits, in_signed, why, requant=act)
+    if isinstance(act, Requant):
+        return DensePlan(i, layer, kernel, bits, stored, None, requant_bias(act, bias, at),
+                         w_off, 0, 0, "REQUANT", in_bits, in_signed, why, requant=act)
     # beyond the reachable range a threshold is always or never met: clipped to one past it,
     # which must still be an int32
     if accumulator_range(layer)[1] + 1 > 2**31 - 1:
@@ -343,6 +364,14 @@ def _plan_rows(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32),
                      int32_or_none(bias, at), w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
                      in_signed, why)
+
+
+def requant_bias(act: Requant, corrections: np.ndarray | None, at: str) -> np.ndarray | None:
+    """A requantized plan's `bias`: the storage corrections of the accumulator, joined by
+    tflite's own bias (half_even's is in the product's units: DensePlan.c_bias folds)."""
+    b = act.bias + (0 if corrections is None else corrections) if act.rounding == "tflite" \
+        else corrections
+    return int32_or_none(b if b is not None and b.any() else None, at)
 
 
 def int32_or_none(a: np.ndarray | None, at: str) -> np.ndarray | None:
