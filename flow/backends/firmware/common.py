@@ -1,6 +1,7 @@
 """What every part of the firmware backend shares: its error, how activations are stored,
-C literals, and the hand-written sources (runtime kernels and templates) in the source
-tree's firmware/."""
+C literals, the stored biases (int32, and the half_even requantization's int64 product
+bias), and the hand-written sources (runtime kernels and templates) in the source tree's
+firmware/."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from flow.datatypes import DataType
-from flow.ir import Model
+from flow.ir import Model, Requant
 from flow.resources import source_dir
 
 KB = 1024
@@ -78,3 +79,31 @@ def template_dir() -> Path:
 
 def template_files(folder: str) -> list[Path]:
     return sorted(f for f in (template_dir() / folder).rglob("*") if f.is_file())
+
+
+def requant_bias(act: Requant, corrections: np.ndarray | None, at: str) -> np.ndarray | None:
+    """A requantized plan's `bias`: the storage corrections of the accumulator, with tflite's
+    own bias (half_even's is in the product's units: DensePlan.c_bias folds it)."""
+    b = corrections if act.rounding == "half_even" else act.bias + (
+        0 if corrections is None else corrections)
+    return int32_or_none(b if b is not None and b.any() else None, at)
+
+
+def int32_or_none(a: np.ndarray | None, at: str) -> np.ndarray | None:
+    if a is None:
+        return None
+    if a.min() < -(2**31) or a.max() >= 2**31:
+        raise FirmwareError(f"{at}: bias outside int32")
+    return a.astype(np.int32)
+
+
+def product_bias(r: Requant, corrections: np.ndarray | None, at: str) -> np.ndarray:
+    """half_even's stored int64 product bias: the IR's bias B, the accumulator's storage
+    corrections d times the multiplier (exact), and the rounding's 2^(n - 1) (qnn.h)."""
+    d = corrections.tolist() if corrections is not None else [0] * len(r.bias)
+    c = [b + k * m + 2 ** (n - 1) for b, k, m, n in zip(r.bias.tolist(), d, r.multiplier.tolist(),
+                                                       r.shift.tolist(), strict=True)]
+    if max(map(abs, c), default=0) >= 2**63:
+        raise FirmwareError(f"{at}: requantization bias with the storage corrections leaves "
+                            "int64")
+    return np.array(c, np.int64)

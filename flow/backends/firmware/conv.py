@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from flow.backends.firmware import dense
-from flow.backends.firmware.common import FirmwareError, storage_offset
+from flow.backends.firmware.common import FirmwareError, int32_or_none, storage_offset
 from flow.backends.firmware.dense import DensePlan
 from flow.backends.firmware.weights import conv_pair_words, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
@@ -199,7 +199,7 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
         wt = layer.weights.reshape(c, -1).astype(np.int64)
         corrections = x_off * wt.sum(axis=1)
         bias = dense.requant_bias(act, corrections, at) if isinstance(act, Requant) \
-            else dense.int32_or_none(corrections if corrections.any() else None, at)
+            else int32_or_none(corrections if corrections.any() else None, at)
         win = replace(win, kernel="depthwise", weights=wt.astype(np.int16), weight_bits=16,
                       w_offset=0, thresholds=thresholds, bias=bias)
         return ConvPlan(i, layer, win, "depthwise", pad_code)

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from flow.backends.firmware.common import FirmwareError, buffer_bytes, c_array, storage_offset
+from flow.backends.firmware.common import (
+    FirmwareError,
+    buffer_bytes,
+    c_array,
+    int32_or_none,
+    product_bias,
+    requant_bias,
+    storage_offset,
+)
 from flow.backends.firmware.weights import (
     LANES,
     interleave_rows,
@@ -174,17 +182,10 @@ class DensePlan:
     @property
     def c_bias(self) -> np.ndarray | None:
         """The stored bias: int32 added to the accumulator, or half_even's int64 product bias
-        (qnn_requant_t) with `bias` folded in: B + bias * m + 2^(n - 1)."""
-        r = self.requant
-        if r is None or r.rounding != "half_even":
+        (qnn_requant_t, `product_bias`) with `bias` folded in."""
+        if self.requant is None or self.requant.rounding != "half_even":
             return self.bias
-        d = [0] * len(r.bias) if self.bias is None else self.bias.tolist()
-        c = [b + k * m + 2 ** (n - 1) for b, k, m, n in zip(
-            r.bias.tolist(), d, r.multiplier.tolist(), r.shift.tolist(), strict=True)]
-        if max(map(abs, c), default=0) >= 2**63:
-            raise FirmwareError(f"layer {self.index} ({self.layer.name}): requantization bias "
-                                "with the storage corrections leaves int64")
-        return np.array(c, np.int64)
+        return product_bias(self.requant, self.bias, f"layer {self.index} ({self.layer.name})")
 
     @property
     def bias_bytes(self) -> int:
@@ -364,22 +365,6 @@ def _plan_rows(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32),
                      int32_or_none(bias, at), w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
                      in_signed, why)
-
-
-def requant_bias(act: Requant, corrections: np.ndarray | None, at: str) -> np.ndarray | None:
-    """A requantized plan's `bias`: the storage corrections of the accumulator, joined by
-    tflite's own bias (half_even's is in the product's units: DensePlan.c_bias folds)."""
-    b = act.bias + (0 if corrections is None else corrections) if act.rounding == "tflite" \
-        else corrections
-    return int32_or_none(b if b is not None and b.any() else None, at)
-
-
-def int32_or_none(a: np.ndarray | None, at: str) -> np.ndarray | None:
-    if a is None:
-        return None
-    if a.min() < -(2**31) or a.max() >= 2**31:
-        raise FirmwareError(f"{at}: bias outside int32")
-    return a.astype(np.int32)
 
 
 def _pixel_aligned(lp: DensePlan, channels: int) -> DensePlan:
