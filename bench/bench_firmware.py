@@ -7,7 +7,8 @@ sits in RAM (all constants in flash); and Brevitas' own CNV-w1a1 (BNN-PYNQ, rand
 randomized batch norm) as a whole: instructions per inference and the time at 160 MHz,
 beside ESP-NN's person detection on an ESP32-C3 (426 ms); the requantization (issue #12)
 against 255 thresholds per output channel, and int8 models (an MLP and a CNN) per
-inference in both activation forms. Targets in TARGETS."""
+inference in both activation forms and both roundings; an int8 MobileNetV1-0.25 (96x96)
+with thresholds and requantized: constants per int8 weight (issue #24). Targets in TARGETS."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.mobilenet import flash_figures
 from flow import golden
 from flow.atomic import write_json
 from flow.backends import firmware as fw
@@ -217,6 +219,7 @@ def main() -> None:
             Path(tmp) / "cnn8rq", max(2, a.samples // 5))
         (Path(tmp) / "cnv").mkdir()
         cnv = cnv_w1a1(Path(tmp) / "cnv", 2)
+        mobilenet = flash_figures(Path(tmp) / "mobilenet")
     binary = rt["instructions_per_mac"]["binary"]
     int8 = r8["instructions_per_mac"]["int8"]
     figures = {
@@ -259,6 +262,8 @@ def main() -> None:
         "activation_per_channel": activation,
         "int8_mlp_784_128_64_10": int8_mlp,
         "int8_cnn_14x14_16_32": int8_cnn,
+        # issue #24: an int8 MobileNetV1-0.25 (96x96) with thresholds and requantized
+        "mobilenet_v1_025_96": mobilenet,
         "targets": TARGETS,
         "meets_targets": {
             **{k: v <= TARGETS[k] for k, v in figures.items()},
