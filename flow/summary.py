@@ -120,7 +120,8 @@ def throughput(sim: dict[str, Any], synth: dict[str, Any], fw: dict[str, Any]) -
     sizes = fw.get("sizes") or {}
     if fw.get("instructions_per_inference"):
         lines += [f"**Firmware** ({sizes.get('chip', 'esp32')}): flash "
-                  f"{fmt(sizes.get('flash_bytes_needed'))} B, RAM "
+                  f"{fmt(sizes.get('flash_bytes_needed'))} B (constants "
+                  f"{sizes.get('constant_bytes_per_weight', 0):.2f} B per weight), RAM "
                   f"{fmt(sizes.get('ram_bytes_needed'))} B (arena {fmt(sizes.get('arena_bytes'))}"
                   f" B), {fw['instructions_per_inference']:,} RV32IMC instructions per inference "
                   f"(~{fmt(fw.get('estimated_latency_us_at_160mhz'))} µs at 160 MHz).", ""]

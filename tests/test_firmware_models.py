@@ -184,6 +184,9 @@ def test_flash_budget_counts_code_and_esp_idf(tmp_path: Path) -> None:
     assert rep["flash_bytes_needed"] == (rep["weights_bytes"] + rep["threshold_bytes"] + 12345
                                          + fw.ESP_IDF_FLASH_BYTES)
     assert rep["ram_bytes_needed"] == rep["arena_bytes"] + fw.ESP_IDF_RAM_BYTES
+    assert rep["weights"] == sum(la.weights.size for la in small.layers)
+    assert rep["constant_bytes_per_weight"] == pytest.approx(
+        (rep["weights_bytes"] + rep["threshold_bytes"]) / rep["weights"])
 
 
 def test_unknown_layer_kind_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from flow.backends.firmware.common import KB, FirmwareError
 from flow.backends.firmware.ops import op
 
@@ -42,6 +44,7 @@ def size_report(p: Plan, chip: str, code_bytes: int | None = None) -> dict[str, 
     """size_report.json: constants, code and arena against each chip's budget. code_bytes:
     the model's code as measured (the RV32 build's .text); None: CODE_BYTES_ESTIMATE."""
     weights, thresholds = p.weight_bytes, p.threshold_bytes
+    n_weights = sum(int(getattr(lp.layer, "weights", np.zeros(0)).size) for lp in p.layers)
     if code_bytes is None:
         code, code_source = CODE_BYTES_ESTIMATE, "estimate (no RV32 build measured)"
     else:
@@ -61,6 +64,10 @@ def size_report(p: Plan, chip: str, code_bytes: int | None = None) -> dict[str, 
     return {
         "model": p.model.name, "chip": chip,
         "weights_bytes": weights, "threshold_bytes": thresholds, "arena_bytes": p.arena,
+        # all constants (weights, thresholds or requantization parameters, biases) per
+        # weight: int8 pair words alone take 2 (issue #24's figure)
+        "weights": n_weights, "constant_bytes_per_weight": (weights + thresholds)
+        / max(n_weights, 1),
         "arena_buffers": [{"offset": o, "bytes": s, "holds": p.buffer_holds(k)}
                           for k, (o, s) in enumerate(zip(p.offsets, p.buffers, strict=True))],
         "arena_scratch": [{"offset": o, "bytes": lp.scratch_bytes, "layer": lp.layer.name}
