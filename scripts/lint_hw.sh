@@ -7,18 +7,30 @@ VENV=${VENV:-$ROOT/.venv}
 status=0
 
 # ---- rtl: verilator --lint-only -Wall, every module as its own top (default parameters);
-# packages (*_pkg.sv) go first on every command line: -y finds modules, not packages
+# the blocks sit in rtl/'s groups (rtl/README.md), the package at rtl/ itself; rtl/vendor/
+# (FPGA primitives Verilator does not have) is left out. Packages (*_pkg.sv) go first on
+# every command line: -y finds modules, not packages
 VROOT=$("$VENV/bin/python" -c 'import pathlib, verilator; print(pathlib.Path(verilator.__file__).parent)')
 export VERILATOR_ROOT=$VROOT PATH=$VROOT/bin:$PATH
+RTL_GROUPS=()
+for d in "$ROOT"/rtl/*/; do
+  [[ $(basename "$d") == vendor ]] || RTL_GROUPS+=("${d%/}")
+done
+YDIRS=() FILES=()
+for d in "$ROOT/rtl" "${RTL_GROUPS[@]}"; do
+  YDIRS+=(-y "$d")
+  for f in "$d"/*.sv; do [[ -f $f ]] && FILES+=("$f"); done
+done
 PKGS=("$ROOT"/rtl/*_pkg.sv)
-for f in "$ROOT"/rtl/*.sv; do
+for f in "${FILES[@]}"; do
   top=$(basename "$f" .sv)
+  rel=${f#"$ROOT"/}
   srcs=("${PKGS[@]}")
   [[ $top == *_pkg ]] || srcs+=("$f")
-  if ! out=$(verilator --lint-only -Wall -y "$ROOT/rtl" --top-module "$top" "${srcs[@]}" 2>&1); then
-    echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1
+  if ! out=$(verilator --lint-only -Wall "${YDIRS[@]}" --top-module "$top" "${srcs[@]}" 2>&1); then
+    echo "lint_hw: $rel:"; echo "$out"; status=1
   elif grep -q "%Warning" <<<"$out"; then
-    echo "lint_hw: rtl/$top.sv:"; echo "$out"; status=1
+    echo "lint_hw: $rel:"; echo "$out"; status=1
   fi
 done
 

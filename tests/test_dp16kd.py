@@ -1,4 +1,4 @@
-"""Block ROMs on ECP5 as DP16KD instances with their output register (rtl/ecp5/rom_dp16kd.sv,
+"""Block ROMs on ECP5 as DP16KD instances with their output register (rtl/vendor/ecp5/rom_dp16kd.sv,
 flow/backends/rtl/dp16kd.py): the INITVAL packing against Yosys' own ECP5 memory mapping,
 rom.sv's ECP5 path simulated against its $readmemh image over many geometries (paired
 columns, odd column counts, several rows), and a generated model's synth_ecp5 netlist."""
@@ -18,7 +18,6 @@ from flow.backends import rtl
 from flow.backends.rtl import dp16kd
 from flow.ir import Model
 from flow.packing import mem_image
-from flow.resources import source_dir
 from flow.synth import synthesize, tool_path, yowasp_mounts
 from flow.synth.nextpnr import dp16kd_regmodes
 from flow.synthetic import random_model
@@ -162,7 +161,7 @@ endmodule
     for cmd in (["verilator", "--cc", "--exe", "--main", "--timing", "-CFLAGS", "-std=c++20",
                  "-DQFLOW_ECP5", "--top-module", "tb", "-Mdir", str(obj), str(MODEL),
                  str(tmp_path / dp16kd.INIT_FILE), *map(str, dp16kd.ecp5_blocks()),
-                 str(source_dir("rtl") / "rom.sv"), str(tmp_path / "tb.sv")],
+                 str(rtl.block_path("rom")), str(tmp_path / "tb.sv")],
                 ["make", "-C", str(obj), "-f", "Vtb.mk", "CFG_CXXFLAGS_PCH_I=-include"]):
         build = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -171,7 +170,7 @@ endmodule
 
 
 def test_rom_dp16kd_lints_clean(tmp_path: Path) -> None:
-    """rtl/ecp5/ under Verilator -Wall (outside lint_hw.sh: it needs the DP16KD model and
+    """rtl/vendor/ecp5/ under Verilator -Wall (outside lint_hw.sh: it needs the DP16KD model and
     a generated package): a deep and a paired ROM, line buffers of each kind."""
     images = {str(tmp_path / "a.mem"): random_image(40, 4500, 1)[1],
               str(tmp_path / "b.mem"): random_image(37, 100, 2)[1]}

@@ -300,7 +300,7 @@ def test_pool_reduce(c: int, pe: int, taps: int, bits: int, signed: int,
 def window_stage_case(tmp_path: Path, shape: tuple[int, int, int], in_t: str,
                       spec: dict[str, Any], folding: tuple[int, int],
                       rounding: str | None = None) -> None:
-    """One conv or pool layer's stage (conv_layer / maxpool_layer) against golden.layer,
+    """One conv or pool layer's stage (conv_layer / pool_layer) against golden.layer,
     requantized in `rounding` if given; a dense layer after it unless it is a conv without
     activation (one output position)."""
     specs = [spec] if "conv" in spec and "act" not in spec else [spec, {"dense": 2, "w": "INT2"}]
@@ -429,6 +429,6 @@ POOL_CASES = [
 
 @pytest.mark.parametrize("shape, in_t, spec, folding", POOL_CASES,
                          ids=lambda v: str(v) if isinstance(v, str) else None)
-def test_maxpool_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
-                       folding: tuple[int, int], tmp_path: Path) -> None:
+def test_pool_layer(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
+                    folding: tuple[int, int], tmp_path: Path) -> None:
     window_stage_case(tmp_path, shape, in_t, spec, folding)

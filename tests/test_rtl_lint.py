@@ -14,11 +14,37 @@ from pathlib import Path
 import pytest
 
 from flow.backends import rtl
+from flow.backends.rtl.dp16kd import ecp5_blocks
+from flow.board.shell import board_blocks
 from flow.ir import Folding
 from flow.synth import yowasp_mounts
 from flow.synthetic import random_cnn_model, random_model
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def lint_block(top: str, params: dict[str, int | str]) -> subprocess.CompletedProcess[str]:
+    """verilator --lint-only -Wall of rtl block `top` at `params`, the other blocks found
+    through -y in rtl/ and each of its groups (the package first)."""
+    rtl.verilator_env()
+    dirs = sorted({p.parent for p in rtl.all_blocks()})
+    return subprocess.run(["verilator", "--lint-only", "-Wall",
+                           *(a for d in dirs for a in ("-y", str(d))),
+                           "--top-module", top, *(f"-G{k}={v}" for k, v in params.items()),
+                           str(rtl.block_path("pipeline_pkg")), str(rtl.block_path(top))],
+                          capture_output=True, text=True, env=os.environ)
+
+
+def test_blocks_grouped() -> None:
+    """Every rtl/ block sits in one group (the package at rtl/ itself) and is either one a
+    generated top can use or one of the board's shell; its cocotb bench is named after it."""
+    blocks = rtl.all_blocks()
+    assert [p.name for p in blocks if p.parent == ROOT / "rtl"] == ["pipeline_pkg.sv"]
+    assert len({p.name for p in blocks}) == len(blocks)  # copied side by side into a build
+    assert {p.parent.name for p in blocks} == {
+        "rtl", "compute", "activation", "pool", "stream", "memory", "uart"}
+    assert sorted(blocks) == sorted([*rtl.block_sources(), *board_blocks()])
+    assert all(p.exists() for p in ecp5_blocks())
 
 
 def test_lint_hw_script() -> None:
@@ -49,12 +75,7 @@ def test_lint_hw_script() -> None:
      "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, half_even
 ])
 def test_mvau_lint_modes(params: dict[str, int | str]) -> None:
-    rtl.verilator_env()
-    r = subprocess.run(["verilator", "--lint-only", "-Wall", "-y", str(ROOT / "rtl"),
-                        "--top-module", "mvau", *(f"-G{k}={v}" for k, v in params.items()),
-                        str(ROOT / "rtl" / "pipeline_pkg.sv"), str(ROOT / "rtl" / "mvau.sv")],
-                       capture_output=True, text=True,
-                       env=os.environ)
+    r = lint_block("mvau", params)
     assert r.returncode == 0, r.stderr
 
 
@@ -98,15 +119,11 @@ def test_yosys_synth_xilinx() -> None:
     ("conv_layer", {"TERNARY_OUT": 1, "PT": 1, "PL": 1, "PB": 1, "PR": 1, "ACC_BITS": 8}),
     ("conv_layer", {"ELEM_BITS": 4, "ELEM_SIGNED": 1, "ELEM_BIPOLAR": 0, "W_BITS": 2,
                     "W_SIGNED": 1, "W_BIPOLAR": 0, "ACC_BITS": 9, "N_THRES": 0}),
-    ("maxpool_layer", {"ELEM_BITS": 3, "SIGNED": 1, "PAD_VALUE": -4, "KH": 3, "KW": 3,
-                       "PT": 1, "PL": 1, "PB": 1, "PR": 1}),
+    ("pool_layer", {"ELEM_BITS": 3, "SIGNED": 1, "PAD_VALUE": -4, "KH": 3, "KW": 3,
+                    "PT": 1, "PL": 1, "PB": 1, "PR": 1}),
 ])
-def test_window_blocks_lint_modes(top: str, params: dict[str, int]) -> None:
-    rtl.verilator_env()
-    r = subprocess.run(["verilator", "--lint-only", "-Wall", "-y", str(ROOT / "rtl"),
-                        "--top-module", top, *(f"-G{k}={v}" for k, v in params.items()),
-                        str(ROOT / "rtl" / "pipeline_pkg.sv"), str(ROOT / "rtl" / f"{top}.sv")],
-                       capture_output=True, text=True, env=os.environ)
+def test_window_blocks_lint_modes(top: str, params: dict[str, int | str]) -> None:
+    r = lint_block(top, params)
     assert r.returncode == 0, r.stderr
 
 

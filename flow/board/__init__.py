@@ -1,6 +1,6 @@
 """Bitstreams for open FPGA boards: a UART shell around the generated accelerator.
 
-`qflow board build DIR --board B` writes DIR/board/B/: the board top (rtl/uart_shell.sv
+`qflow board build DIR --board B` writes DIR/board/B/: the board top (rtl/uart/uart_shell.sv
 around DIR/rtl/'s accelerator), the board's pin and clock constraints, the bitstream
 (Yosys, nextpnr, icepack / ecppack from the YoWASP packages), board.json and timing.txt
 (Fmax against the board clock, utilisation). `qflow board program` loads it with

@@ -1,4 +1,4 @@
-"""The UART protocol between a host and the board's shell (rtl/uart_shell.sv), in one place
+"""The UART protocol between a host and the board's shell (rtl/uart/uart_shell.sv), in one place
 for the generator, the host, the simulation and the tests.
 
 Request: one frame's input codes, `in_bytes` bytes each, little endian, the code's field

@@ -111,7 +111,7 @@ def place_and_route(s: Session, device: str, clock_mhz: float, keep_netlist: boo
     netlist = out / f"{dev.family}_netlist.json"
     synth = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp"}[dev.family]
     # on ECP5, block ROMs and line buffers are DP16KD instances with their output register
-    # (rtl/ecp5/, the manifest's ecp5_sources)
+    # (rtl/vendor/ecp5/, copied to the build's rtl/ecp5/: the manifest's ecp5_sources)
     syn = s.yosys(f"yosys synth_{dev.family}", f"{dev.family}_synth", [
         f'{synth} -top {m["top"]} -json "{netlist}"',
         f'tee -q -o "{out / f"{dev.family}_stat.json"}" stat -json'], ecp5=dev.family == "ecp5")

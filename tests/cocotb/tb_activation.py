@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/activation.sv against the golden model's activation step
+"""cocotb bench of rtl/activation/activation.sv against the golden model's activation step
 (flow.golden.requant.prepare_activation): one IR dense layer's thresholds, requantization or
 none, random accumulators over the layer's whole range for random folds, each fold's ROM
 word addressed rom_latency cycles ahead of its accumulators, each code checked

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/adder_tree.sv against Python's sum: a new operand vector every
+"""cocotb bench of rtl/compute/adder_tree.sv against Python's sum: a new operand vector every
 cycle (random, then all-min and all-max), each sum checked tree_latency cycles later."""
 
 from __future__ import annotations

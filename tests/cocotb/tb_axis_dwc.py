@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/axis_dwc.sv against a Python model: the element sequence regrouped
+"""cocotb bench of rtl/stream/axis_dwc.sv against a Python model: the element sequence regrouped
 into OUT_ELEMS per beat, tlast on the beat ending a frame."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/axis_fifo.sv against a Python model (a queue: beats out == beats in)."""
+"""cocotb bench of rtl/stream/axis_fifo.sv against a Python model (a queue: beats out == beats in)."""
 
 from __future__ import annotations
 

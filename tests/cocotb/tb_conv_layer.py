@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/conv_layer.sv: the generated stage of one IR layer against the golden
+"""cocotb bench of rtl/compute/conv_layer.sv: the generated stage of one IR layer against the golden
 model (tb_common.layer_bench)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/mvau.sv against the golden model of one dense layer (golden.layer):
+"""cocotb bench of rtl/compute/mvau.sv against the golden model of one dense layer (golden.layer):
 random vectors plus all-min / all-max ones, random stalls, and with no stall exactly
 (out / PE) x (in / SIMD) cycles per vector."""
 

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/mvau_mac_dot.sv against a Python model: per PE, the dot product of
+"""cocotb bench of rtl/compute/mvau_mac_dot.sv against a Python model: per PE, the dot product of
 SIMD inputs with SIMD weights, each operand signed, unsigned or BIPOLAR (1 bit, 1 = +1).
 Random operands every cycle (each PE its own input) plus every pairing of all-min and
 all-max operands; each sum checked mac_dot_latency cycles later."""

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/mvau_thresholds.sv against a Python model: per PE, OUT_BASE +
+"""cocotb bench of rtl/activation/mvau_thresholds.sv against a Python model: per PE, OUT_BASE +
 OUT_STEP * (how many of N_THRES thresholds the accumulator reaches), in OUT_BITS. Random
 accumulators with thresholds sorted across the accumulator range and one past it, some
 equal to the accumulator, and unsorted ones over the whole threshold range; each code

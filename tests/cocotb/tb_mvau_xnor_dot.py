@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/mvau_xnor_dot.sv against a Python model: per PE, the number of lanes
+"""cocotb bench of rtl/compute/mvau_xnor_dot.sv against a Python model: per PE, the number of lanes
 where input bit and weight bit agree. Random bits every cycle (each PE its own input), plus
 all agreeing and all differing; each count checked xnor_dot_latency cycles later."""
 

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/pool_reduce.sv against a Python model: windows of TAPS beats of
+"""cocotb bench of rtl/pool/pool_reduce.sv against a Python model: windows of TAPS beats of
 each channel group in, the per-channel max of each window out (signed or unsigned
 fields), tlast passed with a window's last tap; random stalls."""
 

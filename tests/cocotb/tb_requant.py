@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/requant.sv against the reference requantization (flow.golden.requant)
+"""cocotb bench of rtl/activation/requant.sv against the reference requantization (flow.golden.requant)
 in the block's rounding, plus zero point and clamp; each code checked requant_latency
 cycles later. Per PE a random accumulator, bias, multiplier and shift within the block's
 parameters, and the extremes. tflite (TFLite's MultiplyByQuantizedMultiplier, double

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/rom.sv against its image: a random address every cycle (then every
+"""cocotb bench of rtl/memory/rom.sv against its image: a random address every cycle (then every
 address in order), each word checked rom_latency cycles later. The image (the job's
 "words", or none: all zero) is written beside the bench by the test, as MEM_FILE."""
 

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/swu.sv against an independent model of the windows: the golden
+"""cocotb bench of rtl/compute/swu.sv against an independent model of the windows: the golden
 model's strided view (flow.golden.conv.windows) of each random frame, padded with
 PAD_VALUE, or for TERNARY_OUT the BIPOLAR codes as 2-bit -1 / +1 with 0 on padded taps.
 Several frames back to back under random stalls; free-running, the first frame's beats

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/uart_rx.sv against a Python model: random bytes sent at the bit level
+"""cocotb bench of rtl/uart/uart_rx.sv against a Python model: random bytes sent at the bit level
 by a host whose bit time is off the receiver's by a few percent, with random idle gaps,
 glitches shorter than half a bit, and stop bits sent as 0 (framing errors, each followed
 by a break). Every byte must come out once, with frame_error exactly where the stop bit was

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/uart_tx.sv against a Python model: random bytes offered with random
+"""cocotb bench of rtl/uart/uart_tx.sv against a Python model: random bytes offered with random
 valid gaps; the tx line, sampled every clock, must be exactly the model's waveform (idle
 high, then for each byte a start bit, 8 data bits LSB first and a stop bit, each
 CLKS_PER_BIT clocks long), and s_axis_tready high exactly while the line is idle."""

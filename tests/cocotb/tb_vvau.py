@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/vvau.sv against the golden model of one depthwise convolution
+"""cocotb bench of rtl/compute/vvau.sv against the golden model of one depthwise convolution
 (golden.layer): the layer's windows (golden.conv.windows, BIPOLAR taps as 2-bit codes as
 the swu sends them) in (tap, channel group) order, PE channels a beat, under random stalls;
 free-running, a frame every taps x C/PE cycles of its windows."""

@@ -1,4 +1,4 @@
-// A behavioural ECP5 DP16KD for simulating rtl/ecp5/rom_dp16kd.sv and ram_dp16kd.sv, from
+// A behavioural ECP5 DP16KD for simulating rtl/vendor/ecp5/rom_dp16kd.sv and ram_dp16kd.sv, from
 // Lattice's description of the EBR: an array of 1024 rows of 18 bits, INITVAL_xx holding
 // rows 16 xx .. 16 xx + 15 in 20-bit fields; a port of DATA_WIDTH bits addresses words by
 // AD[13 -: address bits], word a starting at array bit a * DATA_WIDTH (+ a / 2 at 4 bits,

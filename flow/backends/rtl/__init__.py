@@ -10,7 +10,8 @@ its stamp does not match the IR.
 Modules: one per layer kind with everything kind-specific (dense.py; conv.py and pool.py,
 whose stages put a sliding-window unit before an mvau or a max reducer, window.py), found
 through ops.OPS; top.py (the model's top), generate.py, pipeline.py (rtl/pipeline_pkg.sv's
-latencies), harness.py and stream_bench.py (Verilator + cocotb), sim.py (`qflow sim`).
+latencies), blocks.py (where a block is in rtl/'s groups), harness.py and stream_bench.py
+(Verilator + cocotb), sim.py (`qflow sim`).
 
 Stream formats: element k of a beat sits at bits [k*bits, (k+1)*bits) (flow.packing); the
 input carries the first layer's codes, the output the last layer's accumulators.
@@ -24,14 +25,16 @@ Public API (tests and bench/ use these names only):
     simulate_codes(...) -> (accumulators, FrameTiming)
     check(build_dir, inputs, limit) -> dict   `qflow sim`: writes build_dir/sim.json
     register_cli(sub)
-    block_sources() and the harness: verilator_env, build, build_block, build_stream,
-        run_cocotb, run_bench, StreamResult
+    block_path(name), all_blocks() (blocks.py: rtl/'s groups), block_sources()
+    the harness: verilator_env, build, build_block, build_stream, run_cocotb, run_bench,
+        StreamResult
     the latencies of pipeline.py; the op modules dense, conv and pool
 """
 
 from __future__ import annotations
 
 from flow.backends.rtl import conv, dense, pool
+from flow.backends.rtl.blocks import all_blocks, block_path
 from flow.backends.rtl.generate import generate, up_to_date
 from flow.backends.rtl.harness import (
     StreamResult,
@@ -68,7 +71,8 @@ __all__ = [
     "ACTIVATIONS",
     "LAYER_KINDS",
     "up_to_date",
-    "ROM_LATENCY", "FrameTiming", "StreamResult", "block_sources", "build", "build_block",
+    "ROM_LATENCY", "FrameTiming", "StreamResult", "all_blocks", "block_path", "block_sources",
+    "build", "build_block",
     "build_stream",
     "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli",
     "requant_latency", "run", "run_bench", "run_cocotb", "simulate", "simulate_codes",

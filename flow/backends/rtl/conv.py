@@ -1,8 +1,8 @@
-"""The 2-D convolution in RTL: one `conv_layer` (rtl/conv_layer.sv: a swu feeding an mvau,
+"""The 2-D convolution in RTL: one `conv_layer` (rtl/compute/conv_layer.sv: a swu feeding an mvau,
 or a vvau for a depthwise layer) per layer. The mvau is the dense layer of one window:
 weights [C_out, kh * kw * C_in] in window order (kh, kw, c), the layer's thresholds; its
 parameters, memory images and pipeline latency are dense.py's, computed on that dense view
-of the layer. The vvau (rtl/vvau.sv) reduces each channel's own kh * kw taps, PE channels
+of the layer. The vvau (rtl/compute/vvau.sv) reduces each channel's own kh * kw taps, PE channels
 a beat, one tap a cycle; its thresholds and latency are those of the same dense view
 (window kh * kw, SIMD 1), its weights in (tap, channel group) order.
 

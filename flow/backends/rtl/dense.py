@@ -1,4 +1,4 @@
-"""The dense layer in RTL: one `mvau` (rtl/mvau.sv) per layer, its parameters and memory
+"""The dense layer in RTL: one `mvau` (rtl/compute/mvau.sv) per layer, its parameters and memory
 images, its streams and its pipeline latency.
 
 The input stream carries SIMD codes of the layer's input type a beat, in/SIMD beats a frame;

@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 from flow.backends.rtl import conv, dense, pool
+from flow.backends.rtl.blocks import block_path
 from flow.ir import Layer, op_for
-from flow.resources import source_dir
 
 # kind -> module with the functions of stage.OpModule
 OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
@@ -29,4 +29,4 @@ def block_sources(layers: Iterable[Layer] | None = None) -> list[Path]:
     block when None: the sources of block builds and of the fingerprint)."""
     ops = OPS.values() if layers is None else [op(layer) for layer in layers]
     names = dict.fromkeys([*COMMON_BLOCKS, *(b for o in ops for b in o.BLOCKS)])
-    return [source_dir("rtl") / f"{name}.sv" for name in names]
+    return [block_path(name) for name in names]

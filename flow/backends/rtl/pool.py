@@ -1,4 +1,4 @@
-"""Pooling in RTL: one `maxpool_layer` (rtl/maxpool_layer.sv: a swu feeding pool_reduce)
+"""Pooling in RTL: one `pool_layer` (rtl/pool/pool_layer.sv: a swu feeding pool_reduce)
 per layer. Max (MODE 0): padded taps hold the type's smallest code, so they never win; a
 BIPOLAR max is an OR of bits (bit 0 = -1 is the smallest code). Average (MODE 1): padded
 taps hold code 0 (BIPOLAR taps widened to 2-bit codes, +1 / -1 / 0 padded); each window's
@@ -20,7 +20,7 @@ from flow.backends.rtl.window import Window, feed
 from flow.ir import AvgPoolLayer, Pool
 from flow.packing import encode
 
-BLOCKS = ("swu", "pool_reduce", "maxpool_layer")
+BLOCKS = ("swu", "pool_reduce", "pool_layer")
 
 
 def window(layer: Pool) -> Window:
@@ -52,7 +52,7 @@ def stage(layer: Pool, name: str, image_dir: Path) -> Stage:
     comment = (f"{layer.name}: {what} /{sh}x{sw} pads {list(layer.pads)}, "
                f"{layer.in_shape} -> {layer.out_shape}, {t}, PE {pe}, {layer.cycles} cycles")
     inp, out = streams(layer)
-    return Stage("maxpool_layer", name, params, inp, out, comment, {},
+    return Stage("pool_layer", name, params, inp, out, comment, {},
                  {"pe": pe, "simd": 1, "cycles": layer.cycles})
 
 

@@ -1,4 +1,4 @@
-"""The sliding-window unit (rtl/swu.sv) as the generator sees it: its geometry for a conv or
+"""The sliding-window unit (rtl/compute/swu.sv) as the generator sees it: its geometry for a conv or
 pool layer, its parameters, and a cycle model of it feeding a consumer, from which the conv
 and pool stages' expected output times come.
 

@@ -24,7 +24,7 @@
 // bookkeeping (rows needed, freed) comes from per-output-row tables. A tap's address
 // (slot * RW + column, a table and one adder) is registered before the read, and the read
 // word again after it (an ECP5 DP16KD's clock-to-out alone is 5.8 ns; where QFLOW_ECP5 is
-// defined, ecp5/ram_dp16kd.sv's blocks hold that register themselves): issue -> address
+// defined, vendor/ecp5/ram_dp16kd.sv's blocks hold that register themselves): issue -> address
 // register -> memory read -> read register -> axis_fifo, readable PIPE + 1 = 4 cycles
 // after issue (flow/backends/rtl/window.py, SWU_LATENCY). Credits as in the MVAU: the
 // reader issues only when the FIFO is sure to have room, and both tready and tvalid come

@@ -4,7 +4,7 @@
 // MODE 1, average: padded taps hold code 0; the sum, shift, rounding and clamp of
 // pool_reduce give PE codes of OUT_BITS a beat out. A BIPOLAR input (1 bit, 1 = +1) has no
 // code 0: the swu widens its taps to 2-bit signed codes (+1, -1, 0 when padded) first.
-module maxpool_layer #(
+module pool_layer #(
     parameter int H = 4,
     parameter int W = 4,
     parameter int C = 2,

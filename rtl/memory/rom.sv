@@ -3,7 +3,7 @@
 // RAM, then a register (an ECP5 DP16KD's clock-to-out alone is 5.8 ns, and Yosys leaves
 // the block's own output register unused); where QFLOW_ECP5 is defined (flow.synth's
 // synth_ecp5 runs), DP16KD instances whose own output register is that register
-// (ecp5/rom_dp16kd.sv). "logic": LUTs, for shallow memories, where one
+// (vendor/ecp5/rom_dp16kd.sv). "logic": LUTs, for shallow memories, where one
 // LUT6 holds a 64-deep bit and a block RAM would sit mostly empty; a register of its own
 // drives their address, else Yosys reads the ROM from the address counter's next value,
 // putting the counter's carry chain before the ROM's fanout.

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl/maxpool_layer.sv: the generated stage of one IR layer against the golden
+"""cocotb bench of rtl/pool/pool_layer.sv: the generated stage of one IR layer against the golden
 model (tb_common.layer_bench)."""
 
 from __future__ import annotations
@@ -10,5 +10,5 @@ from tb_common import layer_bench
 
 
 @cocotb.test()
-async def maxpool_layer_against_golden(dut: Any) -> None:
+async def pool_layer_against_golden(dut: Any) -> None:
     await layer_bench(dut)
