@@ -8,7 +8,6 @@ sanitizers and on RV32IMC, equal to flow.golden on every sample."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from flow import golden
 from flow.backends import firmware as fw
-from flow.backends.firmware.toolchain import CFLAGS
+from flow.backends.firmware.toolchain import CFLAGS, missing_tools
 from flow.datatypes import dtype
 from flow.golden.requant import requantize
 from flow.ir import DenseLayer, Layer, Model, Requant
@@ -34,7 +33,7 @@ from flow.synthetic import (
 from tests.test_firmware_kernels import harness, make_layer, run_harness, rv32
 from tests.test_requant import ref_mbqm, w8a8_onnx  # noqa: F401 - w8a8_onnx: a fixture
 
-XTENSA_CC = "xtensa-lx106-elf-gcc"
+LX106 = fw.TARGETS["lx106"]
 
 
 def forms(layers: list[Layer]) -> list[str]:
@@ -163,14 +162,15 @@ def test_requantize_equals_references(tmp_path: Path, target: str, flags: list[s
     run_harness(requantize_harness(seed=7), tmp_path, target, flags)
 
 
-@pytest.mark.skipif(shutil.which(XTENSA_CC) is None, reason=f"{XTENSA_CC} missing")
+@pytest.mark.skipif(bool(missing_tools(LX106)), reason="; ".join(missing_tools(LX106)))
 def test_requantization_needs_no_libgcc_multiply_on_lx106(tmp_path: Path) -> None:
     """The lx106's libgcc lacks __muldi3 (and the divisions): the requantization in both
-    roundings compiles to code that calls no libgcc helper."""
+    roundings, built by the lx106 record's compiler and flags, calls no libgcc helper."""
     obj = tmp_path / "qnn_requant.o"
-    subprocess.run([XTENSA_CC, "-ffreestanding", *CFLAGS, f"-I{fw.runtime_dir()}", "-c",
-                    str(fw.runtime_dir() / "qnn_requant.c"), "-o", str(obj)], check=True)
-    undefined = subprocess.run([XTENSA_CC.replace("gcc", "nm"), "-u", str(obj)], check=True,
+    subprocess.run([LX106.compiler, *LX106.cflags, "-ffreestanding", *CFLAGS,
+                    f"-I{fw.runtime_dir()}", "-c", str(fw.runtime_dir() / "qnn_requant.c"),
+                    "-o", str(obj)], check=True)
+    undefined = subprocess.run([f"{LX106.binutils}nm", "-u", str(obj)], check=True,
                                capture_output=True, text=True).stdout.split()
     assert not [u for u in undefined if u.startswith("__")], undefined
 

@@ -300,12 +300,12 @@ def test_check_without_the_rv32_tools_runs_the_host_part(
     import logging
 
     from flow import check
-    from flow.backends.firmware import toolchain
+    from flow.backends.firmware import TARGETS, toolchain
 
     real_which = toolchain.shutil.which
 
     def which(name: str, *args: object, **kwargs: object) -> str | None:
-        return None if name in toolchain.RV32_TOOLS else real_which(name)
+        return None if name in TARGETS["rv32"].tools else real_which(name)
 
     monkeypatch.setattr(toolchain.shutil, "which", which)
     monkeypatch.setattr(check, "CHECKS", tuple(c for c in check.CHECKS if c[0] == "firmware"))
