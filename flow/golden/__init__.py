@@ -15,10 +15,10 @@ import numpy as np
 
 from flow.golden import conv, dense, pool
 from flow.golden.exact import levels
-from flow.ir import InputStage, IRError, Layer, Model, OutputStage, op_for
+from flow.ir import InputStage, IRError, Layer, Model, OutputStage, kind_registry, op_for
 
 # kind -> module with prepare(layer) -> (codes [N, in] -> codes or accumulators [N, out])
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), "the golden model")
 
 
 def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ from flow.golden.requant import prepare_activation
 from flow.ir import Conv2dLayer
 from flow.ir.conv import Pads
 
+KINDS = (Conv2dLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 # im2col values per chunk of the batch: bounds the golden model's memory on big frames
 CHUNK_VALUES = 1 << 23
 

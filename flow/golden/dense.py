@@ -11,6 +11,8 @@ from flow.golden.exact import carrier, check_bounds
 from flow.golden.requant import prepare_activation
 from flow.ir import DenseLayer
 
+KINDS = (DenseLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 
 def prepare(layer: DenseLayer) -> Callable[[np.ndarray], np.ndarray]:
     """The layer as a function of input codes [N, in] (weights converted once)."""

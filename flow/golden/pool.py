@@ -13,6 +13,8 @@ from flow.golden.conv import windows
 from flow.golden.exact import check_bounds
 from flow.ir import AvgPoolLayer, MaxPoolLayer
 
+KINDS = (MaxPoolLayer, AvgPoolLayer)  # the IR kinds it handles (flow.ir.kind_registry)
+
 
 def shift_round(acc: np.ndarray, shift: int, rounding: str) -> np.ndarray:
     """acc / 2^shift as integers: rounded half to even (ROUND) or down (FLOOR); a product by

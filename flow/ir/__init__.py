@@ -37,6 +37,7 @@ from flow.ir.model import (
     InputStage,
     Model,
     OutputStage,
+    kind_registry,
     load,
     op_for,
 )
@@ -50,5 +51,6 @@ __all__ = [
     "ELEMENTWISE_OPS", "LAYER_KINDS", "MAX_TENSOR_VALUES", "MAX_WEIGHT_VALUES", "SCHEMA",
     "Conv2dLayer", "DenseLayer", "ElementwiseOp",
     "Folding", "IRError", "MaxPoolLayer", "InputStage", "Layer", "Model", "OutputStage", "Thresholds",
-    "accumulator_bounds", "dtype_range", "load", "op_for", "popcount_thresholds", "window_output",
+    "accumulator_bounds", "dtype_range", "kind_registry", "load", "op_for", "popcount_thresholds",
+    "window_output",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -30,6 +31,21 @@ LAYER_KINDS: dict[str, Any] = {k.kind: k for k in (DenseLayer, Conv2dLayer, MaxP
                                                  AvgPoolLayer)}
 
 T = TypeVar("T")
+
+
+def kind_registry(modules: Iterable[ModuleType], stage: str) -> dict[str, ModuleType]:
+    """A stage's kind -> module map, from each module's KINDS (the IR layer classes it
+    handles): one key per kind, the IR's own, so a kind is named once; a module naming a
+    class the IR does not know, or two modules one kind, fail at import."""
+    registry: dict[str, ModuleType] = {}
+    for m in modules:
+        for layer_class in m.KINDS:
+            kind = str(layer_class.kind)
+            if LAYER_KINDS.get(kind) is not layer_class or kind in registry:
+                raise TypeError(f"{stage}: {m.__name__} registers {layer_class.__name__}, which "
+                                "the IR does not know or another module already handles")
+            registry[kind] = m
+    return registry
 
 
 def op_for(registry: Mapping[str, T], layer: Layer, stage: str) -> T:

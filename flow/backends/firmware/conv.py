@@ -22,6 +22,8 @@ from flow.backends.firmware.dense import DensePlan
 from flow.backends.firmware.weights import conv_pair_words, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
 
+KINDS = (Conv2dLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 KERNEL = {"xnor": "XNOR", "xnor_sliced": "XNOR_SLICED", "bipolar_weights": "BIPOLAR_WEIGHTS",
           "int8_pairs": "INT8_PAIRS",
           "int8": "INT8", "packed": "PACKED", "depthwise": "DEPTHWISE",

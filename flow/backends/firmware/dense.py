@@ -34,6 +34,8 @@ from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Requant
 
+KINDS = (DenseLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 INT8_PAIR_ROWS = 8  # QNN_INT8_PAIR_ROWS in qnn.h
 WEIGHT_CTYPE = {"xnor": "uint32_t", "xnor_sliced": "uint32_t", "bipolar_weights": "uint32_t",
                 "bipolar_table": "uint8_t",

@@ -21,11 +21,10 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from flow.backends.firmware import conv, dense, pool
-from flow.ir import Layer, op_for
+from flow.ir import Layer, kind_registry, op_for
 
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool,
-                             "avgpool": pool}
 STAGE = "the firmware backend"
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), STAGE)
 
 
 class LayerPlan(Protocol):

@@ -12,7 +12,9 @@ from typing import Any
 
 from flow.backends.firmware.common import FirmwareError, storage_offset
 from flow.backends.firmware.conv import frame_bytes
-from flow.ir import AvgPoolLayer, Pool
+from flow.ir import AvgPoolLayer, MaxPoolLayer, Pool
+
+KINDS = (MaxPoolLayer, AvgPoolLayer)  # the IR kinds it handles (flow.ir.kind_registry)
 
 NOTES: list[str] = []
 

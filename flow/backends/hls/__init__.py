@@ -19,8 +19,8 @@ its fingerprint), `csim` (g++, the command), `vendor` (which ap_int/hls::stream 
 from flow.backends.hls.cpp import AP_INT_MAX_W, MAX_BITS, c_identifier, cpp_type
 from flow.backends.hls.csim import CXX, CXXFLAGS, build, cxx_flags, hls_check, register_cli, run, run_timed
 from flow.backends.hls.generate import generate, headers, sources, template_dir, template_sources
-from flow.backends.hls.ops import KINDS, LayerStage, stage, stages
-from flow.backends.hls.ops import KINDS as LAYER_KINDS
+from flow.backends.hls.ops import OPS as LAYER_KINDS
+from flow.backends.hls.ops import LayerStage, stage, stages
 
 # activation forms it builds
 ACTIVATIONS = ("thresholds", "requant", "none")
@@ -28,7 +28,7 @@ ACTIVATIONS = ("thresholds", "requant", "none")
 __all__ = [
     "ACTIVATIONS",
     "LAYER_KINDS",
-    "AP_INT_MAX_W", "CXX", "CXXFLAGS", "KINDS", "MAX_BITS", "LayerStage", "build", "c_identifier",
+    "AP_INT_MAX_W", "CXX", "CXXFLAGS", "MAX_BITS", "LayerStage", "build", "c_identifier",
     "cpp_type", "cxx_flags", "generate", "headers", "hls_check", "register_cli", "run", "run_timed",
     "sources", "stage", "stages", "template_dir", "template_sources",
 ]

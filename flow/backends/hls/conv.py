@@ -28,6 +28,8 @@ from flow.backends.hls.cpp import ApWord, cpp_type, stream_word, window_shape
 from flow.datatypes import DataType, dtype
 from flow.ir import Conv2dLayer, DenseLayer
 
+KINDS = (Conv2dLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 
 def window_dtype(layer: Conv2dLayer) -> DataType:
     """The type of the window taps the MVAU / VVAU reads (TERNARY for padded BIPOLAR)."""

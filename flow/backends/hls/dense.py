@@ -20,6 +20,8 @@ from flow.datatypes import bits_for_range
 from flow.ir import DenseLayer, Layer, Requant
 from flow.packing import encode, hex_words
 
+KINDS = (DenseLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 
 @dataclass
 class DenseStage:

@@ -2,7 +2,7 @@
 
 Each module holds everything one kind of layer needs (its parameter headers, its call in
 the top, its width limits) behind `stage(layer, index) -> LayerStage`. Adding a kind means
-adding its module and one entry in KINDS; the top, the testbench and the C simulation do
+adding its module (with its KINDS) to OPS; the top, the testbench and the C simulation do
 not change.
 """
 
@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 from flow.backends.hls import conv, dense, pool
 from flow.backends.hls.cpp import ApWord
-from flow.ir import Layer, Model, op_for
+from flow.ir import Layer, Model, kind_registry, op_for
 
-KINDS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), "the HLS backend")
 
 
 class LayerStage(Protocol):
@@ -64,7 +64,7 @@ class LayerStage(Protocol):
 
 def stage(layer: Layer, index: int) -> LayerStage:
     """The HLS stage of layer `index`; an IRError naming the layer for a kind not handled."""
-    return op_for(KINDS, layer, "the HLS backend").stage(layer, index)
+    return op_for(OPS, layer, "the HLS backend").stage(layer, index)
 
 
 def stages(model: Model) -> list[LayerStage]:

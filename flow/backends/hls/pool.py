@@ -11,7 +11,9 @@ from typing import Any
 
 from flow.backends.hls.cpp import ApWord, cpp_type, stream_word, window_shape
 from flow.backends.hls.dense import layer_label
-from flow.ir import AvgPoolLayer, Pool
+from flow.ir import AvgPoolLayer, MaxPoolLayer, Pool
+
+KINDS = (MaxPoolLayer, AvgPoolLayer)  # the IR kinds it handles (flow.ir.kind_registry)
 
 
 @dataclass

@@ -29,6 +29,8 @@ from flow.datatypes import dtype
 from flow.ir import Conv2dLayer, DenseLayer
 from flow.packing import encode, mem_image, pack_words
 
+KINDS = (Conv2dLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 BLOCKS = (*dense.BLOCKS, "swu", "vvau", "conv_layer")
 TERNARY = dtype("INT2")  # the mvau's view of padded BIPOLAR taps: -1, 0, +1
 

@@ -19,6 +19,8 @@ from flow.backends.thresholds import hardware_thresholds
 from flow.ir import DenseLayer, Requant
 from flow.packing import encode, mem_image, pack_words
 
+KINDS = (DenseLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
+
 BLOCKS = ("mvau_xnor_dot", "mvau_mac_dot", "mvau_thresholds", "requant", "activation", "mvau")
 
 

@@ -9,10 +9,10 @@ from types import ModuleType
 
 from flow.backends.rtl import conv, dense, pool
 from flow.backends.rtl.blocks import block_path
-from flow.ir import Layer, op_for
+from flow.ir import Layer, kind_registry, op_for
 
 # kind -> module with the functions of stage.OpModule
-OPS: dict[str, ModuleType] = {"dense": dense, "conv2d": conv, "maxpool": pool, "avgpool": pool}
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), "the rtl backend")
 
 # The package first (Verilator reads it before its users), the primitives the ops share and
 # the stream plumbing between stages; each op adds its own blocks after these.

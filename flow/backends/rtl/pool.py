@@ -17,8 +17,10 @@ import numpy as np
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.stage import Stage, Stream, Timing
 from flow.backends.rtl.window import Window, feed
-from flow.ir import AvgPoolLayer, Pool
+from flow.ir import AvgPoolLayer, MaxPoolLayer, Pool
 from flow.packing import encode
+
+KINDS = (MaxPoolLayer, AvgPoolLayer)  # the IR kinds it handles (flow.ir.kind_registry)
 
 BLOCKS = ("swu", "pool_reduce", "pool_layer")
 
