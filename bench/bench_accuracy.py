@@ -16,9 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from flow import config as configs
 from flow.atomic import write_json
-from flow.train import train, trained_from
+from flow.train import config as configs
+from flow.train.trainer import train, trained_from
 
 TARGETS = {"fmnist_tfc_w1a1": 0.83, "fmnist_sfc_w2a2": 0.88, "fmnist_lfc_w1a1": 0.88,
            "fmnist_cnv_w1a1": 0.91, "fmnist_cnv_w2a2": 0.925,

@@ -160,10 +160,10 @@ def cnv_w1a1(folder: Path, samples: int) -> dict[str, Any]:
     """Brevitas' CNV-w1a1 through export, lowering and the firmware on RV32IMC."""
     import torch
 
-    from flow.cost import cost_model
-    from flow.examples import bnn_pynq, input_shape
     from flow.export import export_qonnx
     from flow.lower import lower
+    from flow.report.cost import cost_model
+    from flow.train.examples import bnn_pynq, input_shape
 
     onnx_path = export_qonnx(bnn_pynq("cnv-w1a1", 0), torch.rand(1, *input_shape("cnv-w1a1")),
                              folder / "cnv_w1a1.onnx")

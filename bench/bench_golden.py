@@ -17,10 +17,10 @@ from threadpoolctl import threadpool_limits
 
 from flow import golden
 from flow.atomic import write_json
-from flow.examples import bnn_pynq, input_shape
 from flow.export import export_qonnx
 from flow.lower import lower
 from flow.reference import qonnx_outputs
+from flow.train.examples import bnn_pynq, input_shape
 
 TARGETS = {"vs_brevitas": 3.0, "vs_qonnx_executor": 1000.0}  # on TFC-w1a1
 

@@ -40,9 +40,9 @@ def cnv_model(folder: Path) -> Model:
     folded by the cnv-w1a1 preset."""
     import torch
 
-    from flow.examples import bnn_pynq, input_shape
     from flow.export import configure, export_qonnx
     from flow.lower import lower
+    from flow.train.examples import bnn_pynq, input_shape
 
     onnx = export_qonnx(bnn_pynq("cnv-w1a1", 0), torch.rand(1, *input_shape("cnv-w1a1")),
                         folder / "cnv_w1a1.onnx")

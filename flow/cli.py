@@ -27,12 +27,12 @@ PLUGINS = ("flow.backends.rtl", "flow.synth", "flow.backends.hls", "flow.backend
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from flow import config
-    from flow.train import train
+    from flow.train import config
+    from flow.train.trainer import train
 
     out = Path(a.out) if a.out else Path("build") / config.load(Path(a.config))["name"]
     if a.nproc is not None:
-        from flow.distributed import launch
+        from flow.train.distributed import launch
 
         launch(Path(a.config), out, a.nproc, a.nnodes, a.node_rank, a.master_addr,
                a.master_port, a.resume)
@@ -125,13 +125,13 @@ def cmd_check(a: argparse.Namespace) -> None:
 
 
 def cmd_sweep(a: argparse.Namespace) -> None:
-    from flow.sweep import sweep_command  # torch-heavy: imported only when used
+    from flow.report.sweep import sweep_command  # torch-heavy: imported only when used
 
     sweep_command(a)
 
 
 def cmd_explore(a: argparse.Namespace) -> None:
-    from flow.explore import explore
+    from flow.report.explore import explore
 
     explore(Path(a.config), Path(a.out), a.ray_address, a.max_points)
 

@@ -85,7 +85,7 @@ def export_build(build_dir: Path) -> Model:
     """The trained model of `build_dir` through export, lowering and generation."""
     import torch
 
-    from flow.train import TRAIN_FILES, load_trained
+    from flow.train.trainer import TRAIN_FILES, load_trained
 
     with writing(build_dir) as build_dir:
         model, cfg, ds = load_trained(build_dir)
@@ -137,7 +137,7 @@ def compile_onnx(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
 def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
              data: dict[str, Any] | None, activation: str, rounding: str) -> Model:
     check_replaceable(out_dir)  # before the work of lowering
-    from flow.train import TRAIN_FILES
+    from flow.train.trainer import TRAIN_FILES
 
     trained = [f for f in TRAIN_FILES if (out_dir / f).exists()]
     if trained:  # compile replaces the folder whole: the training would be lost

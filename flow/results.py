@@ -6,17 +6,31 @@ figures never stand beside a new model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flow.atomic import write_json
 from flow.fingerprint import model_fingerprint
-from flow.markdown import read_json
 
 if TYPE_CHECKING:
     from flow.ir import Model
 
 FINGERPRINT = "ir_fingerprint"
+
+
+def read_json(path: Path, want_object: bool = False) -> tuple[Any, str | None]:
+    """One of the build's JSON files (a result, train.json, sweep.json, ...) read without
+    failing on a missing or broken one: (document, None), or (None, why it is unusable)."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return None, f"unreadable ({e})"
+    if want_object and not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, None
 
 
 def result_path(build_dir: Path, check: str, whole_split: bool = True) -> Path:

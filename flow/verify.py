@@ -248,7 +248,7 @@ def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
     import torch
     from brevitas.nn import QuantIdentity, QuantLinear
 
-    from flow.train import load_trained
+    from flow.train.trainer import load_trained
 
     net, _, _ = load_trained(build_dir)
     acts = [m for m in net.modules() if isinstance(m, QuantIdentity)]

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def export_bnn_pynq(name: str, folder: Path, seed: int = 0) -> Path:
     import torch
 
-    from flow.examples import bnn_pynq, input_shape
     from flow.export import export_qonnx
+    from flow.train.examples import bnn_pynq, input_shape
 
     return export_qonnx(bnn_pynq(name, seed), torch.rand(1, *input_shape(name)),
                         folder / f"{name}.onnx")
@@ -57,7 +57,7 @@ def digits_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import yaml
 
     from flow.export import export_build
-    from flow.train import train
+    from flow.train.trainer import train
 
     cfg = yaml.safe_load((ROOT / "configs" / "digits_w1a1.yaml").read_text())
     cfg["train"].update(epochs=3, float_baseline=False)

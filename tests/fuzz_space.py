@@ -1,5 +1,5 @@
 """The fuzzer's draw space: random Brevitas models, written here with brevitas.nn and
-brevitas.quant directly (not through flow.models / flow.quantizers), so that qflow is tested
+brevitas.quant directly (not through flow.train.models / flow.train.quantizers), so that qflow is tested
 on models that nobody in qflow wrote.
 
 Draw space (one seed and architecture -> one `spec`, a JSON-able dict, -> one model; see

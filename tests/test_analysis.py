@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from flow import analysis, cost
 from flow.datatypes import dtype
 from flow.ir import DenseLayer, Thresholds
+from flow.report import analysis, cost
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
@@ -39,7 +39,7 @@ def test_sqnr_per_channel_exact_and_silent_channels() -> None:
 def test_weight_sqnr_int8_matches_closed_form() -> None:
     from brevitas.nn import QuantLinear
 
-    from flow.quantizers import weight_quant
+    from flow.train.quantizers import weight_quant
 
     torch.manual_seed(0)
     layer = QuantLinear(512, 512, bias=False,
@@ -53,7 +53,7 @@ def test_weight_sqnr_int8_matches_closed_form() -> None:
 
 
 def test_activation_sqnr_hooks_see_the_input_quantizer() -> None:
-    from flow.models import build
+    from flow.train.models import build
 
     spec = {"hidden": [16], "input": {"quant": "uint", "bits": 8, "max_val": 1.0},
             "weight": {"quant": "int", "bits": 4}, "act": {"quant": "uint", "bits": 4}}

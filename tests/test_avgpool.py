@@ -32,9 +32,9 @@ from flow.export import export_qonnx
 from flow.golden.pool import shift_round
 from flow.ir import AvgPoolLayer, IRError, load
 from flow.lower import LoweringError, lower
-from flow.quantizers import act_quant, weight_quant
 from flow.reference import activation_quantizers
 from flow.synthetic import random_cnn_model, random_codes
+from flow.train.quantizers import act_quant, weight_quant
 from flow.verify import frame_order
 from tests.test_lower_cnn import every_backend_equals_golden, inputs
 

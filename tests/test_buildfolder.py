@@ -18,7 +18,7 @@ import yaml
 from flow import buildfolder
 from flow.buildfolder import MARKER, OUTPUTS, mark, writing
 from flow.cli import main
-from flow.train import TRAIN_FILES
+from flow.train.trainer import TRAIN_FILES
 from tests.conftest import ROOT
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from flow.distributed import launch
+from flow.train.distributed import launch
 
 
 def digits_config(tmp_path: Path, epochs: int) -> Path:

@@ -46,7 +46,7 @@ def test_make_train_export_synth(tmp_path: Path) -> None:
 
 
 def test_resume_continues_from_checkpoint(digits_build: Path, tmp_path: Path) -> None:
-    from flow.train import train
+    from flow.train.trainer import train
 
     hist = json.loads((digits_build / "train.json").read_text())["epochs"]
     cfg = (digits_build / "config.yaml").read_text().replace("epochs: 3", "epochs: 4")
@@ -66,7 +66,7 @@ def test_ptq_build_agrees_on_integers(tmp_path: Path) -> None:
     import yaml
 
     from flow.export import export_build
-    from flow.train import train
+    from flow.train.trainer import train
     from flow.verify import verify
 
     cfg = {"name": "ptq_w4a4", "data": {"name": "digits"},
@@ -90,7 +90,7 @@ def test_cnn_train_export_verify_firmware(tmp_path: Path) -> None:
     import yaml
 
     from flow.export import export_build
-    from flow.train import train
+    from flow.train.trainer import train
     from flow.verify import verify
 
     cfg = yaml.safe_load((ROOT / "configs" / "digits_cnn_w1a1.yaml").read_text())

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from flow import config, explore
 from flow.buildfolder import mark
+from flow.report import explore
+from flow.train import config
 
 BASE = {"name": "dse", "data": {"name": "digits"},
         "model": {"hidden": [16], "weight": {"quant": "int", "bits": 4},

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from flow import config
 from flow.buildfolder import mark
 from flow.cli import main
 from flow.data import DataError, load_idx
-from flow.train import TRAIN_FILES
+from flow.train import config
+from flow.train.trainer import TRAIN_FILES
 from tests.conftest import ROOT
 from tests.test_data import write_idx
 
@@ -99,7 +99,7 @@ def test_failed_train_leaves_the_build_alone(digits_build: Path, tmp_path: Path)
 def test_interrupted_train_resumes_and_replaces_the_build(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
         ) -> None:
-    from flow import train as training
+    from flow.train import trainer as training
 
     cfg = _digits_config(tmp_path, epochs=3)
     build = tmp_path / "b"
@@ -138,7 +138,7 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
     (partial / "config.yaml").write_text(yaml.safe_dump(first))
     changed = _digits_config(tmp_path, lr=0.5)
     with pytest.raises(config.ConfigError, match="in what training reads"):
-        from flow.train import train
+        from flow.train.trainer import train
         train(changed, build, resume=True)
 
 

@@ -19,10 +19,11 @@ import pytest
 import torch
 import yaml
 
-from flow import config, data
+from flow import data
 from flow.buildfolder import mark
 from flow.cli import main
 from flow.data import IDX_IMAGES, IDX_LABELS, DataError, load_idx, read_idx
+from flow.train import config
 from tests.conftest import ROOT
 
 BOMB = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 9)}]\n"
@@ -255,8 +256,8 @@ def test_planted_pickle_is_refused_and_never_runs(tmp_path: Path,
 def test_what_qflow_saves_loads_as_weights_only(tmp_path: Path) -> None:
     """Checkpoints hold tensors, numbers, strings and containers only, and record the
     training inputs they were trained from (float baseline, QAT, PTQ)."""
-    from flow.checkpoint import training_inputs
-    from flow.train import train
+    from flow.train.checkpoint import training_inputs
+    from flow.train.trainer import train
 
     for mode in ("qat", "ptq"):
         path = _digits_config(tmp_path, name=f"d_{mode}", mode=mode, float_baseline=True)
@@ -269,7 +270,7 @@ def test_what_qflow_saves_loads_as_weights_only(tmp_path: Path) -> None:
 def test_truncated_checkpoint_is_named_before_training(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from flow import train as training
+    from flow.train import trainer as training
 
     cfg_path = _digits_config(tmp_path, float_baseline=True)
     partial = tmp_path / ".b.partial"
@@ -293,7 +294,7 @@ def test_truncated_checkpoint_is_named_before_training(tmp_path: Path,
 
 def test_checkpoint_written_whole_or_not_at_all(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from flow.checkpoint import save_checkpoint
+    from flow.train.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "checkpoint.pt"
     save_checkpoint(ckpt, {"model": {"w": torch.ones(3)}, "epoch": 1})
@@ -316,7 +317,7 @@ def test_checkpoint_written_whole_or_not_at_all(tmp_path: Path,
 
 def test_ptq_checkpoint_is_written_atomically(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from flow.train import _train
+    from flow.train.trainer import _train
 
     cfg = config.load(_digits_config(tmp_path, mode="ptq"))
     (tmp_path / "checkpoint.pt").write_bytes(b"the previous checkpoint")
@@ -335,8 +336,8 @@ def test_ptq_checkpoint_is_written_atomically(tmp_path: Path,
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
-    from flow.checkpoint import save_checkpoint, training_inputs
-    from flow.train import train
+    from flow.train.checkpoint import save_checkpoint, training_inputs
+    from flow.train.trainer import train
 
     cfg_path = _digits_config(tmp_path)
     cfg = config.load(cfg_path)
@@ -365,8 +366,8 @@ def test_sweep_reuses_only_the_same_trainings_float_model(tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture
                                                           ) -> None:
     """seed 7 must not reuse seed 0's float model: it trained on seed 7's test split."""
-    from flow.sweep import sweep
-    from flow.train import train
+    from flow.report.sweep import sweep
+    from flow.train.trainer import train
 
     build = tmp_path / "build"
     train(_digits_config(tmp_path, float_baseline=True), build)
@@ -382,7 +383,7 @@ def test_sweep_reuses_only_the_same_trainings_float_model(tmp_path: Path,
 
 
 def test_explore_without_an_explore_section(tmp_path: Path) -> None:
-    from flow.explore import explore
+    from flow.report.explore import explore
 
     with pytest.raises(config.ConfigError, match=r"digits_w1a1.yaml: no explore: section .*"
                                                  r"configs/digits_explore.yaml"):
@@ -395,8 +396,8 @@ def test_explore_without_an_explore_section(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_checkpoint_that_is_not_the_builds(tmp_path: Path) -> None:
-    from flow.checkpoint import save_checkpoint, training_inputs
-    from flow.train import load_trained
+    from flow.train.checkpoint import save_checkpoint, training_inputs
+    from flow.train.trainer import load_trained
 
     build = tmp_path / "build"
     build.mkdir()

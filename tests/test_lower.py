@@ -13,8 +13,8 @@ from onnx import TensorProto, helper
 from flow import golden
 from flow.export import export_qonnx
 from flow.lower import LoweringError, lower
-from flow.models import build
 from flow.reference import qonnx_outputs
+from flow.train.models import build
 from tests.conftest import export_bnn_pynq
 
 # (input, weight, activation) quantizer specs over the course material's options

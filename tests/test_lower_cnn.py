@@ -21,8 +21,8 @@ from flow.cli import main
 from flow.export import export_qonnx
 from flow.ir import Conv2dLayer, DenseLayer, Model, accumulator_bounds, load
 from flow.lower import LoweringError, lower
-from flow.quantizers import act_quant, weight_quant
 from flow.reference import qonnx_outputs
+from flow.train.quantizers import act_quant, weight_quant
 from tests.conftest import export_bnn_pynq
 
 BIN = {"quant": "binary"}

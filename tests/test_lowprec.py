@@ -12,9 +12,9 @@ import torch
 import yaml
 from brevitas.nn import QuantIdentity, QuantLinear
 
-from flow import lowprec, models
-from flow.config import ConfigError, validate
-from flow.quantizers import act_quant, weight_quant
+from flow.train import lowprec, models
+from flow.train.config import ConfigError, validate
+from flow.train.quantizers import act_quant, weight_quant
 
 W = torch.tensor([[0.9, -0.2, 0.05, -1.7], [0.3, 0.0, -0.6, 2.5]])
 
@@ -180,7 +180,7 @@ METHODS = {
 
 
 def method_build(tmp_path: Path, method: str, epochs: int = 6) -> Path:
-    from flow.train import train
+    from flow.train.trainer import train
 
     model, t = METHODS[method]
     cfg = {"name": f"digits_{method}", "data": {"name": "digits"},

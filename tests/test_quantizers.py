@@ -6,7 +6,7 @@ import pytest
 import torch
 from brevitas.nn import QuantIdentity, QuantLinear
 
-from flow.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS, QuantConfigError, act_quant, weight_quant
+from flow.train.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS, QuantConfigError, act_quant, weight_quant
 
 
 def qlinear(spec: dict, n_in: int = 16, n_out: int = 8, seed: int = 0) -> QuantLinear:

@@ -14,7 +14,7 @@ from flow.cli import parser
 from flow.fingerprint import model_fingerprint
 from flow.ir import load
 from flow.report import report
-from flow.sweep import parse_bits
+from flow.report.sweep import parse_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def small_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     from flow.export import export_qonnx
     from flow.lower import lower
-    from flow.train import load_trained, train
+    from flow.train.trainer import load_trained, train
 
     cfg = yaml.safe_load((ROOT / "configs" / "digits_w1a1.yaml").read_text())
     cfg["train"].update(epochs=1, float_epochs=1, float_baseline=True)

@@ -10,8 +10,9 @@ import torch
 import yaml
 from brevitas.nn import QuantConv2d, QuantLinear
 
-from flow import config, models
-from flow.train import augment, load_float_weights, trained_from, training_inputs
+from flow.train import config, models
+from flow.train.checkpoint import training_inputs
+from flow.train.trainer import augment, load_float_weights, trained_from
 from tests.conftest import ROOT
 
 CNN = {"arch": "cnn", "convs": [4, "pool", 6], "hidden": [8], "input": {"quant": "uint", "bits": 8},
@@ -117,7 +118,7 @@ def test_a_build_is_trained_from_a_config_with_its_training_inputs(tmp_path: Pat
 
 def test_train_starts_qat_from_its_float_baseline(tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    from flow.train import train
+    from flow.train.trainer import train
 
     cfg = yaml.safe_load((ROOT / "configs" / "digits_w1a1.yaml").read_text())
     cfg["model"]["hidden"] = [32]

@@ -14,10 +14,11 @@ import pytest
 import torch
 import yaml
 
-from flow import config as configs
 from flow import data as datasets
-from flow import golden, models
+from flow import golden
 from flow.ir import Requant
+from flow.train import config as configs
+from flow.train import models
 from tests.conftest import ROOT
 
 W8A8 = ("fmnist_mlp_w8a8", "fmnist_mlp_w8a8_fixed", "fmnist_cnn_w8a8", "fmnist_cnn_w8a8_fixed",

@@ -22,7 +22,7 @@ Weight options (config `model.weight.quant`):
                      follows every layer absorbs the constant factor)
   wage               WAGE k_W-bit weights: Q(C(w)) = clip(round(w / s) s, -1 + s, 1 - s),
                      s = 2^(1 - k_W), identity STE; the stored weights live on the
-                     grad_bits grid and are updated by WAGE's rule (flow.lowprec.WageSGD)
+                     grad_bits grid and are updated by WAGE's rule (flow.train.lowprec.WageSGD)
   fixed              Gupta et al.'s fixed-point weights <IL, FL>: bits = WL, frac_bits = FL,
                      scale 2^-FL, two's complement range; the stored weights are rounded to
                      the grid after every update, stochastically or to nearest (`rounding`)
@@ -69,7 +69,7 @@ from brevitas.quant import (
 )
 from torch import Tensor
 
-from flow.lowprec import dorefa_step, wage_sigma
+from flow.train.lowprec import dorefa_step, wage_sigma
 
 WEIGHT_OPTIONS = ("binary", "binary_ste", "binary_stochastic", "binary_xnor", "ternary",
                   "int", "int_asym", "lsq", "dorefa", "wage", "fixed")

@@ -79,14 +79,14 @@ def points(cfg: dict[str, Any], max_points: int | None = None) -> list[dict[str,
 
 def run_point(cfg: dict[str, Any], folder: Path, stages: list[str], limit: int) -> dict[str, Any]:
     """Train, export and measure one point; a failure is returned as a record, not raised."""
-    from flow import config as configs
+    from flow.train import config as configs
 
     rec: dict[str, Any] = {"name": cfg["name"], "config": cfg, "status": "failed"}
     t0 = time.monotonic()
     try:
-        from flow.cost import cost_model
         from flow.export import export_build
-        from flow.train import train
+        from flow.report.cost import cost_model
+        from flow.train.trainer import train
 
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{cfg['name']}.yaml"
@@ -140,7 +140,7 @@ def pareto(records: list[dict[str, Any]], cost: str) -> list[str]:
 
 
 def plot(records: list[dict[str, Any]], fronts: dict[str, list[str]], path: Path) -> Path:
-    from flow.plots import figure, save_figure
+    from flow.report.plots import figure, save_figure
 
     fig, axes = figure(len(COSTS), width=4.6)
     for ax, (cost, label) in zip(axes, COSTS, strict=True):
@@ -181,7 +181,7 @@ def summarize(out: Path, todo: list[dict[str, Any]], records: dict[str, dict[str
 
 def explore(config: Path, out: Path, ray_address: str | None = None,
             max_points: int | None = None) -> dict[str, Any]:
-    from flow import config as configs
+    from flow.train import config as configs
 
     cfg = configs.load(config)
     ex = cfg.get("explore")

@@ -3,7 +3,7 @@
 SQNR (dB) = 10 log10(P_signal / P_error), P = mean square, error = quantized - float; per
 tensor and per channel (weights: per output row; activations: per feature). Infinite
 when the quantizer is exact on that data, undefined (None in JSON) when the signal is 0.
-The IR's cost and energy model is in flow.cost (no torch there).
+The IR's cost and energy model is in flow.report.cost (no torch there).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _plain(t: Any) -> np.ndarray:
 
 def sqnr(build_dir: Path, limit: int | None = 2000) -> dict[str, Any]:
     """Weight and activation SQNR of a build's trained model, activations on its test split."""
-    from flow.train import load_trained
+    from flow.train.trainer import load_trained
 
     model, cfg, ds = load_trained(Path(build_dir))
     x = ds.x_test[:limit]

@@ -7,9 +7,9 @@ continues after a failure or Ctrl-C) and replaces the build only when it has fin
 build never holds a config other than the one its checkpoint was trained with, nor the
 exported files of an older model.
 
-Under torchrun (`qflow train CONFIG --nproc N`, flow/distributed.py) every rank runs this
-same code with a `Shard`: the model wrapped in DistributedDataParallel with batch norm over
-the global batch, each global batch of `train.batch_size` split across the ranks by a
+Under torchrun (`qflow train CONFIG --nproc N`, flow/train/distributed.py) every rank runs
+this same code with a `Shard`: the model wrapped in DistributedDataParallel with batch norm
+over the global batch, each global batch of `train.batch_size` split across the ranks by a
 DistributedSampler, and only rank 0 writing the partial folder, checkpoints and train.json.
 """
 
@@ -30,10 +30,10 @@ from torch import nn
 from tqdm import tqdm
 
 from flow import data as datasets
-from flow import models
 from flow.atomic import write_json, write_text
 from flow.buildfolder import check_replaceable, install, is_build, location, mark, writing
-from flow.checkpoint import (
+from flow.train import models
+from flow.train.checkpoint import (
     EPOCH_KEYS,
     RESUME_HINT,
     first_difference,
@@ -45,7 +45,7 @@ from flow.checkpoint import (
 )
 
 if TYPE_CHECKING:
-    from flow.distributed import Shard
+    from flow.train.distributed import Shard
 
 log = logging.getLogger("qflow.train")
 
@@ -70,7 +70,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) 
 
 def make_optimizer(model: models.QuantNet, t: dict[str, Any]) -> torch.optim.Optimizer:
     if t["optimizer"] == "wage":  # integer weights on the k_G grid, stochastic updates
-        from flow.lowprec import WageSGD
+        from flow.train.lowprec import WageSGD
 
         return WageSGD(model.parameters(), t["lr"], model.wage_grad_bits, model.update_rng)
     opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(t["optimizer"])
@@ -246,7 +246,7 @@ TRAIN_FILES = ("config.yaml", "checkpoint.pt", "float_checkpoint.pt", "train.jso
 def trained_from(build_dir: Path, cfg: dict[str, Any]) -> bool:
     """Whether build_dir holds a finished training of cfg (same training inputs); a build
     whose config the schema no longer takes is not."""
-    from flow import config as configs
+    from flow.train import config as configs
 
     if not (build_dir / "train.json").is_file() or not (build_dir / "config.yaml").is_file():
         return False
@@ -272,7 +272,7 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
             if (build_dir / f).is_file():
                 shutil.copy2(build_dir / f, partial / f)
     if resume and partial.is_dir():
-        from flow import config as configs
+        from flow.train import config as configs
 
         if (partial / "config.yaml").is_file():
             before = configs.load(partial / "config.yaml")
@@ -290,7 +290,7 @@ def _start_partial(cfg: dict[str, Any], config_path: Path, build_dir: Path, resu
 
 def train(config_path: Path, build_dir: Path, resume: bool = False,
           shard: Shard | None = None) -> dict[str, Any]:
-    from flow import config as configs
+    from flow.train import config as configs
 
     cfg = configs.load(config_path)
     lead = shard is None or shard.lead
@@ -369,7 +369,7 @@ def _train(cfg: dict[str, Any], build_dir: Path, resume: bool, shard: Shard | No
 
 def load_trained(build_dir: Path) -> tuple[models.QuantNet, dict[str, Any], datasets.Dataset]:
     """The trained model of a build folder (eval mode), its config and dataset."""
-    from flow import config as configs
+    from flow.train import config as configs
 
     build_dir = Path(build_dir)
     for f in ("config.yaml", "checkpoint.pt"):

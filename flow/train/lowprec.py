@@ -1,5 +1,5 @@
 """The low-precision training methods of the course material (seeds 002-003), as the pieces
-that live beside the Brevitas quantizers (flow/quantizers.py) during training only:
+that live beside the Brevitas quantizers (flow/train/quantizers.py) during training only:
 
 - DoReFa-Net (Zhou et al. 2016): the tanh weight normalization (a parametrization of the
   layer's weight, folded into a constant at export) and the k-bit gradient quantizer

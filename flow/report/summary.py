@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flow.markdown import fmt, read_json, table
-from flow.results import read_result
+from flow.report.markdown import fmt, table
+from flow.results import read_json, read_result
 from flow.synth.nextpnr import PNR_DEVICES
 
 # nextpnr's cells for the LUT, FF, BRAM and DSP columns, per family (an iCE40 logic cell
@@ -215,8 +215,8 @@ def hardware(build_dir: Path, synth: dict[str, Any]) -> list[str]:
 
 def energy(build_dir: Path) -> list[str]:
     """Energy per inference from the IR's cost model (nothing without a valid IR)."""
-    from flow.cost import cost_model
     from flow.ir import load as load_ir
+    from flow.report.cost import cost_model
 
     try:
         c = cost_model(load_ir(build_dir))

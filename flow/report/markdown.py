@@ -1,10 +1,8 @@
-"""Markdown for the report: cells, tables, and any JSON document rendered generically;
-reading a result file without failing on a missing or broken one."""
+"""Markdown for the report: cells, tables, and any JSON document rendered generically."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 LIST_INLINE = 20  # list items shown inline in a table cell before eliding
@@ -76,15 +74,3 @@ def render_json(doc: Any, title: str, level: int = 3) -> list[str]:
             lines += [f"{h} {title}: {k}", ""] + render_json(v, f"{title}: {k}", level + 1)
     return lines
 
-
-def read_json(path: Path, want_object: bool = False) -> tuple[Any, str | None]:
-    """(document, None), or (None, why it is unusable)."""
-    if not path.is_file():
-        return None, "missing"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return None, f"unreadable ({e})"
-    if want_object and not isinstance(doc, dict):
-        return None, "not a JSON object"
-    return doc, None

@@ -2,10 +2,10 @@
 trained by PyTorch DistributedDataParallel under torchrun.
 
 `launch` starts `torchrun` (torch.distributed.run) with this module as the worker; every
-worker runs flow.train.train with its `Shard`: gloo on CPU, NCCL when GPUs are present (one
-per local rank). `train.batch_size` is the global batch, split evenly over the processes;
-batch norm computes its statistics over the global batch (an all-reduce of sums), so N
-processes train the same model as one process with the same global batch, up to float
+worker runs flow.train.trainer.train with its `Shard`: gloo on CPU, NCCL when GPUs are
+present (one per local rank). `train.batch_size` is the global batch, split evenly over the
+processes; batch norm computes its statistics over the global batch (an all-reduce of sums),
+so N processes train the same model as one process with the same global batch, up to float
 summation order. Rank 0 alone writes the partial folder, checkpoints and train.json, and
 sends the checkpoint to the other ranks on --resume.
 """
@@ -129,7 +129,7 @@ def launch(config: Path, out: Path | None, nproc: int, nnodes: int = 1, node_ran
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
            f"--nnodes={nnodes}", f"--node-rank={node_rank}",
            f"--master-addr={master_addr or '127.0.0.1'}", f"--master-port={port}",
-           "-m", "flow.distributed", str(config)]
+           "-m", "flow.train.distributed", str(config)]
     if out is not None:
         cmd += ["--out", str(out)]
     if resume:
@@ -144,10 +144,10 @@ def launch(config: Path, out: Path | None, nproc: int, nnodes: int = 1, node_ran
 
 def worker(argv: list[str] | None = None) -> int:
     """One torchrun worker: join the process group, train, leave."""
-    from flow import config as configs
-    from flow.train import train
+    from flow.train import config as configs
+    from flow.train.trainer import train
 
-    p = argparse.ArgumentParser(prog="python -m flow.distributed")
+    p = argparse.ArgumentParser(prog="python -m flow.train.distributed")
     p.add_argument("config")
     p.add_argument("--out")
     p.add_argument("--resume", action="store_true")

@@ -9,7 +9,7 @@ Beside it: the build's QAT result (train.json, when trained from this config) an
 own int8 quantization (torch.ao dynamic and static) of the same float model. Writes
 sweep.json and sweep.png into the build folder.
 
-How a bit width b maps onto the quantizer options (flow/quantizers.py):
+How a bit width b maps onto the quantizer options (flow/train/quantizers.py):
   weights      b = 1: `binary` (per tensor, scale 1) or `binary_xnor` (per channel, mean |w|);
                b >= 2: `int` (symmetric, narrow, scale from max |w|), float scales
   activations  Hardtanh twins (binary / int configs): b = 1 `binary`, b >= 2 `int` over the
@@ -33,18 +33,18 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flow import config as configs
 from flow import data as datasets
-from flow import models
 from flow.atomic import write_json
 from flow.buildfolder import claim, writing
-from flow.checkpoint import first_difference, load_checkpoint, training_inputs
-from flow.train import calibrate, evaluate, fit, seed_all, trained_from
+from flow.train import config as configs
+from flow.train import models
+from flow.train.checkpoint import first_difference, load_checkpoint, training_inputs
+from flow.train.trainer import calibrate, evaluate, fit, seed_all, trained_from
 
 log = logging.getLogger("qflow.sweep")
 
 GRANULARITIES = ("per_tensor", "per_channel")
-RELU_ACTS = ("uint", "lsq", "int_asym")  # whose float twin is a ReLU (flow/models.py)
+RELU_ACTS = ("uint", "lsq", "int_asym")  # whose float twin is a ReLU (flow/train/models.py)
 QUICK_FLOAT_EPOCHS = 3
 QUICK_CALIBRATION_BATCHES = 4
 CALIBRATION_SAMPLES = 1280  # training samples the torch static int8 observers see
@@ -274,7 +274,7 @@ def _sweep(cfg: dict[str, Any], config_path: Path, out: Path, bits: list[int], q
 
 def plot_sweep(result: dict[str, Any], path: Path) -> Path:
     """Test accuracy against bit width: PTQ per tensor / per channel, float, QAT, torch int8."""
-    from flow.plots import figure, save_figure
+    from flow.report.plots import figure, save_figure
 
     fig, (ax,) = figure()
     for gran in GRANULARITIES:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from flow.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS
+from flow.train.quantizers import ACT_OPTIONS, WEIGHT_OPTIONS
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 Bits = Annotated[int, Field(strict=True, ge=1, le=8)]
@@ -37,7 +37,7 @@ class Section(BaseModel):
 
 
 class QuantSpec(Section):
-    """One quantizer: its method (see flow/quantizers.py), bits and scale options."""
+    """One quantizer: its method (see flow/train/quantizers.py), bits and scale options."""
 
     quant: str = "binary"
     bits: Bits | None = None

@@ -1,4 +1,12 @@
-"""`qflow report DIR`: DIR/report.md with its plots (DIR/figures/*.png) and analysis.json.
+"""The report stage: a build's figures measured, modelled and written up, after the other
+stages have run; and `qflow report DIR`: DIR/report.md with its plots (DIR/figures/*.png)
+and analysis.json.
+
+Modules: summary (the first screen), markdown (tables, JSON rendered generically), plots
+(figures), cost (the IR's cost and energy model, no torch), analysis (SQNR per layer of the
+trained model), and the experiments whose figures the report shows: sweep (`qflow sweep`,
+post-training quantization at 1..8 bits) and explore (`qflow explore`, the design space on
+Ray). The check results the report reads stay at flow.results: every check writes them.
 
 Every figure is read or computed from the build folder: train.json (accuracy), sweep.json
 (bit-width sweep), checkpoint.pt + config.yaml (SQNR per layer), ir.json (cost model and
@@ -21,10 +29,10 @@ from typing import Any
 
 from flow.atomic import write_json, write_text
 from flow.buildfolder import writing
-from flow.markdown import fmt, read_json, records, render_json, table
-from flow.plots import figure, save_figure
-from flow.results import FINGERPRINT, current_fingerprint, read_result
-from flow.summary import guarded, summary_lines
+from flow.report.markdown import fmt, records, render_json, table
+from flow.report.plots import figure, save_figure
+from flow.report.summary import guarded, summary_lines
+from flow.results import FINGERPRINT, current_fingerprint, read_json, read_result
 
 log = logging.getLogger("qflow.report")
 
@@ -129,7 +137,7 @@ class Report:
                       "qflow sweep CONFIG --out {dir}", shown=why != "missing")
             return
         self.lines += ["## Post-training bit-width sweep", ""]
-        from flow.sweep import plot_sweep
+        from flow.report.sweep import plot_sweep
 
         self.image(plot_sweep(doc, self.fig("sweep.png")), "sweep")
         fl = doc.get("float") or {}
@@ -161,7 +169,7 @@ class Report:
         if not (self.dir / "checkpoint.pt").is_file():
             self.lack("SQNR", "checkpoint.pt and config.yaml", "qflow train CONFIG --out {dir}")
             return
-        from flow import analysis
+        from flow.report import analysis
 
         try:
             res = analysis.sqnr(self.dir)
@@ -207,7 +215,7 @@ class Report:
         except IRError as e:
             self.lack("Cost model", f"a valid ir.json ({e})", "qflow export {dir}")
             return
-        from flow.cost import cost_model
+        from flow.report.cost import cost_model
 
         c = cost_model(model)
         self.analysis["cost"] = c

@@ -8,11 +8,11 @@ pooling codes is exact), then a flatten; per hidden layer QuantLinear (no bias) 
 BatchNorm1d -> activation quantizer -> dropout; then a last QuantLinear and a per-class
 affine BatchNorm1d that scales the logits for the loss.
 
-The low-precision training methods (flow/lowprec.py) change the pattern where they say so:
-DoReFa weights are a parametrization of each layer's weight (tanh normalization), a
+The low-precision training methods (flow/train/lowprec.py) change the pattern where they say
+so: DoReFa weights are a parametrization of each layer's weight (tanh normalization), a
 `model.grad` quantizer sits after each weighted op (DoReFa: its output's gradient) or after
-each activation quantizer (WAGE: the error), and WAGE replaces every batch norm by a constant
-shift scaling and puts a ReLU before its activation quantizer.
+each activation quantizer (WAGE: the error), and WAGE replaces every batch norm by a
+constant shift scaling and puts a ReLU before its activation quantizer.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 from torch.nn.utils import parametrize
 
-from flow import lowprec
-from flow.quantizers import DEFAULT_BITS, act_quant, weight_quant
+from flow.train import lowprec
+from flow.train.quantizers import DEFAULT_BITS, act_quant, weight_quant
 
 # FINN's topologies (BNN-PYNQ / finn-examples): hidden widths, and CNV's convolutions
 # (3x3, unpadded, on 32x32 inputs) with its pools
