@@ -117,6 +117,11 @@ class Conv2dLayer(Frames, Weighted):
         return int(np.prod(self.weights.shape[1:]))
 
     @property
+    def fan_in(self) -> int:
+        """Products summed into one output value (the cost model's unit): the window."""
+        return self.window
+
+    @property
     def pe_dim(self) -> int:
         return self.out_channels
 

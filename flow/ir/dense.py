@@ -43,6 +43,11 @@ class DenseLayer(Weighted):
     folding: Folding = field(default_factory=Folding)
 
     @property
+    def fan_in(self) -> int:
+        """Products summed into one output value (the cost model's unit): the inputs."""
+        return self.in_features
+
+    @property
     def out_channels(self) -> int:
         return self.out_features
 

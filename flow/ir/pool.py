@@ -48,6 +48,7 @@ class Pool(Frames, ABC):
 
     kind: ClassVar[str]
     weighted: ClassVar[bool] = False
+    reduction: ClassVar[str]  # "max" or "sum": what a window's taps are reduced by
     name: str
     source: str
     in_shape: tuple[int, int, int]  # H, W, C
@@ -131,6 +132,7 @@ def pool_fields(d: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class MaxPoolLayer(Pool):
     kind: ClassVar[str] = "maxpool"
+    reduction: ClassVar[str] = "max"
 
     @property
     def acc_min(self) -> int:
@@ -162,6 +164,7 @@ class MaxPoolLayer(Pool):
 @dataclass(kw_only=True)
 class AvgPoolLayer(Pool):
     kind: ClassVar[str] = "avgpool"
+    reduction: ClassVar[str] = "sum"  # then a shift: free in hardware
     shift: int  # the sum divided by 2^shift (multiplied by 2^-shift when negative)
     rounding: str  # of that division: ROUND (half to even) or FLOOR
     clamp: tuple[int, int]  # the output codes' range (a narrow type's is one short)

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import AvgPoolLayer, Conv2dLayer, DenseLayer, Layer, Model, Pool, Requant, op_for
+from flow.ir import Conv2dLayer, DenseLayer, Layer, Model, Pool, Requant, op_for
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -132,18 +132,13 @@ def _layer_record(layer: Layer, datapath: str, macs: int, w_bits: int, a_bits: i
     }
 
 
-def fan_in(layer: DenseLayer | Conv2dLayer) -> int:
-    """Products summed into one output value: a dense layer's inputs, a conv's window."""
-    return layer.window if isinstance(layer, Conv2dLayer) else layer.in_features
-
-
 def _pool_cost(layer: Pool, fp32: bool) -> dict[str, Any]:
     """A max pool compares, an average pool adds (then shifts: free in hardware), over each
     window's taps."""
     bits = 32 if fp32 else layer.input_dtype.bits
     ops = layer.out_features * (layer.taps - 1)
     t = _Terms()
-    average = isinstance(layer, AvgPoolLayer)
+    average = layer.reduction == "sum"
     if fp32:
         t.add("compute", "fp_add (window sum)" if average else "fp_add (max compare)", 32, ops,
               ENERGY_45NM_PJ[("fp_add", 32)])
@@ -156,7 +151,7 @@ def _pool_cost(layer: Pool, fp32: bool) -> dict[str, Any]:
     out_bits = 32 if fp32 else layer.out_dtype.bits
     _memory(t, "input activations", layer.in_features * bits)
     _memory(t, "output activations", layer.out_features * out_bits)
-    kind = "sum" if average else "max"
+    kind = layer.reduction
     acc_bits = layer.acc_dtype.bits if average and not fp32 else bits
     return _layer_record(layer, f"fp32-{kind}" if fp32 else kind, 0, 0, bits, out_bits, acc_bits,
                          0, 0, t)
@@ -164,10 +159,10 @@ def _pool_cost(layer: Pool, fp32: bool) -> dict[str, Any]:
 
 def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """Operation counts, bits, bytes and energy of one integer IR layer (see module doc)."""
-    if isinstance(layer, Pool):
-        return _pool_cost(layer, fp32=False)
+    if not layer.weighted:
+        return _pool_cost(pool_layer(layer), fp32=False)
     layer = weighted_layer(layer)
-    n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)
+    n_in, n_out, k = layer.in_features, layer.out_features, layer.fan_in
     macs = n_out * k
     channels = layer.out_channels
     n_w = channels * k
@@ -192,11 +187,12 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
         cmp_bits = acc_bits
     act = layer.activation
     aux_bits = 0
-    if isinstance(act, Requant):  # + bias, 32x32 high product, shift, + zero point, clamp
+    if isinstance(act, Requant):  # + bias, 32x32 product, shift, + zero point, clamp
         t.add("compute", "int_add (bias, zero point)", 32, 2 * n_out, int_add_pj(32))
         t.add("compute", "int_mult (32b x 32b requantization)", 32 * 32, n_out,
               int_mult_pj(32, 32))
-        aux_bits = channels * (32 + 32 + 8)  # bias, multiplier, shift
+        # bias (half_even: int64 in the product's units), multiplier, shift
+        aux_bits = channels * ((64 if act.rounding == "half_even" else 32) + 32 + 8)
     elif act is not None:
         t.add("compute", "int_add (threshold compare)", cmp_bits, n_out * act.count,
               int_add_pj(cmp_bits))
@@ -216,10 +212,10 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
 
 def float32_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """The same layer in float32: fp32 MACs, folded batch norm, clamp activation."""
-    if isinstance(layer, Pool):
-        return _pool_cost(layer, fp32=True)
+    if not layer.weighted:
+        return _pool_cost(pool_layer(layer), fp32=True)
     layer = weighted_layer(layer)
-    n_in, n_out, k = layer.in_features, layer.out_features, fan_in(layer)
+    n_in, n_out, k = layer.in_features, layer.out_features, layer.fan_in
     macs = n_out * k
     n_w = layer.out_channels * k
     t = _Terms()
@@ -245,6 +241,11 @@ def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
     tot["act_peak_bytes"] = max(r["act_in_bytes"] + r["act_out_bytes"] for r in layers)
     tot["param_bytes"] = tot["weight_bytes"] + tot["aux_bytes"]
     return tot
+
+
+def pool_layer(layer: Layer) -> Pool:
+    assert isinstance(layer, Pool), layer.kind  # every unweighted kind is a pool
+    return layer
 
 
 def weighted_layer(layer: Layer) -> DenseLayer | Conv2dLayer:
