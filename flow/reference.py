@@ -1,14 +1,56 @@
-"""The float graph's reference: qonnx's executor on the exported (or compiled) QONNX file,
-its outputs and the integer codes of every activation quantizer, that verify holds the
-golden model against."""
+"""The references verify holds the golden model against, as adapters (`Reference`): each
+says whether a build holds what it runs (`available`) and runs it on float inputs
+(`trace`: float outputs [N, C] and integer codes). The build's frontend decides which
+exist: a build trained here holds its checkpoint (Brevitas' forward, flow/train/reference.py)
+and its QONNX export (qonnx's executor); a build compiled from a QONNX file, the executor
+alone. qonnx's executor gives the codes of every activation quantizer in the graph's order
+(`qonnx_trace`); Brevitas' forward those and the last layer's accumulators."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 from tqdm import tqdm
+
+from flow.ir import Model
+
+QONNX_FILE = "model.qonnx.onnx"  # a build's float graph, exported or compiled from
+CHECKPOINT_FILE = "checkpoint.pt"  # a build trained here
+
+Trace = tuple[np.ndarray, list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference: verify.json's agreement key, whether a build holds its source, and
+    its run on a build's model and float inputs."""
+
+    name: str
+    available: Callable[[Path], bool]
+    trace: Callable[[Path, Model, np.ndarray], Trace]
+
+
+def _brevitas_trace(build_dir: Path, model: Model, x: np.ndarray) -> Trace:
+    from flow.train.reference import brevitas_forward  # torch and Brevitas: only when used
+
+    return brevitas_forward(build_dir, model, x)
+
+
+REFERENCES = (
+    Reference("qonnx_executor", lambda build: (build / QONNX_FILE).is_file(),
+              lambda build, _model, x: qonnx_trace(build / QONNX_FILE, x)),
+    Reference("brevitas_forward", lambda build: (build / CHECKPOINT_FILE).is_file(),
+              _brevitas_trace),
+)
+
+
+def references(build_dir: Path) -> dict[str, Reference]:
+    """The references the build holds the sources of, by name."""
+    return {r.name: r for r in REFERENCES if r.available(Path(build_dir))}
 
 
 def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:

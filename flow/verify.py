@@ -41,7 +41,7 @@ from flow.golden.requant import prepare_activation
 from flow.inputs import check_batch, first_samples, test_split
 from flow.ir import Layer, Model, Requant
 from flow.ir import load as load_ir
-from flow.reference import qonnx_trace
+from flow.reference import references
 from flow.results import write_result
 
 log = logging.getLogger("qflow.verify")
@@ -237,40 +237,6 @@ def explained(agreement: dict[str, Any], requantized: dict[str, Any]) -> bool:
             and (bool(r["inexact_layers"]) or starts <= unproven))
 
 
-def brevitas_forward(build_dir: Path, model: Model, x: np.ndarray
-                     ) -> tuple[np.ndarray, list[np.ndarray]] | None:
-    """Brevitas' forward on the checkpoint: float outputs, and its integers as the IR sees
-    them: the codes of every activation quantizer (input first), then the last layer's
-    accumulators recovered from its exact float output. Frames (N, C, H, W) are read in the
-    IR's channel-last order."""
-    if not (Path(build_dir) / "checkpoint.pt").is_file():
-        return None
-    import torch
-    from brevitas.nn import QuantIdentity, QuantLinear
-
-    from flow.train.trainer import load_trained
-
-    net, _, _ = load_trained(build_dir)
-    acts = [m for m in net.modules() if isinstance(m, QuantIdentity)]
-    last = [m for m in net.modules() if isinstance(m, QuantLinear)][-1]
-    seen: dict[torch.nn.Module, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(m, o))
-             for m in (*acts, last)]
-    with torch.no_grad():
-        out = net(torch.from_numpy(x)).numpy().reshape(len(x), -1)
-    for h in hooks:
-        h.remove()
-    ints = []
-    for m in acts:
-        q = m.act_quant
-        scale, zp = q.scale().detach().numpy(), q.zero_point().detach().numpy()
-        codes = np.round(seen[m].numpy() / scale + zp)
-        ints.append(codes.transpose(0, 2, 3, 1) if codes.ndim == 4 else codes)
-    stage = model.output
-    ints.append(np.round(seen[last].numpy().astype(np.float64) / stage.acc_scale) + stage.acc_offset)
-    return out, [a.reshape(len(x), -1).astype(np.int64) for a in ints]
-
-
 def compare(ref: np.ndarray, other: np.ndarray, equal: np.ndarray | None = None
             ) -> dict[str, Any]:
     """Exact agreement per sample (every output equal, or the given per-sample verdict)
@@ -307,9 +273,9 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
     requantized = model.meta.get("requantized_layers", {})
     if y is not None:
         result["accuracy"] = {"golden": float((out.argmax(1) == y).mean())}
-    onnx_path = build_dir / "model.qonnx.onnx"
-    if onnx_path.is_file():
-        theirs, graph_codes = qonnx_trace(onnx_path, x)
+    refs = references(build_dir)
+    if "qonnx_executor" in refs:
+        theirs, graph_codes = refs["qonnx_executor"].trace(build_dir, model, x)
         result["agreement"]["qonnx_executor"] = compare(out, theirs)
         try:
             report = rounding(model, x, out, theirs, graph_codes)
@@ -332,8 +298,8 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
         agreement["explained"] = explained(agreement, requantized)
         if y is not None:
             result["accuracy"]["qonnx_executor"] = float((theirs.argmax(1) == y).mean())
-    bt = brevitas_forward(build_dir, model, x)
-    if bt is not None:
+    if "brevitas_forward" in refs:
+        bt = refs["brevitas_forward"].trace(build_dir, model, x)
         # agreement on integers: every weighted layer's codes (a pool's output is the next
         # layer's input, compared there) and the last accumulators; the logits' float ops
         # (batch norm) round differently in PyTorch, so floats are only reported

@@ -203,3 +203,15 @@ def test_a_wrong_requantization_is_unexplained(
     agreement = {"equal": int(np.all(ours == theirs, axis=1).sum()), "total": len(x),
                  "rounding": report}
     assert not explained(agreement, model.meta["requantized_layers"])
+
+
+def test_references_follow_what_the_build_holds(tmp_path: Path) -> None:
+    """verify's references are the adapters whose sources the build holds: a compiled
+    QONNX file gives qonnx's executor, a checkpoint Brevitas' forward, nothing neither."""
+    from flow.reference import CHECKPOINT_FILE, QONNX_FILE, references
+
+    assert references(tmp_path) == {}
+    (tmp_path / QONNX_FILE).write_bytes(b"")
+    assert set(references(tmp_path)) == {"qonnx_executor"}
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"")
+    assert set(references(tmp_path)) == {"qonnx_executor", "brevitas_forward"}

@@ -7,8 +7,8 @@ Brevitas; the stages after export do not, except where they load the trained mod
 Modules: trainer (`qflow train`: the training loop, the partial folder, `load_trained`),
 distributed (the same training as DDP ranks under torchrun), checkpoint (checkpoints as
 data), models (the networks a config describes), quantizers (the quantizer options, as
-Brevitas quantizers), lowprec (the training-only pieces of DoReFa and WAGE), config and
-examples.
+Brevitas quantizers), lowprec (the training-only pieces of DoReFa and WAGE), reference
+(Brevitas' forward as one of verify's references, flow.reference), config and examples.
 
 config, the config schema, lives here because only training reads a config: `qflow train`,
 and `qflow sweep` and `qflow explore` (flow.report), which train; export and verify read a
