@@ -20,8 +20,9 @@ import numpy as np
 from flow import backends
 from flow.atomic import write_with
 from flow.buildfolder import check_replaceable, replace_build, writing
+from flow.frontends.onnxfile import copy_self_contained
 from flow.ir import Model
-from flow.lower import DEFAULT_ACTIVATION_FORM, DEFAULT_ROUNDING, copy_self_contained, lower
+from flow.lower import DEFAULT_ACTIVATION_FORM, DEFAULT_ROUNDING, lower
 
 log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096

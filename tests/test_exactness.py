@@ -232,7 +232,7 @@ def test_dense_bn_relu_uint8_is_requantized_and_exact(tmp_path: Path) -> None:
     assert isinstance(act, Requant)
     meta = model.meta["requantized_layers"]["dense0"]
     assert meta["proven_exact"] and meta["max_step_difference"] == 0
-    assert model.meta["inexact_layers"] == []
+    assert model.meta["inexact_layers"] == [] and model.meta["frontend"] == "qonnx"
     x = inputs_with_ties(200, 1)
     assert np.array_equal(golden.run(model, x).reshape(len(x), -1), qonnx_outputs(path, x))
 

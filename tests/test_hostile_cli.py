@@ -112,8 +112,8 @@ def test_external_data_outside_the_model_folder_is_refused(tfc_onnx: Path,
     import onnx
     from onnx import external_data_helper
 
+    from flow.frontends.onnxfile import copy_self_contained
     from flow.lower import LoweringError, lower
-    from flow.lower.onnxfile import copy_self_contained
 
     model_dir, elsewhere = tmp_path / "model", tmp_path / "elsewhere"
     model_dir.mkdir()

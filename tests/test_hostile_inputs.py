@@ -412,3 +412,33 @@ def test_export_refuses_a_checkpoint_that_is_not_the_builds(tmp_path: Path) -> N
     (build / "checkpoint.pt").mkdir()
     with pytest.raises(FileNotFoundError, match="checkpoint.pt: missing"):
         load_trained(build)
+
+
+def test_frontends_read_qonnx_and_name_what_they_do_not(tmp_path: Path) -> None:
+    """A QDQ graph (QuantizeLinear/DequantizeLinear) is refused by name until a frontend
+    reads it, as is a float graph without quantizers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from flow import frontends
+    from flow.lower import LoweringError
+
+    def save(nodes: list, inits: list, name: str) -> Path:
+        g = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              inits)
+        path = tmp_path / name
+        onnx.save(helper.make_model(g), path)
+        return path
+
+    scale = numpy_helper.from_array(np.array(0.5, np.float32), "s")
+    zero = numpy_helper.from_array(np.array(0, np.int8), "z")
+    qdq = save([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])], [scale, zero],
+               "qdq.onnx")
+    with pytest.raises(LoweringError, match=r"qdq.onnx: a QDQ graph \(QuantizeLinear"):
+        frontends.load(qdq)
+    plain = save([helper.make_node("Relu", ["x"], ["y"])], [], "float.onnx")
+    with pytest.raises(LoweringError, match=r"float.onnx: no Quant/BipolarQuant node"):
+        frontends.load(plain)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from flow import frontends  # the module, not its names: frontends import flow.lower.graph
 from flow.ir import InputStage, Layer, Model, OutputStage, Requant
 from flow.ir.requant import ROUNDINGS
 from flow.lower import avgpool, conv, dense, pool
@@ -36,7 +37,6 @@ from flow.lower.graph import (
     input_shape,
     next_node,
 )
-from flow.lower.onnxfile import copy_self_contained, load_onnx
 
 # ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
@@ -44,7 +44,7 @@ PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
                                for op in m.OP_TYPES}
 
 __all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "DEFAULT_ROUNDING", "PATTERNS",
-           "LoweringError", "copy_self_contained", "lower"]
+           "LoweringError", "lower"]
 
 
 def skip_layout(g: Graph, tensor: str, index: np.ndarray
@@ -113,7 +113,8 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
         raise ValueError(f"requantization rounding {rounding!r} is not one of "
                          f"{', '.join(ROUNDINGS)}")
     path = Path(path)
-    g = Graph(load_onnx(path), str(path), activation, rounding)
+    graph, frontend = frontends.load(path)
+    g = Graph(graph, str(path), activation, rounding)
     inp, stream = input_stage(g)
     layers: list[Layer] = []
     inexact: list[str] = []
@@ -156,7 +157,8 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
         if done.stream is not None:
             stream = done.stream
     model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=layers,
-                  output=output, source=str(path), meta={"inexact_layers": inexact})
+                  output=output, source=str(path),
+                  meta={"inexact_layers": inexact, "frontend": frontend.NAME})
     if requantized:
         model.meta["requantized_layers"] = requantized
     if kept:

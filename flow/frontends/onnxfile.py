@@ -12,7 +12,7 @@ import onnx
 from onnx import external_data_helper, numpy_helper
 
 from flow.ir import MAX_WEIGHT_VALUES
-from flow.lower.graph import QUANT_OPS, LoweringError
+from flow.lower.graph import LoweringError
 
 # ONNX element type -> bytes per element of raw data (the types a weight can be stored in)
 RAW_ITEM_BYTES: dict[int, int] = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8,
@@ -65,13 +65,11 @@ def embed_external_data(model: onnx.ModelProto, path: Path) -> None:
 
 
 def check_graph(model: onnx.ModelProto, path: Path) -> None:
-    """Nodes present, one quantizer at least, each tensor made once, no cycle, and stored
-    tensors within the size limit and readable."""
+    """Nodes present, each tensor made once, no cycle, and stored tensors within the size
+    limit and readable (what a quantized graph holds is each frontend's to check)."""
     g = model.graph
     if not g.node:
-        raise LoweringError(f"{path}: the graph has no nodes (not a QONNX model?)")
-    if not any(n.op_type in QUANT_OPS for n in g.node):
-        raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
+        raise LoweringError(f"{path}: the graph has no nodes (not a quantized model?)")
     for tensor in external_data_helper._get_all_tensors(model):
         dims = [int(d) for d in tensor.dims]
         if any(d < 0 for d in dims) or tensor_values(tensor) > MAX_WEIGHT_VALUES:
@@ -105,7 +103,7 @@ def check_graph(model: onnx.ModelProto, path: Path) -> None:
         waiting = [n for n in waiting if id(n) not in taken]
 
 
-def load_onnx(path: Path) -> onnx.ModelProto:
+def read_onnx(path: Path) -> onnx.ModelProto:
     """The ONNX file at `path`, checked (see the module docstring), external data embedded.
     LoweringError naming the file (and the tensor or node) otherwise."""
     path = Path(path)
@@ -126,5 +124,5 @@ def load_onnx(path: Path) -> onnx.ModelProto:
 def copy_self_contained(src: Path, dest: Path) -> Path:
     """Write the model at `src` (checked, its external data embedded) to `dest` as one
     file: a build holds every byte its model was lowered from."""
-    onnx.save(load_onnx(src), str(dest))
+    onnx.save(read_onnx(src), str(dest))
     return Path(dest)

@@ -1,0 +1,24 @@
+"""The QONNX frontend: Brevitas' export (or any QONNX graph), Quant / BipolarQuant / Trunc
+nodes on float ops, which is already the normalized form lowering matches. Its reference
+is qonnx's executor on the same file (flow.reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from flow.lower.graph import QUANT_OPS, LoweringError
+
+NAME = "qonnx"
+REFERENCES = ("qonnx_executor",)
+
+
+def accepts(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in QUANT_OPS for n in model.graph.node)
+
+
+def normalize(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
+    if not accepts(model):
+        raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
+    return model
