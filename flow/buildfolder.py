@@ -40,7 +40,7 @@ SCHEMA = "qflow.build/1"
 STAGE_TAG = "qflow-stage"  # staging folders: .NAME.qflow-stage.PID.XXXXXXXX
 LOCK_SUFFIX = "qflow-lock"  # the lock beside a build: .NAME.qflow-lock
 # What qflow writes at a build folder's top level; every name a command writes is listed
-# here (tests/test_buildfolder.py runs every command on one build and checks it).
+# here (tests/flow/test_buildfolder.py runs every command on one build and checks it).
 OUTPUTS = frozenset({
     MARKER,
     # train, sweep

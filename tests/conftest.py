@@ -2,7 +2,8 @@
 
 `tfc_w1a1`: Brevitas' BNN-PYNQ TFC-w1a1 (random weights, randomized batch norm) at
 finn-examples' folding, 256 random 28x28 images. `digits_default`: the default config
-trained briefly, with its whole test split.
+trained briefly, with its whole test split. `w8a8_onnx`: a random w8a8 MLP (randomized
+batch norm: float scales) exported to QONNX.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def tfc_w1a1(tfc_onnx: Path) -> tuple[Model, np.ndarray]:
     apply_folding(model, TFC_FOLDING)
     x = np.random.default_rng(0).random((256, 1, 28, 28), dtype=np.float32)
     return model, golden.quantize_input(model.input, x)
+
+
+@pytest.fixture(scope="session")
+def w8a8_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from flow.export import export_qonnx
+    from tests.helpers.models import MLP_VARIANTS, random_mlp
+
+    model = random_mlp(MLP_VARIANTS["w8a8"], seed=3)  # randomized batch norm: float scales
+    return export_qonnx(model, torch.rand(1, 1, 8, 8), tmp_path_factory.mktemp("rq") / "m.onnx")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-/* Harness of tests/test_firmware_cnn.py: runs every case's convolution or max pool on its
+/* Harness of tests/backends/firmware/test_firmware_cnn.py: runs every case's convolution or max pool on its
  * frame and compares the output, byte for byte, with numpy's. */
 #include <stdio.h>
 #include <stdlib.h>

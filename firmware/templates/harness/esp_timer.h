@@ -1,5 +1,5 @@
 /* Host stand-in for ESP-IDF's esp_timer.h, to build the example app on the host
- * (tests/test_firmware_models.py). */
+ * (tests/backends/firmware/test_firmware_models.py). */
 #ifndef ESP_TIMER_H
 #define ESP_TIMER_H
 

@@ -1,4 +1,4 @@
-/* Harness of tests/test_firmware_kernels.py: runs every case's layer on its input with
+/* Harness of tests/helpers/firmware.py (kernel_harness): runs every case's layer on its input with
  * one kernel and compares the output, byte for byte, with numpy's. Cases are a table, so
  * that the harness's code stays small (ASan builds of long straight-line mains are slow). */
 #include <stdio.h>
