@@ -88,3 +88,13 @@ def digits_default(digits_build: Path) -> tuple[Model, np.ndarray]:
 
     model = load(digits_build)
     return model, test_codes(model)
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private Verilator build cache for one test (flow.backends.rtl.simcache)."""
+    from flow.backends.rtl import simcache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(simcache.CACHE_ENV, str(cache))
+    return cache
