@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnx
 
-from flow.lower.graph import QUANT_OPS, LoweringError
+from flow.lower.graph import QUANT_OPS
 
 NAME = "qonnx"
 REFERENCES = ("qonnx_executor",)
@@ -19,6 +19,5 @@ def accepts(model: onnx.ModelProto) -> bool:
 
 
 def normalize(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
-    if not accepts(model):
-        raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
+    """Already QONNX: the model as it is (flow.frontends.load calls it once accepted)."""
     return model

@@ -145,7 +145,7 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
             chosen, diff, moved = closest_requantization(candidate, t, qmin, lo, hi, slack)
             steps = int(diff.max(initial=0))
             within = steps == 0 or (not exact and bool(np.all(moved >= 0)))
-            try:  # a large factor shifts the accumulator left, past int32
+            try:  # tflite: a large factor shifts acc left past int32; half_even: 2^62
                 chosen.check_range(f"layer {name}", int(lo.min()), int(hi.max()))
             except IRError as e:
                 if g.activation_form == "requant":
