@@ -313,6 +313,10 @@ void qnn_pack_bipolar(const int8_t *codes, uint32_t n, uint32_t *bits);
 /* UINT8 codes -> int8 storage (code - 128) */
 void qnn_uint8_to_storage(const uint8_t *codes, uint32_t n, int8_t *out);
 
+/* codes stored in int8 (each the code minus `offset`, see qnn_uint8_to_storage) -> int32:
+   the outputs of a model whose last layer ends in a quantizer */
+void qnn_codes_to_i32(const int8_t *codes, uint32_t n, int32_t offset, int32_t *out);
+
 /* index of the first largest value */
 uint32_t qnn_argmax_i32(const int32_t *v, uint32_t n);
 

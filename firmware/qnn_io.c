@@ -28,6 +28,13 @@ void qnn_uint8_to_storage(const uint8_t *codes, uint32_t n, int8_t *out)
         out[i] = (int8_t)((int32_t)codes[i] - 128);
 }
 
+void qnn_codes_to_i32(const int8_t *codes, uint32_t n, int32_t offset, int32_t *out)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        out[i] = (int32_t)codes[i] + offset;
+}
+
 uint32_t qnn_argmax_i32(const int32_t *v, uint32_t n)
 {
     uint32_t i, best = 0;

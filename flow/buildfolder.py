@@ -47,7 +47,8 @@ OUTPUTS = frozenset({
     "config.yaml", "checkpoint.pt", "float_checkpoint.pt", "train.json", "sweep.json",
     "sweep.png",
     # export, compile: the model, the IR and each backend's generated folder
-    "model.qonnx.onnx", "model.qonnx.onnx.data", "ir.json", "ir.npz", "rtl", "hls", "firmware",
+    "model.qonnx.onnx", "model.qonnx.onnx.data", "model.qdq.onnx", "ir.json", "ir.npz", "rtl",
+    "hls", "firmware",
     # checks and their work folders
     "verify.json", "sim.json", "hls.json", "firmware.json", "check.json", "verify.subset.json",
     "sim.subset.json", "hls.subset.json", "firmware.subset.json", "check.subset.json",

@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("build_dir")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("compile", help="any QONNX file -> integer IR -> backends")
+    s = sub.add_parser("compile", help="any QONNX or ONNX QDQ file -> integer IR -> backends")
     s.add_argument("model")
     s.add_argument("--out", required=True)
     s.add_argument("--target-cycles", type=positive_int, help="fold for at most this many cycles/frame")

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
-from flow import backends
+from flow import backends, frontends
 from flow.atomic import write_with
 from flow.buildfolder import check_replaceable, replace_build, writing
 from flow.frontends.onnxfile import copy_self_contained
 from flow.ir import Model
 from flow.lower import DEFAULT_ACTIVATION_FORM, DEFAULT_ROUNDING, lower
+from flow.reference import QONNX_FILE
 
 log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096
@@ -150,9 +152,14 @@ def _compile(onnx_path: Path, out_dir: Path, hardware: dict[str, Any],
         ir.meta["data"] = data
         check_dataset(ir, data)
 
+    normalized, frontend = frontends.load(Path(onnx_path))
+
     def build(stage: Path) -> None:
-        # the model as lowered (external data checked and embedded): the build stands alone
-        write_with(stage / "model.qonnx.onnx", lambda p: copy_self_contained(onnx_path, p))
+        # the model as given (external data checked and embedded): the build stands alone;
+        # from another format, also the QONNX form its frontend lowered (qonnx's executor)
+        write_with(stage / frontend.SOURCE_FILE, lambda p: copy_self_contained(onnx_path, p))
+        if frontend.SOURCE_FILE != QONNX_FILE:
+            write_with(stage / QONNX_FILE, lambda p: onnx.save(normalized, str(p)))
         finish(ir, stage, hardware)
 
     replace_build(out_dir, build)

@@ -3,8 +3,10 @@ says whether a build holds what it runs (`available`) and runs it on float input
 (`trace`: float outputs [N, C] and integer codes). The build's frontend decides which
 exist: a build trained here holds its checkpoint (Brevitas' forward, flow/train/reference.py)
 and its QONNX export (qonnx's executor); a build compiled from a QONNX file, the executor
-alone. qonnx's executor gives the codes of every activation quantizer in the graph's order
-(`qonnx_trace`); Brevitas' forward those and the last layer's accumulators."""
+alone; one compiled from an ONNX QDQ file, onnxruntime on that file (outputs only: its fused
+kernels hide the codes between layers) and the executor on its QONNX form. qonnx's executor
+gives the codes of every activation quantizer in the graph's order (`qonnx_trace`);
+Brevitas' forward those and the last layer's accumulators."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from flow.ir import Model
 
 QONNX_FILE = "model.qonnx.onnx"  # a build's float graph, exported or compiled from
+QDQ_FILE = "model.qdq.onnx"  # a build compiled from an ONNX QDQ file: that file
 CHECKPOINT_FILE = "checkpoint.pt"  # a build trained here
 
 Trace = tuple[np.ndarray, list[np.ndarray]]
@@ -45,6 +48,8 @@ REFERENCES = (
               lambda build, _model, x: qonnx_trace(build / QONNX_FILE, x)),
     Reference("brevitas_forward", lambda build: (build / CHECKPOINT_FILE).is_file(),
               _brevitas_trace),
+    Reference("onnxruntime", lambda build: (build / QDQ_FILE).is_file(),
+              lambda build, _model, x: (onnxruntime_outputs(build / QDQ_FILE, x), [])),
 )
 
 
@@ -56,6 +61,21 @@ def references(build_dir: Path) -> dict[str, Reference]:
 def qonnx_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
     """qonnx's executor, one sample at a time (Brevitas exports a batch-1 graph)."""
     return qonnx_trace(onnx_path, x)[0]
+
+
+def onnxruntime_outputs(onnx_path: Path, x: np.ndarray) -> np.ndarray:
+    """onnxruntime on the CPU, with its default graph optimizations (the fused integer
+    kernels a deployment runs), one sample at a time: outputs [N, C]."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    given = session.get_inputs()[0]
+    shape = [1, *(d if isinstance(d, int) and d > 0 else 1 for d in given.shape[1:])]
+    outs = [session.run(None, {given.name: x[i:i + 1].reshape(shape).astype(np.float32)})[0]
+            for i in tqdm(range(len(x)), desc="onnxruntime", unit="sample", disable=None)]
+    return np.stack([o.reshape(-1) for o in outs])
 
 
 def activation_quantizers(graph: onnx.GraphProto) -> list[onnx.NodeProto]:

@@ -178,7 +178,9 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
     requantized = model.meta.get("requantized_layers", {})
     n = len(x)
     weighted = [lay for lay in model.layers if lay.weighted]
-    if len(codes) != len(weighted):
+    # the input quantizer, one per hidden weighted layer, and the output quantizer if any
+    expected = len(weighted) + (model.layers[-1].activation is not None)
+    if len(codes) != expected:
         raise ValueError(f"{model.name}: the executor shows {len(codes)} activation quantizers "
                          f"for {len(weighted)} weighted layers; cannot follow it layer by layer")
     inp = model.input
@@ -324,6 +326,15 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
             np.all(out == bt[0], axis=1).sum())
         if y is not None:
             result["accuracy"]["brevitas_forward"] = float((bt[0].argmax(1) == y).mean())
+    if "onnxruntime" in refs:
+        theirs = refs["onnxruntime"].trace(build_dir, model, x)[0]
+        agreement = result["agreement"]["onnxruntime"] = compare(out, theirs)
+        # its fused kernels show outputs only: a difference is explained where the IR
+        # declares the layers whose float graph rounds (meta.inexact_layers), never else
+        agreement["explained"] = agreement["equal"] == agreement["total"] or bool(
+            model.meta.get("inexact_layers"))
+        if y is not None:
+            result["accuracy"]["onnxruntime"] = float((theirs.argmax(1) == y).mean())
     for name in backend_names:
         log.info("verify: running backend %s on %d samples", name, len(x))
         got = backends.run(name, model, build_dir, codes)

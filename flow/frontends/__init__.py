@@ -13,12 +13,11 @@ from types import ModuleType
 
 import onnx
 
-from flow.frontends import qonnx
+from flow.frontends import qdq, qonnx
 from flow.frontends.onnxfile import read_onnx
 from flow.lower.graph import LoweringError
 
-FRONTENDS: tuple[ModuleType, ...] = (qonnx,)
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+FRONTENDS: tuple[ModuleType, ...] = (qonnx, qdq)
 
 
 def load(path: Path) -> tuple[onnx.ModelProto, ModuleType]:
@@ -28,7 +27,5 @@ def load(path: Path) -> tuple[onnx.ModelProto, ModuleType]:
     for frontend in FRONTENDS:
         if frontend.accepts(model):
             return frontend.normalize(model, Path(path)), frontend
-    if any(n.op_type in QDQ_OPS for n in model.graph.node):
-        raise LoweringError(f"{path}: a QDQ graph (QuantizeLinear/DequantizeLinear): qflow "
-                            "reads QONNX (Quant/BipolarQuant nodes) only so far")
-    raise LoweringError(f"{path}: no Quant/BipolarQuant node: not a QONNX quantized model")
+    raise LoweringError(f"{path}: no Quant/BipolarQuant or QuantizeLinear/DequantizeLinear "
+                        "node: not a quantized model (QONNX or ONNX QDQ)")

@@ -12,6 +12,7 @@ from flow.lower.graph import QUANT_OPS
 
 NAME = "qonnx"
 REFERENCES = ("qonnx_executor",)
+SOURCE_FILE = "model.qonnx.onnx"  # where a compiled build keeps the file as given
 
 
 def accepts(model: onnx.ModelProto) -> bool:

@@ -10,8 +10,10 @@ A layer with thresholds maps its accumulator to output codes
     count   = #{ j : acc[o] >= T[o, j] }            (T: thresholds, sorted per row)
     y[o]    = base + step * count                   (y: output codes of `out_dtype`)
 
-The last layer has no thresholds: its accumulators leave the accelerator and the output
-stage maps them to floats: y = ops(float32((acc - acc_offset) * acc_scale)).
+The last layer usually has no activation: its accumulators leave the accelerator and the
+output stage maps them to floats: y = ops(float32((acc - acc_offset) * acc_scale)). Where
+the graph ends in a quantizer (an ONNX QDQ model's output pair), the last layer carries it
+and its codes leave instead, with acc_offset its zero point and acc_scale its scale.
 
 Files: `ir.json` (structure, schema `qflow.ir/2`) beside `ir.npz` (arrays, by key).
 """

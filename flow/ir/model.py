@@ -179,11 +179,10 @@ class Model:
             last = i == len(self.layers) - 1
             if last and not (layer.weighted and layer.out_features == layer.out_channels):
                 raise IRError(f"{at}: the last layer must be weighted with one position "
-                              "(its accumulators go to the output stage)")
+                              "(its accumulators, or its codes when it has an activation, go to the "
+                              "output stage)")
             if layer.weighted and layer.activation is None and not last:
                 raise IRError(f"{at}: only the last layer may have no activation")
-            if last and layer.activation is not None:
-                raise IRError(f"{at}: the last layer must leave its accumulators to the output")
             width, prev = layer.out_features, layer.out_dtype
             shape = getattr(layer, "out_shape", None)
         channels = self.layers[-1].out_channels

@@ -92,6 +92,16 @@ def input_stage(g: Graph) -> tuple[InputStage, Stream]:
     return stage, Stream(node.output[0], q, q.dtype, index)
 
 
+def dequantized_output(stream: Stream, channels: int) -> OutputStage:
+    """The graph ends in the last layer's activation quantizer (an output Q/DQ pair): its
+    codes leave as the quantizer's float values, (code - zero point) * scale, which float32
+    computes exactly as the quantizer does."""
+    q = stream.q
+    return OutputStage(acc_offset=np.full(channels, int(np.asarray(q.zero_point).reshape(-1)[0])),
+                       acc_scale=np.full(channels, float(np.asarray(q.scale).reshape(-1)[0])),
+                       ops=[], shape=(channels,))
+
+
 ACTIVATION_FORMS = ("thresholds", "requant", "auto")
 DEFAULT_ACTIVATION_FORM = "auto"  # config lower.activation and `qflow compile --activation`
 DEFAULT_ROUNDING = "half_even"  # config lower.rounding and `qflow compile --rounding`
@@ -123,6 +133,9 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
     output: OutputStage | None = None
     while output is None:
         node, tensor, index = skip_layout(g, stream.tensor, stream.index)
+        if node is None and layers and layers[-1].weighted and index.ndim == 1:
+            output = dequantized_output(stream, layers[-1].out_channels)
+            break
         if node is None:
             raise g.err(None, "the graph ends before a layer with weights")
         if node.op_type not in PATTERNS:

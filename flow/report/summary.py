@@ -27,6 +27,7 @@ PNR_CELLS: dict[str, tuple[str | None, ...]] = {
 EXECUTIONS = (
     ("Brevitas forward (integers at every layer)", "verify.json", "brevitas_forward", "verify"),
     ("qonnx executor (float graph)", "verify.json", "qonnx_executor", "verify"),
+    ("onnxruntime (the ONNX QDQ file as given)", "verify.json", "onnxruntime", "verify"),
     ("RTL, cocotb + Verilator", "sim.json", "rtl", "sim"),
     ("HLS C simulation", "hls.json", "hls", "hls"),
     ("firmware, host (ASan/UBSan)", "firmware.json", "host", "firmware"),
@@ -87,6 +88,8 @@ def accuracy(train: dict[str, Any], verify: dict[str, Any]) -> list[str]:
         (f"quantized, Brevitas ({train.get('mode', 'qat')})", train.get("test_accuracy"), n_train),
         ("quantized, golden integer model (verify.json)", acc.get("golden"), n_verify),
         ("quantized, float graph by qonnx's executor (verify.json)", acc.get("qonnx_executor"),
+         n_verify),
+        ("quantized, onnxruntime on the QDQ file (verify.json)", acc.get("onnxruntime"),
          n_verify))
         if v is not None]
     return ["**Test accuracy**", ""] + (
@@ -96,10 +99,14 @@ def accuracy(train: dict[str, Any], verify: dict[str, Any]) -> list[str]:
 
 def agreement_matrix(build_dir: Path, doc: Callable[[str], dict[str, Any]],
                      checks: dict[str, Any]) -> list[list[Any]]:
+    shown = [(name, file, key, check) for name, file, key, check in EXECUTIONS
+             # onnxruntime is a reference only of builds compiled from ONNX QDQ files
+             if key != "onnxruntime" or key in (doc(file).get("agreement") or {})]
     matrix = [agreement_row(name, doc(file), key, checks.get(check) or {},
-                            f"qflow {check} {build_dir}")
-              for name, file, key, check in EXECUTIONS]
-    matrix.insert(2, ["golden integer model", "reference", ""])
+                            f"qflow {check} {build_dir}") for name, file, key, check in shown]
+    # golden between the references it is held against (verify's) and the backends
+    matrix.insert(sum(check == "verify" for *_, check in shown),
+                  ["golden integer model", "reference", ""])
     return matrix
 
 

@@ -80,7 +80,7 @@ def test_float_model_is_not_qonnx(tmp_path: Path) -> None:
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g", [x], [y])
     p = tmp_path / "float.onnx"
     onnx.save(helper.make_model(g), p)
-    with pytest.raises(LoweringError, match="not a QONNX"):
+    with pytest.raises(LoweringError, match="not a quantized model"):
         lower(p)
 
 

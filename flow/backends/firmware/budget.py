@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flow.backends.firmware.common import KB, FirmwareError
+from flow.backends.firmware.common import KB, FirmwareError, coded_output
 from flow.backends.firmware.ops import op
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def size_report(p: Plan, chip: str, code_bytes: int | None = None) -> dict[str, 
         "layers": [{
             **lp.size_row(),
             "output_buffer_bytes": (p.buffers[lp.index + (1 if p.input_buffer else 0)]
-                                    if lp.index < last else 0),
+                                    if lp.index < last or coded_output(p.model) else 0),
         } for lp in p.layers],
         "budgets": budgets,
         "notes": [

@@ -32,6 +32,11 @@ def storage_offset(t: DataType) -> int:
     return 128 if (not t.is_bipolar and t.max > 127) else 0
 
 
+def coded_output(model: Model) -> bool:
+    """The last layer ends in an activation quantizer: its codes are the model's outputs."""
+    return model.layers[-1].activation is not None
+
+
 def buffer_bytes(n: int, as_bits: bool) -> int:
     """Arena bytes for n activations stored as bits or as int8, in whole 32-bit words."""
     return 4 * ((n + 31) // 32) if as_bits else 4 * ((n + 3) // 4)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from flow.backends.firmware.budget import BUDGETS
-from flow.backends.firmware.common import c_array, input_ctype
+from flow.backends.firmware.common import c_array, coded_output, input_ctype, storage_offset
 from flow.backends.firmware.plan import Plan, frame_channels
 from flow.ir import Model
 from flow.resources import fill_template
@@ -78,10 +78,16 @@ def run_statements(p: Plan) -> list[str]:
         stage += 1
         src.append(f"QFLOW_MARK({stage});")
     buf = 1 if p.input_buffer else 0
+    coded = coded_output(p.model)
     for lp in p.layers:
-        dst = "out" if lp.index == len(p.layers) - 1 else f"arena + {p.offsets[buf]}"
+        last = lp.index == len(p.layers) - 1
+        dst = "out" if last and not coded else f"arena + {p.offsets[buf]}"
         src.append(lp.call_c(layer_object(lp.index), prev, dst,
                              f"arena + {p.scratch[lp.index]}"))
+        if last and coded:  # the output quantizer's codes, stored in int8, widened
+            offset = storage_offset(lp.layer.out_dtype)
+            src.append(f"qnn_codes_to_i32((const int8_t *)({dst}), QFLOW_OUT_FEATURES, "
+                       f"{offset}, out);")
         stage += 1
         src.append(f"QFLOW_MARK({stage});")
         prev, buf = f"({dst})", buf + 1

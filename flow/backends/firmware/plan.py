@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flow.backends.firmware.budget import CONSTANTS_ROOM
-from flow.backends.firmware.common import storage_offset
+from flow.backends.firmware.common import coded_output, storage_offset
 from flow.backends.firmware.conv import frame_bytes
 from flow.backends.firmware.ops import LayerPlan, op
 from flow.ir import Layer, Model
@@ -113,11 +113,14 @@ def plan(model: Model) -> Plan:
         input_buffer = frame_bytes(pixels, model.input.features // pixels,
                                    input_kind(model) == "bits")
         sizes.append(input_buffer)
-    sizes += [lp.output_bytes for lp in layers[:-1]]
+    # the last layer writes its accumulators to `out`, or its codes to a buffer that
+    # qnn_codes_to_i32 then widens into `out` (an output quantizer, coded_output)
+    coded = coded_output(model)
+    sizes += [lp.output_bytes for lp in (layers if coded else layers[:-1])]
     shift = 1 if input_buffer else 0
     # per layer: the buffer it reads (None: the caller's input) and writes (None: `out`)
     uses = [(i - 1 + shift if i - 1 + shift >= 0 else None,
-             i + shift if i < len(layers) - 1 else None) for i in range(len(layers))]
+             i + shift if i < len(layers) - 1 or coded else None) for i in range(len(layers))]
 
     def size(k: int | None) -> int:
         return 0 if k is None else sizes[k]

@@ -1,0 +1,55 @@
+"""A model quantized by onnxruntime, compiled with `qflow compile` and taken through every
+check (verify against onnxruntime and qonnx's executor, RTL simulation, HLS C simulation,
+firmware on the host and on RV32): each equal to the golden model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flow.check import check_build
+from flow.export import compile_onnx
+from flow.reference import QDQ_FILE, QONNX_FILE
+from tests.helpers.qdq import qdq_model
+
+DIGITS = {"name": "digits"}
+
+
+def _compiled(tmp_path: Path, arch: str, per_channel: bool, activations: str) -> Path:
+    path = qdq_model(tmp_path, arch, per_channel, activations)
+    build = tmp_path / "build"
+    compile_onnx(path, build, {}, DIGITS)
+    # the file as given (onnxruntime's reference) and the QONNX form lowered from it
+    assert (build / QDQ_FILE).read_bytes() == path.read_bytes()
+    assert (build / QONNX_FILE).is_file()
+    return build
+
+
+def _every_check_equal(build: Path, limit: int) -> None:
+    outcome = check_build(build, limit=limit)
+    status = {k: o["status"] for k, o in outcome.items()}
+    assert status.pop("verify") in ("equal", "explained")
+    assert status == {"sim": "equal", "hls": "equal", "firmware": "equal"}
+    verify = json.loads((build / "verify.subset.json").read_text())
+    assert set(verify["agreement"]) == {"qonnx_executor", "onnxruntime"}
+    for reference in verify["agreement"].values():
+        # a difference from the float graph only where the IR declares a layer inexact (a
+        # float32 sum at a step's edge)
+        assert reference["equal"] == reference["total"] or reference["explained"]
+        assert reference["equal"] >= 0.95 * reference["total"]
+    firmware = json.loads((build / "firmware.subset.json").read_text())
+    assert set(firmware["agreement"]) >= {"host", "rv32"}
+
+
+def test_per_channel_int8_cnn_on_every_backend(tmp_path: Path) -> None:
+    _every_check_equal(_compiled(tmp_path, "cnn", True, "QInt8"), limit=48)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,per_channel,activations", [
+    ("mlp", False, "QUInt8"), ("mlp", True, "QInt8"), ("cnn", False, "QUInt8")])
+def test_more_qdq_models_on_every_backend(tmp_path: Path, arch: str, per_channel: bool,
+                                          activations: str) -> None:
+    _every_check_equal(_compiled(tmp_path, arch, per_channel, activations), limit=96)
