@@ -24,10 +24,10 @@ import numpy as np
 import onnx
 
 from flow.datatypes import DataType, quant_dtype
-from flow.ir import AvgPoolLayer, window_output
+from flow.ir import Activation, AvgPoolLayer, Conv2dLayer, window_output
 from flow.lower.conv import frame_shape, window_attrs
-from flow.lower.graph import Graph, QuantParams, Stream, frame_index, next_node
-from flow.lower.linear import Lowered
+from flow.lower.graph import QUANT_OPS, Graph, QuantParams, Stream, frame_index, next_node
+from flow.lower.linear import LinearMatch, Lowered, lower_linear
 from flow.lower.pool import ceil_output
 
 log = logging.getLogger("qflow.lower")
@@ -87,18 +87,60 @@ def sum_is_exact(x: QuantParams, taps: int, acc_bound: int, ratio: float) -> boo
     return acc_bound < 2**24 and acc_bound * (abs(ratio - 1) + roundings * F32_EPS) < 0.5
 
 
+def requantized_average(g: Graph, node: onnx.NodeProto, x: Stream, name: str,
+                        kernel: tuple[int, int], stride: tuple[int, int],
+                        pads: tuple[int, int, int, int], out_shape: tuple[int, ...]) -> Lowered:
+    """An average pool whose float output a quantizer takes (an ONNX QDQ model's pool): the
+    window sum (a depthwise convolution of unit weights, whose scale is 1 / taps) followed
+    by that quantizer, lowered as any weighted layer's tail is (thresholds or a
+    requantization, exact or declared), so every backend builds it as it builds a
+    depthwise convolution."""
+    c, h, w = frame_shape(g, node, x)
+    taps = kernel[0] * kernel[1]
+    if len(out_shape) != 3:  # a kept-dims-less ReduceMean: its (C,) is a 1x1 frame here
+        out_shape = (c, 1, 1)
+    oh, ow = out_shape[1], out_shape[2]
+    pad_value = int(np.asarray(x.q.zero_point).reshape(-1)[0])  # the code of float 0
+    x_lo, x_hi = x.dtype.min, x.dtype.max
+    if any(pads):
+        x_lo, x_hi = min(x_lo, pad_value), max(x_hi, pad_value)
+    unit = QuantParams(False, np.full(1, 1.0 / taps, np.float32), np.zeros(1, np.float32), 2,
+                       True, False, "ROUND")
+
+    def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
+              act: Activation | None) -> Conv2dLayer:
+        return Conv2dLayer(
+            name=name, source=node.name, in_shape=(h, w, c), out_shape=(oh, ow, c),
+            kernel=kernel, stride=stride, pads=pads, pad_value=pad_value, group=c,
+            input_dtype=x.dtype, weight_dtype=w_dtype,
+            weights=weights.reshape(c, kernel[0], kernel[1], 1).astype(np.int8),
+            acc_min=acc_min, acc_max=acc_max, activation=act)
+
+    log.info("%s: %s: an average pool into a quantizer, lowered as a depthwise convolution "
+             "of unit weights (%d taps) and that quantizer", g.path, node.name, taps)
+    match = LinearMatch(
+        node=node, weights=np.ones((c, taps), np.int64),
+        scale=np.full(c, float(np.asarray(x.q.scale).reshape(-1)[0]) / taps), weight_q=unit,
+        tail=[], start=node.output[0], output=node.output[0], out_shape=(c, oh, ow),
+        x_bounds=(x_lo, x_hi), build=build, out_index=frame_index((c, oh, ow)))
+    return lower_linear(g, match, name, x)
+
+
 def lower(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> Lowered:
     if node.input[0] != x.tensor:
         raise g.err(node, f"{node.op_type} must take the codes of a quantizer")
-    if np.any(np.asarray(x.q.zero_point) != 0) or np.asarray(x.q.scale).size != 1:
-        raise g.err(node, "the quantizer before an average pool needs one scale and zero "
-                          "point 0 (its window sums are then sums of codes)")
     c, h, w = frame_shape(g, node, x)
     kernel, stride, pads, out_shape = window(g, node, c, h, w)
     trunc = next_node(g, node.output[0])
+    if trunc is not None and trunc.op_type in QUANT_OPS:
+        return requantized_average(g, node, x, name, kernel, stride, pads, out_shape)
     if trunc is None or trunc.op_type != "Trunc" or trunc.input[0] != node.output[0]:
         raise g.err(node, "an average pool must feed a QONNX Trunc (Brevitas' TruncAvgPool2d "
-                          "or TruncAdaptiveAvgPool2d): a float average is not an integer code")
+                          "or TruncAdaptiveAvgPool2d) or a quantizer: a float average is not "
+                          "an integer code")
+    if np.any(np.asarray(x.q.zero_point) != 0) or np.asarray(x.q.scale).size != 1:
+        raise g.err(node, "the quantizer before an average pool needs one scale and zero "
+                          "point 0 (its window sums are then sums of codes)")
     if len(trunc.input) != 6:
         raise g.err(trunc, "qflow lowers Trunc v2 (6 inputs: x, scale, zero point, input bit "
                            "width, output scale, output bit width)")

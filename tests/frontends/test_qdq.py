@@ -21,7 +21,10 @@ from flow.reference import onnxruntime_outputs, qonnx_outputs
 from tests.helpers.qdq import calibration_reader, input_shape, qdq_model
 
 CASES = [(arch, pc, act) for arch in ("mlp", "cnn") for pc in (False, True)
-         for act in ("QUInt8", "QInt8")]
+         for act in ("QUInt8", "QInt8")] + [("mobile", True, "QUInt8"), ("mobile", False, "QInt8")]
+KINDS = {"mlp": ["dense"] * 3, "cnn": ["conv2d", "maxpool", "conv2d", "dense"],
+         # ReLU6 is the quantizer's clamp; the global pool a depthwise sum into its quantizer
+         "mobile": ["conv2d"] * 4 + ["dense"]}
 
 
 @pytest.mark.parametrize("arch,per_channel,activations", CASES,
@@ -33,8 +36,7 @@ def test_golden_against_onnxruntime(tmp_path: Path, arch: str, per_channel: bool
     assert model.meta["frontend"] == "qdq"
     # the output Q/DQ pair is the last layer's quantizer: its codes leave the model
     assert model.layers[-1].activation is not None
-    kinds = [layer.kind for layer in model.layers]
-    assert kinds == (["dense"] * 3 if arch == "mlp" else ["conv2d", "maxpool", "conv2d", "dense"])
+    assert [layer.kind for layer in model.layers] == KINDS[arch]
     x = load_digits().x_test[:120].reshape(-1, *input_shape(arch))
     ours = golden.run(model, x.reshape(len(x), -1)).reshape(len(x), -1)
     normalized, _ = load(path)

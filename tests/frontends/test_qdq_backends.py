@@ -47,9 +47,16 @@ def test_per_channel_int8_cnn_on_every_backend(tmp_path: Path) -> None:
     _every_check_equal(_compiled(tmp_path, "cnn", True, "QInt8"), limit=48)
 
 
+def test_mobilenet_block_on_every_backend(tmp_path: Path) -> None:
+    """Stride 2, ReLU6 (removed by onnxruntime: the zero point's clamp), depthwise and
+    pointwise convolutions, a global average pool into its quantizer, a dense head."""
+    _every_check_equal(_compiled(tmp_path, "mobile", True, "QUInt8"), limit=48)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,per_channel,activations", [
-    ("mlp", False, "QUInt8"), ("mlp", True, "QInt8"), ("cnn", False, "QUInt8")])
+    ("mlp", False, "QUInt8"), ("mlp", True, "QInt8"), ("cnn", False, "QUInt8"),
+    ("mobile", False, "QInt8")])
 def test_more_qdq_models_on_every_backend(tmp_path: Path, arch: str, per_channel: bool,
                                           activations: str) -> None:
     _every_check_equal(_compiled(tmp_path, arch, per_channel, activations), limit=96)

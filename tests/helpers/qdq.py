@@ -11,7 +11,7 @@ import numpy as np
 
 from flow.data import load_digits
 
-ARCHS = ("mlp", "cnn")
+ARCHS = ("mlp", "cnn", "mobile")
 
 
 def float_model(arch: str, seed: int = 0):  # -> torch.nn.Module (torch imported here only)
@@ -21,6 +21,11 @@ def float_model(arch: str, seed: int = 0):  # -> torch.nn.Module (torch imported
     n = torch.nn
     if arch == "mlp":
         return n.Sequential(n.Linear(64, 32), n.ReLU(), n.Linear(32, 16), n.ReLU(), n.Linear(16, 10))
+    if arch == "mobile":  # a MobileNet block: stride 2, ReLU6, depthwise, pointwise, global pool
+        return n.Sequential(n.Conv2d(1, 8, 3, stride=2, padding=1), n.ReLU6(),
+                            n.Conv2d(8, 8, 3, padding=1, groups=8), n.BatchNorm2d(8), n.ReLU6(),
+                            n.Conv2d(8, 16, 1), n.ReLU(), n.AdaptiveAvgPool2d(1), n.Flatten(),
+                            n.Linear(16, 10))
     return n.Sequential(n.Conv2d(1, 8, 3, padding=1), n.ReLU(), n.MaxPool2d(2),
                         n.Conv2d(8, 16, 3, padding=1), n.ReLU(), n.Flatten(),
                         n.Linear(16 * 4 * 4, 10))
