@@ -1,13 +1,15 @@
 """Lower a QONNX graph (a Brevitas export or any QONNX file of that shape) to the integer IR.
 
-The graph is read as a chain: the input stage (float preprocessing up to the input
-quantizer), then layers, each matched by the pattern of its kind (`PATTERNS`: op type ->
-module with `lower`), a weighted layer's float tail and activation quantizer collapsed
-into thresholds (`flow.lower.linear`, `flow.lower.thresholds`), and at the graph's end the
-output stage. Between layers, layout ops (Reshape, Flatten, Transpose) only move values:
-the stream's layout index follows them (`flow.lower.graph.follow_layout`), and the layer
-that takes them reads its inputs in the IR's order. Adding a layer kind adds one pattern
-module here.
+First the graph rewrites of `flow.lower.passes.PASSES` run (Constant nodes as
+initializers, Identity and inference Dropout removed; the IR's meta.passes names those
+that changed the graph). Then the graph is read as a chain: the input stage (float
+preprocessing up to the input quantizer), then layers, each matched by the pattern of its
+kind (`PATTERNS`: op type -> module with `lower`), a weighted layer's float tail and
+activation quantizer collapsed into thresholds (`flow.lower.linear`,
+`flow.lower.thresholds`), and at the graph's end the output stage. Between layers,
+layout ops (Reshape, Flatten, Transpose) only move values: the stream's layout index
+follows them (`flow.lower.graph.follow_layout`), and the layer that takes them reads its
+inputs in the IR's order. Adding a layer kind adds one pattern module here.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from flow.lower.graph import (
     input_shape,
     next_node,
 )
+from flow.lower.passes import run_passes
 
 # ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
@@ -124,6 +127,7 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
                          f"{', '.join(ROUNDINGS)}")
     path = Path(path)
     graph, frontend = frontends.load(path)
+    graph, rewritten = run_passes(graph)
     g = Graph(graph, str(path), activation, rounding)
     inp, stream = input_stage(g)
     layers: list[Layer] = []
@@ -171,7 +175,8 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
             stream = done.stream
     model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=layers,
                   output=output, source=str(path),
-                  meta={"inexact_layers": inexact, "frontend": frontend.NAME})
+                  meta={"inexact_layers": inexact, "frontend": frontend.NAME,
+                        "passes": rewritten})
     if requantized:
         model.meta["requantized_layers"] = requantized
     if kept:

@@ -16,8 +16,9 @@ from flow.ir import MAX_TENSOR_VALUES, ElementwiseOp
 
 QUANT_OPS = ("Quant", "BipolarQuant")
 ARITH = {"Mul": "mul", "Div": "div", "Add": "add", "Sub": "sub"}
-TAIL_OPS = {"Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Identity", "Clip"}
-SHAPE_OPS = {"Reshape", "Flatten", "Identity", "Dropout"}
+# Identity and inference Dropout are gone by matching (flow.lower.passes.remove_identities)
+TAIL_OPS = {"Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Clip"}
+SHAPE_OPS = {"Reshape", "Flatten"}
 LAYOUT_OPS = SHAPE_OPS | {"Transpose"}  # between layers: they move values, never change them
 
 
@@ -98,12 +99,8 @@ class Graph:
         self.producer: dict[str, onnx.NodeProto] = {}
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for n in g.node:
-            if n.op_type == "Constant":
-                value = self.attr(n, "value")
-                if not isinstance(value, onnx.TensorProto) or len(n.attribute) != 1:
-                    raise self.err(n, "a Constant must hold one tensor (its value attribute)")
-                self.consts[n.output[0]] = numpy_helper.to_array(value)
-                continue
+            if n.op_type == "Constant":  # one holding a tensor is an initializer by now
+                raise self.err(n, "a Constant must hold one tensor (its value attribute)")
             for o in n.output:
                 self.producer[o] = n
             for i in n.input:
@@ -141,7 +138,10 @@ class Graph:
 
     def fold(self, name: str) -> np.ndarray:
         """A tensor computed from constants only (a quantized bias: Quant of an
-        initializer), evaluated by qonnx's executor exactly as the graph computes it."""
+        initializer), evaluated by qonnx's executor exactly as the graph computes it. On
+        demand rather than a pass folding every constant subgraph: a quantized weight is
+        one too, and its Quant must stay a node (`weight` reads its codes and scale); which
+        constant is a weight only the pattern that takes it knows."""
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.core.onnx_exec import execute_onnx
         from qonnx.transformation.infer_shapes import InferShapes
@@ -198,8 +198,8 @@ class Graph:
         zero point removed, their scale broadcast to the same shape, and the quantizer."""
         transposes = 0
         p = self.producer.get(name)
-        while p is not None and p.op_type in ("Transpose", "Identity"):
-            transposes += p.op_type == "Transpose"
+        while p is not None and p.op_type == "Transpose":
+            transposes += 1
             name, p = p.input[0], self.producer.get(p.input[0])
         if p is None or p.op_type not in QUANT_OPS:
             raise self.err(node, "weights must come from a Quant or BipolarQuant node "
@@ -290,8 +290,6 @@ def follow_layout(g: Graph, node: onnx.NodeProto, index: np.ndarray) -> np.ndarr
     """`index` holds, for each element of the graph's tensor (batch excluded), its position in
     the IR's flat frame; the same after a layout op (Reshape, Flatten, Transpose: they move
     elements, row-major as ONNX defines them)."""
-    if node.op_type in ("Identity", "Dropout"):
-        return index
     if node.op_type == "Transpose":
         perm = list(g.attr(node, "perm", range(index.ndim, -1, -1)))  # default: reversed
         if len(perm) != index.ndim + 1 or perm[0] != 0:

@@ -119,6 +119,11 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
     while nxt is not None and (nxt.op_type in TAIL_OPS or (
             nxt.op_type == "MaxPool" and pool is None and len(m.out_shape) == 3)):
         data_input(g, nxt, tensor)
+        # Not a pass (flow.lower.passes): a MaxPool inside the tail commutes only with a
+        # tail non-decreasing per channel over the accumulator's range, which the layer's
+        # analysis gives (check_pool_commutes). Right before the quantizer a swap would be
+        # provable from the quantizer alone, but as a pass it would change lowered IRs
+        # (requantizations `auto` now declines, pools behind a decreasing tail now refused).
         if nxt.op_type == "MaxPool":  # runs after the quantizer instead: here the identity
             pool, pool_at = nxt, len(tail)
             tail.append(helper.make_node("Identity", [tensor], list(nxt.output[:1]),
