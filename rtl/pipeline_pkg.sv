@@ -1,8 +1,37 @@
 // Pipeline depths of the rtl/ blocks, in one place: a block's latency in cycles follows
 // from its parameters, and the MVAU sizes its credit loop and aligns its sideband from
 // these. flow/backends/rtl/pipeline.py mirrors them for the expected cycle counts
-// (checked by the simulation: measured latency == expected).
+// (checked by the simulation: measured latency == expected), and the type of the
+// requantization's parameters, which the layers pass down to requant.sv as one value.
 package pipeline_pkg;
+  // a requantization's parameters (requant.sv; the per-channel ones are in a ROM): one
+  // parameter from the generated top through conv_layer, mvau or vvau and activation to
+  // requant.sv, which unpacks them. All zero ('0, the default): no requantization.
+  // flow/backends/rtl/pipeline.py's RequantParams mirrors the fields, in this order.
+  typedef struct packed {
+    bit enable;
+    bit half_even;  // the rounding: half_even, or tflite
+    int bias_bits;
+    int product_bits;  // half_even: acc * m and acc * m + bias, signed
+    int sum_bits;  // tflite: acc + bias, signed
+    int lsh_max;  // tflite: largest left shift of any channel
+    int rsh_max;  // largest right shift of any channel
+    int rsh_min;  // half_even: smallest right shift of any channel
+    int zero_point;
+    int clamp_min;
+    int clamp_max;
+  } requant_params_t;
+
+  // a requantization (enable set) with these parameters: the form Yosys reads where a
+  // value of the type is written (it takes neither '{field: value} nor named arguments)
+  function automatic requant_params_t requant_params(
+      input bit half_even, input int bias_bits, input int product_bits, input int sum_bits,
+      input int lsh_max, input int rsh_max, input int rsh_min, input int zero_point,
+      input int clamp_min, input int clamp_max);
+    requant_params = {1'b1, half_even, bias_bits, product_bits, sum_bits, lsh_max, rsh_max,
+                      rsh_min, zero_point, clamp_min, clamp_max};
+  endfunction
+
   // adder levels between pipeline registers: with two, TFC-w1a1's layers meet 150 MHz on
   // an ECP5-85F (python -m bench.bench_synth --only tfc)
   localparam int TREE_STAGE_LEVELS = 2;

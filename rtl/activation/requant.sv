@@ -27,17 +27,21 @@
 module requant #(
     parameter int PE = 2,
     parameter int ACC_BITS = 16,
-    parameter int BIAS_BITS = 12,
-    parameter bit HALF_EVEN = 1'b0,  // the rounding: half_even, or tflite
-    parameter int PRODUCT_BITS = 48,  // half_even: acc * m and acc * m + bias, signed
-    parameter int SUM_BITS = 17,  // tflite: acc + bias, signed
-    parameter int LSH_MAX = 0,  // tflite: largest left shift of any channel
-    parameter int RSH_MAX = 31,  // largest right shift of any channel
-    parameter int RSH_MIN = 1,  // half_even: smallest right shift of any channel
     parameter int OUT_BITS = 8,
-    parameter int ZERO_POINT = 0,
-    parameter int CLAMP_MIN = -128,
-    parameter int CLAMP_MAX = 127,
+    // the rounding, widths, shift range, zero point and clamp (pipeline_pkg's fields),
+    // unpacked below; by default tflite, INT8 out (the arguments in the fields' order)
+    parameter pipeline_pkg::requant_params_t REQUANT = pipeline_pkg::requant_params(
+        1'b0, 12, 48, 17, 0, 31, 1, 0, -128, 127),
+    localparam bit HALF_EVEN = REQUANT.half_even,
+    localparam int BIAS_BITS = REQUANT.bias_bits,
+    localparam int PRODUCT_BITS = REQUANT.product_bits,
+    localparam int SUM_BITS = REQUANT.sum_bits,
+    localparam int LSH_MAX = REQUANT.lsh_max,
+    localparam int RSH_MAX = REQUANT.rsh_max,
+    localparam int RSH_MIN = REQUANT.rsh_min,
+    localparam int ZERO_POINT = REQUANT.zero_point,
+    localparam int CLAMP_MIN = REQUANT.clamp_min,
+    localparam int CLAMP_MAX = REQUANT.clamp_max,
     localparam int M_BITS = 31,
     localparam int LSH_BITS = LSH_MAX > 0 ? $clog2(LSH_MAX + 1) : 1,
     localparam int RSH_BITS = RSH_MAX > 0 ? $clog2(RSH_MAX + 1) : 1

@@ -36,24 +36,12 @@ module conv_layer #(
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
     parameter WEIGHTS_FILE = "",
-    parameter THRESHOLDS_FILE = "",
+    parameter ACTIVATION_FILE = "",
     parameter WEIGHTS_STYLE = "block",
-    parameter THRESHOLDS_STYLE = "logic",
-    parameter bit REQUANT = 1'b0,  // the mvau's requantization parameters
-    parameter int RQ_BIAS_BITS = 1,
-    parameter bit RQ_HALF_EVEN = 1'b0,
-    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
-    parameter int RQ_SUM_BITS = ACC_BITS,
-    parameter int RQ_LSH_MAX = 0,
-    parameter int RQ_RSH_MAX = 0,
-    parameter int RQ_RSH_MIN = 1,
-    parameter int RQ_ZERO_POINT = 0,
-    parameter int RQ_CLAMP_MIN = 0,
-    parameter int RQ_CLAMP_MAX = 0,
-    parameter REQUANT_FILE = "",
-    parameter REQUANT_STYLE = "logic",
+    parameter ACTIVATION_STYLE = "logic",
+    parameter pipeline_pkg::requant_params_t REQUANT = '0,  // the mvau's (vvau's) requantization
     localparam int TAP_BITS = TERNARY_OUT ? 2 : ELEM_BITS,
-    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
+    localparam int Y_BITS = N_THRES > 0 || REQUANT.enable ? OUT_BITS : ACC_BITS
 ) (
     input  logic                      clk,
     input  logic                      rst_n,
@@ -88,13 +76,8 @@ module conv_layer #(
         .IN_BIPOLAR(TERNARY_OUT ? 1'b0 : ELEM_BIPOLAR),
         .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_BITS(ACC_BITS),
         .N_THRES(N_THRES), .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP),
-        .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE),
-        .WEIGHTS_STYLE(WEIGHTS_STYLE), .THRESHOLDS_STYLE(THRESHOLDS_STYLE),
-        .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS), .RQ_HALF_EVEN(RQ_HALF_EVEN),
-        .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX),
-        .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN), .RQ_ZERO_POINT(RQ_ZERO_POINT),
-        .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX), .REQUANT_FILE(REQUANT_FILE),
-        .REQUANT_STYLE(REQUANT_STYLE)
+        .WEIGHTS_FILE(WEIGHTS_FILE), .ACTIVATION_FILE(ACTIVATION_FILE),
+        .WEIGHTS_STYLE(WEIGHTS_STYLE), .ACTIVATION_STYLE(ACTIVATION_STYLE), .REQUANT(REQUANT)
     ) u_vvau (
         .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
         .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),
@@ -106,13 +89,8 @@ module conv_layer #(
         .IN_BIPOLAR(TERNARY_OUT ? 1'b0 : ELEM_BIPOLAR),
         .W_BITS(W_BITS), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_BITS(ACC_BITS),
         .N_THRES(N_THRES), .OUT_BITS(OUT_BITS), .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP),
-        .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE),
-        .WEIGHTS_STYLE(WEIGHTS_STYLE), .THRESHOLDS_STYLE(THRESHOLDS_STYLE),
-        .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS), .RQ_HALF_EVEN(RQ_HALF_EVEN),
-        .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS), .RQ_LSH_MAX(RQ_LSH_MAX),
-        .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN), .RQ_ZERO_POINT(RQ_ZERO_POINT),
-        .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX), .REQUANT_FILE(REQUANT_FILE),
-        .REQUANT_STYLE(REQUANT_STYLE)
+        .WEIGHTS_FILE(WEIGHTS_FILE), .ACTIVATION_FILE(ACTIVATION_FILE),
+        .WEIGHTS_STYLE(WEIGHTS_STYLE), .ACTIVATION_STYLE(ACTIVATION_STYLE), .REQUANT(REQUANT)
     ) u_mvau (
         .clk, .rst_n, .s_axis_tvalid(win_tvalid), .s_axis_tready(win_tready),
         .s_axis_tdata(win_tdata), .s_axis_tlast(win_tlast),

@@ -23,31 +23,16 @@ module mvau #(
     parameter bit W_SIGNED = 1'b0,
     parameter bit W_BIPOLAR = 1'b1,
     parameter int ACC_BITS = 5,
-    parameter int N_THRES = 1,  // 0: requantization (REQUANT) or accumulators out
+    parameter int N_THRES = 1,  // 0: requantization (REQUANT.enable) or accumulators out
     parameter int OUT_BITS = 1,
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
     parameter WEIGHTS_FILE = "",  // word nf*SF+sf: W[nf*PE+p][sf*SIMD+s] at (p*SIMD+s)*W_BITS
-    parameter THRESHOLDS_FILE = "",  // word nf: T[nf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
+    parameter ACTIVATION_FILE = "",  // word nf: activation.sv's word f, for channels nf*PE..
     parameter WEIGHTS_STYLE = "block",  // rom STYLE of each memory: "block" | "logic"
-    parameter THRESHOLDS_STYLE = "logic",
-    // requantization (requant.sv's parameters, RQ_ for its own); word nf of REQUANT_FILE:
-    // the PE biases, multipliers, left shifts (tflite only), right shifts of channels
-    // nf*PE.., each a PE-field group in that order from bit 0
-    parameter bit REQUANT = 1'b0,
-    parameter int RQ_BIAS_BITS = 1,
-    parameter bit RQ_HALF_EVEN = 1'b0,
-    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
-    parameter int RQ_SUM_BITS = ACC_BITS,
-    parameter int RQ_LSH_MAX = 0,
-    parameter int RQ_RSH_MAX = 0,
-    parameter int RQ_RSH_MIN = 1,
-    parameter int RQ_ZERO_POINT = 0,
-    parameter int RQ_CLAMP_MIN = 0,
-    parameter int RQ_CLAMP_MAX = 0,
-    parameter REQUANT_FILE = "",
-    parameter REQUANT_STYLE = "logic",
-    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
+    parameter ACTIVATION_STYLE = "logic",
+    parameter pipeline_pkg::requant_params_t REQUANT = '0,  // the requantization; '0: none
+    localparam int Y_BITS = N_THRES > 0 || REQUANT.enable ? OUT_BITS : ACC_BITS
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -73,7 +58,7 @@ module mvau #(
   localparam int DOT_AT = W_AT + (XNOR ? pipeline_pkg::xnor_dot_latency(SIMD)
                                        : pipeline_pkg::mac_dot_latency(SIMD));
   localparam int ACC_AT = DOT_AT + 1;
-  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT);
+  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT.enable);
   // credits cover the round trip issue -> FIFO -> pop -> credit back: one beat per cycle
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
@@ -206,12 +191,8 @@ module mvau #(
   // read so that the pass's parameters arrive with its accumulator, at ACC_AT
   activation #(
       .PE(PE), .FOLDS(NF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
-      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
-      .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
-      .RQ_HALF_EVEN(RQ_HALF_EVEN), .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS),
-      .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN),
-      .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
-      .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
+      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .ACTIVATION_FILE(ACTIVATION_FILE),
+      .ACTIVATION_STYLE(ACTIVATION_STYLE), .REQUANT(REQUANT)
   ) u_act (
       .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][NFW-1:0]), .acc(act_in), .y);
 

@@ -21,28 +21,16 @@ module vvau #(
     parameter bit W_SIGNED = 1'b1,
     parameter bit W_BIPOLAR = 1'b0,
     parameter int ACC_BITS = 8,
-    parameter int N_THRES = 1,  // 0: requantization (REQUANT) or accumulators out
+    parameter int N_THRES = 1,  // 0: requantization (REQUANT.enable) or accumulators out
     parameter int OUT_BITS = 1,
     parameter int OUT_BASE = 0,
     parameter int OUT_STEP = 1,
     parameter WEIGHTS_FILE = "",  // word tap*CF+cf: W[cf*PE+p][tap] at p*W_BITS
-    parameter THRESHOLDS_FILE = "",  // word cf: T[cf*PE+p][j] at (p*N_THRES+j)*(ACC_BITS+1)
+    parameter ACTIVATION_FILE = "",  // word cf: activation.sv's word f, for channels cf*PE..
     parameter WEIGHTS_STYLE = "logic",  // rom STYLE of each memory: "block" | "logic"
-    parameter THRESHOLDS_STYLE = "logic",
-    parameter bit REQUANT = 1'b0,  // requantization: activation.sv's parameters, word cf
-    parameter int RQ_BIAS_BITS = 1,
-    parameter bit RQ_HALF_EVEN = 1'b0,
-    parameter int RQ_PRODUCT_BITS = ACC_BITS + 31,
-    parameter int RQ_SUM_BITS = ACC_BITS,
-    parameter int RQ_LSH_MAX = 0,
-    parameter int RQ_RSH_MAX = 0,
-    parameter int RQ_RSH_MIN = 1,
-    parameter int RQ_ZERO_POINT = 0,
-    parameter int RQ_CLAMP_MIN = 0,
-    parameter int RQ_CLAMP_MAX = 0,
-    parameter REQUANT_FILE = "",
-    parameter REQUANT_STYLE = "logic",
-    localparam int Y_BITS = N_THRES > 0 || REQUANT ? OUT_BITS : ACC_BITS
+    parameter ACTIVATION_STYLE = "logic",
+    parameter pipeline_pkg::requant_params_t REQUANT = '0,  // the requantization; '0: none
+    localparam int Y_BITS = N_THRES > 0 || REQUANT.enable ? OUT_BITS : ACC_BITS
 ) (
     input  logic                  clk,
     input  logic                  rst_n,
@@ -65,7 +53,7 @@ module vvau #(
   localparam int W_AT = pipeline_pkg::rom_latency();
   localparam int DOT_AT = W_AT + pipeline_pkg::mac_dot_latency(1);
   localparam int ACC_AT = DOT_AT + 1;
-  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT);
+  localparam int PIPE = ACC_AT + pipeline_pkg::activation_latency(N_THRES, REQUANT.enable);
   localparam int OUT_DEPTH = PIPE + 2;
   localparam int CRW = $clog2(OUT_DEPTH + 1);
   localparam int TAG_BITS = 3 + CFW;  // {first, last, tlast, cf} of a beat
@@ -164,12 +152,8 @@ module vvau #(
   // read so that the group's parameters arrive with its sum, at ACC_AT
   activation #(
       .PE(PE), .FOLDS(CF), .ACC_BITS(ACC_BITS), .N_THRES(N_THRES), .OUT_BITS(OUT_BITS),
-      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .THRESHOLDS_FILE(THRESHOLDS_FILE),
-      .THRESHOLDS_STYLE(THRESHOLDS_STYLE), .REQUANT(REQUANT), .RQ_BIAS_BITS(RQ_BIAS_BITS),
-      .RQ_HALF_EVEN(RQ_HALF_EVEN), .RQ_PRODUCT_BITS(RQ_PRODUCT_BITS), .RQ_SUM_BITS(RQ_SUM_BITS),
-      .RQ_LSH_MAX(RQ_LSH_MAX), .RQ_RSH_MAX(RQ_RSH_MAX), .RQ_RSH_MIN(RQ_RSH_MIN),
-      .RQ_ZERO_POINT(RQ_ZERO_POINT), .RQ_CLAMP_MIN(RQ_CLAMP_MIN), .RQ_CLAMP_MAX(RQ_CLAMP_MAX),
-      .REQUANT_FILE(REQUANT_FILE), .REQUANT_STYLE(REQUANT_STYLE)
+      .OUT_BASE(OUT_BASE), .OUT_STEP(OUT_STEP), .ACTIVATION_FILE(ACTIVATION_FILE),
+      .ACTIVATION_STYLE(ACTIVATION_STYLE), .REQUANT(REQUANT)
   ) u_act (
       .clk, .addr(tag_q[ACC_AT-pipeline_pkg::rom_latency()][CFW-1:0]), .acc, .y);
 

@@ -27,8 +27,9 @@ Public API (tests and bench/ use these names only):
     register_cli(sub)
     block_path(name), all_blocks() (blocks.py: rtl/'s groups), block_sources()
     the harness: verilator_env, build, build_block, build_stream, run_cocotb, run_bench,
-        StreamResult
-    the latencies of pipeline.py; the op modules dense, conv and pool
+        StreamResult; override_value (a parameter as Verilator's -G takes it)
+    the latencies of pipeline.py, and RequantParams (a value of requant.sv's REQUANT
+        parameter); the op modules dense, conv and pool
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from flow.backends.rtl.ops import OPS as LAYER_KINDS
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.pipeline import (
     ROM_LATENCY,
+    RequantParams,
     mac_dot_latency,
     requant_latency,
     thresholds_latency,
@@ -63,6 +65,7 @@ from flow.backends.rtl.sim import (
     simulate,
     simulate_codes,
 )
+from flow.backends.rtl.stage import override_value
 
 # activation forms it builds
 ACTIVATIONS = ("thresholds", "requant", "none")
@@ -71,9 +74,8 @@ __all__ = [
     "ACTIVATIONS",
     "LAYER_KINDS",
     "up_to_date",
-    "ROM_LATENCY", "FrameTiming", "StreamResult", "all_blocks", "block_path", "block_sources",
-    "build", "build_block",
-    "build_stream",
+    "ROM_LATENCY", "FrameTiming", "RequantParams", "StreamResult", "all_blocks", "block_path",
+    "block_sources", "build", "build_block", "build_stream", "override_value",
     "check", "conv", "dense", "pool", "generate", "mac_dot_latency", "register_cli",
     "requant_latency", "run", "run_bench", "run_cocotb", "simulate", "simulate_codes",
     "thresholds_latency", "tree_latency", "verilator_env", "xnor_dot_latency",

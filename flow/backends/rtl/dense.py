@@ -14,6 +14,7 @@ import numpy as np
 
 from flow.backends.requant import MULTIPLIER_BITS, hardware_requant
 from flow.backends.rtl import pipeline
+from flow.backends.rtl.pipeline import RequantParams
 from flow.backends.rtl.stage import Params, Stage, Stream, Timing
 from flow.backends.thresholds import hardware_thresholds
 from flow.ir import DenseLayer, Requant
@@ -79,29 +80,32 @@ def mvau_params(layer: DenseLayer, weights_file: str, activation_file: str) -> P
         "W_BITS": wt.bits, "W_SIGNED": int(wt.signed and not wt.is_bipolar),
         "W_BIPOLAR": int(wt.is_bipolar),
         "ACC_BITS": layer.acc_dtype.bits, "N_THRES": 0, "OUT_BITS": 1, "OUT_BASE": 0,
-        "OUT_STEP": 1, "WEIGHTS_FILE": weights_file, "THRESHOLDS_FILE": "",
+        "OUT_STEP": 1, "WEIGHTS_FILE": weights_file, "ACTIVATION_FILE": "",
         "WEIGHTS_STYLE": pipeline.rom_style(nf * sf),
-        "THRESHOLDS_STYLE": pipeline.rom_style(nf),
+        "ACTIVATION_STYLE": pipeline.rom_style(nf),
     }
     act = layer.activation
     if isinstance(act, Requant):
-        hw = hardware_requant(layer)
-        params.update(OUT_BITS=act.out_dtype.bits, REQUANT=1, RQ_BIAS_BITS=hw.bias_bits,
-                      RQ_RSH_MAX=hw.rsh_max, RQ_ZERO_POINT=act.zero_point,
-                      RQ_CLAMP_MIN=act.clamp_min, RQ_CLAMP_MAX=act.clamp_max,
-                      REQUANT_FILE=activation_file, REQUANT_STYLE=pipeline.rom_style(nf))
-        if hw.half_even:
-            params.update(RQ_HALF_EVEN=1, RQ_PRODUCT_BITS=hw.product_bits,
-                          RQ_RSH_MIN=int(hw.right.min()))
-        else:
-            params.update(RQ_SUM_BITS=hw.sum_bits, RQ_LSH_MAX=hw.lsh_max)
+        params.update(OUT_BITS=act.out_dtype.bits, ACTIVATION_FILE=activation_file,
+                      REQUANT=requant_params(layer))
     elif act is not None:
         out = act.out_dtype
         # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
         base, step = (0, 1) if out.is_bipolar else (act.base, act.step)
         params.update(N_THRES=act.count, OUT_BITS=out.bits, OUT_BASE=base, OUT_STEP=step,
-                      THRESHOLDS_FILE=activation_file)
+                      ACTIVATION_FILE=activation_file)
     return params
+
+
+def requant_params(layer: DenseLayer) -> RequantParams:
+    """requant.sv's parameters of a requantized layer (its REQUANT)."""
+    hw = hardware_requant(layer)
+    r = hw.requant
+    return RequantParams(
+        half_even=hw.half_even, bias_bits=hw.bias_bits, product_bits=hw.product_bits,
+        sum_bits=hw.sum_bits, lsh_max=hw.lsh_max, rsh_max=hw.rsh_max,
+        rsh_min=int(hw.right.min()) if hw.half_even else 0, zero_point=r.zero_point,
+        clamp_min=r.clamp_min, clamp_max=r.clamp_max)
 
 
 def stage(layer: DenseLayer, name: str, image_dir: Path, weights: str | None = None) -> Stage:

@@ -46,7 +46,7 @@ from typing import Any
 from flow.atomic import write_json, write_text
 from flow.backends.rtl.ops import block_sources
 from flow.backends.rtl.simcache import cache_root, read_json, share_runtime, toolchain
-from flow.backends.rtl.stage import sv_value
+from flow.backends.rtl.stage import override_value, sv_value
 from flow.fingerprint import file_digest
 from flow.tools import require_tool
 
@@ -108,7 +108,7 @@ def build(sources: list[Path], toplevel: str, parameters: dict[str, Any] | None 
     # slower to compile. -O1: on CNV-w1a1, -O2 with Verilator's -O3 and --x-assign fast
     # simulated a frame in 1.1 s instead of 1.3 s, for a build several times longer.
     options = ["--vpi", "--public-depth", "1", "--prefix", "Vtop", "-CFLAGS", "-O1",
-               *(f"-G{k}={sv_value(v)}" for k, v in parameters.items())]
+               *(f"-G{k}={override_value(v)}" for k, v in parameters.items())]
     h = hashlib.sha256(json.dumps([toplevel, options, toolchain()]).encode())
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes())

@@ -1,10 +1,48 @@
 """Pipeline depths of the rtl/ blocks, mirrored from rtl/pipeline_pkg.sv (the generator's
 expected cycle counts come from these; the simulation checks measured == expected), plus
-the fixed latencies of the stream plumbing and the ROM style rule."""
+the fixed latencies of the stream plumbing and the ROM style rule; and the package's type
+of a requantization's parameters, as the generator writes a value of it."""
 
 from __future__ import annotations
 
+from dataclasses import astuple, dataclass, fields
+
 from flow.ir import Activation, Requant
+
+
+@dataclass(frozen=True)
+class RequantParams:
+    """pipeline_pkg::requant_params_t with enable set: the requantization's parameters that
+    requant.sv takes as one value (the REQUANT parameter of conv_layer, mvau, vvau,
+    activation and requant), fields in the package's order. Fields the rounding does not
+    use stay 0 (half_even: sum_bits, lsh_max; tflite: product_bits, rsh_min)."""
+
+    half_even: bool
+    bias_bits: int
+    product_bits: int = 0
+    sum_bits: int = 0
+    lsh_max: int = 0
+    rsh_max: int = 0
+    rsh_min: int = 0
+    zero_point: int = 0
+    clamp_min: int = 0
+    clamp_max: int = 0
+
+    def sv(self) -> str:
+        """The value in SystemVerilog: pipeline_pkg::requant_params(...), each argument after
+        its field's name in a comment (Yosys reads neither '{field: value} nor a call's
+        named arguments)."""
+        args = ", ".join(f"/* {f.name} */ {int(getattr(self, f.name))}" for f in fields(self))
+        return f"pipeline_pkg::requant_params({args})"
+
+    def literal(self) -> str:
+        """The value as one sized literal, the struct's bits (enable, the flag, then 32
+        bits an int field, the first field the most significant), for Verilator's -G."""
+        half_even, *ints = astuple(self)
+        bits = 1 << 1 | int(half_even)
+        for v in ints:
+            bits = bits << 32 | (v & 0xFFFFFFFF)
+        return f"{2 + 32 * len(ints)}'h{bits:x}"
 
 TREE_STAGE_LEVELS = 2  # pipeline_pkg::TREE_STAGE_LEVELS
 ROM_LATENCY = 2  # pipeline_pkg::rom_latency(), either style

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from flow.backends.rtl.pipeline import RequantParams
 from flow.datatypes import DataType
 from flow.ir import Layer
 
-Params = dict[str, int | str]
+Params = dict[str, int | str | RequantParams]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ class OpModule(Protocol):
         ...
 
 
-def sv_value(v: int | str) -> str:
-    """A parameter value as SystemVerilog (and Verilator's -G) writes it."""
+def sv_value(v: int | str | RequantParams) -> str:
+    """A parameter value as SystemVerilog writes it."""
+    if isinstance(v, RequantParams):
+        return v.sv()
     return f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def override_value(v: int | str | RequantParams) -> str:
+    """A parameter value as Verilator's -G takes it (plain literals only)."""
+    return v.literal() if isinstance(v, RequantParams) else sv_value(v)

@@ -220,10 +220,19 @@ REQUANT_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "SUM_BITS", "LSH_MAX", "RSH_MAX
                   "ZERO_POINT", "CLAMP_MIN", "CLAMP_MAX")
 
 
+def requant_block(case: dict[str, int]) -> dict[str, Any]:
+    """requant.sv's parameters from a case's (the bench's job): PE, ACC_BITS, OUT_BITS and
+    the rest as the REQUANT value's fields."""
+    fields = {k.lower(): v for k, v in case.items() if k not in ("PE", "ACC_BITS", "OUT_BITS")}
+    return {"PE": case["PE"], "ACC_BITS": case["ACC_BITS"], "OUT_BITS": case["OUT_BITS"],
+            "REQUANT": rtl.RequantParams(**{"half_even": False, **fields})}
+
+
 @pytest.mark.parametrize("case", REQUANT_CASES, ids=lambda c: "-".join(map(str, c[:7])))
 def test_requant(case: tuple[int, ...], tmp_path: Path) -> None:
     params = dict(zip(REQUANT_PARAMS, case, strict=True))
-    run_block("requant", params, {**params, "vectors": 400, "seed": sum(case[:7])}, tmp_path)
+    run_block("requant", requant_block(params),
+              {**params, "vectors": 400, "seed": sum(case[:7])}, tmp_path)
 
 
 # half_even: (PE, ACC_BITS, BIAS_BITS, PRODUCT_BITS, RSH_MIN, RSH_MAX, OUT_BITS, ZERO_POINT,
@@ -242,7 +251,8 @@ HALF_EVEN_PARAMS = ("PE", "ACC_BITS", "BIAS_BITS", "PRODUCT_BITS", "RSH_MIN", "R
 @pytest.mark.parametrize("case", HALF_EVEN_CASES, ids=lambda c: "-".join(map(str, c[:7])))
 def test_requant_half_even(case: tuple[int, ...], tmp_path: Path) -> None:
     params = {"HALF_EVEN": 1, **dict(zip(HALF_EVEN_PARAMS, case, strict=True))}
-    run_block("requant", params, {**params, "vectors": 600, "seed": sum(case[:7])}, tmp_path)
+    run_block("requant", requant_block(params),
+              {**params, "vectors": 600, "seed": sum(case[:7])}, tmp_path)
 
 
 # sliding-window unit: (H, W, C, SIMD, kernel, stride, pads (t, l, b, r), ELEM_BITS,
@@ -309,9 +319,9 @@ def test_activation(case: tuple, tmp_path: Path) -> None:
     stage = rtl.dense.stage(model.layers[0], "act", Path())
     stage.write_images(tmp_path)
     model.save(tmp_path)
-    keys = ("PE", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE", "OUT_STEP", "THRESHOLDS_FILE",
-            "THRESHOLDS_STYLE", "REQUANT", "REQUANT_FILE", "REQUANT_STYLE")
-    params = {k: v for k, v in stage.params.items() if k in keys or k.startswith("RQ_")}
+    keys = ("PE", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE", "OUT_STEP", "ACTIVATION_FILE",
+            "ACTIVATION_STYLE", "REQUANT")
+    params = {k: v for k, v in stage.params.items() if k in keys}
     run_block("activation", {**params, "FOLDS": mh // pe},
               {"ir": str(tmp_path), "vectors": 60, "seed": mw}, tmp_path)
 
@@ -343,8 +353,8 @@ def test_vvau(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any], pe: 
     xt = view.input_dtype
     unit = {k: v for k, v in st.params.items() if k in (
         "PE", "W_BITS", "W_SIGNED", "W_BIPOLAR", "ACC_BITS", "N_THRES", "OUT_BITS", "OUT_BASE",
-        "OUT_STEP", "WEIGHTS_FILE", "THRESHOLDS_FILE", "WEIGHTS_STYLE", "THRESHOLDS_STYLE",
-        "REQUANT", "REQUANT_FILE", "REQUANT_STYLE") or k.startswith("RQ_")}
+        "OUT_STEP", "WEIGHTS_FILE", "ACTIVATION_FILE", "WEIGHTS_STYLE", "ACTIVATION_STYLE",
+        "REQUANT")}
     params = {**unit, "C": layer.out_channels, "TAPS": layer.window, "IN_BITS": xt.bits,
               "IN_SIGNED": int(xt.signed and not xt.is_bipolar), "IN_BIPOLAR": int(xt.is_bipolar)}
     run_block("vvau", params, {"ir": str(tmp_path), "frames": 4, "seed": 3}, tmp_path)

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,14 +23,15 @@ from flow.synthetic import random_cnn_model, random_model
 from tests.conftest import ROOT
 
 
-def lint_block(top: str, params: dict[str, int | str]) -> subprocess.CompletedProcess[str]:
+def lint_block(top: str, params: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """verilator --lint-only -Wall of rtl block `top` at `params`, the other blocks found
     through -y in rtl/ and each of its groups (the package first)."""
     rtl.verilator_env()
     dirs = sorted({p.parent for p in rtl.all_blocks()})
     return subprocess.run(["verilator", "--lint-only", "-Wall",
                            *(a for d in dirs for a in ("-y", str(d))),
-                           "--top-module", top, *(f"-G{k}={v}" for k, v in params.items()),
+                           "--top-module", top,
+                           *(f"-G{k}={rtl.override_value(v)}" for k, v in params.items()),
                            str(rtl.block_path("pipeline_pkg")), str(rtl.block_path(top))],
                           capture_output=True, text=True, env=os.environ)
 
@@ -59,21 +61,23 @@ def test_lint_hw_script() -> None:
     {"W_BIPOLAR": 0, "W_BITS": 3, "W_SIGNED": 1, "ACC_BITS": 7},  # input selects +w / -w
     {"IN_BIPOLAR": 0, "IN_BITS": 4, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 2,
      "W_SIGNED": 1, "ACC_BITS": 7, "N_THRES": 0, "MH": 4, "PE": 4, "SIMD": 8},  # MAC, NF = SF = 1
-    {"WEIGHTS_STYLE": '"logic"', "THRESHOLDS_STYLE": '"block"'},  # ROM latencies 1 and 2
+    {"WEIGHTS_STYLE": "logic", "ACTIVATION_STYLE": "block"},  # ROM latencies 1 and 2
     {"SIMD": 64, "MW": 128, "N_THRES": 15, "OUT_BITS": 4, "ACC_BITS": 8},  # deep trees
     {"IN_BIPOLAR": 0, "IN_BITS": 8, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 8,
-     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "REQUANT": 1, "OUT_BITS": 8,
-     "RQ_BIAS_BITS": 20, "RQ_SUM_BITS": 21, "RQ_LSH_MAX": 3, "RQ_RSH_MAX": 31,
-     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # requantized, tflite
+     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "OUT_BITS": 8,
+     "REQUANT": rtl.RequantParams(False, bias_bits=20, sum_bits=21, lsh_max=3, rsh_max=31,
+                                  zero_point=-3, clamp_min=-127, clamp_max=127)},  # tflite
     {"IN_BIPOLAR": 0, "IN_BITS": 8, "IN_SIGNED": 1, "W_BIPOLAR": 0, "W_BITS": 8,
-     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "REQUANT": 1, "OUT_BITS": 8,
-     "RQ_HALF_EVEN": 1, "RQ_BIAS_BITS": 45, "RQ_PRODUCT_BITS": 50, "RQ_RSH_MAX": 62,
-     "RQ_ZERO_POINT": -3, "RQ_CLAMP_MIN": -127, "RQ_CLAMP_MAX": 127},  # half_even
-    {"N_THRES": 0, "REQUANT": 1, "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, requantized
-    {"N_THRES": 0, "REQUANT": 1, "RQ_HALF_EVEN": 1, "RQ_PRODUCT_BITS": 36, "RQ_RSH_MAX": 40,
-     "OUT_BITS": 4, "RQ_CLAMP_MAX": 15},  # XNOR, half_even
+     "W_SIGNED": 1, "ACC_BITS": 19, "N_THRES": 0, "OUT_BITS": 8,
+     "REQUANT": rtl.RequantParams(True, bias_bits=45, product_bits=50, rsh_max=62, rsh_min=1,
+                                  zero_point=-3, clamp_min=-127, clamp_max=127)},  # half_even
+    {"N_THRES": 0, "OUT_BITS": 4,  # XNOR, requantized
+     "REQUANT": rtl.RequantParams(False, bias_bits=1, sum_bits=5, clamp_max=15)},
+    {"N_THRES": 0, "OUT_BITS": 4,  # XNOR, half_even
+     "REQUANT": rtl.RequantParams(True, bias_bits=1, product_bits=36, rsh_max=40, rsh_min=1,
+                                  clamp_max=15)},
 ])
-def test_mvau_lint_modes(params: dict[str, int | str]) -> None:
+def test_mvau_lint_modes(params: dict[str, Any]) -> None:
     r = lint_block("mvau", params)
     assert r.returncode == 0, r.stderr
 
@@ -121,7 +125,7 @@ def test_yosys_synth_xilinx() -> None:
     ("pool_layer", {"ELEM_BITS": 3, "SIGNED": 1, "PAD_VALUE": -4, "KH": 3, "KW": 3,
                     "PT": 1, "PL": 1, "PB": 1, "PR": 1}),
 ])
-def test_window_blocks_lint_modes(top: str, params: dict[str, int | str]) -> None:
+def test_window_blocks_lint_modes(top: str, params: dict[str, Any]) -> None:
     r = lint_block(top, params)
     assert r.returncode == 0, r.stderr
 
