@@ -3,9 +3,11 @@
 #define QFLOW_HPP
 
 #include "qflow_types.hpp"
+#include "qflow_add.hpp"
 #include "qflow_mvau.hpp"
 #include "qflow_dwc.hpp"
 #include "qflow_pool.hpp"
+#include "qflow_stream.hpp"
 #include "qflow_vvau.hpp"
 #include "qflow_window.hpp"
 

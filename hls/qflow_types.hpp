@@ -53,6 +53,13 @@ constexpr unsigned gcd(unsigned a, unsigned b) { return b == 0 ? a : gcd(b, a % 
 // Bits of an unsigned value holding 0..n.
 constexpr unsigned bits_for(unsigned n) { return n < 2 ? 1 : 1 + bits_for(n / 2); }
 
+// Bits of a two's complement value holding lo..hi (counting up from n).
+constexpr unsigned signed_bits_for(int64_t lo, int64_t hi, unsigned n = 1) {
+  return lo >= -(int64_t(1) << (n - 1)) && hi < (int64_t(1) << (n - 1))
+             ? n
+             : signed_bits_for(lo, hi, n + 1);
+}
+
 // Field i (B bits, counted from the least significant end) of a packed word.
 template <unsigned B, int W>
 ap_uint<B> field(const ap_uint<W>& word, unsigned i) {
@@ -92,10 +99,11 @@ void set_field(ap_uint<W>& word, unsigned i, const ap_uint<B>& v) {
   word.range(B * i + B - 1, B * i) = v;
 }
 
-// The IR's datatypes: storage bits, and the value of a stored field (decode) and back.
-// BIPOLAR is one bit, 1 for +1 and 0 for -1; TERNARY is int_t<2>.
+// The IR's datatypes: storage bits, the range of values, and the value of a stored field
+// (decode) and back. BIPOLAR is one bit, 1 for +1 and 0 for -1; TERNARY is int_t<2>.
 struct bipolar {
   static constexpr unsigned bits = 1;
+  static constexpr int64_t min = -1, max = 1;
   static ap_int<2> decode(const ap_uint<1>& f) { return f ? 1 : -1; }
   template <class V>
   static ap_uint<1> encode(const V& v) { return v > 0 ? 1 : 0; }
@@ -105,6 +113,7 @@ template <unsigned N>
 struct int_t {
   static_assert(N >= 1 && N <= kMaxBits, "INTn with n in 1..32");
   static constexpr unsigned bits = N;
+  static constexpr int64_t min = -(int64_t(1) << (N - 1)), max = (int64_t(1) << (N - 1)) - 1;
   static ap_int<N> decode(const ap_uint<N>& f) { return ap_int<N>(f); }
   template <class V>
   static ap_uint<N> encode(const V& v) { return ap_uint<N>(v); }
@@ -114,6 +123,7 @@ template <unsigned N>
 struct uint_t {
   static_assert(N >= 1 && N <= kMaxBits, "UINTn with n in 1..32");
   static constexpr unsigned bits = N;
+  static constexpr int64_t min = 0, max = (int64_t(1) << N) - 1;
   static ap_uint<N> decode(const ap_uint<N>& f) { return f; }
   template <class V>
   static ap_uint<N> encode(const V& v) { return ap_uint<N>(v); }

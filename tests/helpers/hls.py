@@ -10,11 +10,14 @@ from typing import Any
 from flow.backends import hls
 
 
-def compile_and_run(tmp_path: Path, source: str, *flags: str) -> str:
-    """g++ a harness against hls/ with the backend's flags; its stdout."""
+def compile_and_run(tmp_path: Path, source: str, *flags: str,
+                    vendor_include: Path | None = None) -> str:
+    """g++ a harness against hls/ with the backend's flags (on Xilinx's ap_int.h /
+    hls_stream.h from `vendor_include`, else the fallback types); its stdout."""
     src, exe = tmp_path / "harness.cpp", tmp_path / "harness"
     src.write_text(source)
-    cmd = [hls.CXX, *hls.CXXFLAGS, *flags, f"-I{hls.template_dir()}", str(src), "-o", str(exe)]
+    cmd = [hls.CXX, *hls.cxx_flags(vendor_include=vendor_include), *flags,
+           f"-I{hls.template_dir()}", str(src), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
 
