@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -87,12 +88,10 @@ def activation_quantizers(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
             if n.op_type in ("Quant", "BipolarQuant") and n.input[0] not in consts]
 
 
-def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """qonnx's executor: outputs [N, C], and the integer codes [N, features] of every
-    activation quantizer (`activation_quantizers`), flattened in the graph's order (see
-    `frame_order` for the IR's)."""
+def executable(onnx_path: Path) -> Any:
+    """The file as qonnx's executor runs it (a qonnx ModelWrapper): a dynamic batch as
+    batch 1, shapes inferred (which may reorder the nodes)."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
 
     mw = ModelWrapper(str(onnx_path))
@@ -100,7 +99,21 @@ def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.nda
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value:
                 d.dim_value = 1
-    mw = mw.transform(InferShapes())
+    return mw.transform(InferShapes())
+
+
+def quantizer_tensors(onnx_path: Path) -> list[str]:
+    """The output tensors of the graph's activation quantizers, in `qonnx_trace`'s order."""
+    return [q.output[0] for q in activation_quantizers(executable(onnx_path).graph)]
+
+
+def qonnx_trace(onnx_path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """qonnx's executor: outputs [N, C], and the integer codes [N, features] of every
+    activation quantizer (`activation_quantizers`), flattened in the graph's order (see
+    `frame_order` for the IR's)."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    mw = executable(onnx_path)
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     ishape = [d.dim_value for d in mw.graph.input[0].type.tensor_type.shape.dim]
     quants = activation_quantizers(mw.graph)

@@ -39,9 +39,9 @@ from flow.buildfolder import writing
 from flow.golden.exact import float_product_slack
 from flow.golden.requant import prepare_activation
 from flow.inputs import check_batch, first_samples, test_split
-from flow.ir import Layer, Model, Requant
+from flow.ir import MODEL_INPUT, Layer, Model, Requant
 from flow.ir import load as load_ir
-from flow.reference import references
+from flow.reference import QONNX_FILE, quantizer_tensors, references
 from flow.results import write_result
 
 log = logging.getLogger("qflow.verify")
@@ -144,26 +144,63 @@ def judge_codes(layer: Layer, acc: np.ndarray, slack: np.ndarray, theirs: np.nda
     return mine, (low - wide <= theirs) & (theirs <= high + wide), measured
 
 
-def hidden_stages(model: Model, codes: np.ndarray, after: list[np.ndarray]
+def measured_layers(model: Model) -> list[Layer]:
+    """The layers a reference's codes are compared at: those that end in an activation
+    quantizer, and the last (its outputs)."""
+    return [lay for lay in model.layers
+            if lay.weighted or lay.activation is not None or lay is model.layers[-1]]
+
+
+def hidden_stages(model: Model, codes: np.ndarray, after: dict[str, np.ndarray]
                   ) -> Iterator[tuple[Layer, np.ndarray, np.ndarray | None]]:
     """A reference's run walked layer by layer on its own codes: the input codes, then
-    `after` (its codes after each hidden weighted layer, in the IR's order). Yields each
-    weighted layer, its accumulators on the reference's inputs to it, and the reference's
+    `after` (its codes after each measured layer, by name, in the IR's order). Yields each
+    measured layer, its accumulators on the reference's inputs to it, and the reference's
     codes after it (None for the last layer). Pools run on the reference's codes (exact)."""
-    x, rest = codes, iter(after)
-    for lay in model.layers:
-        if not lay.weighted:
-            x = golden.layer(lay, x)
+    values: dict[str, np.ndarray] = {MODEL_INPUT: codes}
+    measured = {lay.name for lay in measured_layers(model)}
+    for i, lay in enumerate(model.layers):
+        xs = [values[name] for name in model.inputs_of(i)]
+        if lay.name not in measured:
+            values[lay.name] = golden.layer(lay, *xs)
             continue
-        acc = golden.layer(dataclasses.replace(cast(Any, lay), activation=None), x)
-        theirs = next(rest, None)
+        acc = golden.layer(dataclasses.replace(cast(Any, lay), activation=None), *xs)
+        theirs = after.get(lay.name)
         yield lay, acc, theirs
         if theirs is not None:
-            x = theirs
+            values[lay.name] = theirs
+
+
+def reference_codes(model: Model, codes: list[np.ndarray], tensors: list[str] | None
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The executor's activation codes (`qonnx_trace`, quantizers in graph order, their
+    output `tensors`) as the input codes and each measured layer's codes by name, in the
+    IR's order. A chain's quantizers follow its layers; a graph's are found by the tensor
+    lowering recorded for each layer (meta.activation_tensors). ValueError where they
+    cannot be matched."""
+    inp = model.input
+    given = frame_order(codes[0], inp.shape[1:] + inp.shape[:1] if inp.channels_last else None)
+    layers = [lay for lay in measured_layers(model) if lay.activation is not None]
+    if model.is_chain:
+        if len(codes) != len(layers) + 1:
+            raise ValueError(f"{model.name}: the executor shows {len(codes)} activation "
+                             f"quantizers for {len(layers)} activations; cannot follow it "
+                             "layer by layer")
+        found = dict(zip((lay.name for lay in layers), codes[1:], strict=True))
+    else:
+        at = model.meta.get("activation_tensors", {})
+        by_tensor = dict(zip(tensors or [], codes, strict=tensors is not None))
+        missing = [lay.name for lay in layers if at.get(lay.name) not in by_tensor]
+        if missing:
+            raise ValueError(f"{model.name}: the executor's quantizers do not show the codes "
+                             f"of {', '.join(missing)}; cannot follow it layer by layer")
+        found = {lay.name: by_tensor[at[lay.name]] for lay in layers}
+    return given, {lay.name: frame_order(found[lay.name], getattr(lay, "out_shape", None))
+                   for lay in layers}
 
 
 def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
-             codes: list[np.ndarray]) -> dict[str, Any]:
+             codes: list[np.ndarray], tensors: list[str] | None = None) -> dict[str, Any]:
     """Golden (outputs `ours` [N, C]) against the executor's trace (`qonnx_trace`: outputs
     `out` and activation codes `codes` on float inputs `x`), stage by stage on the
     executor's own inputs to each stage: the input codes must be equal; each hidden layer's
@@ -177,17 +214,9 @@ def rounding(model: Model, x: np.ndarray, ours: np.ndarray, out: np.ndarray,
     inexact = list(model.meta.get("inexact_layers", []))
     requantized = model.meta.get("requantized_layers", {})
     n = len(x)
-    weighted = [lay for lay in model.layers if lay.weighted]
-    # the input quantizer, one per hidden weighted layer, and the output quantizer if any
-    expected = len(weighted) + (model.layers[-1].activation is not None)
-    if len(codes) != expected:
-        raise ValueError(f"{model.name}: the executor shows {len(codes)} activation quantizers "
-                         f"for {len(weighted)} weighted layers; cannot follow it layer by layer")
     inp = model.input
-    given = frame_order(codes[0], inp.shape[1:] + inp.shape[:1] if inp.channels_last else None)
-    after = [frame_order(c, getattr(lay, "out_shape", None))
-             for c, lay in zip(codes[1:], weighted, strict=False)]
-    stages = ["input", *(lay.name for lay in weighted)]
+    given, after = reference_codes(model, codes, tensors)
+    stages = ["input", *(lay.name for lay in measured_layers(model))]
     departs = np.full(n, -1)  # first stage whose result differs, per sample
     explained = np.all(golden.quantize_input(inp, x) == given, axis=1)
     departs[~explained] = 0
@@ -280,7 +309,8 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
         theirs, graph_codes = refs["qonnx_executor"].trace(build_dir, model, x)
         result["agreement"]["qonnx_executor"] = compare(out, theirs)
         try:
-            report = rounding(model, x, out, theirs, graph_codes)
+            report = rounding(model, x, out, theirs, graph_codes,
+                              quantizer_tensors(build_dir / QONNX_FILE))
         except ValueError as e:  # a graph not traceable layer by layer: counts only
             log.warning("verify: %s", e)
             report = {"inexact_layers": model.meta.get("inexact_layers", []), "error": str(e)}
@@ -313,7 +343,9 @@ def _verify(build_dir: Path, limit: int | None, backend_names: list[str], x: np.
         # explained differences: layer by layer on Brevitas' own codes (`judge_codes`, no
         # float32 slack: it is the same float graph), the last accumulators exactly
         agrees = np.all(bt[1][0] == codes, axis=1)
-        for lay, acc_bt, theirs_bt in hidden_stages(model, bt[1][0], bt[1][1:-1]):
+        hidden = [lay.name for lay in model.layers if lay.weighted][:-1]
+        after_bt = dict(zip(hidden, bt[1][1:-1], strict=True))
+        for lay, acc_bt, theirs_bt in hidden_stages(model, bt[1][0], after_bt):
             if theirs_bt is None:
                 agrees &= np.all(acc_bt == bt[1][-1], axis=1)
             else:

@@ -13,12 +13,22 @@ from types import ModuleType
 
 import numpy as np
 
-from flow.golden import conv, dense, pool
+from flow.golden import add, conv, dense, pool
 from flow.golden.exact import levels
-from flow.ir import InputStage, IRError, Layer, Model, OutputStage, kind_registry, op_for
+from flow.ir import (
+    MODEL_INPUT,
+    InputStage,
+    IRError,
+    Layer,
+    Model,
+    OutputStage,
+    kind_registry,
+    op_for,
+)
 
-# kind -> module with prepare(layer) -> (codes [N, in] -> codes or accumulators [N, out])
-OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), "the golden model")
+# kind -> module with prepare(layer) -> (codes [N, in] (one array per input the layer reads)
+# -> codes or accumulators [N, out])
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool, add), "the golden model")
 
 
 def _codes(stage: InputStage, x: np.ndarray) -> np.ndarray:
@@ -49,9 +59,10 @@ def quantize_input(stage: InputStage, x: np.ndarray) -> np.ndarray:
     return codes
 
 
-def layer(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """One layer on codes x [N, in]: its output codes, or accumulators for the last layer."""
-    return op_for(OPS, layer, "the golden model").prepare(layer)(x).astype(np.int64)
+def layer(layer: Layer, *x: np.ndarray) -> np.ndarray:
+    """One layer on the codes [N, in] of each input it reads: its output codes, or
+    accumulators for the last layer."""
+    return op_for(OPS, layer, "the golden model").prepare(layer)(*x).astype(np.int64)
 
 
 def dequantize_output(stage: OutputStage, acc: np.ndarray) -> np.ndarray:
@@ -75,22 +86,35 @@ def _prepared(model: Model) -> list[Callable[[np.ndarray], np.ndarray]]:
     return cache[key]
 
 
+def _walk(model: Model, codes: np.ndarray, keep: bool) -> list[np.ndarray]:
+    """Every layer in the stored (topological) order, each on the outputs it reads; a
+    value is dropped after its last reader unless `keep`. Returns the outputs kept (the
+    last layer's alone without `keep`)."""
+    readers = model.consumers()
+    pending = {name: len(r) for name, r in readers.items()}
+    values: dict[str, np.ndarray] = {MODEL_INPUT: np.asarray(codes)}
+    outs = []
+    for i, step in enumerate(_prepared(model)):
+        reads = model.inputs_of(i)
+        y = step(*(values[name] for name in reads))  # each op's own carrier type
+        for name in reads:
+            pending[name] -= 1
+            if not pending[name] and not keep:
+                del values[name]
+        values[model.layers[i].name] = y
+        if keep:
+            outs.append(y.astype(np.int64))
+    return outs or [values[model.layers[-1].name].astype(np.int64)]
+
+
 def trace_codes(model: Model, codes: np.ndarray) -> list[np.ndarray]:
     """Integer codes [N, features] -> every layer's output (int64), in order."""
-    outs = []
-    x = np.asarray(codes)
-    for step in _prepared(model):
-        x = step(x)
-        outs.append(x.astype(np.int64))
-    return outs
+    return _walk(model, codes, keep=True)
 
 
 def run_codes(model: Model, codes: np.ndarray) -> np.ndarray:
     """Integer codes [N, features] -> the last layer's int64 accumulators [N, C]."""
-    x = np.asarray(codes)
-    for step in _prepared(model):
-        x = step(x)
-    return x.astype(np.int64)
+    return _walk(model, codes, keep=False)[-1]
 
 
 def run(model: Model, x: np.ndarray) -> np.ndarray:

@@ -14,12 +14,13 @@ import numpy as np
 
 from flow.atomic import write_with
 from flow.datatypes import DataType, dtype
+from flow.ir.add import AddLayer
 from flow.ir.conv import Conv2dLayer
 from flow.ir.dense import DenseLayer
 from flow.ir.layer import MAX_WEIGHT_VALUES, IRError, Layer
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer
 
-SCHEMA = "qflow.ir/2"
+SCHEMA = "qflow.ir/3"  # 3: a graph (every layer names its inputs)
 MAX_CODE_BITS = 32  # inputs, weights and activations: what a QONNX Quant of 1..32 bits makes
 # ir.npz is read whole: no array may unpack to more than the most weights at 8 bytes each (a
 # zip bomb is refused before it unpacks)
@@ -28,7 +29,8 @@ ELEMENTWISE_OPS = ("mul", "div", "add", "sub")
 
 # Every layer kind the IR knows: kind -> class with from_json (adding an op adds one here).
 LAYER_KINDS: dict[str, Any] = {k.kind: k for k in (DenseLayer, Conv2dLayer, MaxPoolLayer,
-                                                 AvgPoolLayer)}
+                                                 AvgPoolLayer, AddLayer)}
+MODEL_INPUT = "input"  # the name a layer reading the input stage's codes gives its input
 
 T = TypeVar("T")
 
@@ -142,31 +144,77 @@ class Model:
     output: OutputStage
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # the graph: layer name -> the names of the layers (or MODEL_INPUT) it reads, in order;
+    # a layer not named reads the layer before it (a chain)
+    inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def initiation_interval(self) -> int:
         """Cycles between frames in steady state: the slowest layer's."""
         return max(layer.cycles for layer in self.layers)
 
+    def inputs_of(self, i: int) -> tuple[str, ...]:
+        """The names of what layer i reads: earlier layers, or MODEL_INPUT."""
+        layer = self.layers[i]
+        if layer.name in self.inputs:
+            return self.inputs[layer.name]
+        return (self.layers[i - 1].name if i else MODEL_INPUT,)
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer reads the one before it (the first, the input stage)."""
+        return all(self.inputs_of(i) == ((self.layers[i - 1].name,) if i else (MODEL_INPUT,))
+                   for i in range(len(self.layers)))
+
+    def consumers(self) -> dict[str, list[str]]:
+        """Name (a layer's or MODEL_INPUT) -> the layers that read it, in order."""
+        out: dict[str, list[str]] = {MODEL_INPUT: [], **{lay.name: [] for lay in self.layers}}
+        for i, layer in enumerate(self.layers):
+            for name in self.inputs_of(i):
+                out.setdefault(name, []).append(layer.name)
+        return out
+
     def validate(self, where: str = "IR") -> None:
-        """Raise IRError naming the layer when shapes, types or bounds disagree."""
+        """Raise IRError naming the layer when the graph, shapes, types or bounds disagree."""
         self.input.check(f"{where}: input")
         if not self.layers:
             raise IRError(f"{where}: no layers")
-        width = self.input.features
-        prev = self.input.out_dtype
-        shape = self.input.shape[1:] + self.input.shape[:1] if self.input.channels_last else None
+        # what each name gives: (values per frame, datatype, (H, W, C) or None for flat)
+        given: dict[str, tuple[int, DataType, tuple[int, ...] | None]] = {
+            MODEL_INPUT: (self.input.features, self.input.out_dtype,
+                          self.input.shape[1:] + self.input.shape[:1]
+                          if self.input.channels_last else None)}
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names) or MODEL_INPUT in names:
+            raise IRError(f"{where}: layer names must be unique and not {MODEL_INPUT!r}")
+        unknown = sorted(set(self.inputs) - set(names))
+        if unknown:
+            raise IRError(f"{where}: inputs given for layers that do not exist: {unknown}")
         for i, layer in enumerate(self.layers):
             at = f"{where}: layer {i} ({layer.name}, from {layer.source})"
             op_for(LAYER_KINDS, layer, "the IR")
-            if layer.in_features != width:
-                raise IRError(f"{at}: takes {layer.in_features} inputs, previous gives {width}")
-            if layer.input_dtype != prev:
-                raise IRError(f"{at}: input {layer.input_dtype} != previous output {prev}")
-            in_shape = getattr(layer, "in_shape", None)
-            if in_shape is not None and tuple(in_shape) != shape:
-                raise IRError(f"{at}: takes frames of (H, W, C) {tuple(in_shape)}, previous "
-                              f"gives {shape or 'a flat vector'} (channel-last input needed)")
+            reads = self.inputs_of(i)
+            if len(reads) != getattr(layer, "arity", 1):
+                raise IRError(f"{at}: reads {len(reads)} inputs {list(reads)}; a {layer.kind} "
+                              f"layer reads {getattr(layer, 'arity', 1)}")
+            dtypes = getattr(layer, "input_dtypes", (layer.input_dtype,))
+            for name, want in zip(reads, dtypes, strict=True):
+                if name not in given:
+                    raise IRError(f"{at}: reads {name!r}, which is no earlier layer (layers are "
+                                  "stored in a topological order: a cycle, or an input that "
+                                  "does not exist)")
+                width, prev, shape = given[name]
+                if layer.in_features != width:
+                    raise IRError(f"{at}: takes {layer.in_features} inputs, {name} gives {width}")
+                if want != prev:
+                    raise IRError(f"{at}: input {want} != {name}'s output {prev}")
+                in_shape = getattr(layer, "in_shape", None)
+                flat_as_frame = shape is None and in_shape is not None and \
+                    tuple(in_shape[:2]) == (1, 1) and getattr(layer, "arity", 1) > 1
+                if in_shape is not None and tuple(in_shape) != shape and not flat_as_frame:
+                    raise IRError(f"{at}: takes frames of (H, W, C) {tuple(in_shape)}, {name} "
+                                  f"gives {shape or 'a flat vector'} (channel-last input "
+                                  "needed)")
             if not -(2**63) <= layer.acc_min <= layer.acc_max < 2**63:
                 raise IRError(f"{at}: accumulator bounds [{layer.acc_min}, {layer.acc_max}] "
                               "must be an ordered range within 64 bits")
@@ -183,8 +231,13 @@ class Model:
                               "output stage)")
             if layer.weighted and layer.activation is None and not last:
                 raise IRError(f"{at}: only the last layer may have no activation")
-            width, prev = layer.out_features, layer.out_dtype
-            shape = getattr(layer, "out_shape", None)
+            given[layer.name] = (layer.out_features, layer.out_dtype,
+                                 getattr(layer, "out_shape", None))
+        unread = [n for n, readers in self.consumers().items()
+                  if not readers and n != self.layers[-1].name]
+        if unread:
+            raise IRError(f"{where}: {', '.join(unread)} feed(s) no layer: every output but "
+                          "the last layer's must be read")
         channels = self.layers[-1].out_channels
         o = self.output
         if o.acc_scale.shape != (channels,) or o.acc_offset.shape != (channels,):
@@ -221,7 +274,8 @@ class Model:
                 "out_dtype": inp.out_dtype.name, "channels_last": inp.channels_last,
             },
             "layers": [{"name": layer.name, "kind": layer.kind, "source": layer.source,
-                        **layer.to_json(put)} for layer in self.layers],
+                        "inputs": list(self.inputs_of(i)), **layer.to_json(put)}
+                       for i, layer in enumerate(self.layers)],
             "output": {
                 "shape": list(self.output.shape),
                 "acc_offset": put("output.acc_offset", self.output.acc_offset),
@@ -311,7 +365,9 @@ def load(folder_or_json: Path) -> Model:
             bitwidth=int(i["bitwidth"]), signed=bool(i["signed"]), narrow=bool(i["narrow"]),
             out_dtype=dtype(i["out_dtype"]), channels_last=bool(i.get("channels_last", False)))
         layers = []
+        graph: dict[str, tuple[str, ...]] = {}
         for k, d in enumerate(doc["layers"]):
+            graph[str(d.get("name"))] = tuple(str(n) for n in d["inputs"])
             kind = d.get("kind")
             if kind not in LAYER_KINDS:
                 raise IRError(f"{js}: layer {k} ({d.get('name')}): unknown kind {kind!r} "
@@ -328,7 +384,7 @@ def load(folder_or_json: Path) -> Model:
                           acc_scale=raw(o["acc_scale"]).astype(np.float64),
                           ops=ops(o["ops"]), shape=tuple(o["shape"]))
         model = Model(name=doc["name"], input=inp, layers=layers, output=out,
-                      source=doc.get("source", ""), meta=doc.get("meta", {}))
+                      source=doc.get("source", ""), meta=doc.get("meta", {}), inputs=graph)
     except IRError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -14,6 +14,7 @@ inputs in the IR's order. Adding a layer kind adds one pattern module here.
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,9 +23,9 @@ import numpy as np
 import onnx
 
 from flow import frontends  # the module, not its names: frontends import flow.lower.graph
-from flow.ir import InputStage, Layer, Model, OutputStage, Requant
+from flow.ir import MODEL_INPUT, InputStage, Layer, Model, OutputStage, Requant
 from flow.ir.requant import ROUNDINGS
-from flow.lower import avgpool, conv, dense, pool
+from flow.lower import add, avgpool, conv, dense, pool
 from flow.lower.graph import (
     ARITH,
     LAYOUT_OPS,
@@ -39,11 +40,12 @@ from flow.lower.graph import (
     input_shape,
     next_node,
 )
+from flow.lower.linear import Lowered
 from flow.lower.passes import run_passes
 
 # ONNX op type -> the module whose lower() turns it (and what it needs) into a layer of
 # its KIND
-PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool)
+PATTERNS: dict[str, ModuleType] = {op: m for m in (dense, conv, pool, avgpool, add)
                                for op in m.OP_TYPES}
 
 __all__ = ["ACTIVATION_FORMS", "DEFAULT_ACTIVATION_FORM", "DEFAULT_ROUNDING", "PATTERNS",
@@ -95,6 +97,122 @@ def input_stage(g: Graph) -> tuple[InputStage, Stream]:
     return stage, Stream(node.output[0], q, q.dtype, index)
 
 
+def branches(g: Graph, tensor: str, index: np.ndarray
+             ) -> list[tuple[onnx.NodeProto, str, np.ndarray]]:
+    """Every node that reads the codes on `tensor`, past layout ops (each followed on its
+    own, as a tensor may feed several): the node, the tensor it reads and the index there."""
+    out = []
+    for node in g.consumers.get(tensor, []):
+        if node.op_type in LAYOUT_OPS:
+            out += branches(g, node.output[0], follow_layout(g, node, index))
+        else:
+            out.append((node, tensor, index))
+    return out
+
+
+class Walk:
+    """The graph lowered layer by layer from the input's codes: every stream (a quantizer's
+    codes) is followed to each node that reads it (a fork feeds several), a layer is lowered
+    when all its input streams are reached (an Add: both), so layers come out in a
+    topological order, each naming the layers it reads."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.layers: list[Layer] = []
+        self.inputs: dict[str, tuple[str, ...]] = {}
+        self.inexact: list[str] = []
+        self.requantized: dict[str, dict[str, Any]] = {}
+        self.kept: dict[str, dict[str, Any]] = {}  # flow.lower.linear.Lowered.kept_thresholds
+        self.producer: dict[str, str] = {}  # stream tensor -> the layer (or input) it comes from
+        self.tensors: dict[str, str] = {}  # layer -> its activation quantizer's output tensor
+
+    def run(self, first: Stream) -> OutputStage:
+        g = self.g
+        self.producer[first.tensor] = MODEL_INPUT
+        ready = deque([first])
+        joins: dict[str, dict[int, Stream]] = {}  # an Add's operands reached so far
+        output: OutputStage | None = None
+        while ready:
+            stream = ready.popleft()
+            reached = branches(g, stream.tensor, stream.index)
+            if not reached:
+                last = self.layers[-1] if self.layers else None
+                if last is None or not last.weighted or stream.index.ndim != 1 or ready or \
+                        self.producer[stream.tensor] != last.name:
+                    raise g.err(None, "the graph ends before a layer with weights")
+                output = dequantized_output(stream, last.out_channels)
+                continue
+            for node, tensor, index in reached:
+                at = Stream(tensor, stream.q, stream.dtype, index)
+                if node.op_type not in PATTERNS:
+                    raise g.err(node, f"op {node.op_type} is not supported here (qflow lowers "
+                                      f"{', '.join(sorted(PATTERNS))} layers)")
+                pattern = PATTERNS[node.op_type]
+                if getattr(pattern, "ARITY", 1) == 1:
+                    done = pattern.lower(g, node, at, f"{pattern.KIND}{len(self.layers)}")
+                    after = self.record(done, (self.producer[stream.tensor],))
+                else:
+                    operands = joins.setdefault(node.name, {})
+                    for slot, name in enumerate(node.input):
+                        if name == tensor and slot not in operands:
+                            operands[slot] = at
+                            self.producer[tensor] = self.producer[stream.tensor]
+                            break
+                    if len(operands) < pattern.ARITY:
+                        continue
+                    done = pattern.lower_join(g, node, operands[0], operands[1],
+                                              f"{pattern.KIND}{len(self.layers)}")
+                    after = self.record(done, tuple(self.producer[operands[k].tensor]
+                                                    for k in range(pattern.ARITY)))
+                    del joins[node.name]
+                if done.output is not None:
+                    output = done.output
+                if after is not None:
+                    ready.append(after)
+        if joins:
+            waiting = next(n for n in g.model.graph.node if n.name in joins)
+            raise g.err(waiting, "only one of its operands comes from the input's codes; "
+                                 "qflow lowers graphs whose every branch starts there")
+        if output is None:
+            raise g.err(None, "the graph ends before a layer with weights")
+        return output
+
+    def record(self, done: Lowered, reads: tuple[str, ...]) -> Stream | None:
+        """Append the lowered layer (and a MaxPool moved onto its codes) with what it reads
+        and what lowering found about its exactness; the stream after it."""
+        lname = done.layer.name
+        self.layers.append(done.layer)
+        self.inputs[lname] = reads
+        if not done.exact or done.requant_steps:
+            self.inexact.append(lname)
+        if isinstance(done.layer.activation, Requant) and done.stream is not None:
+            # where verify finds the float graph's codes of this layer, to measure the
+            # requantization's difference from them; proven_exact: equal to the float
+            # graph's quantizer on every reachable accumulator (flow.lower.requant)
+            q = done.stream.q
+            self.requantized[lname] = {
+                "tensor": done.stream.tensor, "power_of_two": done.requant_exact,
+                "proven_exact": done.requant_steps == 0,
+                "max_step_difference": done.requant_steps, "boundary_shift": done.requant_moved,
+                "float_product_exact": done.exact,
+                "scale": float(np.asarray(q.scale).reshape(-1)[0]),
+                "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
+        if done.kept_thresholds is not None:
+            self.kept[lname] = done.kept_thresholds
+        after = done.stream
+        if done.pool is not None and after is not None:  # a MaxPool moved onto codes
+            moved, after = pool.pool_layer(self.g, done.pool, after,
+                                           f"{pool.KIND}{len(self.layers)}")
+            self.layers.append(moved)
+            self.inputs[moved.name] = (lname,)
+            lname = moved.name
+        if after is not None:
+            self.producer[after.tensor] = lname
+        if done.stream is not None:
+            self.tensors[done.layer.name] = done.stream.tensor
+        return after
+
+
 def dequantized_output(stream: Stream, channels: int) -> OutputStage:
     """The graph ends in the last layer's activation quantizer (an output Q/DQ pair): its
     codes leave as the quantizer's float values, (code - zero point) * scale, which float32
@@ -130,56 +248,17 @@ def lower(path: Path, name: str | None = None, activation: str = DEFAULT_ACTIVAT
     graph, rewritten = run_passes(graph)
     g = Graph(graph, str(path), activation, rounding)
     inp, stream = input_stage(g)
-    layers: list[Layer] = []
-    inexact: list[str] = []
-    requantized: dict[str, dict[str, Any]] = {}
-    kept: dict[str, dict[str, Any]] = {}  # flow.lower.linear.Lowered.kept_thresholds
-    output: OutputStage | None = None
-    while output is None:
-        node, tensor, index = skip_layout(g, stream.tensor, stream.index)
-        if node is None and layers and layers[-1].weighted and index.ndim == 1:
-            output = dequantized_output(stream, layers[-1].out_channels)
-            break
-        if node is None:
-            raise g.err(None, "the graph ends before a layer with weights")
-        if node.op_type not in PATTERNS:
-            raise g.err(node, f"op {node.op_type} is not supported here (qflow lowers "
-                              f"{', '.join(sorted(PATTERNS))} layers)")
-        pattern = PATTERNS[node.op_type]
-        lname = f"{pattern.KIND}{len(layers)}"
-        done = pattern.lower(g, node, Stream(tensor, stream.q, stream.dtype, index), lname)
-        layers.append(done.layer)
-        if not done.exact or done.requant_steps:
-            inexact.append(lname)
-        if isinstance(done.layer.activation, Requant) and done.stream is not None:
-            # where verify finds the float graph's codes of this layer, to measure the
-            # requantization's difference from them; proven_exact: equal to the float
-            # graph's quantizer on every reachable accumulator (flow.lower.requant)
-            q = done.stream.q
-            requantized[lname] = {"tensor": done.stream.tensor,
-                                  "power_of_two": done.requant_exact,
-                                  "proven_exact": done.requant_steps == 0,
-                                  "max_step_difference": done.requant_steps,
-                                  "boundary_shift": done.requant_moved,
-                                  "float_product_exact": done.exact,
-                                  "scale": float(np.asarray(q.scale).reshape(-1)[0]),
-                                  "zero_point": float(np.asarray(q.zero_point).reshape(-1)[0])}
-        if done.kept_thresholds is not None:
-            kept[lname] = done.kept_thresholds
-        if done.pool is not None and done.stream is not None:  # a MaxPool moved onto codes
-            moved, after = pool.pool_layer(g, done.pool, done.stream, f"{pool.KIND}{len(layers)}")
-            layers.append(moved)
-            done.stream = after
-        output = done.output
-        if done.stream is not None:
-            stream = done.stream
-    model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=layers,
-                  output=output, source=str(path),
-                  meta={"inexact_layers": inexact, "frontend": frontend.NAME,
+    walk = Walk(g)
+    output = walk.run(stream)
+    model = Model(name=name or path.stem.replace(".qonnx", ""), input=inp, layers=walk.layers,
+                  output=output, source=str(path), inputs=walk.inputs,
+                  meta={"inexact_layers": walk.inexact, "frontend": frontend.NAME,
                         "passes": rewritten})
-    if requantized:
-        model.meta["requantized_layers"] = requantized
-    if kept:
-        model.meta["kept_thresholds"] = kept
+    if walk.requantized:
+        model.meta["requantized_layers"] = walk.requantized
+    if walk.kept:
+        model.meta["kept_thresholds"] = walk.kept
+    if not model.is_chain:  # where verify finds each activation's codes in the float graph
+        model.meta["activation_tensors"] = walk.tensors
     model.validate(str(path))
     return model

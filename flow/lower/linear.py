@@ -67,6 +67,9 @@ class LinearMatch:
     x_bounds: tuple[int, int]  # the values an input tap takes (the type's, and a pad value)
     build: Build
     out_index: np.ndarray  # the layout index of the op's output (see Stream)
+    # what the float graph subtracts from the accumulator before its scale, per channel:
+    # None for the input's zero point times the row sum (one input stream)
+    acc_offset: np.ndarray | None = None
 
 
 @dataclass
@@ -101,11 +104,11 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
     w = m.weights
     x_zp = int(np.asarray(x.q.zero_point).reshape(-1)[0])
     s = m.scale
-    rowsum = w.sum(axis=1)
+    offset = x_zp * w.sum(axis=1) if m.acc_offset is None else m.acc_offset
 
     def real(acc: np.ndarray) -> np.ndarray:
         """The op's float output for accumulator values (the float graph's exact product)."""
-        return ((acc - x_zp * rowsum) * s).astype(np.float32)
+        return ((acc - offset) * s).astype(np.float32)
 
     exact = float_graph_is_exact(s, w, x.q, w.shape[1])
     if not exact:
@@ -186,7 +189,7 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
     if nxt is None and pool is None:
         lo, hi = accumulator_bounds(w, *m.x_bounds)
         ops = [op for n in tail for op in elementwise(g, n, n.input[0], m.out_shape)]
-        output = OutputStage(acc_offset=x_zp * rowsum, acc_scale=s, ops=ops, shape=(w.shape[0],))
+        output = OutputStage(acc_offset=offset, acc_scale=s, ops=ops, shape=(w.shape[0],))
         layer = m.build(w, w_dtype, int(lo.min()), int(hi.max()), None)
         return Lowered(layer, None, output, exact)
     at = nxt if nxt is not None else pool

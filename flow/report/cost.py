@@ -12,7 +12,17 @@ import math
 from typing import Any
 
 from flow.datatypes import bits_for_range
-from flow.ir import Conv2dLayer, DenseLayer, Layer, Model, Pool, Requant, op_for
+from flow.ir import (
+    Activation,
+    AddLayer,
+    Conv2dLayer,
+    DenseLayer,
+    Layer,
+    Model,
+    Pool,
+    Requant,
+    op_for,
+)
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # 45 nm, 0.9 V: energy per operation in pJ, keyed by (operation, operand bits).
@@ -157,8 +167,48 @@ def _pool_cost(layer: Pool, fp32: bool) -> dict[str, Any]:
                          0, 0, t)
 
 
+def _activation_terms(t: _Terms, act: Activation | None, n_out: int, channels: int,
+                      cmp_bits: int) -> int:
+    """An activation's operations into t; its parameters' bits."""
+    if isinstance(act, Requant):  # + bias, 32x32 product, shift, + zero point, clamp
+        t.add("compute", "int_add (bias, zero point)", 32, 2 * n_out, int_add_pj(32))
+        t.add("compute", "int_mult (32b x 32b requantization)", 32 * 32, n_out,
+              int_mult_pj(32, 32))
+        # bias (half_even: int64 in the product's units), multiplier, shift
+        return channels * ((64 if act.rounding == "half_even" else 32) + 32 + 8)
+    if act is not None:
+        t.add("compute", "int_add (threshold compare)", cmp_bits, n_out * act.count,
+              int_add_pj(cmp_bits))
+        return channels * act.count * cmp_bits
+    return 0
+
+
+def _add_cost(layer: AddLayer, fp32: bool) -> dict[str, Any]:
+    """A residual join: one add per element (the inputs' power-of-two weights are shifts),
+    then the activation (float32: a clamp)."""
+    n = layer.out_features
+    t = _Terms()
+    bits = 32 if fp32 else max(t_.bits for t_ in layer.input_dtypes)
+    out_bits = 32 if fp32 else layer.out_dtype.bits
+    acc_bits = 32 if fp32 else layer.acc_dtype.bits
+    aux_bits = 0
+    if fp32:
+        t.add("compute", "fp_add (residual)", 32, n, ENERGY_45NM_PJ[("fp_add", 32)])
+        t.add("compute", "fp_add (activation clamp)", 32, n, ENERGY_45NM_PJ[("fp_add", 32)])
+    else:
+        t.add("compute", "int_add (residual)", acc_bits, n, int_add_pj(acc_bits))
+        aux_bits = _activation_terms(t, layer.activation, n, layer.out_channels, acc_bits)
+    _memory(t, "thresholds/scales", aux_bits)
+    _memory(t, "input activations", 2 * n * bits)
+    _memory(t, "output activations", n * out_bits)
+    return _layer_record(layer, "fp32-add" if fp32 else "add", 0, 0, bits, out_bits, acc_bits,
+                         0, aux_bits, t)
+
+
 def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """Operation counts, bits, bytes and energy of one integer IR layer (see module doc)."""
+    if isinstance(layer, AddLayer):
+        return _add_cost(layer, fp32=False)
     if not layer.weighted:
         return _pool_cost(pool_layer(layer), fp32=False)
     layer = weighted_layer(layer)
@@ -186,18 +236,8 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
         t.add("compute", "int_add (accumulate)", acc_bits, macs, int_add_pj(acc_bits))
         cmp_bits = acc_bits
     act = layer.activation
-    aux_bits = 0
-    if isinstance(act, Requant):  # + bias, 32x32 product, shift, + zero point, clamp
-        t.add("compute", "int_add (bias, zero point)", 32, 2 * n_out, int_add_pj(32))
-        t.add("compute", "int_mult (32b x 32b requantization)", 32 * 32, n_out,
-              int_mult_pj(32, 32))
-        # bias (half_even: int64 in the product's units), multiplier, shift
-        aux_bits = channels * ((64 if act.rounding == "half_even" else 32) + 32 + 8)
-    elif act is not None:
-        t.add("compute", "int_add (threshold compare)", cmp_bits, n_out * act.count,
-              int_add_pj(cmp_bits))
-        aux_bits = channels * act.count * cmp_bits
-    elif last:
+    aux_bits = _activation_terms(t, act, n_out, channels, cmp_bits)
+    if act is None and last:
         t.add("compute", "fp_mult (output scale)", 32, n_out, ENERGY_45NM_PJ[("fp_mult", 32)])
         t.add("compute", "fp_add (output offset)", 32, n_out, ENERGY_45NM_PJ[("fp_add", 32)])
         aux_bits = 2 * 32 * channels
@@ -212,6 +252,8 @@ def quantized_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
 
 def float32_layer_cost(layer: Layer, last: bool) -> dict[str, Any]:
     """The same layer in float32: fp32 MACs, folded batch norm, clamp activation."""
+    if isinstance(layer, AddLayer):
+        return _add_cost(layer, fp32=True)
     if not layer.weighted:
         return _pool_cost(pool_layer(layer), fp32=True)
     layer = weighted_layer(layer)
@@ -244,7 +286,7 @@ def _totals(layers: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def pool_layer(layer: Layer) -> Pool:
-    assert isinstance(layer, Pool), layer.kind  # every unweighted kind is a pool
+    assert isinstance(layer, Pool), layer.kind  # every unweighted kind but add is a pool
     return layer
 
 

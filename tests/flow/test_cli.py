@@ -21,7 +21,7 @@ def tfc_compiled(tfc_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 def test_compile_writes_ir_and_onnx(tfc_compiled: Path) -> None:
     doc = json.loads((tfc_compiled / "ir.json").read_text())
-    assert doc["schema"] == "qflow.ir/2" and len(doc["layers"]) == 4
+    assert doc["schema"] == "qflow.ir/3" and len(doc["layers"]) == 4
     assert (tfc_compiled / "model.qonnx.onnx").is_file()
     assert doc["initiation_interval"] <= 64
     assert not list(tfc_compiled.glob(".*.tmp"))

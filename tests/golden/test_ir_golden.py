@@ -72,7 +72,7 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     m2 = load(tmp_path)
     assert np.array_equal(golden.run_codes(m, codes), golden.run_codes(m2, codes))
     assert m2.initiation_interval == max(layer.cycles for layer in m.layers) == 20
-    assert json.loads((tmp_path / "ir.json").read_text())["schema"] == "qflow.ir/2"
+    assert json.loads((tmp_path / "ir.json").read_text())["schema"] == "qflow.ir/3"
 
 
 def test_load_refuses_schema_1_and_unknown_kinds(tmp_path: Path) -> None:

@@ -1,0 +1,134 @@
+"""The join of a residual network: two code streams of one shape added element by element,
+then the activation quantizer after the add (ReLU and a QuantReLU in Brevitas' blocks):
+
+    acc[e] = WA * a[e] + WB * b[e]       (a: the first input's codes, b: the second's)
+    y[e]   = activation_c(acc[e])        (c: the element's channel)
+
+WA and WB align the inputs' scales (1 and 1 where one quantizer made both, as Brevitas'
+shared quantizers do; a power of two where the scales differ by one); the inputs' zero
+points are folded into the activation's thresholds or bias by lowering, so every backend
+computes WA * a + WB * b only. The frame is channel-last (H, W, C); a flat vector is a 1x1
+frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from flow.datatypes import DataType, bits_for_range, dtype
+from flow.ir.activation import (
+    Activation,
+    activation_from_json,
+    activation_to_json,
+    check_activation,
+)
+from flow.ir.conv import Frames, as_triple
+from flow.ir.layer import Folding, Get, IRError, Put
+
+MAX_INPUT_WEIGHT = 2**16  # an alignment factor beyond this is no residual add
+
+
+@dataclass
+class AddLayer(Frames):
+    kind: ClassVar[str] = "add"
+    weighted: ClassVar[bool] = False
+    arity: ClassVar[int] = 2  # the layer kinds that read two streams
+    name: str
+    source: str
+    in_shape: tuple[int, int, int]  # H, W, C of each input and the output
+    out_shape: tuple[int, int, int]
+    input_dtype: DataType  # the first input's codes
+    other_dtype: DataType  # the second input's
+    input_weights: tuple[int, int]  # WA, WB
+    acc_min: int
+    acc_max: int
+    activation: Activation | None
+    folding: Folding = field(default_factory=Folding)
+
+    @property
+    def input_dtypes(self) -> tuple[DataType, DataType]:
+        return self.input_dtype, self.other_dtype
+
+    @property
+    def pe_dim(self) -> int:
+        return self.out_channels
+
+    @property
+    def simd_dim(self) -> int:
+        return 1
+
+    @property
+    def acc_dtype(self) -> DataType:
+        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
+
+    @property
+    def out_dtype(self) -> DataType:
+        return self.activation.out_dtype if self.activation else self.acc_dtype
+
+    @property
+    def cycles(self) -> int:
+        """One beat of PE channels a cycle: every element is read from both inputs once."""
+        return self.in_features // self.folding.pe
+
+    def worst_case(self) -> tuple[int, int]:
+        """The accumulator's range over every pair of input codes."""
+        ends = [w * v for w, t in zip(self.input_weights, self.input_dtypes, strict=True)
+                for v in (t.min, t.max)]
+        return (min(ends[0], ends[1]) + min(ends[2], ends[3]),
+                max(ends[0], ends[1]) + max(ends[2], ends[3]))
+
+    def check(self, at: str) -> None:
+        if tuple(self.in_shape) != tuple(self.out_shape):
+            raise IRError(f"{at}: an add keeps its shape {self.in_shape} (output has "
+                          f"{self.out_shape})")
+        for t in self.input_dtypes:
+            if t.is_bipolar:
+                raise IRError(f"{at}: BIPOLAR inputs to an add are not supported")
+        if any(not isinstance(w, int) or w == 0 or abs(w) > MAX_INPUT_WEIGHT
+               for w in self.input_weights) or len(self.input_weights) != 2:
+            raise IRError(f"{at}: input weights {self.input_weights} must be two nonzero "
+                          f"integers of magnitude at most {MAX_INPUT_WEIGHT}")
+        lo, hi = self.worst_case()
+        if lo < self.acc_min or hi > self.acc_max:
+            raise IRError(f"{at}: accumulator bound [{self.acc_min}, {self.acc_max}] is "
+                          f"narrower than the worst case [{lo}, {hi}]")
+        if self.activation is None:
+            raise IRError(f"{at}: an add needs its activation quantizer")
+        check_activation(self.activation, at, self.out_channels, self.acc_min, self.acc_max)
+        f = self.folding
+        if f.pe < 1 or f.simd != 1 or self.pe_dim % f.pe:
+            raise IRError(f"{at}: PE {f.pe} must divide {self.pe_dim} channels (SIMD 1, "
+                          f"found {f.simd})")
+
+    def to_json(self, put: Put) -> dict[str, Any]:
+        return {
+            "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
+            "in_features": self.in_features, "out_features": self.out_features,
+            "input_dtype": self.input_dtype.name, "other_dtype": self.other_dtype.name,
+            "input_weights": list(self.input_weights),
+            "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
+            "acc_dtype": self.acc_dtype.name,
+            "activation": activation_to_json(self.activation, self.name, put),
+            "out_dtype": self.out_dtype.name,
+            "folding": {"pe": self.folding.pe, "simd": self.folding.simd},
+            "cycles": self.cycles,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], get: Get) -> AddLayer:
+        return cls(name=d["name"], source=d["source"], in_shape=as_triple(d["in_shape"]),
+                   out_shape=as_triple(d["out_shape"]), input_dtype=dtype(d["input_dtype"]),
+                   other_dtype=dtype(d["other_dtype"]),
+                   input_weights=tuple(int(w) for w in d["input_weights"]),  # type: ignore[arg-type]
+                   acc_min=int(d["acc_min"]), acc_max=int(d["acc_max"]),
+                   activation=activation_from_json(d["activation"], get),
+                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+
+
+def add_accumulators(layer: AddLayer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """acc = WA * a + WB * b, int64, on codes of any matching shape."""
+    wa, wb = layer.input_weights
+    return wa * np.asarray(a, np.int64) + wb * np.asarray(b, np.int64)
