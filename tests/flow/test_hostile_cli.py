@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from flow.cli import main
+from tests.helpers.backends import only_check
 
 
 @pytest.fixture
@@ -299,7 +300,6 @@ def test_check_without_the_rv32_tools_runs_the_host_part(
     import json
     import logging
 
-    from flow import check
     from flow.backends.firmware import TARGETS, toolchain
 
     real_which = toolchain.shutil.which
@@ -308,7 +308,7 @@ def test_check_without_the_rv32_tools_runs_the_host_part(
         return None if name in TARGETS["rv32"].tools else real_which(name)
 
     monkeypatch.setattr(toolchain.shutil, "which", which)
-    monkeypatch.setattr(check, "CHECKS", tuple(c for c in check.CHECKS if c[0] == "firmware"))
+    only_check(monkeypatch, "firmware")
     (build / "check.subset.json").write_text('{"stale": true}\n')
     with caplog.at_level(logging.INFO, logger="qflow"):
         assert main(["check", "b", "--limit", "5"]) == 0
