@@ -1,10 +1,11 @@
 """`qflow check DIR`: every check a build can take, in one command (the main job's).
 
 verify (golden against qonnx's executor and Brevitas' forward; a requantized layer's
-measured difference from the float graph is "explained", not a failure), then the RTL simulation,
-the HLS C simulation and the firmware on the host and on RV32IMC, each against the golden
-model on the build's test split. A backend that does not build one of the model's layer
-kinds yet is skipped with the reason. check.json records each check's outcome (under "checks"); the
+measured difference from the float graph is "explained", not a failure), then each
+backend's check as flow.backends.registry declares it (the RTL simulation, the HLS C
+simulation, the firmware on the host and on RV32IMC), each against the golden model on the
+build's test split. A backend that does not build one of the model's layer kinds yet is
+skipped with the reason. check.json records each check's outcome (under "checks"); the
 command fails when any check ran and differs (after running the others).
 """
 
@@ -17,20 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from flow import backends
+from flow.backends import registry
 from flow.buildfolder import writing
 from flow.ir import load
 from flow.results import write_result
 from flow.tools import MissingTool
 
 log = logging.getLogger("qflow.check")
-
-# (check, the backend whose layer kinds it needs, module, function(build_dir, inputs, limit))
-CHECKS: tuple[tuple[str, str, str, str], ...] = (
-    ("sim", "rtl", "flow.backends.rtl", "check"),
-    ("hls", "hls", "flow.backends.hls", "hls_check"),
-    ("firmware", "firmware", "flow.backends.firmware.cli", "firmware_check"),
-)
-
 
 def check_build(build_dir: Path, limit: int | None = None) -> dict[str, Any]:
     """Every check on the build's test split (its first `limit` samples: check.subset.json)."""
@@ -48,16 +42,17 @@ def _check_build(build_dir: Path, limit: int | None) -> dict[str, Any]:
     # "explained": golden differs from the float graph only by the measured requantization
     status = "equal" if v["all_equal"] else "explained" if v["passed"] else "differs"
     outcome["verify"] = {"status": status, "seconds": round(time.monotonic() - start, 1)}
-    for name, backend, module, function in CHECKS:
-        missing = backends.unsupported(backend, model)
+    for backend, check in registry.checked():  # each backend's check, as it registers
+        name = check.name
+        missing = backends.unsupported(backend.name, model)
         if missing:
-            reason = f"the {backend} backend does not build {', '.join(missing)} yet"
+            reason = f"the {backend.name} backend does not build {', '.join(missing)} yet"
             log.warning("check: %s skipped: %s", name, reason)
             outcome[name] = {"status": "skipped", "reason": reason}
             continue
         start = time.monotonic()
         try:
-            getattr(importlib.import_module(module), function)(build_dir, None, limit)
+            getattr(importlib.import_module(check.module), check.function)(build_dir, None, limit)
             outcome[name] = {"status": "equal"}
         except MissingTool as e:  # as for a layer kind not built yet: skipped, with the reason
             log.warning("check: %s skipped: %s", name, e)

@@ -21,9 +21,13 @@ log = logging.getLogger("qflow")
 # A stage module's hook that adds its subcommands to the qflow command.
 RegisterCli = Callable[[argparse._SubParsersAction], None]
 
-# modules that add their own subcommands with register_cli(subparsers), when present
-PLUGINS = ("flow.backends.rtl", "flow.synth", "flow.backends.hls", "flow.backends.firmware",
-           "flow.report", "flow.board")
+
+def plugins() -> list[str]:
+    """Modules that add their own subcommands with register_cli(subparsers), when present:
+    each backend's and its stages' (flow.backends.registry), then the report's."""
+    from flow.backends import registry
+
+    return [m for backend in registry.BACKENDS for m in backend.cli_modules] + ["flow.report"]
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -102,16 +106,16 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> None:
-    from flow.backends import BACKENDS
+    from flow import backends
     from flow.inputs import read_inputs
     from flow.ir import load
     from flow.verify import verify
 
     names = [b for b in (a.backends or "").split(",") if b]
-    unknown = [b for b in names if b not in BACKENDS]
+    unknown = [b for b in names if b not in backends.names()]
     if unknown:  # before minutes of reference runs
         raise ValueError(f"--backends: unknown {', '.join(unknown)}; choose from "
-                         f"{', '.join(BACKENDS)}")
+                         f"{', '.join(backends.names())}")
     x = read_inputs(a.inputs, load(Path(a.build_dir))) if a.inputs else None
     r = verify(Path(a.build_dir), a.limit, names, x)
     if a.strict and not r["all_equal"]:
@@ -137,7 +141,7 @@ def cmd_explore(a: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from flow.backends import BACKENDS
+    from flow import backends
 
     p = argparse.ArgumentParser(prog="qflow", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -181,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="run a backend on float inputs (.npy) -> outputs (.npy)")
     s.add_argument("build_dir")
-    s.add_argument("--backend", default="golden", choices=list(BACKENDS))
+    s.add_argument("--backend", default="golden", choices=backends.names())
     s.add_argument("--inputs", required=True)
     s.add_argument("--outputs", required=True)
     s.set_defaults(func=cmd_run)
@@ -216,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-points", type=positive_int, help="run only the first N points")
     s.set_defaults(func=cmd_explore)
 
-    for mod in PLUGINS:
+    for mod in plugins():
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

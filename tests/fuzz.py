@@ -58,7 +58,7 @@ from tests.fuzz_space import ARCHS, arch_of, build, draw, random_inputs
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = 96  # inputs per model: random, plus all-zero and halfway-between-levels samples
 # what --backends may name: every backend but the golden model, the reference itself
-FUZZED_BACKENDS = tuple(b for b in backends.BACKENDS if b != "golden")
+FUZZED_BACKENDS = tuple(b for b in backends.names() if b != "golden")
 
 def inputs_for(model: Model, spec: dict[str, Any], n: int) -> np.ndarray:
     """Random inputs, one all-zero sample, and samples exactly halfway between two of the

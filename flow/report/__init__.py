@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from flow.atomic import write_json, write_text
+from flow.backends import registry
+from flow.backends.registry import Section
 from flow.buildfolder import writing
 from flow.report.markdown import fmt, records, render_json, table
 from flow.report.plots import figure, save_figure
@@ -37,16 +39,15 @@ from flow.results import FINGERPRINT, current_fingerprint, read_json, read_resul
 log = logging.getLogger("qflow.report")
 
 FIGURES = "figures"
-# result files of the other stages: (file, section title, command that writes it)
-STAGE_FILES = (
-    ("verify.json", "Verification: agreement with the golden model", "qflow verify {dir}"),
-    ("sim.json", "RTL simulation", "qflow sim {dir}"),
-    ("synth.json", "Synthesis", "qflow synth {dir}"),
-    ("hls.json", "HLS C++", "qflow hls {dir}"),
-    ("firmware.json", "Firmware", "qflow firmware {dir}"),
-)
+# verify's result file, before each backend's sections (sections())
+VERIFY_SECTION = Section("verify.json", "Verification: agreement with the golden model",
+                         "qflow verify {dir}")
 
 
+def sections() -> list[Section]:
+    """The result files of the other stages, rendered whole: verify's, then each backend's
+    check's and its stages' (flow.backends.registry)."""
+    return [VERIFY_SECTION, *(s for backend in registry.BACKENDS for s in backend.sections)]
 
 
 # ---- sections -----------------------------------------------------------------------------
@@ -255,11 +256,12 @@ class Report:
                      f"{c['ratio_float32_over_quantized']['total_pj']:.3g}x")
         self.image(save_figure(fig, self.fig("energy.png")), "energy per layer")
 
-    def stage(self, file: str, title: str, command: str) -> None:
-        self.lines += [f"## {title}", ""]
+    def stage(self, section: Section) -> None:
+        file = section.file
+        self.lines += [f"## {section.title}", ""]
         doc, why = read_result(self.dir, file, self.fingerprint)
         if doc is None:
-            self.lack(title, f"{file} ({why})", command)
+            self.lack(section.title, f"{file} ({why})", section.command)
             return
         doc = {k: v for k, v in doc.items() if k != FINGERPRINT}
         self.lines += [f"From `{file}`.", ""] + render_json(doc, file.removesuffix(".json"))
@@ -277,8 +279,8 @@ def _report(build_dir: Path) -> Path:
     for title, section in (("Accuracy", r.accuracy), ("Bit-width sweep", r.sweep),
                            ("SQNR", r.sqnr), ("Cost model", r.cost)):
         r.guard(title, section)
-    for file, title, command in STAGE_FILES:
-        r.guard(title, functools.partial(r.stage, file, title, command))
+    for stage in sections():
+        r.guard(stage.title, functools.partial(r.stage, stage))
     present = sorted(p.name for p in build_dir.iterdir() if p.is_file()
                      and not p.name.startswith("."))
     head = [f"# qflow report: {build_dir.resolve().name}", ""]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flow.backends import registry
 from flow.report.markdown import fmt, table
 from flow.results import read_json, read_result
 from flow.synth.nextpnr import PNR_DEVICES
@@ -23,16 +24,19 @@ PNR_CELLS: dict[str, tuple[str | None, ...]] = {
     "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
     "ice40": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP"),
 }
-# the agreement matrix: (execution, result file, its agreement key, the check writing it)
-EXECUTIONS = (
+# the agreement matrix's rows before the golden model's: (execution, result file, its
+# agreement key, the check writing it); each backend's targets follow (executions())
+VERIFIED = (
     ("Brevitas forward (integers at every layer)", "verify.json", "brevitas_forward", "verify"),
     ("qonnx executor (float graph)", "verify.json", "qonnx_executor", "verify"),
     ("onnxruntime (the ONNX QDQ file as given)", "verify.json", "onnxruntime", "verify"),
-    ("RTL, cocotb + Verilator", "sim.json", "rtl", "sim"),
-    ("HLS C simulation", "hls.json", "hls", "hls"),
-    ("firmware, host (ASan/UBSan)", "firmware.json", "host", "firmware"),
-    ("firmware, RV32IMC under QEMU", "firmware.json", "rv32", "firmware"),
 )
+
+
+def executions() -> list[tuple[str, str, str, str]]:
+    """Each checked backend's run targets as rows of the agreement matrix, as they register."""
+    return [(target.execution, check.result, target.key, check.name)
+            for backend, check in registry.checked() for target in backend.targets]
 
 
 GUARDED = (AttributeError, TypeError, KeyError, ValueError, IndexError)
@@ -99,15 +103,15 @@ def accuracy(train: dict[str, Any], verify: dict[str, Any]) -> list[str]:
 
 def agreement_matrix(build_dir: Path, doc: Callable[[str], dict[str, Any]],
                      checks: dict[str, Any]) -> list[list[Any]]:
-    shown = [(name, file, key, check) for name, file, key, check in EXECUTIONS
-             # onnxruntime is a reference only of builds compiled from ONNX QDQ files
-             if key != "onnxruntime" or key in (doc(file).get("agreement") or {})]
-    matrix = [agreement_row(name, doc(file), key, checks.get(check) or {},
-                            f"qflow {check} {build_dir}") for name, file, key, check in shown]
-    # golden between the references it is held against (verify's) and the backends
-    matrix.insert(sum(check == "verify" for *_, check in shown),
-                  ["golden integer model", "reference", ""])
-    return matrix
+    def row(name: str, file: str, key: str, check: str) -> list[Any]:
+        return agreement_row(name, doc(file), key, checks.get(check) or {},
+                             f"qflow {check} {build_dir}")
+
+    # onnxruntime is a reference only of builds compiled from ONNX QDQ files
+    verified = [r for r in VERIFIED
+                if r[2] != "onnxruntime" or r[2] in (doc(r[1]).get("agreement") or {})]
+    return [*(row(*r) for r in verified), ["golden integer model", "reference", ""],
+            *(row(*r) for r in executions())]
 
 
 def throughput(sim: dict[str, Any], synth: dict[str, Any], fw: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from flow.data import DataError, load_idx
 from flow.train import config
 from flow.train.trainer import TRAIN_FILES
 from tests.conftest import ROOT
+from tests.helpers.buildfolder import snapshot
 from tests.helpers.data import write_idx
 
 BAD_CONFIGS = [  # (config text, what the error must say)
@@ -81,19 +82,14 @@ def _digits_config(tmp_path: Path, **train: object) -> Path:
     return path
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
 def test_failed_train_leaves_the_build_alone(digits_build: Path, tmp_path: Path) -> None:
     build = tmp_path / "build"
     shutil.copytree(digits_build, build)
-    before = _snapshot(build)
+    before = snapshot(build)
     bad = tmp_path / "other.yaml"
     bad.write_text("name: other\ndata: {name: idx, path: /nonexistent/idx}\n")
     assert main(["train", str(bad), "--out", str(build)]) == 2
-    assert _snapshot(build) == before  # config.yaml not overwritten; export still consistent
+    assert snapshot(build) == before  # config.yaml not overwritten; export still consistent
 
 
 def test_interrupted_train_resumes_and_replaces_the_build(
@@ -156,7 +152,7 @@ def test_failed_export_and_compile_leave_the_previous_build(
 
     build = tmp_path / "build"
     shutil.copytree(digits_build, build)
-    before = _snapshot(build)
+    before = snapshot(build)
 
     def failing_hls(model: object, build_dir: Path) -> Path:
         (Path(build_dir) / "hls").mkdir()
@@ -170,13 +166,13 @@ def test_failed_export_and_compile_leave_the_previous_build(
         if name == "hls" else real_get(name))
     with pytest.raises(RuntimeError, match="hls: generation failed"):
         export.export_build(build)
-    assert _snapshot(build) == before
+    assert snapshot(build) == before
     for f in TRAIN_FILES:  # as `qflow compile` leaves a build (it never replaces a training)
         (build / f).unlink(missing_ok=True)
-    before = _snapshot(build)
+    before = snapshot(build)
     with pytest.raises(RuntimeError, match="hls: generation failed"):
         export.compile_onnx(build / "model.qonnx.onnx", build, {})
-    assert _snapshot(build) == before
+    assert snapshot(build) == before
     with pytest.raises(RuntimeError):
         export.compile_onnx(build / "model.qonnx.onnx", tmp_path / "new", {})
     assert not (tmp_path / "new").exists()

@@ -1,5 +1,5 @@
-"""Across the backends: a random folding to build a model at, and every backend against the
-golden model."""
+"""Across the backends: a random folding to build a model at, every backend against the
+golden model, and `qflow check` held to one check."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from flow import backends, golden
+from flow.backends import registry
 from flow.ir import Folding, Model
 
 
@@ -28,6 +30,14 @@ def random_folding(model: Model, rng: np.random.Generator) -> Model:
 def every_backend_equals_golden(model: Model, codes: np.ndarray, build_dir: Path) -> None:
     """RTL simulation, HLS csim and host firmware give golden's outputs."""
     want = golden.run_codes(model, codes)
-    for name in backends.GENERATORS:
+    for name in backends.available_generators():
         assert np.array_equal(backends.run(name, model, build_dir / name, codes), want), name
 
+
+
+def only_check(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """`qflow check` takes verify and the check `name` only: the other backends' records
+    lose their check."""
+    monkeypatch.setattr(registry, "BACKENDS", tuple(
+        dataclasses.replace(b, check=None) if b.check and b.check.name != name else b
+        for b in registry.BACKENDS))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from flow import golden
 from flow.backends import rtl
@@ -19,6 +20,11 @@ from tests.conftest import ROOT, TFC_FOLDING
 
 TB_DIR = ROOT / "tests" / "cocotb"
 sys.path.insert(0, str(TB_DIR))  # the benches import tb_common; cocotb imports them by name
+
+
+def slow(*values: Any) -> Any:
+    """A parameter set of the slow run only."""
+    return pytest.param(*values, marks=pytest.mark.slow)
 
 
 def run_block(block: str, params: dict[str, Any], job: dict[str, Any], work: Path) -> None:

@@ -7,112 +7,24 @@ clear errors naming the node where the float graph has no integer form."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
 import onnx.numpy_helper
 import pytest
 import torch
-from brevitas.nn import (
-    QuantConv2d,
-    QuantIdentity,
-    QuantLinear,
-    TruncAdaptiveAvgPool2d,
-    TruncAvgPool2d,
-)
-from brevitas.quant.scaled_int import RoundTo8bit, TruncTo8bit
-from brevitas.quant_tensor import QuantTensor
 from torch import nn
 
 from flow import golden
-from flow.backends import firmware as fw
 from flow.export import export_qonnx
 from flow.golden.pool import shift_round
 from flow.ir import AvgPoolLayer, IRError, load
 from flow.lower import LoweringError, lower
 from flow.reference import activation_quantizers
-from flow.synthetic import random_cnn_model, random_codes
-from flow.train.quantizers import act_quant, weight_quant
+from flow.synthetic import random_cnn_model
 from flow.verify import frame_order
-from tests.helpers.backends import every_backend_equals_golden, random_folding
-from tests.helpers.firmware import HAVE_RV32
-from tests.helpers.models import U8, inputs
-from tests.helpers.rtl import check_cnn, window_stage_case
-
-W4 = {"quant": "int", "bits": 4}
-
-
-class PoolNet(nn.Module):
-    """Input quantizer, QuantConv2d + BatchNorm2d + activation quantizer (returning its
-    QuantTensor), the average pool, optionally a second such conv, then QuantLinear."""
-
-    def __init__(self, shape: tuple[int, int, int], channels: int, act: dict[str, Any],
-                 pool: nn.Module, conv_after: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            QuantIdentity(act_quant=act_quant(U8, "input"), return_quant_tensor=True),
-            QuantConv2d(shape[0], channels, 3, padding=1, bias=False,
-                        weight_quant=weight_quant(W4, "conv")),
-            nn.BatchNorm2d(channels),
-            QuantIdentity(act_quant=act_quant(act, "act"), return_quant_tensor=True), pool]
-        if conv_after:
-            layers += [QuantConv2d(channels, 6, 3, bias=False, weight_quant=weight_quant(W4, "c")),
-                       nn.BatchNorm2d(6),
-                       QuantIdentity(act_quant=act_quant(act, "act"), return_quant_tensor=True)]
-        self.features = nn.Sequential(*layers)
-        with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, *shape)).value.numel()
-        self.head = QuantLinear(n_flat, 10, bias=False, weight_quant=weight_quant(W4, "dense"))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.features(x)
-        y = y.value if isinstance(y, QuantTensor) else y  # a plain tensor when exporting
-        return self.head(y.reshape(y.shape[0], -1))
-
-
-# name -> (input shape, channels, activation, pool, a conv after the pool)
-VARIANTS: dict[str, tuple[tuple[int, int, int], int, dict[str, Any], nn.Module, bool]] = {
-    # 4-bit codes, 2x2: 6-bit sums truncated "to 8 bits" shift left by 2
-    "k2-uint4-round": ((3, 9, 9), 5, {"quant": "uint", "bits": 4}, TruncAvgPool2d(2), False),
-    "k3-stride2-int4-floor": ((2, 11, 11), 7, {"quant": "int", "bits": 4},
-                              TruncAvgPool2d(3, stride=2, trunc_quant=TruncTo8bit), True),
-    # 8-bit codes summed over a 7x7 frame: a right shift, rounding half to even
-    "global-adaptive-uint8-33ch": ((3, 7, 7), 33, {"quant": "uint", "bits": 8, "max_val": 4.0},
-                                   TruncAdaptiveAvgPool2d(1), False),
-    # kernel = the frame, truncated to 6 bits; a scale that is not a power of two
-    "global-kernel-6bit-nonpo2": (
-        (3, 5, 5), 9, {"quant": "uint", "bits": 6, "po2": False, "max_val": 3.0},
-        TruncAvgPool2d(5, trunc_quant=RoundTo8bit.let(bit_width=6)), False),
-    "k2-stride1-int8-floor-odd": ((3, 6, 6), 3, {"quant": "int", "bits": 8, "max_val": 2.0},
-                                  TruncAvgPool2d(2, stride=1, trunc_quant=TruncTo8bit), True),
-    # BIPOLAR codes (+-1): their window sums are integers too, of the kernel's parity
-    "k4-binary": ((3, 9, 9), 5, {"quant": "binary"}, TruncAvgPool2d(4, stride=1), False),
-}
-
-
-def normalized(net: PoolNet, shape: tuple[int, int, int], seed: int) -> PoolNet:
-    """Batch norms from the true statistics of random inputs, then a random gain and offset
-    near one: activations spread over many codes (random statistics saturate them)."""
-    torch.manual_seed(seed)
-    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average: the statistics of all batches
-    net.train()
-    with torch.no_grad():
-        for _ in range(4):
-            net(torch.rand(16, *shape))
-        for m in bns:
-            m.weight.copy_(torch.rand(m.num_features) + 0.5)
-            m.bias.copy_(torch.rand(m.num_features))
-    return net.eval()
-
-
-def export(variant: str, folder: Path) -> tuple[Path, nn.Module]:
-    shape, channels, act, pool, after = VARIANTS[variant]
-    net = normalized(PoolNet(shape, channels, act, pool, after), shape, seed=len(variant))
-    return export_qonnx(net, torch.rand(1, *shape), folder / "m.onnx"), net
+from tests.helpers.avgpool import AVGPOOL_CNNS, VARIANTS, PoolNet, export
+from tests.helpers.models import inputs
 
 
 def executor_trace(path: Path, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -265,7 +177,7 @@ def test_global_average_pool_op(tmp_path: Path) -> None:
 
 
 def test_ir_checks_name_the_layer() -> None:
-    shape, t, layers = FIRMWARE_CNNS["global"]
+    shape, t, layers = AVGPOOL_CNNS["global"]
     model = random_cnn_model(shape, t, layers, seed=3)
     pool = model.layers[1]
     assert isinstance(pool, AvgPoolLayer)
@@ -275,131 +187,6 @@ def test_ir_checks_name_the_layer() -> None:
     pool.rounding, pool.clamp = "ROUND", (0, 300)
     with pytest.raises(IRError, match=rf"\({pool.name}, .*\[0, 300\] is not inside UINT8"):
         model.validate("m")
-
-
-# ---- firmware: host (ASan/UBSan) and RV32IMC equal golden -----------------------------------
-
-FIRMWARE_CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
-    # a left shift to UINT8, a saturating shift to UINT4 (the clamp), floor on signed codes
-    # with padding; 33 channels, odd sizes
-    "shifts": ((3, 9, 9), "UINT8", [
-        {"conv": 33, "k": 3, "pad": 1, "w": "INT4", "act": "UINT4"},
-        {"avgpool": 2, "shift": -2, "out": "UINT8"},
-        {"conv": 7, "k": 1, "w": "INT4", "act": "INT4"},
-        {"avgpool": 3, "stride": 2, "pad": 1, "shift": 1, "rounding": "FLOOR", "out": "INT8"},
-        {"conv": 6, "k": 1, "w": "INT4", "act": "UINT4"},
-        {"avgpool": 2, "stride": 1, "shift": 1, "out": "UINT4"},
-        {"dense": 4, "w": "INT2"}]),  # pool5: UINT4 sums of 4 halved, clamped at 15
-    # global: kernel = the 5 x 5 frame, 8-bit sums rounded half to even
-    "global": ((5, 7, 7), "UINT8", [
-        {"conv": 35, "k": 3, "w": "INT8", "act": "UINT8"},
-        {"avgpool": 5, "shift": 5, "out": "UINT8"},
-        {"dense": 3, "w": "INT4"}]),
-}
-
-
-@pytest.mark.parametrize("name, target", [
-    ("shifts", "rv32"), pytest.param("shifts", "host", marks=pytest.mark.slow),
-    *(pytest.param("global", target, marks=pytest.mark.slow) for target in ("host", "rv32"))])
-def test_firmware_equals_golden(tmp_path: Path, name: str, target: str) -> None:
-    if target == "rv32" and not HAVE_RV32:
-        pytest.skip("riscv64-unknown-elf-gcc / QEMU missing")
-    shape, t, layers = FIRMWARE_CNNS[name]
-    m = random_cnn_model(shape, t, layers, seed=3, name=name)
-    codes = random_codes(m, 24, seed=4)
-    pools = [k for k, la in enumerate(m.layers) if isinstance(la, AvgPoolLayer)]
-    trace = golden.trace_codes(m, codes)
-    for k in pools:  # many codes, signed ones below 0, the saturating one at its top
-        assert len(np.unique(trace[k])) >= 5
-        assert trace[k].min() < 0 or m.layers[k].out_dtype.min == 0
-    acc = fw.run(m, tmp_path, codes, target=target, sanitize=target == "host")
-    np.testing.assert_array_equal(acc, golden.run_codes(m, codes))
-
-
-@pytest.mark.slow
-def test_brevitas_model_on_firmware(tmp_path: Path) -> None:
-    """Lowered from Brevitas (a 3x3 stride-2 TruncAvgPool2d between convs): firmware on
-    the host equals golden."""
-    path, _ = export("k3-stride2-int4-floor", tmp_path)
-    model = lower(path)
-    codes = golden.quantize_input(model.input, inputs(VARIANTS["k3-stride2-int4-floor"][0], 16))
-    acc = fw.run(model, tmp_path / "fw", codes, target="host", sanitize=True)
-    np.testing.assert_array_equal(acc, golden.run_codes(model, codes))
-
-
-# ---- HLS C simulation equals golden ------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["shifts", pytest.param("global", marks=pytest.mark.slow)])
-def test_hls_equals_golden(tmp_path: Path, name: str) -> None:
-    from flow import backends
-    model = random_folding(random_cnn_model(*FIRMWARE_CNNS[name], seed=3, name=name),
-                           np.random.default_rng(5))
-    codes = random_codes(model, 24, seed=4)
-    assert np.array_equal(backends.run("hls", model, tmp_path, codes),
-                          golden.run_codes(model, codes))
-
-
-# ---- RTL simulation (Verilator) equals golden ---------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["shifts", "global"])
-def test_rtl_equals_golden(tmp_path: Path, name: str) -> None:
-    model = random_folding(random_cnn_model(*FIRMWARE_CNNS[name], seed=3, name=name),
-                           np.random.default_rng(6))
-    check_cnn(model, random_codes(model, 8, seed=4), tmp_path)
-
-
-BACKEND_CNNS: dict[str, tuple[tuple[int, int, int], str, list[dict[str, Any]]]] = {
-    # windows of padding only (whole rows and columns of them, before the last) sum to 0
-    "wide_pads": ((2, 4, 5), "UINT4", [
-        {"conv": 4, "k": 1, "pad": 1, "w": "INT3", "act": "UINT4"},
-        {"avgpool": 2, "stride": 1, "pad": 3, "shift": 1, "out": "UINT4"},
-        {"dense": 3, "w": "INT2"}]),
-    # BIPOLAR codes summed as -1 / +1, padded taps as 0 (bits in RTL and HLS: widened),
-    # from the input and from a conv's output
-    "bipolar": ((3, 5, 5), "BIPOLAR", [
-        {"avgpool": 2, "stride": 1, "pad": 1, "shift": 0, "out": "INT4"},
-        {"conv": 4, "k": 3, "w": "BIPOLAR", "act": "BIPOLAR"},
-        {"avgpool": 3, "stride": 1, "pad": 1, "shift": 1, "rounding": "FLOOR", "out": "INT4"},
-        {"dense": 3, "w": "INT2"}]),
-}
-
-
-@pytest.mark.parametrize("name", sorted(BACKEND_CNNS))
-def test_every_backend_equals_golden(tmp_path: Path, name: str) -> None:
-    model = random_folding(random_cnn_model(*BACKEND_CNNS[name], seed=3, name=name),
-                           np.random.default_rng(7))
-    every_backend_equals_golden(model, random_codes(model, 12, seed=4), tmp_path)
-
-
-def test_binary_brevitas_pool_on_every_backend(tmp_path: Path) -> None:
-    """Lowered from Brevitas (binary activations, then a 4x4 TruncAvgPool2d)."""
-    path, _ = export("k4-binary", tmp_path)
-    model = lower(path)
-    assert any(isinstance(la, AvgPoolLayer) and la.input_dtype.is_bipolar
-               for la in model.layers)
-    codes = golden.quantize_input(model.input, inputs(VARIANTS["k4-binary"][0], 8))
-    every_backend_equals_golden(model, codes, tmp_path / "backends")
-
-
-# (C, H, W) input, input type, layer, (PE, SIMD): the stage alone (cocotb, stalls)
-RTL_STAGES = [
-    ((4, 6, 6), "UINT4", {"avgpool": 2, "shift": -1, "out": "UINT8"}, (2, 1)),
-    pytest.param((5, 7, 7), "INT4", {"avgpool": 3, "stride": 2, "pad": 1, "shift": 1,
-                                     "out": "INT4"}, (5, 1), marks=pytest.mark.slow),
-    pytest.param((3, 5, 5), "UINT8", {"avgpool": 2, "stride": 1, "shift": 3,
-                                      "rounding": "FLOOR", "out": "UINT6"}, (1, 1),
-                 marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("shape, in_t, spec, folding", RTL_STAGES,
-                         ids=lambda v: str(v) if isinstance(v, str) else None)
-def test_rtl_stage(shape: tuple[int, int, int], in_t: str, spec: dict[str, Any],
-                   folding: tuple[int, int], tmp_path: Path) -> None:
-    window_stage_case(tmp_path, shape, in_t, spec, folding)
 
 
 def test_window_sum_exactness_is_declared() -> None:
