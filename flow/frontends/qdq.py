@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from flow.ir import MAX_TENSOR_VALUES
 from flow.lower.graph import LoweringError
 
 NAME = "qdq"
@@ -40,6 +41,7 @@ CODE_TYPES: dict[int, tuple[int, bool]] = {
 }
 # ops that pass codes on without changing their grid: a Quant after them equal to the one
 # before is the identity
+FOLDABLE = ("ConstantOfShape", "Cast")  # computed from constants here (`_Rewriter.fold`)
 GRID_PRESERVING = ("MaxPool", "Reshape", "Flatten", "Transpose", "Identity", "Squeeze",
                    "Unsqueeze")
 
@@ -53,9 +55,13 @@ class _Rewriter:
         self.model, self.path = model, path
         self.graph = model.graph
         self.consts = {t.name: t for t in self.graph.initializer}
+        self.folded: set[str] = set()  # nodes computed here from constants (`fold`)
         for n in self.graph.node:
             if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
                 self.consts[n.output[0]] = n.attribute[0].t
+            elif n.op_type in FOLDABLE and n.input and all(i in self.consts for i in n.input):
+                self.consts[n.output[0]] = numpy_helper.from_array(self.fold(n), n.output[0])
+                self.folded.add(n.output[0])
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for n in self.graph.node:
             for i in n.input:
@@ -63,6 +69,21 @@ class _Rewriter:
         self.producer = {o: n for n in self.graph.node for o in n.output}
         self.outputs = {o.name for o in self.graph.output}
         self.new_inits: list[onnx.TensorProto] = []
+
+    def fold(self, node: onnx.NodeProto) -> np.ndarray:
+        """A constant subgraph's node (PyTorch's export makes a bias zero point with
+        ConstantOfShape and Cast), computed, its size bounded before anything is allocated."""
+        x = numpy_helper.to_array(self.consts[node.input[0]])
+        if node.op_type == "ConstantOfShape":
+            shape = [int(d) for d in x.reshape(-1)]
+            if any(d < 0 for d in shape) or int(np.prod(shape)) > MAX_TENSOR_VALUES:
+                raise self.err(node, f"a constant of shape {shape}: negative or larger than "
+                                     f"{MAX_TENSOR_VALUES} values")
+            value = next((numpy_helper.to_array(a.t) for a in node.attribute
+                          if a.name == "value"), np.zeros(1, np.float32))
+            return np.full(shape, value.reshape(-1)[0], value.dtype)
+        to = next(a.i for a in node.attribute if a.name == "to")
+        return x.astype(helper.tensor_dtype_to_np_dtype(to))
 
     def err(self, node: onnx.NodeProto, msg: str) -> LoweringError:
         return LoweringError(f"{self.path}: node {node.name or node.op_type!r} "
@@ -99,6 +120,16 @@ class _Rewriter:
         if zp.shape != scale.shape:
             raise self.err(node, f"scale {scale.shape} and zero point {zp.shape} differ in shape")
         return scale, zp.astype(np.int64), bits, signed, axis
+
+    def is_code_cast(self, node: onnx.NodeProto) -> bool:
+        """A Cast of a QuantizeLinear's codes to their own type (PyTorch's export puts one
+        between Q and DQ): it changes nothing."""
+        q = self.producer.get(node.input[0]) if node.op_type == "Cast" else None
+        if q is None or q.op_type != "QuantizeLinear" or len(q.input) < 3 or \
+                q.input[2] not in self.consts:
+            return False
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        return to == self.consts[q.input[2]].data_type and node.output[0] not in self.outputs
 
     def initializer(self, name: str, value: np.ndarray) -> str:
         self.new_inits.append(numpy_helper.from_array(value, name))
@@ -142,6 +173,8 @@ class _Rewriter:
 
     def activation_pair(self, dq: onnx.NodeProto) -> list[onnx.NodeProto]:
         q = self.producer.get(dq.input[0])
+        if q is not None and q.op_type == "Cast":  # PyTorch's export: Q, Cast to its type, DQ
+            q = self.producer.get(q.input[0])
         if q is None or q.op_type != "QuantizeLinear":
             raise self.err(dq, "dequantizes a tensor no QuantizeLinear of this graph wrote; "
                                "qflow reads float inputs quantized inside the graph")
@@ -158,8 +191,14 @@ class _Rewriter:
     def convert(self) -> onnx.ModelProto:
         nodes: list[onnx.NodeProto] = []
         for node in self.graph.node:
+            if node.output and node.output[0] in self.folded:
+                continue
+            if node.op_type == "Cast" and self.is_code_cast(node):
+                continue
             if node.op_type == "QuantizeLinear":
-                readers = self.consumers.get(node.output[0], [])
+                readers = [r for c in self.consumers.get(node.output[0], [])
+                           for r in (self.consumers.get(c.output[0], [])
+                                     if self.is_code_cast(c) else [c])]
                 if node.output[0] in self.outputs or not readers or any(
                         r.op_type != "DequantizeLinear" for r in readers):
                     reader = next((r.op_type for r in readers
@@ -180,6 +219,7 @@ class _Rewriter:
         inits = [t for t in self.graph.initializer if t.name in used] + \
             [t for t in self.new_inits if t.name in used]
         outputs = {o.name for o in self.graph.output}
+        nodes = _quantize_after_relu(nodes, inits)
         graph = helper.make_graph(_drop_identity_requantization(nodes, inits, outputs),
                                   self.graph.name, list(self.graph.input),
                                   list(self.graph.output), inits,
@@ -190,6 +230,37 @@ class _Rewriter:
         return out
 
 
+def _params(values: dict[str, np.ndarray], n: onnx.NodeProto) -> tuple[bytes, ...]:
+    """A Quant node's scale, zero point, bit width and flags, comparable."""
+    return tuple(values[i].astype(np.float32).tobytes() for i in n.input[1:4]) + (
+        bytes(a.i for a in n.attribute if a.name in ("signed", "narrow")),)
+
+
+def _quantize_after_relu(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto]
+                         ) -> list[onnx.NodeProto]:
+    """Nodes without a Quant that a Relu and an equal Quant follow (PyTorch's eager-mode
+    export quantizes a layer's output, applies ReLU to it and quantizes again with the same
+    parameters): Quant(Relu(Quant(x))) is Quant(Relu(x)) for a zero point inside the code
+    range (a ReLU of grid values lands on the grid), so the float tail reads Relu, Quant."""
+    values = {t.name: numpy_helper.to_array(t) for t in inits}
+    producer = {o: n for n in nodes for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in nodes:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    dropped: set[int] = set()
+    for n in nodes:
+        if n.op_type != "Quant":
+            continue
+        relu = producer.get(n.input[0])
+        first = producer.get(relu.input[0]) if relu is not None and relu.op_type == "Relu" else None
+        if first is not None and first.op_type == "Quant" and _params(values, first) == \
+                _params(values, n) and len(readers.get(first.output[0], [])) == 1:
+            relu.input[0] = first.input[0]
+            dropped.add(id(first))
+    return [n for n in nodes if id(n) not in dropped]
+
+
 def _drop_identity_requantization(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto],
                                   outputs: set[str]) -> list[onnx.NodeProto]:
     """Nodes without the Quants that re-quantize codes of their own grid: a Quant reached
@@ -198,11 +269,6 @@ def _drop_identity_requantization(nodes: list[onnx.NodeProto], inits: list[onnx.
     values), so its output is its input, bit for bit."""
     values = {t.name: numpy_helper.to_array(t) for t in inits}
     producer = {o: n for n in nodes for o in n.output}
-
-    def params(n: onnx.NodeProto) -> tuple[bytes, ...]:
-        return tuple(values[i].astype(np.float32).tobytes() for i in n.input[1:4]) + (
-            bytes(a.i for a in n.attribute if a.name in ("signed", "narrow")),)
-
     rename: dict[str, str] = {}
     kept = []
     for n in nodes:
@@ -211,7 +277,8 @@ def _drop_identity_requantization(nodes: list[onnx.NodeProto], inits: list[onnx.
             src = producer.get(n.input[0])
             while src is not None and src.op_type in GRID_PRESERVING:
                 src = producer.get(src.input[0])
-            if src is not None and src.op_type == "Quant" and params(src) == params(n) and \
+            if src is not None and src.op_type == "Quant" and \
+                    _params(values, src) == _params(values, n) and \
                     n.output[0] not in outputs:
                 rename[n.output[0]] = n.input[0]
                 continue

@@ -122,7 +122,11 @@ def test_requantization_of_the_same_grid_is_removed(tmp_path: Path) -> None:
     ([helper.make_node("QuantizeLinear", ["x", "s", "z16"], ["a"], name="q32"),
       helper.make_node("DequantizeLinear", ["a", "s", "z16"], ["y"], name="dq")],
      {"z16": np.array(0, np.int32)}, "q32", "codes of type INT32"),
-], ids=["codes-leave", "dynamic-scale", "scales-differ", "int32-codes"])
+    ([helper.make_node("ConstantOfShape", ["big"], ["zz"], name="huge"),
+      helper.make_node("QuantizeLinear", ["x", "s", "z"], ["a"], name="q"),
+      helper.make_node("DequantizeLinear", ["a", "s", "zz"], ["y"], name="dq")],
+     {"big": np.array([2**40], np.int64)}, "huge", "larger than"),
+], ids=["codes-leave", "dynamic-scale", "scales-differ", "int32-codes", "constant-bomb"])
 def test_what_the_frontend_cannot_read_is_refused_by_node(
         tmp_path: Path, nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], named: str,
         why: str) -> None:

@@ -114,3 +114,25 @@ def test_compiled_residual_build_verifies(resnet: Path, tmp_path: Path) -> None:
     a = result["agreement"]["qonnx_executor"]
     assert a["argmax_equal"] >= 23 and a["explained"] and result["passed"]
     assert a["rounding"]["unexplained_samples"] == []
+
+
+@pytest.mark.slow
+def test_resnet8_of_mlperf_tiny_lowers_and_runs(tmp_path: Path) -> None:
+    """MLPerf Tiny's ResNet-8 topology (3x32x32; 16, 32, 64 filters; stacks 2 and 3 start
+    with stride 2 and a 1x1 projection; global average pool; dense 10) of Brevitas blocks:
+    12.5 M MACs, golden equal to the executor at every add."""
+    shape = (3, 32, 32)
+    path = residual_onnx(tmp_path, shape, 16, [(16, 1), (32, 2), (64, 2)])
+    model = lower(path)
+    assert [lay.kind for lay in model.layers].count("add") == 3
+    macs = sum(lay.weights.size * lay.out_shape[0] * lay.out_shape[1]
+               for lay in model.layers if lay.kind == "conv2d") + \
+        sum(lay.weights.size for lay in model.layers if lay.kind == "dense")
+    assert macs == 12_501_632
+    from flow.export import compile_onnx
+    from flow.verify import verify
+
+    compile_onnx(path, tmp_path / "build", {})
+    # layer by layer on the executor's own inputs: every difference one the IR declares
+    a = verify(tmp_path / "build", x=residual_inputs(shape, 4))["agreement"]["qonnx_executor"]
+    assert a["explained"] and a["rounding"]["unexplained_samples"] == []
