@@ -253,7 +253,9 @@ def _quantize_after_relu(nodes: list[onnx.NodeProto], inits: list[onnx.TensorPro
         if n.op_type != "Quant":
             continue
         relu = producer.get(n.input[0])
-        first = producer.get(relu.input[0]) if relu is not None and relu.op_type == "Relu" else None
+        if relu is None or relu.op_type != "Relu":
+            continue
+        first = producer.get(relu.input[0])
         if first is not None and first.op_type == "Quant" and _params(values, first) == \
                 _params(values, n) and len(readers.get(first.output[0], [])) == 1:
             relu.input[0] = first.input[0]
