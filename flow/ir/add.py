@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from flow.datatypes import DataType, bits_for_range, dtype
+from flow.datatypes import DataType, dtype
 from flow.ir.activation import (
     Activation,
     activation_from_json,
@@ -26,13 +26,13 @@ from flow.ir.activation import (
     check_activation,
 )
 from flow.ir.conv import Frames, as_triple
-from flow.ir.layer import Folding, Get, IRError, Put
+from flow.ir.layer import Activated, ChannelWise, Folding, Get, IRError, Put
 
 MAX_INPUT_WEIGHT = 2**16  # an alignment factor beyond this is no residual add
 
 
 @dataclass
-class AddLayer(Frames):
+class AddLayer(Frames, Activated, ChannelWise):
     kind: ClassVar[str] = "add"
     weighted: ClassVar[bool] = False
     arity: ClassVar[int] = 2  # the layer kinds that read two streams
@@ -51,22 +51,6 @@ class AddLayer(Frames):
     @property
     def input_dtypes(self) -> tuple[DataType, DataType]:
         return self.input_dtype, self.other_dtype
-
-    @property
-    def pe_dim(self) -> int:
-        return self.out_channels
-
-    @property
-    def simd_dim(self) -> int:
-        return 1
-
-    @property
-    def acc_dtype(self) -> DataType:
-        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
-
-    @property
-    def out_dtype(self) -> DataType:
-        return self.activation.out_dtype if self.activation else self.acc_dtype
 
     @property
     def cycles(self) -> int:
@@ -98,10 +82,7 @@ class AddLayer(Frames):
         if self.activation is None:
             raise IRError(f"{at}: an add needs its activation quantizer")
         check_activation(self.activation, at, self.out_channels, self.acc_min, self.acc_max)
-        f = self.folding
-        if f.pe < 1 or f.simd != 1 or self.pe_dim % f.pe:
-            raise IRError(f"{at}: PE {f.pe} must divide {self.pe_dim} channels (SIMD 1, "
-                          f"found {f.simd})")
+        self.check_folding(at, self.folding)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return {

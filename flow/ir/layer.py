@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from flow.datatypes import DataType, dtype
+from flow.datatypes import DataType, bits_for_range, dtype
 
 if TYPE_CHECKING:
     from flow.ir.activation import Activation
@@ -61,6 +61,45 @@ class Thresholds:
         top = self.base + self.step * self.count
         if not self.out_dtype.contains(min(self.base, top), max(self.base, top)):
             raise IRError(f"{at}: activation levels do not fit {self.out_dtype}")
+
+
+class Activated:
+    """A layer whose accumulator (acc_min..acc_max) goes through its activation (none: the
+    accumulators leave it)."""
+
+    acc_min: int
+    acc_max: int
+    activation: Any  # flow.ir.activation.Activation | None
+
+    @property
+    def acc_dtype(self) -> DataType:
+        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
+
+    @property
+    def out_dtype(self) -> DataType:
+        return self.activation.out_dtype if self.activation else self.acc_dtype
+
+
+class ChannelWise:
+    """A layer that works on each channel of a frame alone: PE divides its channels, and it
+    has no input lanes to fold (SIMD 1)."""
+
+    @property
+    def out_channels(self) -> int:
+        raise NotImplementedError  # the layer's shape says (flow.ir.conv.Frames)
+
+    @property
+    def pe_dim(self) -> int:
+        return self.out_channels
+
+    @property
+    def simd_dim(self) -> int:
+        return 1
+
+    def check_folding(self, at: str, folding: Folding) -> None:
+        if folding.pe < 1 or folding.simd != 1 or self.pe_dim % folding.pe:
+            raise IRError(f"{at}: PE {folding.pe} must divide {self.pe_dim} channels (SIMD 1, "
+                          f"found {folding.simd})")
 
 
 # Stores an array in ir.npz under a key and returns the key (for ir.json).

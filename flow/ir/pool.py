@@ -37,13 +37,13 @@ from flow.ir.conv import (
     check_window,
     padding_only,
 )
-from flow.ir.layer import Folding, Get, IRError, Put
+from flow.ir.layer import ChannelWise, Folding, Get, IRError, Put
 
 ROUNDINGS = ("ROUND", "FLOOR")  # ROUND: half to even, as numpy's and QONNX's Trunc
 
 
 @dataclass
-class Pool(Frames, ABC):
+class Pool(Frames, ChannelWise, ABC):
     """What max and average pooling share: the window over a frame, one channel each."""
 
     kind: ClassVar[str]
@@ -59,14 +59,6 @@ class Pool(Frames, ABC):
     input_dtype: DataType
     folding: Folding = field(default_factory=Folding)
     activation: Activation | None = None  # pools pass codes through: always None
-
-    @property
-    def pe_dim(self) -> int:
-        return self.out_channels
-
-    @property
-    def simd_dim(self) -> int:
-        return 1
 
     @property
     def taps(self) -> int:
@@ -88,10 +80,7 @@ class Pool(Frames, ABC):
         check_window(at, self.in_shape, self.out_shape, self.kernel, self.stride, self.pads)
         if self.activation is not None:
             raise IRError(f"{at}: a pool has no activation")
-        f = self.folding
-        if f.pe < 1 or f.simd != 1 or self.pe_dim % f.pe:
-            raise IRError(f"{at}: PE {f.pe} must divide {self.pe_dim} channels (SIMD 1, "
-                          f"found {f.simd})")
+        self.check_folding(at, self.folding)
 
     def to_json(self, put: Put) -> dict[str, Any]:
         return {

@@ -8,17 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from flow.datatypes import DataType, bits_for_range, dtype
+from flow.datatypes import DataType, dtype
 from flow.ir.activation import (
     Activation,
     activation_from_json,
     activation_to_json,
     check_activation,
 )
-from flow.ir.layer import Folding, Get, IRError, Put, accumulator_bounds
+from flow.ir.layer import Activated, Folding, Get, IRError, Put, accumulator_bounds
 
 
-class Weighted:
+class Weighted(Activated):
     """Integer weights of `weight_dtype` on inputs of `input_dtype`, the accumulator's
     worst-case bounds, and the activation that maps it to output codes (none: the last
     layer)."""
@@ -30,14 +30,6 @@ class Weighted:
     acc_max: int
     activation: Activation | None
     folding: Folding
-
-    @property
-    def acc_dtype(self) -> DataType:
-        return dtype(f"INT{bits_for_range(min(self.acc_min, -1), self.acc_max)}")
-
-    @property
-    def out_dtype(self) -> DataType:
-        return self.activation.out_dtype if self.activation else self.acc_dtype
 
     @property
     def is_xnor(self) -> bool:

@@ -24,8 +24,8 @@ import numpy as np
 import onnx
 
 from flow.datatypes import DataType, quant_dtype
-from flow.ir import Activation, AvgPoolLayer, Conv2dLayer, window_output
-from flow.lower.conv import frame_shape, window_attrs
+from flow.ir import AvgPoolLayer, window_output
+from flow.lower.conv import conv_builder, frame_shape, window_attrs
 from flow.lower.graph import QUANT_OPS, Graph, QuantParams, Stream, frame_index, next_node
 from flow.lower.linear import LinearMatch, Lowered, lower_linear
 from flow.lower.pool import ceil_output
@@ -106,15 +106,8 @@ def requantized_average(g: Graph, node: onnx.NodeProto, x: Stream, name: str,
         x_lo, x_hi = min(x_lo, pad_value), max(x_hi, pad_value)
     unit = QuantParams(False, np.full(1, 1.0 / taps, np.float32), np.zeros(1, np.float32), 2,
                        True, False, "ROUND")
-
-    def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
-              act: Activation | None) -> Conv2dLayer:
-        return Conv2dLayer(
-            name=name, source=node.name, in_shape=(h, w, c), out_shape=(oh, ow, c),
-            kernel=kernel, stride=stride, pads=pads, pad_value=pad_value, group=c,
-            input_dtype=x.dtype, weight_dtype=w_dtype,
-            weights=weights.reshape(c, kernel[0], kernel[1], 1).astype(np.int8),
-            acc_min=acc_min, acc_max=acc_max, activation=act)
+    build = conv_builder(name, node, x, (h, w, c), (oh, ow, c), kernel, stride, pads,
+                         pad_value, c)
 
     log.info("%s: %s: an average pool into a quantizer, lowered as a depthwise convolution "
              "of unit weights (%d taps) and that quantizer", g.path, node.name, taps)

@@ -15,7 +15,7 @@ from onnx import helper
 from flow.datatypes import DataType
 from flow.ir import Activation, Conv2dLayer, window_output
 from flow.lower.graph import Graph, Stream, frame_index
-from flow.lower.linear import LinearMatch, Lowered, lower_linear
+from flow.lower.linear import Build, LinearMatch, Lowered, lower_linear
 
 KIND = Conv2dLayer.kind
 OP_TYPES = ("Conv",)
@@ -88,20 +88,31 @@ def match(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> LinearMatch:
                                      name=f"{node.name}_bias"))
         start = start + "__acc"
     scale = np.float64(np.asarray(x.q.scale).reshape(-1)[0]) * per_out[:, 0].astype(np.float64)
+    build = conv_builder(name, node, x, (h, wd, c), (oh, ow, co), kernel, stride, pads,
+                         pad_value, group)
+    return LinearMatch(node=node, weights=rows, scale=scale, weight_q=w_q, tail=tail,
+                       start=start, output=node.output[0], out_shape=(co, oh, ow),
+                       x_bounds=(x_lo, x_hi), build=build, out_index=frame_index((co, oh, ow)))
+
+
+def conv_builder(name: str, node: onnx.NodeProto, x: Stream, in_shape: tuple[int, int, int],
+                 out_shape: tuple[int, int, int], kernel: tuple[int, int],
+                 stride: tuple[int, int], pads: tuple[int, int, int, int], pad_value: int,
+                 group: int) -> Build:
+    """The Conv2dLayer of these sizes from lowering's final weights [C_out, taps]."""
+    c_out, c_in = out_shape[2], in_shape[2]
 
     def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
               act: Activation | None) -> Conv2dLayer:
         return Conv2dLayer(
-            name=name, source=node.name, in_shape=(h, wd, c), out_shape=(oh, ow, co),
+            name=name, source=node.name, in_shape=in_shape, out_shape=out_shape,
             kernel=kernel, stride=stride, pads=pads, pad_value=pad_value, group=group,
             input_dtype=x.dtype, weight_dtype=w_dtype,
-            weights=weights.reshape(co, kh, kw, cg).astype(
+            weights=weights.reshape(c_out, kernel[0], kernel[1], c_in // group).astype(
                 np.int8 if w_dtype.bits <= 8 else np.int32),
             acc_min=acc_min, acc_max=acc_max, activation=act)
 
-    return LinearMatch(node=node, weights=rows, scale=scale, weight_q=w_q, tail=tail,
-                       start=start, output=node.output[0], out_shape=(co, oh, ow),
-                       x_bounds=(x_lo, x_hi), build=build, out_index=frame_index((co, oh, ow)))
+    return build
 
 
 def lower(g: Graph, node: onnx.NodeProto, x: Stream, name: str) -> Lowered:
