@@ -30,8 +30,9 @@ log = logging.getLogger("qflow.export")
 DEFAULT_TARGET_CYCLES = 4096
 
 
-def export_qonnx(model: Any, sample: Any, path: Path) -> Path:
-    """Brevitas QONNX export of a torch module (eval mode) to `path`, atomically."""
+def export_qonnx(model: Any, sample: Any, path: Path, dynamo: bool = True) -> Path:
+    """Brevitas QONNX export of a torch module (eval mode) to `path`, atomically; by
+    torch's dynamo exporter, or its TorchScript one."""
     import torch
     from brevitas.export import export_qonnx as brevitas_export
 
@@ -39,7 +40,7 @@ def export_qonnx(model: Any, sample: Any, path: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.onnx"
         with torch.no_grad():
-            brevitas_export(model, sample, export_path=str(out), verbose=False)
+            brevitas_export(model, sample, export_path=str(out), verbose=False, dynamo=dynamo)
         write_with(Path(path), lambda p: shutil.copyfile(out, p))
     return Path(path)
 
