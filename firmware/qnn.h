@@ -295,6 +295,19 @@ typedef struct {
 } qnn_avgpool_t;
 void qnn_avgpool(const qnn_avgpool_t *layer, const int8_t *x, int8_t *y);
 
+/* The join of a residual network: two int8 code frames of `pixels` pixels x act.out
+ * channels (each code stored minus its offset, see qnn_uint8_to_storage) added element by
+ * element, acc = wa * a + wb * b, then stored by channel as a dense layer's outputs: act
+ * holds the activation alone (weights NULL, in 0, out the channels, out_kind QNN_OUT_INT8
+ * or QNN_OUT_REQUANT), the offsets' wa * off_a + wb * off_b folded into its thresholds or
+ * bias. */
+typedef struct {
+    qnn_dense_t act;
+    int32_t wa, wb;
+    uint32_t pixels;
+} qnn_add_t;
+void qnn_add(const qnn_add_t *layer, const int8_t *a, const int8_t *b, int8_t *y);
+
 /* BIPOLAR codes of `pixels` pixels x `channels` -> a bit frame (ceil(channels/32) words a
  * pixel) */
 void qnn_pack_bipolar_frame(const int8_t *codes, uint32_t pixels, uint32_t channels,

@@ -113,14 +113,14 @@ def kernel_harness(layers: list[DenseLayer], rng: np.random.Generator) -> str:
 
 
 def run_harness(src: str, tmp: Path, target: str, flags: list[str]) -> None:
-    """Build a harness (firmware/templates/harness/: kernel or conv cases) with the runtime
+    """Build a harness (firmware/templates/harness/: kernel, conv or add cases) with the runtime
     for `target`, run it, and require every case to pass."""
     (tmp / "harness.c").write_text(src)
     runtime = [f for f in fw.runtime_sources() if f.suffix == ".c"]
     exe = fw.compile_program([tmp / "harness.c", *runtime], tmp / "harness.elf", target,
                              [f"-I{fw.runtime_dir()}", *flags])
     out = fw.run_program(exe, target, tmp, timeout=300)
-    assert re.search(r"\b(kernel|conv) cases failed: 0\b", out), out
+    assert re.search(r"\b(kernel|conv|add) cases failed: 0\b", out), out
 
 
 def padded(layer: Conv2dLayer | MaxPoolLayer, x: np.ndarray, fill: int) -> np.ndarray:

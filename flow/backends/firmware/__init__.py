@@ -9,11 +9,13 @@ the host (gcc, warnings as errors, optional sanitizers) or for RV32IMC
 (riscv64-unknown-elf-gcc + picolibc, run by qemu-system-riscv32 with semihosting file I/O
 and -icount, which also counts instructions): each a record of `targets`.
 
-Modules: `plan` (layer plans, storage, arena), `ops` (the kind registry: `dense`, `conv`
-and `pool` each hold everything specific to their kind), `emit` (model C), `package` (the
-ESP-IDF project, generate), `budget` (size_report.json, budgets), `targets` (the
-firmware targets' records: host, rv32, esp32c3, lx106), `toolchain` (compilers, QEMU, ELF),
-`runner` (build, run, measure), `cli` (`qflow firmware`, `qflow flash`).
+Modules: `plan` (layer plans, storage, the arena over the graph), `ops` (the kind registry:
+`dense`, `conv`, `pool` and `add` each hold everything specific to their kind),
+`activation` (thresholds or requantization as stored, shared by the kinds that have one),
+`emit` (model C), `package` (the ESP-IDF project, generate), `budget` (size_report.json,
+budgets), `targets` (the firmware targets' records: host, rv32, esp32c3, lx106),
+`toolchain` (compilers, QEMU, ELF), `runner` (build, run, measure), `cli`
+(`qflow firmware`, `qflow flash`).
 """
 
 from flow.backends.firmware.budget import (

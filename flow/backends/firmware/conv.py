@@ -11,13 +11,19 @@ tap by tap in (kx, ky) order, and the scratch of its ring of packed input rows."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from flow.backends.firmware import dense
-from flow.backends.firmware.common import FirmwareError, int32_or_none, storage_offset
+from flow.backends.firmware.common import (
+    FirmwareError,
+    int32_or_none,
+    requant_bias,
+    storage_offset,
+)
 from flow.backends.firmware.dense import DensePlan
 from flow.backends.firmware.weights import conv_pair_words, pack_bits
 from flow.ir import Conv2dLayer, DenseLayer, Requant, Thresholds
@@ -163,7 +169,8 @@ class ConvPlan:
     def declaration_c(self, name: str) -> str:
         return f"extern const qnn_conv_t {name};"
 
-    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
+    def call_c(self, name: str, xs: Sequence[str], y: str, scratch: str) -> str:
+        (x,) = xs
         return f"qnn_conv2d(&{name}, {x}, {y}, (uint32_t *)({scratch}));"
 
     def size_row(self) -> dict[str, Any]:
@@ -200,7 +207,7 @@ def plan_layer(i: int, layer: Conv2dLayer, bits_out: bool = False, in_pixel: int
     if layer.depthwise:
         wt = layer.weights.reshape(c, -1).astype(np.int64)
         corrections = x_off * wt.sum(axis=1)
-        bias = dense.requant_bias(act, corrections, at) if isinstance(act, Requant) \
+        bias = requant_bias(act, corrections, at) if isinstance(act, Requant) \
             else int32_or_none(corrections if corrections.any() else None, at)
         win = replace(win, kernel="depthwise", weights=wt.astype(np.int16), weight_bits=16,
                       w_offset=0, thresholds=thresholds, bias=bias)

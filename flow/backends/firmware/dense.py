@@ -4,18 +4,24 @@ and of its call in qflow_model_run. The kernels are firmware/qnn_dense_*.c (see 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from flow.backends.firmware.activation import (
+    activation_arrays_c,
+    is_half_even,
+    requant_c,
+    stored_activation,
+    stored_bias,
+)
 from flow.backends.firmware.common import (
     FirmwareError,
     buffer_bytes,
     c_array,
     int32_or_none,
-    product_bias,
-    requant_bias,
     storage_offset,
 )
 from flow.backends.firmware.weights import (
@@ -30,7 +36,6 @@ from flow.backends.firmware.weights import (
     table_weights,
     transpose_lanes,
 )
-from flow.backends.thresholds import accumulator_range, hardware_thresholds
 from flow.datatypes import DataType
 from flow.ir import DenseLayer, Requant
 
@@ -171,7 +176,7 @@ class DensePlan:
 
     @property
     def half_even(self) -> bool:
-        return self.requant is not None and self.requant.rounding == "half_even"
+        return is_half_even(self.requant)
 
     @property
     def threshold_bytes(self) -> int:
@@ -185,9 +190,7 @@ class DensePlan:
     def c_bias(self) -> np.ndarray | None:
         """The stored bias: int32 added to the accumulator, or half_even's int64 product bias
         (qnn_requant_t, `product_bias`) with `bias` folded in."""
-        if self.requant is None or self.requant.rounding != "half_even":
-            return self.bias
-        return product_bias(self.requant, self.bias, f"layer {self.index} ({self.layer.name})")
+        return stored_bias(self.requant, self.bias, f"layer {self.index} ({self.layer.name})")
 
     @property
     def bias_bytes(self) -> int:
@@ -203,26 +206,8 @@ class DensePlan:
     def arrays_c(self) -> str:
         """C definitions of the layer's constant arrays."""
         i = self.index
-        c = [c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)]
-        if self.thresholds is not None:
-            c.append(c_array("int32_t", f"qflow_t{i}", self.thresholds))
-        bias = self.c_bias
-        if bias is not None:
-            c.append(c_array("int64_t" if self.half_even else "int32_t", f"qflow_b{i}", bias))
-        if self.requant is not None:
-            c.append(c_array("int32_t", f"qflow_m{i}", self.requant.multiplier))
-            c.append(c_array("int8_t", f"qflow_s{i}", self.requant.shift))
-        return "".join(c)
-
-    def requant_c(self) -> str:
-        """The initializer of its qnn_requant_t: zero point and clamp as stored."""
-        r, i = self.requant, self.index
-        if r is None:
-            return "{0, 0, 0, 0, 0, 0, 0}"
-        off = storage_offset(r.out_dtype)
-        bias, rounding = (f"qflow_b{i}", "HALF_EVEN") if self.half_even else ("0", "TFLITE")
-        return (f"{{qflow_m{i}, qflow_s{i}, {bias}, {r.zero_point - off}, "
-                f"{r.clamp_min - off}, {r.clamp_max - off}, QNN_ROUND_{rounding}}}")
+        return (c_array(WEIGHT_CTYPE[self.kernel], f"qflow_w{i}", self.weights)
+                + activation_arrays_c(i, self.thresholds, self.c_bias, self.requant))
 
     def initializer_c(self) -> str:
         """The initializer of its qnn_dense_t (the arrays of arrays_c)."""
@@ -233,7 +218,7 @@ class DensePlan:
         return (f"{{\n    qflow_w{i}, {thr}, {bias}, {self.w_offset}, "
                 f"{self.in_stored or layer.in_features}, {layer.out_features}, {count},\n"
                 f"    {self.base}, {self.step}, QNN_OUT_{self.out_kind}, {self.weight_bits}, "
-                f"{self.in_bits}, {int(self.in_signed)},\n    {self.requant_c()}\n}}")
+                f"{self.in_bits}, {int(self.in_signed)},\n    {requant_c(i, self.requant)}\n}}")
 
     def constants_c(self, name: str) -> str:
         """C definitions of the layer's constants and of its qnn_dense_t `name`."""
@@ -246,9 +231,10 @@ class DensePlan:
     def declaration_c(self, name: str) -> str:
         return f"extern const qnn_dense_t {name};"
 
-    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
-        """The kernel call reading C expression x, writing y (scratch: the kernels' scratch
-        in the arena)."""
+    def call_c(self, name: str, xs: Sequence[str], y: str, scratch: str) -> str:
+        """The kernel call reading C expression xs[0], writing y (scratch: the kernels'
+        scratch in the arena)."""
+        (x,) = xs
         cast = "const uint32_t *" if self.kernel.startswith("xnor") else "const int8_t *"
         extra = f", (uint32_t *)({scratch})" if self.kernel in SCRATCH_KERNELS else ""
         return f"{self.kernel_name}(&{name}, ({cast}){x}, {y}{extra});"
@@ -343,30 +329,9 @@ def _plan_rows(i: int, layer: DenseLayer, compact: bool = False, bits_out: bool 
     if act is None:  # the last layer (Model.validate): its accumulators leave the model
         return DensePlan(i, layer, kernel, bits, stored, None, int32_or_none(bias, at), w_off,
                          0, 0, "ACC", in_bits, in_signed, why)
-    out_t = act.out_dtype
-    if bits_out and not out_t.is_bipolar:
-        raise FirmwareError(f"{at}: {out_t} outputs cannot be stored as bits")
-    if isinstance(act, Requant):
-        return DensePlan(i, layer, kernel, bits, stored, None, requant_bias(act, bias, at),
-                         w_off, 0, 0, "REQUANT", in_bits, in_signed, why, requant=act)
-    # beyond the reachable range a threshold is always or never met: clipped to one past it,
-    # which must still be an int32
-    if accumulator_range(layer)[1] + 1 > 2**31 - 1:
-        raise FirmwareError(f"{at}: accumulator reaches INT32_MAX, no threshold above it")
-    t = hardware_thresholds(layer)
-    if bias is not None:  # acc + bias >= t <=> acc >= t - bias: one add less per channel
-        t, bias = t - bias[:, None], None
-        if t.min() < -(2**31) or t.max() >= 2**31:
-            raise FirmwareError(f"{at}: thresholds minus bias outside int32")
-    base = act.base - storage_offset(out_t)
-    top = base + act.step * act.count
-    if not (min(base, top) >= -(2**15) and max(base, top) < 2**15 and abs(act.step) < 2**15):
-        raise FirmwareError(f"{at}: activation levels do not fit int16")
-    if act.count > 0xFFFF:
-        raise FirmwareError(f"{at}: {act.count} thresholds per channel")
-    return DensePlan(i, layer, kernel, bits, stored, t.astype(np.int32),
-                     int32_or_none(bias, at), w_off, base, act.step, "BITS" if bits_out else "INT8", in_bits,
-                     in_signed, why)
+    a = stored_activation(layer, bias, at, bits_out)
+    return DensePlan(i, layer, kernel, bits, stored, a.thresholds, a.bias, w_off, a.base, a.step,
+                     a.out_kind, in_bits, in_signed, why, requant=a.requant)
 
 
 def _pixel_aligned(lp: DensePlan, channels: int) -> DensePlan:

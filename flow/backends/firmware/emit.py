@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from flow.backends.firmware.budget import BUDGETS
-from flow.backends.firmware.common import c_array, coded_output, input_ctype, storage_offset
+from flow.backends.firmware.common import c_array, input_ctype, storage_offset
 from flow.backends.firmware.plan import Plan, frame_channels
 from flow.ir import Model
 from flow.resources import fill_template
@@ -61,36 +61,39 @@ def output_stage(model: Model) -> tuple[str, str]:
 
 
 def run_statements(p: Plan) -> list[str]:
-    """The body of qflow_model_run: the input conversion (when the first layer does not
-    read the caller's codes), then each layer's call from its op, each stage marked."""
+    """The body of qflow_model_run: the input conversion (when the layers do not read the
+    caller's codes), then each layer's call from its op, reading each input from its
+    producer's buffer, each stage marked."""
+
+    def buffer(k: int | None) -> str:
+        return "in" if k is None else f"(arena + {p.offsets[k]})"
+
     src: list[str] = []
     stage = 0
-    prev = "in" if not p.input_buffer else f"(arena + {p.offsets[0]})"
+    converted = buffer(0) if p.input_buffer else "in"
     channels = frame_channels(p.model.layers[0])
     if p.input_kind == "bits" and channels:
         src.append(f"qnn_pack_bipolar_frame(in, QFLOW_IN_FEATURES / {channels}, {channels}, "
-                   f"(uint32_t *){prev});")
+                   f"(uint32_t *){converted});")
     elif p.input_kind == "bits":
-        src.append(f"qnn_pack_bipolar(in, QFLOW_IN_FEATURES, (uint32_t *){prev});")
+        src.append(f"qnn_pack_bipolar(in, QFLOW_IN_FEATURES, (uint32_t *){converted});")
     elif p.input_kind == "uint8":
-        src.append(f"qnn_uint8_to_storage(in, QFLOW_IN_FEATURES, (int8_t *){prev});")
+        src.append(f"qnn_uint8_to_storage(in, QFLOW_IN_FEATURES, (int8_t *){converted});")
     if p.input_buffer:
         stage += 1
         src.append(f"QFLOW_MARK({stage});")
-    buf = 1 if p.input_buffer else 0
-    coded = coded_output(p.model)
     for lp in p.layers:
-        last = lp.index == len(p.layers) - 1
-        dst = "out" if last and not coded else f"arena + {p.offsets[buf]}"
-        src.append(lp.call_c(layer_object(lp.index), prev, dst,
-                             f"arena + {p.scratch[lp.index]}"))
-        if last and coded:  # the output quantizer's codes, stored in int8, widened
+        k = p.writes[lp.index]
+        dst = "out" if k is None else f"arena + {p.offsets[k]}"
+        src.append(lp.call_c(layer_object(lp.index), [buffer(r) for r in p.reads[lp.index]],
+                             dst, f"arena + {p.scratch[lp.index]}"))
+        if k is not None and lp.index == len(p.layers) - 1:
+            # the output quantizer's codes, stored in int8, widened
             offset = storage_offset(lp.layer.out_dtype)
             src.append(f"qnn_codes_to_i32((const int8_t *)({dst}), QFLOW_OUT_FEATURES, "
                        f"{offset}, out);")
         stage += 1
         src.append(f"QFLOW_MARK({stage});")
-        prev, buf = f"({dst})", buf + 1
     return src
 
 

@@ -1,4 +1,4 @@
-"""The firmware's layer kinds: one module per kind (`dense`, `conv`, `pool`), found by the
+"""The firmware's layer kinds: one module per kind (`dense`, `conv`, `pool`, `add`), found by the
 layer's kind through flow.ir.op_for. Adding a kind means adding its module and one entry
 here.
 
@@ -17,14 +17,15 @@ An op module provides
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, Protocol
 
-from flow.backends.firmware import conv, dense, pool
+from flow.backends.firmware import add, conv, dense, pool
 from flow.ir import Layer, kind_registry, op_for
 
 STAGE = "the firmware backend"
-OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), STAGE)
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool, add), STAGE)
 
 
 class LayerPlan(Protocol):
@@ -64,8 +65,9 @@ class LayerPlan(Protocol):
     def declaration_c(self, name: str) -> str:
         """The extern declaration of its layer object `name`."""
 
-    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
-        """The C statement running it: reads C expression x, writes y."""
+    def call_c(self, name: str, xs: Sequence[str], y: str, scratch: str) -> str:
+        """The C statement running it: reads the C expressions xs (one per input the layer
+        reads, in the graph's order), writes y."""
 
     def size_row(self) -> dict[str, Any]:
         """Its entry in size_report.json's layers."""

@@ -7,6 +7,7 @@ rounded and clamped as the IR says, stored as int8 (UINT8 minus 128)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,8 @@ class PoolPlan:
         ctype = "qnn_avgpool_t" if self.average else "qnn_pool_t"
         return f"extern const {ctype} {name};"
 
-    def call_c(self, name: str, x: str, y: str, scratch: str) -> str:
+    def call_c(self, name: str, xs: Sequence[str], y: str, scratch: str) -> str:
+        (x,) = xs
         if self.average:
             return f"qnn_avgpool(&{name}, (const int8_t *){x}, (int8_t *){y});"
         return f"qnn_maxpool(&{name}, {x}, {y});"
