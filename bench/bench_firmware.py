@@ -8,7 +8,8 @@ randomized batch norm) as a whole: instructions per inference and the time at 16
 beside ESP-NN's person detection on an ESP32-C3 (426 ms); the requantization (issue #12)
 against 255 thresholds per output channel, and int8 models (an MLP and a CNN) per
 inference in both activation forms and both roundings; an int8 MobileNetV1-0.25 (96x96)
-with thresholds and requantized: constants per int8 weight (issue #24). Targets in TARGETS."""
+with thresholds and requantized: constants per int8 weight (issue #24); MLPerf Tiny's
+ResNet-8 per inference and per MAC (issue #26). Targets in TARGETS."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.mobilenet import flash_figures
+from bench.resnet import firmware_figures as resnet8_figures
 from flow import golden
 from flow.atomic import write_json
 from flow.backends import firmware as fw
@@ -220,6 +222,7 @@ def main() -> None:
         (Path(tmp) / "cnv").mkdir()
         cnv = cnv_w1a1(Path(tmp) / "cnv", 2)
         mobilenet = flash_figures(Path(tmp) / "mobilenet")
+        resnet8 = resnet8_figures(Path(tmp) / "resnet8")
     binary = rt["instructions_per_mac"]["binary"]
     int8 = r8["instructions_per_mac"]["int8"]
     figures = {
@@ -264,6 +267,8 @@ def main() -> None:
         "int8_cnn_14x14_16_32": int8_cnn,
         # issue #24: an int8 MobileNetV1-0.25 (96x96) with thresholds and requantized
         "mobilenet_v1_025_96": mobilenet,
+        # issue #26: MLPerf Tiny's ResNet-8, a residual graph (skip tensors in the arena)
+        "resnet8": resnet8,
         "targets": TARGETS,
         "meets_targets": {
             **{k: v <= TARGETS[k] for k, v in figures.items()},
