@@ -39,7 +39,7 @@ from flow.buildfolder import writing
 from flow.golden.exact import float_product_slack
 from flow.golden.requant import prepare_activation
 from flow.inputs import check_batch, first_samples, test_split
-from flow.ir import MODEL_INPUT, Layer, Model, Requant
+from flow.ir import MODEL_INPUT, AddLayer, Layer, Model, Requant
 from flow.ir import load as load_ir
 from flow.reference import QONNX_FILE, quantizer_tensors, references
 from flow.results import write_result
@@ -61,6 +61,11 @@ def rounding_slack(layer: Layer, exact: bool) -> np.ndarray:
     inexact layer may move from the exact accumulator (`float_product_slack`; |x - zero
     point| <= the input range). 0 for a layer whose float graph is exact, or that has no
     product."""
+    if isinstance(layer, AddLayer) and not exact:  # two inputs, scales aligned to a unit
+        lo = min(t.min for t in layer.input_dtypes)
+        hi = max(t.max for t in layer.input_dtypes)
+        pair = np.tile(np.array(layer.input_weights), (layer.out_channels, 1))
+        return float_product_slack(pair, lo, hi) + layer.alignment_slack
     weights = getattr(layer, "weights", None)  # [out_channels, ...]; pooling has none
     if exact or weights is None:
         return np.zeros(layer.out_channels, np.int64)

@@ -4,8 +4,11 @@ then the activation quantizer after the add (ReLU and a QuantReLU in Brevitas' b
     acc[e] = WA * a[e] + WB * b[e]       (a: the first input's codes, b: the second's)
     y[e]   = activation_c(acc[e])        (c: the element's channel)
 
-WA and WB align the inputs' scales (1 and 1 where one quantizer made both, as Brevitas'
-shared quantizers do; a power of two where the scales differ by one); the inputs' zero
+WA and WB align the inputs' scales: 1 and 1 where one quantizer made both, as Brevitas'
+shared quantizers do; a power of two where the scales differ by one, both exact; otherwise
+integers whose ratio approximates the scales' (onnxruntime's QDQ adds), the layer then
+declared inexact with `alignment_slack`, the most accumulator units the float graph's sum
+may lie from the accumulator's value. The inputs' zero
 points are folded into the activation's thresholds or bias by lowering, so every backend
 computes WA * a + WB * b only. The frame is channel-last (H, W, C); a flat vector is a 1x1
 frame.
@@ -47,6 +50,9 @@ class AddLayer(Frames, Activated, ChannelWise):
     acc_max: int
     activation: Activation | None
     folding: Folding = field(default_factory=Folding)
+    # how many accumulator units the float graph's sum may lie from the accumulator's own
+    # value where WA : WB only approximates the inputs' scale ratio (0: aligned exactly)
+    alignment_slack: int = 0
 
     @property
     def input_dtypes(self) -> tuple[DataType, DataType]:
@@ -81,6 +87,8 @@ class AddLayer(Frames, Activated, ChannelWise):
                           f"narrower than the worst case [{lo}, {hi}]")
         if self.activation is None:
             raise IRError(f"{at}: an add needs its activation quantizer")
+        if not isinstance(self.alignment_slack, int) or self.alignment_slack < 0:
+            raise IRError(f"{at}: alignment slack {self.alignment_slack} must be an integer >= 0")
         check_activation(self.activation, at, self.out_channels, self.acc_min, self.acc_max)
         self.check_folding(at, self.folding)
 
@@ -89,7 +97,7 @@ class AddLayer(Frames, Activated, ChannelWise):
             "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
             "in_features": self.in_features, "out_features": self.out_features,
             "input_dtype": self.input_dtype.name, "other_dtype": self.other_dtype.name,
-            "input_weights": list(self.input_weights),
+            "input_weights": list(self.input_weights), "alignment_slack": self.alignment_slack,
             "acc_min": int(self.acc_min), "acc_max": int(self.acc_max),
             "acc_dtype": self.acc_dtype.name,
             "activation": activation_to_json(self.activation, self.name, put),
@@ -106,7 +114,8 @@ class AddLayer(Frames, Activated, ChannelWise):
                    input_weights=tuple(int(w) for w in d["input_weights"]),  # type: ignore[arg-type]
                    acc_min=int(d["acc_min"]), acc_max=int(d["acc_max"]),
                    activation=activation_from_json(d["activation"], get),
-                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])))
+                   folding=Folding(pe=int(d["folding"]["pe"]), simd=int(d["folding"]["simd"])),
+                   alignment_slack=int(d["alignment_slack"]))
 
 
 def add_accumulators(layer: AddLayer, a: np.ndarray, b: np.ndarray) -> np.ndarray:

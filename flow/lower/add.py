@@ -7,8 +7,9 @@ quantizes both branches with one shared quantizer) the sum is (a + b - za - zb) 
 they differ by a power of two 2^k, the coarser input is weighted 2^k in units of the finer
 scale. Either way the sum is an integer accumulator times one scale, and the tail after
 the Add (ReLU, the quantizer) becomes thresholds or a requantization exactly as a weighted
-layer's does (`flow.lower.linear`), with the zero points in its offset. Other scale ratios
-need a rounding of their own and are refused, naming the node.
+layer's does (`flow.lower.linear`), with the zero points in its offset. Other ratios
+(onnxruntime calibrates each tensor's scale) are approximated by WA : WB (`input_weights`):
+the layer is then inexact, by at most its `alignment_slack` accumulator units.
 """
 
 from __future__ import annotations
@@ -33,17 +34,26 @@ def _scalar(g: Graph, node: onnx.NodeProto, q: QuantParams, what: str) -> tuple[
     return float(np.asarray(q.scale).reshape(-1)[0]), int(np.asarray(q.zero_point).reshape(-1)[0])
 
 
-def input_weights(g: Graph, node: onnx.NodeProto, sa: float, sb: float
-                  ) -> tuple[int, int, float]:
-    """(WA, WB, the accumulator's unit scale): the inputs' scales aligned by a power of two."""
+ALIGN_BITS = 16  # an approximate alignment's larger weight: 2^ALIGN_BITS units
+
+
+def input_weights(sa: float, sb: float) -> tuple[int, int, float]:
+    """(WA, WB, the accumulator's unit scale): the inputs' scales aligned exactly where their
+    ratio is a power of two (up to 2^16), else WA : WB approximating sa : sb with the larger
+    ALIGN_BITS bits wide."""
     k = np.log2(np.float64(sa) / np.float64(sb))
-    if not float(k).is_integer() or abs(k) > 16:
-        raise g.err(node, f"adds inputs of scales {sa:g} and {sb:g}, whose ratio is not a "
-                          "power of two: quantize both branches with one quantizer (as "
-                          "Brevitas' residual blocks share one), or to scales 2^k apart")
-    if k >= 0:
-        return 2 ** int(k), 1, sb
-    return 1, 2 ** int(-k), sa
+    if float(k).is_integer() and abs(k) <= 16:
+        return (2 ** int(k), 1, sb) if k >= 0 else (1, 2 ** int(-k), sa)
+    unit = max(sa, sb) / 2**ALIGN_BITS
+    return max(1, round(sa / unit)), max(1, round(sb / unit)), unit
+
+
+def alignment_slack(wa: int, wb: int, unit: float, sa: float, sb: float,
+                    ranges: list[int]) -> int:
+    """The most accumulator units sum (a - za) * sa + (b - zb) * sb lies from
+    (WA (a - za) + WB (b - zb)) * unit, |a - za| and |b - zb| at most `ranges`."""
+    err = abs(wa - sa / unit) * ranges[0] + abs(wb - sb / unit) * ranges[1]
+    return int(np.ceil(err))
 
 
 def lower_join(g: Graph, node: onnx.NodeProto, a: Stream, b: Stream, name: str) -> Lowered:
@@ -64,8 +74,11 @@ def lower_join(g: Graph, node: onnx.NodeProto, a: Stream, b: Stream, name: str) 
         out_index = a.index
     else:
         raise g.err(node, f"adds tensors of shape {a.index.shape} laid out differently")
-    wa, wb, unit = input_weights(g, node, sa, sb)
+    wa, wb, unit = input_weights(sa, sb)
     bounds = [(a.dtype.min, a.dtype.max), (b.dtype.min, b.dtype.max)]
+    slack = alignment_slack(wa, wb, unit, sa, sb,
+                            [max(abs(lo - z), abs(hi - z)) for (lo, hi), z in zip(bounds, (za, zb),
+                                                                                  strict=True)])
 
     def build(weights: np.ndarray, w_dtype: DataType, acc_min: int, acc_max: int,
               act: Activation | None) -> AddLayer:
@@ -75,7 +88,8 @@ def lower_join(g: Graph, node: onnx.NodeProto, a: Stream, b: Stream, name: str) 
         return AddLayer(name=name, source=node.name, in_shape=(h, w, c), out_shape=(h, w, c),
                         input_dtype=a.dtype, other_dtype=b.dtype,
                         input_weights=(int(weights[0, 0]), int(weights[0, 1])),
-                        acc_min=acc_min, acc_max=acc_max, activation=act)
+                        acc_min=acc_min, acc_max=acc_max, activation=act,
+                        alignment_slack=slack)
 
     match = LinearMatch(
         node=node, weights=np.tile(np.array([wa, wb], np.int64), (c, 1)),
@@ -85,5 +99,6 @@ def lower_join(g: Graph, node: onnx.NodeProto, a: Stream, b: Stream, name: str) 
         tail=[], start=node.output[0], output=node.output[0],
         out_shape=(c, h, w) if a.index.ndim == 3 else (c,),
         x_bounds=(min(lo for lo, _ in bounds), max(hi for _, hi in bounds)), build=build,
-        out_index=out_index, acc_offset=np.full(c, wa * za + wb * zb, np.int64))
+        out_index=out_index, acc_offset=np.full(c, wa * za + wb * zb, np.int64),
+        exact_alignment=slack == 0, extra_slack=slack)
     return lower_linear(g, match, name, a)

@@ -70,6 +70,10 @@ class LinearMatch:
     # what the float graph subtracts from the accumulator before its scale, per channel:
     # None for the input's zero point times the row sum (one input stream)
     acc_offset: np.ndarray | None = None
+    # False where the accumulator only approximates the float graph's sum (an add whose
+    # inputs' scales are aligned approximately), by at most extra_slack accumulator units
+    exact_alignment: bool = True
+    extra_slack: int = 0
 
 
 @dataclass
@@ -110,7 +114,7 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
         """The op's float output for accumulator values (the float graph's exact product)."""
         return ((acc - offset) * s).astype(np.float32)
 
-    exact = float_graph_is_exact(s, w, x.q, w.shape[1])
+    exact = float_graph_is_exact(s, w, x.q, w.shape[1]) and m.exact_alignment
     if not exact:
         log.warning("%s: %s: float32 product of the QONNX graph is not exact (scales not "
                     "powers of two or sums past 2^24); rare samples may round differently "
@@ -149,7 +153,8 @@ def lower_linear(g: Graph, m: LinearMatch, name: str, x: Stream) -> Lowered:
             lo, hi = accumulator_bounds(w * sign[:, None], *m.x_bounds)
             # where the float graph's product itself rounds, its step boundaries are only
             # known to within its float32 error: the requantization may lie as close
-            slack = np.zeros(len(lo), np.int64) if exact else float_product_slack(w, *m.x_bounds)
+            slack = np.zeros(len(lo), np.int64) if exact else \
+                float_product_slack(w, *m.x_bounds) + m.extra_slack
             chosen, diff, moved = closest_requantization(candidate, t, qmin, lo, hi, slack)
             steps = int(diff.max(initial=0))
             within = steps == 0 or (not exact and bool(np.all(moved >= 0)))

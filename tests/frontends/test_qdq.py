@@ -21,10 +21,14 @@ from flow.reference import onnxruntime_outputs, qonnx_outputs
 from tests.helpers.qdq import calibration_reader, input_shape, qdq_model
 
 CASES = [(arch, pc, act) for arch in ("mlp", "cnn") for pc in (False, True)
-         for act in ("QUInt8", "QInt8")] + [("mobile", True, "QUInt8"), ("mobile", False, "QInt8")]
+         for act in ("QUInt8", "QInt8")] + [("mobile", True, "QUInt8"), ("mobile", False, "QInt8"),
+                                            ("residual", True, "QUInt8"),
+                                            ("residual", False, "QInt8")]
 KINDS = {"mlp": ["dense"] * 3, "cnn": ["conv2d", "maxpool", "conv2d", "dense"],
          # ReLU6 is the quantizer's clamp; the global pool a depthwise sum into its quantizer
-         "mobile": ["conv2d"] * 4 + ["dense"]}
+         "mobile": ["conv2d"] * 4 + ["dense"],
+         # the add's branches have scales calibrated apart: aligned approximately, declared
+         "residual": ["conv2d"] * 3 + ["add", "conv2d", "dense"]}
 
 
 @pytest.mark.parametrize("arch,per_channel,activations", CASES,

@@ -60,3 +60,16 @@ def test_mobilenet_block_on_every_backend(tmp_path: Path) -> None:
 def test_more_qdq_models_on_every_backend(tmp_path: Path, arch: str, per_channel: bool,
                                           activations: str) -> None:
     _every_check_equal(_compiled(tmp_path, arch, per_channel, activations), limit=96)
+
+
+def test_residual_block_of_onnxruntime(tmp_path: Path) -> None:
+    """A float residual block quantized by onnxruntime (its branches' scales calibrated
+    apart, the add's alignment approximate and declared): the firmware equals golden on
+    the host and RV32; a backend that does not build the add yet is skipped with why."""
+    build = _compiled(tmp_path, "residual", True, "QUInt8")
+    outcome = check_build(build, limit=48)
+    assert outcome["verify"]["status"] in ("equal", "explained")
+    assert outcome["firmware"]["status"] == "equal"
+    for name in ("sim", "hls"):
+        o = outcome[name]
+        assert o["status"] == "equal" or (o["status"] == "skipped" and "add" in o["reason"])

@@ -11,7 +11,26 @@ import numpy as np
 
 from flow.data import load_digits
 
-ARCHS = ("mlp", "cnn", "mobile")
+ARCHS = ("mlp", "cnn", "mobile", "residual")
+
+
+def residual_block():  # -> torch.nn.Module: onnxruntime calibrates its branches apart
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU())
+            self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(8, 8, 3, padding=1))
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.stem(x)
+            return self.head(torch.relu(self.body(h) + h))
+
+    return Block()
 
 
 def float_model(arch: str, seed: int = 0):  # -> torch.nn.Module (torch imported here only)
@@ -21,6 +40,8 @@ def float_model(arch: str, seed: int = 0):  # -> torch.nn.Module (torch imported
     n = torch.nn
     if arch == "mlp":
         return n.Sequential(n.Linear(64, 32), n.ReLU(), n.Linear(32, 16), n.ReLU(), n.Linear(16, 10))
+    if arch == "residual":
+        return residual_block()
     if arch == "mobile":  # a MobileNet block: stride 2, ReLU6, depthwise, pointwise, global pool
         return n.Sequential(n.Conv2d(1, 8, 3, stride=2, padding=1), n.ReLU6(),
                             n.Conv2d(8, 8, 3, padding=1, groups=8), n.BatchNorm2d(8), n.ReLU6(),
