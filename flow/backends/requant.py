@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flow.datatypes import bits_for_range
-from flow.ir import DenseLayer, IRError, Requant
+from flow.ir import AddLayer, DenseLayer, IRError, Requant
 from flow.ir.requant import INT32_MAX, INT32_MIN
 
 MULTIPLIER_BITS = 31
@@ -60,7 +60,7 @@ class HardwareRequant:
         return self.requant.shift if self.half_even else np.maximum(-self.requant.shift, 0)
 
 
-def hardware_requant(layer: DenseLayer) -> HardwareRequant:
+def hardware_requant(layer: DenseLayer | AddLayer) -> HardwareRequant:
     """The layer's requantization (an IRError naming the layer if it has none, or if its
     output range leaves int32)."""
     r = layer.activation

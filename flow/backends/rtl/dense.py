@@ -17,7 +17,7 @@ from flow.backends.rtl import pipeline
 from flow.backends.rtl.pipeline import RequantParams
 from flow.backends.rtl.stage import Params, Stage, Stream, Timing
 from flow.backends.thresholds import hardware_thresholds
-from flow.ir import DenseLayer, Requant
+from flow.ir import AddLayer, DenseLayer, Requant
 from flow.packing import encode, mem_image, pack_words
 
 KINDS = (DenseLayer,)  # the IR kinds it handles (flow.ir.kind_registry)
@@ -40,13 +40,13 @@ def weight_image(layer: DenseLayer) -> str:
     return mem_image(pack_words(w.reshape(nf * sf, pe * simd), wt.bits), pe * simd * wt.bits)
 
 
-def activation_image(layer: DenseLayer) -> str | None:
+def activation_image(layer: DenseLayer | AddLayer) -> str | None:
     """The activation's memory (None without an activation). Thresholds: word nf holds
     T[nf*PE + p, j] at element p*N_THRES + j, ACC_BITS + 1 bits each. Requantization: word
     nf holds the biases, multipliers, left shifts (tflite only) and right shifts of channels
     nf*PE + p, each a group of PE fields (element p), in that order from bit 0."""
     act = layer.activation
-    nf, pe = layer.out_features // layer.folding.pe, layer.folding.pe
+    nf, pe = layer.out_channels // layer.folding.pe, layer.folding.pe
     if act is None:
         return None
     if isinstance(act, Requant):
@@ -84,20 +84,26 @@ def mvau_params(layer: DenseLayer, weights_file: str, activation_file: str) -> P
         "WEIGHTS_STYLE": pipeline.rom_style(nf * sf),
         "ACTIVATION_STYLE": pipeline.rom_style(nf),
     }
-    act = layer.activation
-    if isinstance(act, Requant):
-        params.update(OUT_BITS=act.out_dtype.bits, ACTIVATION_FILE=activation_file,
-                      REQUANT=requant_params(layer))
-    elif act is not None:
-        out = act.out_dtype
-        # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
-        base, step = (0, 1) if out.is_bipolar else (act.base, act.step)
-        params.update(N_THRES=act.count, OUT_BITS=out.bits, OUT_BASE=base, OUT_STEP=step,
-                      ACTIVATION_FILE=activation_file)
+    params.update(activation_params(layer, activation_file))
     return params
 
 
-def requant_params(layer: DenseLayer) -> RequantParams:
+def activation_params(layer: DenseLayer | AddLayer, activation_file: str) -> Params:
+    """activation.sv's parameters that the layer's activation sets (none: nothing)."""
+    act = layer.activation
+    if isinstance(act, Requant):
+        return {"OUT_BITS": act.out_dtype.bits, "ACTIVATION_FILE": activation_file,
+                "REQUANT": requant_params(layer)}
+    if act is None:
+        return {}
+    out = act.out_dtype
+    # BIPOLAR codes are the count itself (-1 + 2 * count -> bit count)
+    base, step = (0, 1) if out.is_bipolar else (act.base, act.step)
+    return {"N_THRES": act.count, "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
+            "ACTIVATION_FILE": activation_file}
+
+
+def requant_params(layer: DenseLayer | AddLayer) -> RequantParams:
     """requant.sv's parameters of a requantized layer (its REQUANT)."""
     hw = hardware_requant(layer)
     r = hw.requant

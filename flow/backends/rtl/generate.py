@@ -84,10 +84,11 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
                            block_sources(model.layers)),
             "layers": [{"name": layer.name, "instance": st.name, **st.summary}
                        for layer, st in zip(model.layers, parts, strict=True)],
-            "fifos": [{"instance": f"l{i}_fifo", "after": layer.name, "depth": depth,
-                       "needed": need}
-                      for i, (layer, depth, need) in enumerate(zip(
-                          model.layers[:-1], fifo_depths, needed, strict=True))],
+            "fifos": [{"instance": top.fifo_name(model, e),
+                       "after": model.layers[e.src].name, "depth": depth, "needed": need,
+                       **({} if model.is_chain else {"before": model.layers[e.dst].name})}
+                      for e, depth, need in zip(top.edges(model), fifo_depths, needed,
+                                                strict=True)],
             "expected": {"initiation_interval": top.expected_interval(model),
                          "latency": top.expected_latency(model)},
         }

@@ -17,7 +17,7 @@ import numpy as np
 from flow.backends.rtl import pipeline
 from flow.backends.rtl.ops import op
 from flow.backends.rtl.stage import Stage, Stream, sv_value
-from flow.ir import Layer, Model
+from flow.ir import MODEL_INPUT, Layer, Model
 
 PORT_SIGNALS = ("tvalid", "tready", "tdata", "tlast")
 
@@ -66,38 +66,114 @@ def top_source(model: Model, parts: list[Stage], depths: list[int]) -> str:
         lines.append(f"  logic {prefix}_tvalid, {prefix}_tready, {prefix}_tlast;")
         lines.append(f"  logic [{width - 1}:0] {prefix}_tdata;")
 
-    def instance(module: str, params: str, name: str, src: str, dst: str) -> None:
+    def instance(module: str, params: str, name: str, srcs: list[str], dst: str) -> None:
         def ports(side: str, prefix: str) -> str:
             return ", ".join(f".{side}_axis_{s}({prefix}_{s})" for s in PORT_SIGNALS)
 
+        # one input: s_axis; a join's inputs: s0_axis, s1_axis
+        sides = ["s"] if len(srcs) == 1 else [f"s{k}" for k in range(len(srcs))]
+        inputs = ", ".join(ports(side, src) for side, src in zip(sides, srcs, strict=True))
         lines.extend([f"  {module} #({params}) {name} (",
-                      f"      .clk, .rst_n, {ports('s', src)},",
+                      f"      .clk, .rst_n, {inputs},",
                       f"      {ports('m', dst)});"])
 
-    src = "s_axis"
+    def fork(i: int, outs: list[str], width: int) -> None:
+        """axis_fork of stage i's output into one stream per reader (each its own tready)."""
+        for out in outs:
+            wires(out, width)
+        lines.append(f"  logic [{width - 1}:0] l{i}_fork_tdata;")
+        lines.append(f"  logic l{i}_fork_tlast;")
+        rev = outs[::-1]  # a vector's element 0 is its last bit
+        lines.extend([
+            f"  axis_fork #(.N_OUT({len(outs)}), .WIDTH({width})) l{i}_fork (",
+            "      .clk, .rst_n, " + ", ".join(f".s_axis_{s}(l{i}_out_{s})" for s in PORT_SIGNALS)
+            + ",",
+            f"      .m_axis_tvalid({{{', '.join(o + '_tvalid' for o in rev)}}}), "
+            f".m_axis_tready({{{', '.join(o + '_tready' for o in rev)}}}),",
+            f"      .m_axis_tdata(l{i}_fork_tdata), .m_axis_tlast(l{i}_fork_tlast));"])
+        for out in outs:
+            lines.append(f"  assign {out}_tdata = l{i}_fork_tdata;")
+            lines.append(f"  assign {out}_tlast = l{i}_fork_tlast;")
+
+    graph = edges(model)
+    into: dict[tuple[int, int], str] = {}  # (stage, input slot) -> the stream it reads
     for i, st in enumerate(parts):
         is_last = i == len(parts) - 1
         dst = "m_axis" if is_last else f"l{i}_out"
         if not is_last:
             wires(dst, st.out.width)
+        srcs = [into[(i, slot)] if name != MODEL_INPUT else "s_axis"
+                for slot, name in enumerate(model.inputs_of(i))]
         params = ",\n      ".join(f".{k}({sv_value(v)})" for k, v in st.params.items())
         lines.append(f"  // {st.comment}")
-        instance(st.module, f"\n      {params}\n  ", st.name, src, dst)
+        instance(st.module, f"\n      {params}\n  ", st.name, srcs, dst)
         if is_last:
             break
-        nxt = parts[i + 1].inp  # of st.out's type (Model.validate)
-        src = dst
-        if st.out.elems != nxt.elems:
-            wires(f"l{i}_dwc", nxt.width)
-            instance("axis_dwc", f".ELEM_BITS({nxt.bits}), .IN_ELEMS({st.out.elems}), "
-                     f".OUT_ELEMS({nxt.elems})", f"l{i}_dwc", src, f"l{i}_dwc")
-            src = f"l{i}_dwc"
-        wires(f"l{i}_fifo", nxt.width)
-        instance("axis_fifo", f".WIDTH({nxt.width}), .DEPTH({depths[i]})", f"l{i}_fifo",
-                 src, f"l{i}_fifo")
-        src = f"l{i}_fifo"
+        mine = [(k, e) for k, e in enumerate(graph) if e.src == i]
+        if len(mine) > 1:
+            fork(i, [edge_name(e) for _, e in mine], st.out.width)
+        for k, e in mine:
+            nxt = input_stream(model.layers[e.dst], e.slot)  # of st.out's type (validate)
+            src = edge_name(e) if len(mine) > 1 else dst
+            if st.out.elems != nxt.elems:
+                wires(f"{edge_name(e)}_dwc", nxt.width)
+                instance("axis_dwc", f".ELEM_BITS({nxt.bits}), .IN_ELEMS({st.out.elems}), "
+                         f".OUT_ELEMS({nxt.elems})", f"{edge_name(e)}_dwc", [src],
+                         f"{edge_name(e)}_dwc")
+                src = f"{edge_name(e)}_dwc"
+            fifo = fifo_name(model, e)
+            wires(fifo, nxt.width)
+            instance("axis_fifo", f".WIDTH({nxt.width}), .DEPTH({depths[k]})", fifo, [src], fifo)
+            into[(e.dst, e.slot)] = fifo
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A stream from stage `src` to input `slot` of stage `dst`, with its width converter
+    where the beats differ and its FIFO."""
+
+    src: int
+    dst: int
+    slot: int
+    reader: int  # which of src's readers (a fork's output)
+    readers: int  # how many src has
+
+
+def edges(model: Model) -> list[Edge]:
+    """Every stream between stages, by producer, then in the order its readers come: a
+    chain's are the FIFOs after stages 0 .. n-2. The model's input feeds one stage."""
+    index = {layer.name: i for i, layer in enumerate(model.layers)}
+    reads = model.consumers()
+    if len(reads[MODEL_INPUT]) > 1:
+        raise ValueError(f"{model.name}: the input feeds {', '.join(reads[MODEL_INPUT])}; the "
+                         "rtl backend forks streams between layers only")
+    out = []
+    for i, layer in enumerate(model.layers[:-1]):
+        readers = reads[layer.name]
+        for r, name in enumerate(readers):
+            j = index[name]
+            slots = [k for k, n in enumerate(model.inputs_of(j)) if n == layer.name]
+            slot = slots[sum(1 for x in readers[:r] if x == name)]  # a layer read twice
+            out.append(Edge(i, j, slot, r, len(readers)))
+    return out
+
+
+def edge_name(e: Edge) -> str:
+    """The stream's name in the top: l<src> for a stage's only reader, l<src>_f<reader> for
+    one of a fork's outputs."""
+    return f"l{e.src}" if e.readers == 1 else f"l{e.src}_f{e.reader}"
+
+
+def fifo_name(model: Model, e: Edge) -> str:
+    return f"{edge_name(e)}_fifo"
+
+
+def input_stream(layer: Layer, slot: int) -> Stream:
+    """The stream input `slot` of the layer's stage takes (a join has two)."""
+    streams = getattr(op(layer), "input_streams", None)
+    return streams(layer)[slot] if streams else op(layer).streams(layer)[0]
 
 
 def dwc_times(times: list[int], in_elems: int, out: Stream) -> list[int]:
@@ -121,23 +197,35 @@ class Trace:
 
 
 def trace(model: Model, arrivals: list[int]) -> Trace:
-    """Run each stage's cycle model on the previous one's output (through its width
-    converter and FIFO), the top's input beat k there from cycle arrivals[k]."""
-    pushes: list[list[int]] = []
-    pops: list[list[int]] = []
+    """Run each stage's cycle model on its inputs: the top's input beat k from cycle
+    arrivals[k], another stage's output through its width converter and FIFO (each edge's,
+    in `edges` order; a fork adds no cycle)."""
+    graph = edges(model)
+    pushes: list[list[int]] = [[] for _ in graph]
+    pops: list[list[int]] = [[] for _ in graph]
+    into = {(e.dst, e.slot): k for k, e in enumerate(graph)}
+    outs: dict[int, list[int]] = {}
     layers = model.layers
     for i, layer in enumerate(layers):
-        t = op(layer).timing(layer, arrivals)
-        if i:
-            pops.append(t.taken)
-        if i + 1 < len(layers):
-            nxt = layers[i + 1]
-            times, out, nxt_in = t.out, op(layer).streams(layer)[1], op(nxt).streams(nxt)[0]
+        given = []
+        for slot, name in enumerate(model.inputs_of(i)):
+            if name == MODEL_INPUT:
+                given.append(arrivals)
+                continue
+            k = into[(i, slot)]
+            src = graph[k].src
+            times, out = outs[src], op(layers[src]).streams(layers[src])[1]
+            nxt_in = input_stream(layer, slot)
             if out.elems != nxt_in.elems:
                 times = dwc_times(times, out.elems, nxt_in)
-            pushes.append(times)
-            arrivals = [c + pipeline.FIFO_LATENCY for c in times]
-    return Trace(pushes, pops, t.out)
+            pushes[k] = times
+            given.append([c + pipeline.FIFO_LATENCY for c in times])
+        t = op(layer).timing(layer, *given)
+        for slot in range(len(given)):
+            if (i, slot) in into:
+                pops[into[(i, slot)]] = t.taken
+        outs[i] = t.out
+    return Trace(pushes, pops, outs[len(layers) - 1])
 
 
 def expected_latency(model: Model) -> int:
@@ -164,25 +252,29 @@ SIZING_FRAMES = 4  # frames of the sizing schedule: the pipeline's pattern repea
 
 
 def fifo_depths(model: Model) -> list[int]:
-    """Depth of each FIFO between stages, from a schedule where frames enter at the top's
-    interval and every stage runs at its own pace, never stalled by its output: the most
-    beats waiting between a stage's computation and the next stage (counting a beat pushed
-    in a cycle, as axis_fifo does), less what the stage's own output buffer holds. With
-    these depths no stage's computation ever waits on a full FIFO in that schedule;
-    entering frames earlier only moves beats earlier or stalls a stage before the slowest,
-    so the top keeps that interval whatever its input."""
+    """Depth of each FIFO between stages (in `edges` order; a residual's skip path is
+    one), from a schedule where frames enter at the top's interval and every stage runs
+    at its own pace, never stalled by its output: the most beats waiting between a
+    stage's computation and the next stage (counting a beat pushed in a cycle, as
+    axis_fifo does), less what the stage's own output buffer holds. With these depths no
+    stage's computation ever waits on a full FIFO in that schedule; entering frames
+    earlier only moves beats earlier or stalls a stage before the slowest, so the top
+    keeps that interval whatever its input."""
     interval, beats = expected_interval(model), model_streams(model)[0].beats
     arrivals = [f * interval + k for f in range(SIZING_FRAMES) for k in range(beats)]
     tr = trace(model, arrivals)
     depths = []
-    for layer, nxt, pushed, popped in zip(model.layers, model.layers[1:], tr.pushes, tr.pops,
-                                          strict=False):
+    for e, pushed, popped in zip(edges(model), tr.pushes, tr.pops, strict=True):
+        layer = model.layers[e.src]
         before = np.searchsorted(np.asarray(popped), np.asarray(pushed), side="left")
         waiting = int((np.arange(1, len(pushed) + 1) - before).max())
-        out, nxt_in = op(layer).streams(layer)[1].elems, op(nxt).streams(nxt)[0].elems
+        out, nxt_in = op(layer).streams(layer)[1].elems, input_stream(
+            model.layers[e.dst], e.slot).elems
         # an up-converting width converter passes the stage's queued beats on only as whole
-        # wider beats, a registered fill level behind: their room is not counted there
-        held = 0 if out < nxt_in else op(layer).output_buffer(layer) * out // nxt_in
+        # wider beats, a registered fill level behind: their room is not counted there; a
+        # forked output's buffer waits on every reader, so none of it counts for one
+        held = 0 if out < nxt_in or e.readers > 1 else \
+            op(layer).output_buffer(layer) * out // nxt_in
         depths.append(max(2, waiting - held))
     return depths
 
@@ -191,10 +283,10 @@ def check_fifo_depths(model: Model, depths: list[int], needed: list[int]) -> Non
     """Raise ValueError naming the FIFO where `depths` holds less than `needed` (fifo_depths)."""
     if len(depths) != len(needed):
         raise ValueError(f"{model.name}: {len(depths)} FIFO depths for {len(needed)} FIFOs")
-    for i, (have, want) in enumerate(zip(depths, needed, strict=True)):
+    for e, have, want in zip(edges(model), depths, needed, strict=True):
         if have < want:
-            a, b = model.layers[i], model.layers[i + 1]
+            a, b = model.layers[e.src], model.layers[e.dst]
             raise ValueError(
-                f"{model.name}: FIFO l{i}_fifo ({a.name} -> {b.name}) of {have} beats is "
+                f"{model.name}: FIFO {fifo_name(model, e)} ({a.name} -> {b.name}) of {have} beats is "
                 f"undersized: the schedule at {expected_interval(model)} cycles a frame holds "
                 f"{want} beats there, so the top would fall short of that interval")
