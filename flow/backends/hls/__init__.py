@@ -12,8 +12,9 @@ the templates' fallback types, and returns the last layer's accumulators, which 
 the golden model's exactly. `qflow hls` (`hls_check`) also times it and writes hls.json.
 
 Modules: `ops` (the per-kind registry: `dense`, `conv` (window generator + MVAU, or VVAU
-for depthwise), `pool` (max pools)), `top` (the dataflow top), `generate` (the folder and
-its fingerprint), `csim` (g++, the command), `vendor` (which ap_int/hls::stream headers).
+for depthwise), `pool` (max and average pools), `add` (residual joins)), `top` (the dataflow
+top: the IR's graph as streams, forks and width converters), `generate` (the folder and its
+fingerprint), `csim` (g++, the command), `vendor` (which ap_int/hls::stream headers).
 """
 
 from flow.backends.hls.cpp import AP_INT_MAX_W, MAX_BITS, c_identifier, cpp_type

@@ -83,13 +83,18 @@ class DenseStage:
 
     def partitions(self) -> str:
         """The pragmas that spread the parameters over PEs (and thresholds) for II = 1."""
-        lines = [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_weights complete dim=1)"]
+        return "\n".join([f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_weights complete "
+                          "dim=1)", *self.activation_partitions()])
+
+    def activation_partitions(self) -> list[str]:
+        """The pragmas that spread the activation's parameters over PEs."""
+        lines = []
         if self.thresholds is not None:
             lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.t complete "
                       f"dim={d})" for d in (1, 3)]
         lines += [f"  QFLOW_HLS(ARRAY_PARTITION variable={self.name}_act.{a} complete dim=1)"
                   for a in self.requant_arrays()]
-        return "\n".join(lines)
+        return lines
 
     def requant_arrays(self) -> dict[str, np.ndarray]:
         """The requantization's per-channel arrays, by member name (none without one)."""
@@ -199,6 +204,15 @@ def params_header(s: DenseStage) -> str:
         f"static const qflow::table_word_t<{wbits}> {s.name}_weights[{f.pe}][{nf * sf}] =",
         c_array(rows) + ";",
     ]
+    return "\n".join(text) + "\n" + activation_params(s)
+
+
+def activation_params(s: DenseStage) -> str:
+    """The activation `<name>_act` of struct `s.act_type` as a function-local static:
+    thresholds [PE][NF][count], the requantization's arrays [PE][NF] each, or empty."""
+    layer, f = s.layer, s.layer.folding
+    nf = layer.out_features // f.pe
+    text = []
     if s.thresholds is not None:
         # T[nf * PE + pe, j] -> [pe][nf][j]
         t = s.thresholds.reshape(nf, f.pe, -1).transpose(1, 0, 2)

@@ -72,7 +72,7 @@ def sources(model: Model, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CL
     files: dict[str, str | bytes] = {p.name: p.read_text() for p in headers()}
     for s in layer_stages:
         files.update(s.files())
-    files.update(top_sources(name, layer_stages))
+    files.update(top_sources(name, model, layer_stages))
     files[f"{name}_tb.cpp"] = testbench_source(name)
     files["run_hls.tcl"] = tcl_script(name, part, clock_ns)
     codes = synthetic.random_codes(model, TB_SAMPLES)

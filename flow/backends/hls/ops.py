@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Protocol
 
-from flow.backends.hls import conv, dense, pool
+from flow.backends.hls import add, conv, dense, pool
 from flow.backends.hls.cpp import ApWord
 from flow.ir import Layer, Model, kind_registry, op_for
 
-OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool), "the HLS backend")
+OPS: dict[str, ModuleType] = kind_registry((dense, conv, pool, add), "the HLS backend")
 
 
 class LayerStage(Protocol):
@@ -27,8 +27,10 @@ class LayerStage(Protocol):
     @property
     def label(self) -> str: ...  # "layer <index> (<IR name>, from <source>)", for messages
 
+    # the input side, of every input (an add's two differ only in type; the top takes
+    # each input's type from what feeds it)
     @property
-    def in_type(self) -> str: ...  # qflow type of the input elements
+    def in_type(self) -> str: ...  # qflow type of the (first) input's elements
 
     @property
     def in_elems(self) -> int: ...  # input elements per stream word
@@ -50,7 +52,8 @@ class LayerStage(Protocol):
         ...
 
     def function(self) -> str:
-        """`static void <name>(hls::stream<in word>& in, hls::stream<out word>& out)`."""
+        """`static void <name>(hls::stream<in word>& in, hls::stream<out word>& out)`: one
+        input stream per IR input, in `Model.inputs_of` order."""
         ...
 
     def words(self) -> list[ApWord]:

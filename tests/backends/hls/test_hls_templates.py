@@ -241,7 +241,7 @@ def test_layer_fields(tmp_path: Path) -> None:
     assert (s.acc_bits, s.datapath, s.out_type) == (6, "mac", "qflow::int_t<6>")
     assert s.act_type == "qflow::accumulator_out<6, 1, 0>"
     with pytest.raises(IRError, match="layer d .*kind 'lstm' is not supported by the HLS "
-                                      "backend .it handles: avgpool, conv2d, dense, maxpool."):
+                                      "backend .it handles: add, avgpool, conv2d, dense, maxpool."):
         unknown = copy.copy(layer)
         unknown.kind = "lstm"  # type: ignore[misc]  # a kind the HLS backend does not build
         hls.stage(unknown, 0)
