@@ -100,16 +100,16 @@ def test_the_ir_refuses_malformed_graphs_by_layer(resnet: Path) -> None:
 
 
 def test_compiled_residual_build_verifies(resnet: Path, tmp_path: Path) -> None:
-    """`qflow compile` builds the graph; backends that do not build an add yet say so; verify
-    follows the executor layer by layer through the graph (by each activation's tensor) and
-    explains every difference by the layers the IR declares inexact."""
+    """`qflow compile` builds the graph for every backend; verify follows the executor layer
+    by layer through the graph (by each activation's tensor) and explains every difference
+    by the layers the IR declares inexact."""
     from flow.backends import unsupported
     from flow.export import compile_onnx
     from flow.verify import verify
 
     build = tmp_path / "build"
     model = compile_onnx(resnet, build, {})
-    assert "add layers" in unsupported("rtl", model)
+    assert all(unsupported(name, model) == [] for name in ("rtl", "hls", "firmware"))
     result = verify(build, x=residual_inputs(SHAPE, 24))
     a = result["agreement"]["qonnx_executor"]
     assert a["argmax_equal"] >= 23 and a["explained"] and result["passed"]
