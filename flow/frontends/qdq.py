@@ -19,6 +19,7 @@ a QuantizeLinear whose codes leave the graph) is refused, naming the node.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -76,14 +77,19 @@ class _Rewriter:
         x = numpy_helper.to_array(self.consts[node.input[0]])
         if node.op_type == "ConstantOfShape":
             shape = [int(d) for d in x.reshape(-1)]
-            if any(d < 0 for d in shape) or int(np.prod(shape)) > MAX_TENSOR_VALUES:
+            if any(d < 0 for d in shape) or math.prod(shape) > MAX_TENSOR_VALUES:
                 raise self.err(node, f"a constant of shape {shape}: negative or larger than "
                                      f"{MAX_TENSOR_VALUES} values")
             value = next((numpy_helper.to_array(a.t) for a in node.attribute
                           if a.name == "value"), np.zeros(1, np.float32))
+            if value.size != 1:
+                raise self.err(node, f"its value holds {value.size} elements, not one")
             return np.full(shape, value.reshape(-1)[0], value.dtype)
-        to = next(a.i for a in node.attribute if a.name == "to")
-        return x.astype(helper.tensor_dtype_to_np_dtype(to))
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        try:
+            return x.astype(helper.tensor_dtype_to_np_dtype(to))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as e:
+            raise self.err(node, f"casts to an unknown type {to!r}") from e
 
     def err(self, node: onnx.NodeProto, msg: str) -> LoweringError:
         return LoweringError(f"{self.path}: node {node.name or node.op_type!r} "

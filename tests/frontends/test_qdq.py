@@ -130,7 +130,16 @@ def test_requantization_of_the_same_grid_is_removed(tmp_path: Path) -> None:
       helper.make_node("QuantizeLinear", ["x", "s", "z"], ["a"], name="q"),
       helper.make_node("DequantizeLinear", ["a", "s", "zz"], ["y"], name="dq")],
      {"big": np.array([2**40], np.int64)}, "huge", "larger than"),
-], ids=["codes-leave", "dynamic-scale", "scales-differ", "int32-codes", "constant-bomb"])
+    ([helper.make_node("ConstantOfShape", ["big"], ["zz"], name="wraps"),
+      helper.make_node("QuantizeLinear", ["x", "s", "z"], ["a"], name="q"),
+      helper.make_node("DequantizeLinear", ["a", "s", "zz"], ["y"], name="dq")],
+     {"big": np.array([2**32, 2**32], np.int64)}, "wraps", "larger than"),
+    ([helper.make_node("Cast", ["s"], ["s8"], name="cast_nowhere"),
+      helper.make_node("QuantizeLinear", ["x", "s8", "z"], ["a"], name="q"),
+      helper.make_node("DequantizeLinear", ["a", "s", "z"], ["y"], name="dq")],
+     {}, "cast_nowhere", "unknown type"),
+], ids=["codes-leave", "dynamic-scale", "scales-differ", "int32-codes", "constant-bomb",
+        "constant-bomb-int64-wrap", "cast-without-type"])
 def test_what_the_frontend_cannot_read_is_refused_by_node(
         tmp_path: Path, nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], named: str,
         why: str) -> None:
