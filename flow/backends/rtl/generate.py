@@ -85,7 +85,7 @@ def generate(model: Model, build_dir: Path, fifo_depths: list[int] | None = None
             "layers": [{"name": layer.name, "instance": st.name, **st.summary}
                        for layer, st in zip(model.layers, parts, strict=True)],
             "fifos": [{"instance": top.fifo_name(model, e),
-                       "after": model.layers[e.src].name, "depth": depth, "needed": need,
+                       "after": top.produced(model, e.src)[0], "depth": depth, "needed": need,
                        **({} if model.is_chain else {"before": model.layers[e.dst].name})}
                       for e, depth, need in zip(top.edges(model), fifo_depths, needed,
                                                 strict=True)],

@@ -20,6 +20,7 @@ from flow.backends.rtl.stage import Stage, Stream, sv_value
 from flow.ir import MODEL_INPUT, Layer, Model
 
 PORT_SIGNALS = ("tvalid", "tready", "tdata", "tlast")
+INPUT = -1  # an edge's producer when it is the top's input
 
 
 def top_name(model: Model) -> str:
@@ -77,54 +78,61 @@ def top_source(model: Model, parts: list[Stage], depths: list[int]) -> str:
                       f"      .clk, .rst_n, {inputs},",
                       f"      {ports('m', dst)});"])
 
-    def fork(i: int, outs: list[str], width: int) -> None:
-        """axis_fork of stage i's output into one stream per reader (each its own tready)."""
+    def fork(src: str, name: str, outs: list[str], width: int) -> None:
+        """axis_fork `name` of stream src into one stream per reader (each its own tready)."""
         for out in outs:
             wires(out, width)
-        lines.append(f"  logic [{width - 1}:0] l{i}_fork_tdata;")
-        lines.append(f"  logic l{i}_fork_tlast;")
+        lines.append(f"  logic [{width - 1}:0] {name}_tdata;")
+        lines.append(f"  logic {name}_tlast;")
         rev = outs[::-1]  # a vector's element 0 is its last bit
         lines.extend([
-            f"  axis_fork #(.N_OUT({len(outs)}), .WIDTH({width})) l{i}_fork (",
-            "      .clk, .rst_n, " + ", ".join(f".s_axis_{s}(l{i}_out_{s})" for s in PORT_SIGNALS)
+            f"  axis_fork #(.N_OUT({len(outs)}), .WIDTH({width})) {name} (",
+            "      .clk, .rst_n, " + ", ".join(f".s_axis_{s}({src}_{s})" for s in PORT_SIGNALS)
             + ",",
             f"      .m_axis_tvalid({{{', '.join(o + '_tvalid' for o in rev)}}}), "
             f".m_axis_tready({{{', '.join(o + '_tready' for o in rev)}}}),",
-            f"      .m_axis_tdata(l{i}_fork_tdata), .m_axis_tlast(l{i}_fork_tlast));"])
+            f"      .m_axis_tdata({name}_tdata), .m_axis_tlast({name}_tlast));"])
         for out in outs:
-            lines.append(f"  assign {out}_tdata = l{i}_fork_tdata;")
-            lines.append(f"  assign {out}_tlast = l{i}_fork_tlast;")
+            lines.append(f"  assign {out}_tdata = {name}_tdata;")
+            lines.append(f"  assign {out}_tlast = {name}_tlast;")
+
+    def edges_from(src: int, stream: str, out: Stream) -> None:
+        """The edges leaving producer `src` (stream `stream`, of type `out`): a fork where
+        there are several, then each edge's width converter and FIFO."""
+        mine = [(k, e) for k, e in enumerate(graph) if e.src == src]
+        if len(mine) > 1:
+            fork(stream, "in_fork" if src == INPUT else f"l{src}_fork",
+                 [edge_name(e) for _, e in mine], out.width)
+        for k, e in mine:
+            nxt = input_stream(model.layers[e.dst], e.slot)  # of out's type (validate)
+            src_wire = edge_name(e) if len(mine) > 1 else stream
+            if out.elems != nxt.elems:
+                wires(f"{edge_name(e)}_dwc", nxt.width)
+                instance("axis_dwc", f".ELEM_BITS({nxt.bits}), .IN_ELEMS({out.elems}), "
+                         f".OUT_ELEMS({nxt.elems})", f"{edge_name(e)}_dwc", [src_wire],
+                         f"{edge_name(e)}_dwc")
+                src_wire = f"{edge_name(e)}_dwc"
+            fifo = fifo_name(model, e)
+            wires(fifo, nxt.width)
+            instance("axis_fifo", f".WIDTH({nxt.width}), .DEPTH({depths[k]})", fifo,
+                     [src_wire], fifo)
+            into[(e.dst, e.slot)] = fifo
 
     graph = edges(model)
     into: dict[tuple[int, int], str] = {}  # (stage, input slot) -> the stream it reads
+    edges_from(INPUT, "s_axis", parts[0].inp)
     for i, st in enumerate(parts):
         is_last = i == len(parts) - 1
         dst = "m_axis" if is_last else f"l{i}_out"
         if not is_last:
             wires(dst, st.out.width)
-        srcs = [into[(i, slot)] if name != MODEL_INPUT else "s_axis"
-                for slot, name in enumerate(model.inputs_of(i))]
+        srcs = [into.get((i, slot), "s_axis") for slot in range(len(model.inputs_of(i)))]
         params = ",\n      ".join(f".{k}({sv_value(v)})" for k, v in st.params.items())
         lines.append(f"  // {st.comment}")
         instance(st.module, f"\n      {params}\n  ", st.name, srcs, dst)
         if is_last:
             break
-        mine = [(k, e) for k, e in enumerate(graph) if e.src == i]
-        if len(mine) > 1:
-            fork(i, [edge_name(e) for _, e in mine], st.out.width)
-        for k, e in mine:
-            nxt = input_stream(model.layers[e.dst], e.slot)  # of st.out's type (validate)
-            src = edge_name(e) if len(mine) > 1 else dst
-            if st.out.elems != nxt.elems:
-                wires(f"{edge_name(e)}_dwc", nxt.width)
-                instance("axis_dwc", f".ELEM_BITS({nxt.bits}), .IN_ELEMS({st.out.elems}), "
-                         f".OUT_ELEMS({nxt.elems})", f"{edge_name(e)}_dwc", [src],
-                         f"{edge_name(e)}_dwc")
-                src = f"{edge_name(e)}_dwc"
-            fifo = fifo_name(model, e)
-            wires(fifo, nxt.width)
-            instance("axis_fifo", f".WIDTH({nxt.width}), .DEPTH({depths[k]})", fifo, [src], fifo)
-            into[(e.dst, e.slot)] = fifo
+        edges_from(i, dst, st.out)
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
 
@@ -143,27 +151,35 @@ class Edge:
 
 def edges(model: Model) -> list[Edge]:
     """Every stream between stages, by producer, then in the order its readers come: a
-    chain's are the FIFOs after stages 0 .. n-2. The model's input feeds one stage."""
+    chain's are the FIFOs after stages 0 .. n-2. The top's input (src INPUT) has edges of
+    its own only where several stages read it (a fork, then a FIFO each)."""
     index = {layer.name: i for i, layer in enumerate(model.layers)}
     reads = model.consumers()
-    if len(reads[MODEL_INPUT]) > 1:
-        raise ValueError(f"{model.name}: the input feeds {', '.join(reads[MODEL_INPUT])}; the "
-                         "rtl backend forks streams between layers only")
+    producers = [(INPUT, MODEL_INPUT)] if len(reads[MODEL_INPUT]) > 1 else []
     out = []
-    for i, layer in enumerate(model.layers[:-1]):
-        readers = reads[layer.name]
-        for r, name in enumerate(readers):
-            j = index[name]
-            slots = [k for k, n in enumerate(model.inputs_of(j)) if n == layer.name]
-            slot = slots[sum(1 for x in readers[:r] if x == name)]  # a layer read twice
+    for i, name in [*producers, *((i, lay.name) for i, lay in enumerate(model.layers[:-1]))]:
+        readers = reads[name]
+        for r, reader in enumerate(readers):
+            j = index[reader]
+            slots = [k for k, n in enumerate(model.inputs_of(j)) if n == name]
+            slot = slots[sum(1 for x in readers[:r] if x == reader)]  # a layer read twice
             out.append(Edge(i, j, slot, r, len(readers)))
     return out
 
 
+def produced(model: Model, src: int) -> tuple[str, Stream]:
+    """The name and output stream of an edge's producer (INPUT: the top's input)."""
+    if src == INPUT:
+        return MODEL_INPUT, model_streams(model)[0]
+    layer = model.layers[src]
+    return layer.name, op(layer).streams(layer)[1]
+
+
 def edge_name(e: Edge) -> str:
     """The stream's name in the top: l<src> for a stage's only reader, l<src>_f<reader> for
-    one of a fork's outputs."""
-    return f"l{e.src}" if e.readers == 1 else f"l{e.src}_f{e.reader}"
+    one of a fork's outputs (in_f<reader> of the top's input)."""
+    base = "in" if e.src == INPUT else f"l{e.src}"
+    return base if e.readers == 1 else f"{base}_f{e.reader}"
 
 
 def fifo_name(model: Model, e: Edge) -> str:
@@ -208,13 +224,13 @@ def trace(model: Model, arrivals: list[int]) -> Trace:
     layers = model.layers
     for i, layer in enumerate(layers):
         given = []
-        for slot, name in enumerate(model.inputs_of(i)):
-            if name == MODEL_INPUT:
+        for slot in range(len(model.inputs_of(i))):
+            if (i, slot) not in into:  # the top's input, read by this stage alone
                 given.append(arrivals)
                 continue
             k = into[(i, slot)]
             src = graph[k].src
-            times, out = outs[src], op(layers[src]).streams(layers[src])[1]
+            times, out = outs[src] if src != INPUT else arrivals, produced(model, src)[1]
             nxt_in = input_stream(layer, slot)
             if out.elems != nxt_in.elems:
                 times = dwc_times(times, out.elems, nxt_in)
@@ -265,14 +281,14 @@ def fifo_depths(model: Model) -> list[int]:
     tr = trace(model, arrivals)
     depths = []
     for e, pushed, popped in zip(edges(model), tr.pushes, tr.pops, strict=True):
-        layer = model.layers[e.src]
         before = np.searchsorted(np.asarray(popped), np.asarray(pushed), side="left")
         waiting = int((np.arange(1, len(pushed) + 1) - before).max())
-        out, nxt_in = op(layer).streams(layer)[1].elems, input_stream(
+        out, nxt_in = produced(model, e.src)[1].elems, input_stream(
             model.layers[e.dst], e.slot).elems
         # an up-converting width converter passes the stage's queued beats on only as whole
         # wider beats, a registered fill level behind: their room is not counted there; a
         # forked output's buffer waits on every reader, so none of it counts for one
+        layer = model.layers[e.src]
         held = 0 if out < nxt_in or e.readers > 1 else \
             op(layer).output_buffer(layer) * out // nxt_in
         depths.append(max(2, waiting - held))
@@ -285,8 +301,8 @@ def check_fifo_depths(model: Model, depths: list[int], needed: list[int]) -> Non
         raise ValueError(f"{model.name}: {len(depths)} FIFO depths for {len(needed)} FIFOs")
     for e, have, want in zip(edges(model), depths, needed, strict=True):
         if have < want:
-            a, b = model.layers[e.src], model.layers[e.dst]
+            a, b = produced(model, e.src)[0], model.layers[e.dst].name
             raise ValueError(
-                f"{model.name}: FIFO {fifo_name(model, e)} ({a.name} -> {b.name}) of {have} beats is "
+                f"{model.name}: FIFO {fifo_name(model, e)} ({a} -> {b}) of {have} beats is "
                 f"undersized: the schedule at {expected_interval(model)} cycles a frame holds "
                 f"{want} beats there, so the top would fall short of that interval")

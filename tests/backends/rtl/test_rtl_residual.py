@@ -56,3 +56,22 @@ def test_skip_fifos_are_sized_by_the_cycle_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"FIFO l0_f\d_fifo \(conv2d0 -> add3\) of \d+ beats "
                                          "is undersized"):
         rtl.generate(model, tmp_path, fifo_depths=short)
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_synthetic_graph_forks_the_input(seed: int, tmp_path: Path) -> None:
+    """The model's input read by two stages (a fork at the top's input, a FIFO each), adds
+    of inputs of different types with signed weights, random folding: equal to golden
+    free-running and under stalls, latency as predicted."""
+    from flow import synthetic
+    from tests.helpers.backends import random_folding
+    from tests.helpers.residual import synthetic_graph
+
+    model = random_folding(synthetic_graph(seed), np.random.default_rng(seed))
+    codes = synthetic.random_codes(model, 12, seed)
+    outputs, details = rtl.simulate(model, tmp_path, codes)
+    np.testing.assert_array_equal(outputs["rtl"], golden.run_codes(model, codes))
+    assert details["latency_cycles"] == details["expected_latency"]
+    check_stalled(model, codes, tmp_path)
+    source = next((tmp_path / "rtl").glob("*_top.sv")).read_text()
+    assert "axis_fork #(.N_OUT(2)" in source and " in_fork (" in source
