@@ -44,9 +44,9 @@ from flow.ir.model import (
     Model,
     OutputStage,
     kind_registry,
-    load,
     op_for,
 )
+from flow.ir.files import load
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer, Pool
 from flow.ir.requant import Requant, half_even_multiplier, quantize_multiplier
 

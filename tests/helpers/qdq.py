@@ -11,7 +11,6 @@ import numpy as np
 
 from flow.data import load_digits
 
-ARCHS = ("mlp", "cnn", "mobile", "residual")
 
 
 def residual_block():  # -> torch.nn.Module: onnxruntime calibrates its branches apart
