@@ -24,6 +24,7 @@ from flow.ir.activation import Activation, activation_form, thresholds_of
 from flow.ir.add import AddLayer, add_accumulators
 from flow.ir.conv import Conv2dLayer, window_output
 from flow.ir.dense import DenseLayer, popcount_thresholds
+from flow.ir.files import load
 from flow.ir.layer import (
     MAX_TENSOR_VALUES,
     MAX_WEIGHT_VALUES,
@@ -46,7 +47,6 @@ from flow.ir.model import (
     kind_registry,
     op_for,
 )
-from flow.ir.files import load
 from flow.ir.pool import AvgPoolLayer, MaxPoolLayer, Pool
 from flow.ir.requant import Requant, half_even_multiplier, quantize_multiplier
 
