@@ -12,7 +12,6 @@ import numpy as np
 from flow.data import load_digits
 
 
-
 def residual_block():  # -> torch.nn.Module: onnxruntime calibrates its branches apart
     import torch
     from torch import nn
